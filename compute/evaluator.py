@@ -1,0 +1,164 @@
+"""The one evaluator: exact total cost J(theta) over whole splits, for many theta per call.
+
+Every cost Landscape shows (lines, surfaces, controls, learning curves) comes from
+`Evaluator.evaluate`. Points are given as linear combinations of a few basis vectors,
+theta_p = sum_k coeffs[p, k] * basis[k]:
+  - a line:      basis (theta0, theta1),  coeffs (1 - alpha, alpha)
+  - a plane:     basis (origin, d1, d2),  coeffs (1, a, b)
+  - plain points: basis = the points,     coeffs = identity
+Each theta_p is built fresh from the basis (nothing accumulates; the caller's model is never
+touched) and the model is a pure function of (theta, batch) through torch.func.functional_call.
+
+Exact reuse: a model whose forward accepts `first_affine_out` exposes its first affine map F,
+which is linear in the parameters, so F(sum_k c_k theta_k)(x) = sum_k c_k F(theta_k)(x). The
+evaluator computes F(theta_k)(x) once per basis vector and combines, instead of one product per
+point: a 50-point line of an MLP costs 2 first-layer products, not 50.
+
+The data of all requested splits is concatenated and put on the device once; it is streamed
+in chunks sized to a memory budget. On CUDA several points go through one vmap'd call; on a
+CPU a plain loop over points is as fast (the GEMM is the roof) and uses less memory.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, vmap
+
+from models.objectives import Objective
+
+from .params import ParamLayout
+
+Progress = Callable[[int, int], None]  # (done, total); may raise to cancel
+
+
+@dataclass
+class Metrics:
+    cost: np.ndarray  # (P,) mean per-example cost over the split
+    error: np.ndarray | None  # (P,) error rate, classifiers only
+
+
+@dataclass
+class Evaluation:
+    splits: dict[str, Metrics]
+    dtype: str
+    precision_error: float | None  # max |J_dtype - J_fp32| at checked points, when dtype != fp32
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Evaluator:
+    def __init__(self, model: nn.Module, objective: Objective, splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
+                 *, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32,
+                 memory_budget: int = 1 << 30, points_per_call: int | None = None):
+        self.device = torch.device(device) if device is not None else default_device()
+        self.dtype = dtype
+        self.model = model.to(self.device).eval()
+        self.layout = ParamLayout.of(model)
+        self.objective = objective
+        self.memory_budget = memory_budget
+        self.points_per_call = points_per_call or (16 if self.device.type == "cuda" else 1)
+        self.factored = "first_affine_out" in inspect.signature(model.forward).parameters
+        # The data goes to the device once, in the evaluation dtype.
+        self.data = {name: (x.to(self.device, dtype if x.is_floating_point() else x.dtype),
+                            y.to(self.device, dtype if y.is_floating_point() else y.dtype))
+                     for name, (x, y) in splits.items()}
+
+    # ------------------------------------------------------------------ public API
+    def evaluate(self, basis: torch.Tensor, coeffs: torch.Tensor | np.ndarray, splits: Sequence[str],
+                 progress: Progress | None = None) -> Evaluation:
+        """J and error rate at theta_p = coeffs[p] @ basis for every p, on each split."""
+        basis = basis.to(self.device, self.dtype)
+        coeffs = torch.as_tensor(np.asarray(coeffs, dtype=np.float64))
+        result = self._evaluate(basis, coeffs, splits, progress)
+        precision_error = None
+        if self.dtype != torch.float32:
+            check = [0, len(coeffs) - 1] if len(coeffs) > 1 else [0]
+            reference = Evaluator.__new__(Evaluator)
+            reference.__dict__.update(self.__dict__, dtype=torch.float32, data={
+                k: (x.float() if x.is_floating_point() else x, y.float() if y.is_floating_point() else y)
+                for k, (x, y) in self.data.items()})
+            exact = reference._evaluate(basis.float(), coeffs[check], splits, None)
+            precision_error = max(float(np.max(np.abs(result[s].cost[check] - exact[s].cost))) for s in splits)
+        return Evaluation(result, str(self.dtype).replace("torch.", ""), precision_error)
+
+    def evaluate_points(self, thetas: torch.Tensor, splits: Sequence[str],
+                        progress: Progress | None = None) -> Evaluation:
+        return self.evaluate(thetas, np.eye(len(thetas)), splits, progress)
+
+    # ------------------------------------------------------------------ internals
+    def _evaluate(self, basis: torch.Tensor, coeffs: torch.Tensor, splits: Sequence[str],
+                  progress: Progress | None) -> dict[str, Metrics]:
+        n_points, n_basis = coeffs.shape
+        x = torch.cat([self.data[s][0] for s in splits])
+        y = torch.cat([self.data[s][1] for s in splits])
+        bounds = np.cumsum([0] + [len(self.data[s][0]) for s in splits])
+        loss = torch.zeros(n_points, len(splits), dtype=torch.float64)  # sums per split
+        wrong = torch.zeros(n_points, len(splits), dtype=torch.float64) if self.objective.errors else None
+        reuse = self.factored and n_basis < n_points
+        chunk = self._chunk_size(basis, x, n_basis if reuse else 0)
+        starts = range(0, len(x), chunk)
+        c = coeffs.to(self.device, self.dtype)
+        done, total = 0, len(starts) * n_points
+        with torch.no_grad():
+            for start in starts:
+                xc, yc = x[start:start + chunk], y[start:start + chunk]
+                parts = None
+                if reuse:  # (K, B, H): the first affine map of every basis vector
+                    parts = torch.stack([self._call(self.layout.unflatten(b), xc, only_first_affine=True)
+                                         for b in basis])
+                for p0 in range(0, n_points, self.points_per_call):
+                    cp = c[p0:p0 + self.points_per_call]  # (g, K)
+                    thetas = cp @ basis  # (g, D), fresh from the basis for every point
+                    first = torch.einsum("gk,kb...->gb...", cp, parts) if reuse else None
+                    out = self._forward(thetas, xc, first)  # (g, B, ...)
+                    g = out.shape[0]
+                    flat_out = out.reshape(g * out.shape[1], *out.shape[2:])
+                    flat_y = yc.repeat(g, *([1] * (yc.dim() - 1)))
+                    self._add_segments(loss[p0:p0 + g], self.objective.per_example(flat_out, flat_y), g, start, bounds)
+                    if wrong is not None:
+                        self._add_segments(wrong[p0:p0 + g], self.objective.errors(flat_out, flat_y), g, start, bounds)
+                    done += g
+                    if progress is not None:
+                        progress(done, total)
+        counts = torch.as_tensor(np.diff(bounds), dtype=torch.float64)
+        loss, wrong = loss / counts, (wrong / counts if wrong is not None else None)
+        return {s: Metrics(loss[:, i].numpy(), wrong[:, i].numpy() if wrong is not None else None)
+                for i, s in enumerate(splits)}
+
+    @staticmethod
+    def _add_segments(target: torch.Tensor, values: torch.Tensor, g: int, start: int, bounds: np.ndarray) -> None:
+        """Add per-example values (g*B,) of a chunk starting at `start` to per-split sums (g, S)."""
+        values = values.reshape(g, -1).double()
+        end = start + values.shape[1]
+        for i in range(len(bounds) - 1):
+            lo, hi = max(start, int(bounds[i])), min(end, int(bounds[i + 1]))
+            if lo < hi:
+                target[:, i] += values[:, lo - start:hi - start].sum(dim=1).cpu()
+
+    def _call(self, params: dict, x: torch.Tensor, **kwargs) -> torch.Tensor:
+        return functional_call(self.model, params, (x,), kwargs)
+
+    def _forward(self, thetas: torch.Tensor, x: torch.Tensor, first: torch.Tensor | None) -> torch.Tensor:
+        if len(thetas) == 1:
+            kwargs = {} if first is None else {"first_affine_out": first[0]}
+            return self._call(self.layout.unflatten(thetas[0]), x, **kwargs)[None]
+        params = self.layout.unflatten(thetas)  # leading dim g on every tensor
+        if first is None:
+            return vmap(lambda p: self._call(p, x))(params)
+        return vmap(lambda p, z: self._call(p, x, first_affine_out=z))(params, first)
+
+    def _chunk_size(self, basis: torch.Tensor, x: torch.Tensor, n_parts: int) -> int:
+        """Examples per chunk so that the largest activations of a call fit the memory budget."""
+        with torch.no_grad():
+            probe = self._call(self.layout.unflatten(basis[0]), x[:1], **(
+                {"only_first_affine": True} if self.factored else {}))
+        per_example = probe.numel() * probe.element_size() * (n_parts + 4 * self.points_per_call)
+        return int(max(1, min(len(x), self.memory_budget // max(per_example, 1))))

@@ -1,0 +1,64 @@
+"""A model's parameters as one flat vector theta, in a fixed recorded order, and back.
+
+Policy for buffers (e.g. BatchNorm running statistics): they are not part of theta. A run
+records the buffers of its final checkpoint and every evaluation uses those, so J(theta) is one
+function of theta alone. The built-in models have no buffers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ParamLayout:
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+
+    @classmethod
+    def of(cls, model: nn.Module) -> "ParamLayout":
+        named = [(n, p) for n, p in model.named_parameters()]
+        return cls(tuple(n for n, _ in named), tuple(tuple(p.shape) for _, p in named))
+
+    @classmethod
+    def from_json(cls, obj: list) -> "ParamLayout":
+        return cls(tuple(o["name"] for o in obj), tuple(tuple(o["shape"]) for o in obj))
+
+    def to_json(self) -> list:
+        return [{"name": n, "shape": list(s)} for n, s in zip(self.names, self.shapes)]
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(math.prod(s) for s in self.shapes)
+
+    @property
+    def numel(self) -> int:
+        return sum(self.sizes)
+
+    def offsets(self) -> dict[str, tuple[int, int]]:
+        out, start = {}, 0
+        for name, size in zip(self.names, self.sizes):
+            out[name] = (start, start + size)
+            start += size
+        return out
+
+    def flatten(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.cat([params[n].detach().reshape(-1) for n in self.names])
+
+    def flatten_model(self, model: nn.Module) -> torch.Tensor:
+        return self.flatten(dict(model.named_parameters()))
+
+    def unflatten(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Views into theta (no copies); theta may carry leading batch dimensions."""
+        lead = theta.shape[:-1]
+        pieces = torch.split(theta, self.sizes, dim=-1)
+        return {n: p.reshape(tuple(lead) + tuple(s)) for n, p, s in zip(self.names, pieces, self.shapes)}
+
+    def load_into(self, model: nn.Module, theta: torch.Tensor) -> None:
+        with torch.no_grad():
+            for name, value in self.unflatten(theta).items():
+                model.get_parameter(name).copy_(value)

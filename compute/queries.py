@@ -1,0 +1,467 @@
+"""Validated, canonical, hashable requests: one query type per kind of result.
+
+Everything a user can type (CLI flags, form fields, URL parameters) becomes a query here or is
+refused with `BadInput`. `query.key()` hashes the canonical JSON plus the engine version: the same
+key names the cache entry, the job and the Celery task. Run ids end with a digest of the run's
+content, so a key that names a run names what it contains.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from . import ENGINE_VERSION
+from .errors import BadInput
+
+MAX_POINTS = 2001
+SPLITS = ("train", "valid", "test")
+DTYPES = ("float32", "float64", "bfloat16")
+_RUN_ID = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
+_ENDPOINT = re.compile(rf"^(?:(init|final):({_RUN_ID})|step:({_RUN_ID}):(\d+)|random:(\d+)(?::([^:]+))?)$")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A named point in parameter space: init:RUN, final:RUN, step:RUN:T, random:SEED[:SCALE]."""
+
+    kind: str  # "init" | "final" | "step" | "random"
+    run: str | None = None
+    step: int | None = None
+    seed: int | None = None
+    scale: float = 1.0
+
+    @classmethod
+    def parse(cls, text: str, field_name: str = "endpoint") -> "Endpoint":
+        m = _ENDPOINT.match(str(text).strip())
+        if not m:
+            raise BadInput(f"malformed endpoint {text!r}: expected init:RUN, final:RUN, step:RUN:T "
+                           "or random:SEED[:SCALE]", field=field_name)
+        kind_run, run, step_run, step, seed, scale = m.groups()
+        if kind_run:
+            return cls(kind_run, run=run)
+        if step_run:
+            return cls("step", run=step_run, step=int(step))
+        scale_value = _finite(scale, field_name, "scale") if scale is not None else 1.0
+        if scale_value <= 0:
+            raise BadInput(f"random endpoint scale must be > 0, got {scale}", field=field_name)
+        return cls("random", seed=int(seed), scale=scale_value)
+
+    def __str__(self) -> str:
+        if self.kind in ("init", "final"):
+            return f"{self.kind}:{self.run}"
+        if self.kind == "step":
+            return f"step:{self.run}:{self.step}"
+        return f"random:{self.seed}:{_num(self.scale)}"
+
+
+def _finite(text: str, field_name: str, what: str) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise BadInput(f"{what} {text!r} is not a number", field=field_name) from None
+    if not math.isfinite(value):
+        raise BadInput(f"{what} must be finite, got {text}", field=field_name)
+    return value
+
+
+def _num(x: float) -> str:
+    return repr(float(x)).rstrip("0").rstrip(".") if "e" not in repr(float(x)) else repr(float(x))
+
+
+def parse_range(text: str, field_name: str = "alpha") -> tuple[float, float]:
+    """'A:B' with A < B, both finite (negative and > 1 allowed)."""
+    parts = str(text).split(":")
+    if len(parts) != 2:
+        raise BadInput(f"range {text!r} must be A:B", field=field_name)
+    lo, hi = (_finite(p.strip(), field_name, "bound") for p in parts)
+    if not lo < hi:
+        raise BadInput(f"range {text!r} must have A < B", field=field_name)
+    return lo, hi
+
+
+def parse_points(value, field_name: str = "points", maximum: int = MAX_POINTS) -> int:
+    try:
+        n = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise BadInput(f"number of points {value!r} is not an integer", field=field_name) from None
+    if not 2 <= n <= maximum:
+        raise BadInput(f"number of points must be between 2 and {maximum}, got {n}", field=field_name)
+    return n
+
+
+def parse_splits(value: str | tuple | list, field_name: str = "splits") -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    items = [s.strip() for s in items if s.strip()]
+    bad = [s for s in items if s not in SPLITS]
+    if bad or not items:
+        raise BadInput(f"splits must be a non-empty subset of {','.join(SPLITS)}, got {value!r}", field=field_name)
+    return tuple(s for s in SPLITS if s in items)  # canonical order, no duplicates
+
+
+def parse_dtype(value: str, field_name: str = "dtype") -> str:
+    if value not in DTYPES:
+        raise BadInput(f"dtype must be one of {', '.join(DTYPES)}, got {value!r}", field=field_name)
+    return value
+
+
+class Query:
+    """Base: canonical JSON and key. Subclasses are frozen dataclasses validated on creation."""
+
+    kind: ClassVar[str]
+
+    def to_json(self) -> dict:
+        out = {"kind": self.kind}
+        for k, v in asdict(self).items():
+            out[k] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    def canonical(self) -> str:
+        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+
+    def key(self) -> str:
+        payload = f"landscape/{ENGINE_VERSION}/{self.canonical()}".encode()
+        return f"{self.kind}-{hashlib.sha256(payload).hexdigest()[:40]}"
+
+
+@dataclass(frozen=True)
+class LineQuery(Query):
+    """J((1-alpha) theta0 + alpha theta1) on a uniform grid of alpha, for each split."""
+
+    kind: ClassVar[str] = "line"
+    start: str  # canonical endpoint text
+    end: str
+    alpha_min: float = 0.0
+    alpha_max: float = 1.0
+    points: int = 50
+    splits: tuple[str, ...] = ("train", "valid")
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        start, end = Endpoint.parse(self.start, "from"), Endpoint.parse(self.end, "to")
+        if start.kind == "random" and end.kind == "random":
+            raise BadInput("at least one endpoint must name a run (it fixes the architecture and data)",
+                           field="from")
+        lo, hi = (_finite(v, "alpha", "bound") for v in (self.alpha_min, self.alpha_max))
+        if not lo < hi:
+            raise BadInput(f"alpha range must have A < B, got {lo}:{hi}", field="alpha")
+        object.__setattr__(self, "start", str(start))
+        object.__setattr__(self, "end", str(end))
+        object.__setattr__(self, "alpha_min", lo)
+        object.__setattr__(self, "alpha_max", hi)
+        object.__setattr__(self, "points", parse_points(self.points))
+        object.__setattr__(self, "splits", parse_splits(self.splits))
+        object.__setattr__(self, "dtype", parse_dtype(self.dtype))
+
+    @classmethod
+    def from_args(cls, start: str, end: str, alpha: str = "0:1", points: int | str = 50,
+                  splits: str = "train,valid", dtype: str = "float32") -> "LineQuery":
+        lo, hi = parse_range(alpha)
+        return cls(start, end, lo, hi, parse_points(points), parse_splits(splits), dtype)
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "LineQuery":
+        if obj.get("kind") != cls.kind:
+            raise BadInput(f"not a line query: kind {obj.get('kind')!r}")
+        return cls(obj["start"], obj["end"], obj["alpha_min"], obj["alpha_max"], obj["points"],
+                   tuple(obj["splits"]), obj.get("dtype", "float32"))
+
+    @property
+    def endpoints(self) -> tuple[Endpoint, Endpoint]:
+        return Endpoint.parse(self.start), Endpoint.parse(self.end)
+
+    def alphas(self) -> np.ndarray:
+        return np.linspace(self.alpha_min, self.alpha_max, self.points)
+
+
+@dataclass(frozen=True)
+class TrajectoryQuery(Query):
+    """alpha(t), beta(t), ||theta(t)|| and the learning curve of one run (appendix B)."""
+
+    kind: ClassVar[str] = "trajectory"
+    run: str
+
+    def __post_init__(self):
+        if not re.fullmatch(_RUN_ID, str(self.run)):
+            raise BadInput(f"malformed run id {self.run!r}", field="run")
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "TrajectoryQuery":
+        return cls(obj["run"])
+
+
+def resolve_endpoint(endpoint: Endpoint, store) -> Endpoint:
+    """Expand a run-id prefix to the full id (which ends in the run's content digest)."""
+    if endpoint.run is None:
+        return endpoint
+    run = store.load(endpoint.run)
+    if endpoint.kind == "step" and endpoint.step not in run.steps:
+        raise BadInput(f"run {run.id} has no checkpoint at step {endpoint.step}", field="endpoint")
+    return Endpoint(endpoint.kind, run=run.id, step=endpoint.step, seed=endpoint.seed, scale=endpoint.scale)
+
+
+def resolve(query: Query, store) -> Query:
+    """The same query with every run named by its full id: call before `key()` at a boundary."""
+    import dataclasses
+
+    if isinstance(query, LineQuery):
+        a, b = (resolve_endpoint(e, store) for e in query.endpoints)
+        return dataclasses.replace(query, start=str(a), end=str(b))
+    if isinstance(query, TrajectoryQuery) or getattr(query, "run", None) is not None:  # + surface, control
+        return dataclasses.replace(query, run=store.load(query.run).id)
+    return query
+
+
+# ---------------------------------------------------------------- surfaces and control experiments
+SURFACE_KINDS = ("paper", "random-plane", "alpha-random")
+NORMALIZATIONS = ("global", "filter")
+MAX_SIDE = 201  # a surface is at most 201 x 201
+
+
+def parse_grid(value, field_name: str = "points", maximum: int = MAX_SIDE) -> tuple[int, int]:
+    """'NxM' (or [N, M]): N rows along alpha, M columns along beta, each 2..maximum."""
+    parts = str(value).lower().split("x") if isinstance(value, str) else list(value)
+    if len(parts) != 2:
+        raise BadInput(f"resolution {value!r} must be NxM, e.g. 41x41", field=field_name)
+    return tuple(parse_points(p, field_name, maximum) for p in parts)  # type: ignore[return-value]
+
+
+def _optional_range(lo, hi, field_name: str) -> tuple[float | None, float | None]:
+    if lo is None and hi is None:
+        return None, None  # "auto": fitted to the trajectory, fixed by the run's content digest
+    if lo is None or hi is None:
+        raise BadInput(f"{field_name} range needs both bounds", field=field_name)
+    lo, hi = (_finite(v, field_name, "bound") for v in (lo, hi))
+    if not lo < hi:
+        raise BadInput(f"{field_name} range must have A < B, got {lo}:{hi}", field=field_name)
+    return lo, hi
+
+
+@dataclass(frozen=True)
+class SurfaceQuery(Query):
+    """A cost surface of one run with its trajectory (appendix C, D): see compute.surfaces.
+
+    surface: "paper" (rows along each step's residual direction), "random-plane" (theta_f + a d1 + b d2)
+    or "alpha-random" (theta_i + alpha (theta_f - theta_i) + b r, r random and orthogonal to u).
+    Ranges left None are fitted to the trajectory. seed applies to the random kinds, scale and
+    normalization to random-plane only.
+    """
+
+    kind: ClassVar[str] = "surface"
+    run: str
+    surface: str = "paper"
+    alpha_min: float | None = None
+    alpha_max: float | None = None
+    beta_min: float | None = None
+    beta_max: float | None = None
+    rows: int = 41
+    columns: int = 41
+    splits: tuple[str, ...] = ("train",)
+    dtype: str = "float32"
+    seed: int | None = None
+    scale: float | None = None
+    normalization: str | None = None
+
+    def __post_init__(self):
+        if not re.fullmatch(_RUN_ID, str(self.run)):
+            raise BadInput(f"malformed run id {self.run!r}", field="run")
+        if self.surface not in SURFACE_KINDS:
+            raise BadInput(f"surface kind must be one of {', '.join(SURFACE_KINDS)}, got {self.surface!r}",
+                           field="kind")
+        a_lo, a_hi = _optional_range(self.alpha_min, self.alpha_max, "alpha")
+        b_lo, b_hi = _optional_range(self.beta_min, self.beta_max, "beta")
+        rows, columns = parse_grid((self.rows, self.columns))
+        random_kind = self.surface != "paper"
+        if self.seed is not None and not random_kind:
+            raise BadInput("seed applies to the random-plane and alpha-random surfaces only", field="seed")
+        seed = None
+        if random_kind:
+            try:
+                seed = int(0 if self.seed is None else self.seed)
+            except (TypeError, ValueError):
+                raise BadInput(f"seed {self.seed!r} is not an integer", field="seed") from None
+            if seed < 0:
+                raise BadInput("seed must be >= 0", field="seed")
+        if self.surface != "random-plane" and (self.scale is not None or self.normalization is not None):
+            raise BadInput("scale and normalization apply to the random-plane surface only", field="scale")
+        scale = normalization = None
+        if self.surface == "random-plane":
+            normalization = self.normalization or "global"
+            if normalization not in NORMALIZATIONS:
+                raise BadInput(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got "
+                               f"{self.normalization!r}", field="normalization")
+            if self.scale is not None:
+                scale = _finite(self.scale, "scale", "scale")
+                if scale <= 0:
+                    raise BadInput(f"scale must be > 0, got {self.scale}", field="scale")
+        for name, value in (("alpha_min", a_lo), ("alpha_max", a_hi), ("beta_min", b_lo), ("beta_max", b_hi),
+                            ("rows", rows), ("columns", columns), ("splits", parse_splits(self.splits)),
+                            ("dtype", parse_dtype(self.dtype)), ("seed", seed), ("scale", scale),
+                            ("normalization", normalization)):
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_args(cls, run: str, surface: str = "paper", alpha: str | None = None, beta: str | None = None,
+                  points: str = "41x41", splits: str = "train", dtype: str = "float32",
+                  seed: str | int | None = None, scale: str | float | None = None,
+                  normalization: str | None = None) -> "SurfaceQuery":
+        a = parse_range(alpha, "alpha") if alpha else (None, None)
+        b = parse_range(beta, "beta") if beta else (None, None)
+        rows, columns = parse_grid(points)
+        if seed is not None:
+            try:
+                seed = int(seed)
+            except ValueError:
+                raise BadInput(f"seed {seed!r} is not an integer", field="seed") from None
+        return cls(run, surface, a[0], a[1], b[0], b[1], rows, columns, parse_splits(splits), dtype, seed,
+                   _finite(scale, "scale", "scale") if scale is not None else None, normalization)
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "SurfaceQuery":
+        if obj.get("kind") != cls.kind:
+            raise BadInput(f"not a surface query: kind {obj.get('kind')!r}")
+        import dataclasses
+
+        names = [f.name for f in dataclasses.fields(cls) if f.name in obj]
+        return cls(**{n: (tuple(obj[n]) if n == "splits" else obj[n]) for n in names})
+
+
+CONTROL_EXPERIMENTS = ("random-walk", "convex", "factored", "scalar-lines", "extremes")
+
+
+def _int_in(value, field_name: str, lo: int, hi: int) -> int:
+    try:
+        n = int(str(value).strip()) if not isinstance(value, bool) else None
+    except ValueError:
+        n = None
+    if n is None:
+        raise BadInput(f"{value!r} is not an integer", field=field_name)
+    if not lo <= n <= hi:
+        raise BadInput(f"must be between {lo} and {hi}, got {n}", field=field_name)
+    return n
+
+
+def _float_in(value, field_name: str, lo: float | None = None, hi: float | None = None,
+              positive: bool = False) -> float:
+    x = _finite(value, field_name, "value")
+    if (positive and x <= 0) or (lo is not None and x < lo) or (hi is not None and x > hi):
+        bounds = "> 0" if positive else f"in [{lo}, {hi}]"
+        raise BadInput(f"must be {bounds}, got {x}", field=field_name)
+    return x
+
+
+def _items(value, field_name: str, most: int) -> list:
+    items = [v for v in (str(value).split(",") if isinstance(value, str) else list(value)) if str(v).strip()]
+    if not 1 <= len(items) <= most:
+        raise BadInput(f"give 1 to {most} comma-separated values, got {value!r}", field=field_name)
+    return items
+
+
+def _ints(lo: int, hi: int, most: int = 10):
+    return lambda v, f: tuple(sorted({_int_in(x, f, lo, hi) for x in _items(v, f, most)}))
+
+
+def _floats(lo: float | None = None, hi: float | None = None, positive: bool = False, most: int = 6):
+    return lambda v, f: tuple(sorted({_float_in(x, f, lo, hi, positive) for x in _items(v, f, most)}))
+
+
+def _range(v, f):
+    if isinstance(v, str):
+        return parse_range(v, f)
+    pair = list(v)
+    if len(pair) != 2 or None in pair:
+        raise BadInput(f"range {v!r} must be A:B", field=f)
+    return _optional_range(pair[0], pair[1], f)
+
+
+def _nonzero_pair(v, f):
+    items = _items(v, f, 2)
+    pair = tuple(_finite(x, f, "value") for x in items)
+    if len(pair) != 2 or 0.0 in pair or pair[0] == pair[1]:
+        raise BadInput(f"give two different non-zero numbers a,b, got {v!r}", field=f)
+    return pair
+
+
+# experiment -> {parameter: (parser(value, field) -> canonical value, default)}
+CONTROL_PARAMS: dict[str, dict] = {
+    "random-walk": {"dims": (_ints(1, 100_000), "2,10,100,1000,10000,100000"), "seeds": (_ints(0, 2**31, 10), "0,1,2"),
+                    "steps": (lambda v, f: _int_in(v, f, 2, 10_000), 1000),
+                    "solution_step": (lambda v, f: _int_in(v, f, 1, 10_000), 900)},
+    "convex": {"dim": (lambda v, f: _int_in(v, f, 2, 100_000), 100_000),
+               "lrs": (_floats(positive=True), "0.1,0.5,1.0"), "momenta": (_floats(0.0, 0.99), "0,0.9"),
+               "steps": (lambda v, f: _int_in(v, f, 2, 10_000), 1000),
+               "condition": (lambda v, f: _float_in(v, f, 1.0, 1e6), 100.0),
+               "seed": (lambda v, f: _int_in(v, f, 0, 2**31), 0)},
+    "factored": {"w1": (_range, "-2:2"), "w2": (_range, "-2:2"), "points": (parse_grid, "101x101"),
+                 "seed": (lambda v, f: _int_in(v, f, 0, 2**31), 0),
+                 "init_scale": (lambda v, f: _float_in(v, f, positive=True), 0.1),
+                 "lr": (lambda v, f: _float_in(v, f, positive=True), 0.1),
+                 "steps": (lambda v, f: _int_in(v, f, 1, 10_000), 200)},
+    "scalar-lines": {"alpha": (_range, "0:1"), "points": (lambda v, f: parse_points(v, f), 101),
+                     "seed": (lambda v, f: _int_in(v, f, 0, 2**31), 0),
+                     "init_scale": (lambda v, f: _float_in(v, f, positive=True), 0.1),
+                     "random_scale": (lambda v, f: _float_in(v, f, positive=True), 10.0),
+                     "solutions": (_nonzero_pair, "2,0.5"),
+                     "lr": (lambda v, f: _float_in(v, f, positive=True), 0.1),
+                     "steps": (lambda v, f: _int_in(v, f, 1, 10_000), 200)},
+    "extremes": {"splits": (lambda v, f: parse_splits(v, f), "train")},
+}
+
+
+@dataclass(frozen=True)
+class ControlQuery(Query):
+    """A control experiment (appendix D and sections 4-5; see compute.controls) with its
+    parameters, every parameter filled in with its default so that the key is canonical."""
+
+    kind: ClassVar[str] = "control"
+    experiment: str
+    run: str | None = None  # extremes only
+    params: tuple = ()  # ((name, value), ...) or a dict; canonical: sorted, all filled in
+
+    def __post_init__(self):
+        if self.experiment not in CONTROL_EXPERIMENTS:
+            raise BadInput(f"experiment must be one of {', '.join(CONTROL_EXPERIMENTS)}, got {self.experiment!r}",
+                           field="experiment")
+        if self.experiment == "extremes":
+            if self.run is None or not re.fullmatch(_RUN_ID, str(self.run)):
+                raise BadInput(f"extremes needs a run id, got {self.run!r}", field="run")
+        elif self.run is not None:
+            raise BadInput(f"{self.experiment} takes no run", field="run")
+        given = dict(self.params)
+        schema = CONTROL_PARAMS[self.experiment]
+        unknown = sorted(set(given) - set(schema))
+        if unknown:
+            raise BadInput(f"{self.experiment} has no parameter {unknown[0]!r}; parameters: "
+                           f"{', '.join(schema)}", field=unknown[0])
+        values = {name: parse(default if given.get(name) is None else given[name], name)
+                  for name, (parse, default) in schema.items()}
+        if self.experiment == "random-walk" and values["solution_step"] > values["steps"]:
+            raise BadInput(f"solution_step {values['solution_step']} is after the last step {values['steps']}",
+                           field="solution_step")
+        if self.experiment == "convex":
+            # Heavy ball on a quadratic with largest curvature 1 converges iff lr < 2 (1 + momentum).
+            bad = [(lr, mu) for lr in values["lrs"] for mu in values["momenta"] if lr >= 2 * (1 + mu)]
+            if bad:
+                raise BadInput(f"lr {bad[0][0]} with momentum {bad[0][1]} diverges on this problem (largest "
+                               f"curvature 1): lr must be < 2 (1 + momentum)", field="lrs")
+        object.__setattr__(self, "params", tuple(sorted(values.items())))
+
+    @property
+    def values(self) -> dict:
+        return dict(self.params)
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "experiment": self.experiment, "run": self.run,
+                "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.params}}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "ControlQuery":
+        if obj.get("kind") != cls.kind:
+            raise BadInput(f"not a control query: kind {obj.get('kind')!r}")
+        return cls(obj["experiment"], obj.get("run"), tuple((obj.get("params") or {}).items()))

@@ -1,0 +1,86 @@
+"""Result types: plain arrays plus the query they answer. The JSON is what the CLI prints,
+what the cache holds and what the page's data download gives.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+
+
+def _clean(values) -> list:
+    # JSON has no NaN/inf: non-finite values are written as null (and flagged in `meta`).
+    return [None if v is None or not math.isfinite(float(v)) else float(v) for v in values]
+
+
+@dataclass
+class LineResult:
+    alpha: list[float]
+    cost: dict[str, list]
+    error: dict[str, list | None]
+    query: dict
+    key: str
+    meta: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"alpha": _clean(self.alpha),
+                "cost": {s: _clean(v) for s, v in self.cost.items()},
+                "error": {s: (_clean(v) if v is not None else None) for s, v in self.error.items()},
+                "query": self.query, "key": self.key, "meta": self.meta}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "LineResult":
+        return cls(obj["alpha"], obj["cost"], obj["error"], obj["query"], obj["key"], obj.get("meta", {}))
+
+    def to_csv(self) -> str:
+        columns = [("alpha", self.alpha)]
+        columns += [(f"cost_{s}", v) for s, v in self.cost.items()]
+        columns += [(f"error_{s}", v) for s, v in self.error.items() if v is not None]
+        return _csv(columns)
+
+
+@dataclass
+class TrajectoryResult:
+    step: list[int]
+    epoch: list[float]
+    alpha: list[float]  # projection on u, normalised by ||theta_f - theta_i|| (the line's alpha)
+    alpha_distance: list[float]  # the same in parameter-space distance
+    beta: list[float]  # norm of the residual
+    theta_norm: list[float]
+    residual_ratio: list[float]  # beta / ||theta(t)||
+    cost: dict[str, list]  # learning curve: exact cost per recorded step
+    error: dict[str, list]
+    final_step: int
+    distance: float  # ||theta_f - theta_i||
+    query: dict
+    key: str
+
+    def to_json(self) -> dict:
+        out = dict(self.__dict__)
+        for k in ("alpha", "alpha_distance", "beta", "theta_norm", "residual_ratio"):
+            out[k] = _clean(out[k])
+        out["cost"] = {s: _clean(v) for s, v in self.cost.items()}
+        out["error"] = {s: _clean(v) for s, v in self.error.items()}
+        return out
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "TrajectoryResult":
+        return cls(**obj)
+
+    def to_csv(self) -> str:
+        columns = [(k, getattr(self, k)) for k in
+                   ("step", "epoch", "alpha", "alpha_distance", "beta", "theta_norm", "residual_ratio")]
+        columns += [(f"cost_{s}", v) for s, v in self.cost.items()]
+        columns += [(f"error_{s}", v) for s, v in self.error.items()]
+        return _csv(columns)
+
+
+def _csv(columns: list[tuple[str, list]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([name for name, _ in columns])
+    for row in zip(*[values for _, values in columns]):
+        writer.writerow(["" if v is None else repr(v) if isinstance(v, float) else v for v in row])
+    return buf.getvalue()

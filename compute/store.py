@@ -1,0 +1,196 @@
+"""Runs on disk under $LANDSCAPE_HOME/runs (default ~/.landscape/runs).
+
+A run is one folder:
+  manifest.json                 model id, preset, hyper-parameters, seed, dataset, parameter
+                                layout, recorded steps, learning curve, the step chosen as theta_f,
+                                and the SHA-256 of every tensor file
+  step_00000000.safetensors ... one flat theta per recorded step (tensors only)
+The run id ends with a digest of all of that, so a cache key that names a run names its content.
+A run is written into a temporary folder and renamed into place: it is either whole or absent.
+Loading reads tensors with safetensors (never pickle) and checks each file's digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .errors import BadInput
+from .params import ParamLayout
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+def landscape_home() -> Path:
+    return Path(os.environ.get("LANDSCAPE_HOME") or Path.home() / ".landscape")
+
+
+def step_file(step: int) -> str:
+    return f"step_{step:08d}.safetensors"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@dataclass
+class Run:
+    path: Path
+    manifest: dict
+
+    @property
+    def id(self) -> str:
+        return self.manifest["run_id"]
+
+    @property
+    def model_id(self) -> str:
+        return self.manifest["model"]
+
+    @property
+    def preset(self) -> str:
+        return self.manifest["preset"]
+
+    @cached_property
+    def layout(self) -> ParamLayout:
+        return ParamLayout.from_json(self.manifest["layout"])
+
+    @property
+    def steps(self) -> list[int]:
+        return [s["step"] for s in self.manifest["steps"]]
+
+    @property
+    def init_step(self) -> int:
+        return self.steps[0]
+
+    @property
+    def final_step(self) -> int:
+        return self.manifest["final_step"]
+
+    def theta(self, step: int) -> torch.Tensor:
+        """Flat theta recorded at `step`, checked against the manifest's digest."""
+        entry = next((s for s in self.manifest["steps"] if s["step"] == step), None)
+        if entry is None:
+            raise BadInput(f"run {self.id} has no checkpoint at step {step}; recorded steps: "
+                           f"{_summarise(self.steps)}", field="endpoint")
+        path = self.path / entry["file"]
+        try:
+            digest = sha256_file(path)
+        except OSError as exc:
+            raise BadInput(f"run {self.id}: cannot read {entry['file']}: {exc.strerror}", field="run") from None
+        if digest != entry["sha256"]:
+            raise BadInput(f"run {self.id}: checkpoint {entry['file']} is corrupted or was modified "
+                           "(digest mismatch); refusing to load it", field="run")
+        try:
+            theta = load_file(str(path))["theta"]
+        except (SafetensorError, KeyError, OSError) as exc:
+            raise BadInput(f"run {self.id}: checkpoint {entry['file']} is unreadable: {exc}", field="run") from None
+        if theta.shape != (self.layout.numel,):
+            raise BadInput(f"run {self.id}: checkpoint {entry['file']} has shape {tuple(theta.shape)}, "
+                           f"expected ({self.layout.numel},)", field="run")
+        return theta
+
+    def thetas(self, steps: list[int] | None = None) -> torch.Tensor:
+        return torch.stack([self.theta(s) for s in (steps or self.steps)])
+
+
+def _summarise(steps: list[int]) -> str:
+    return ", ".join(map(str, steps)) if len(steps) <= 12 else (
+        ", ".join(map(str, steps[:6])) + ", ..., " + ", ".join(map(str, steps[-3:])))
+
+
+class Store:
+    def __init__(self, home: str | os.PathLike | None = None):
+        self.home = Path(home) if home is not None else landscape_home()
+        self.runs_dir = self.home / "runs"
+
+    def list_runs(self) -> list[Run]:
+        if not self.runs_dir.is_dir():
+            return []
+        runs = []
+        for path in sorted(self.runs_dir.iterdir()):
+            if path.name.startswith(".") or not (path / MANIFEST).is_file():
+                continue
+            try:
+                runs.append(self.load(path.name))
+            except BadInput:
+                continue  # a damaged run is reported when it is asked for by name
+        return runs
+
+    def load(self, run_id: str) -> Run:
+        if not run_id or "/" in run_id or run_id.startswith("."):
+            raise BadInput(f"malformed run id {run_id!r}", field="run")
+        path = self.runs_dir / run_id
+        if not (path / MANIFEST).is_file():
+            known = [p.name for p in self.runs_dir.iterdir()] if self.runs_dir.is_dir() else []
+            matches = [k for k in known if k.startswith(run_id) and not k.startswith(".")]
+            if len(matches) == 1:  # a unique prefix is enough, as with git
+                return self.load(matches[0])
+            hint = f"; {len(matches)} runs start with it" if matches else "; `landscape runs` lists them"
+            raise BadInput(f"unknown run {run_id!r}{hint}", field="run")
+        try:
+            manifest = json.loads((path / MANIFEST).read_text())
+            if manifest.get("format_version") != FORMAT_VERSION or manifest.get("run_id") != path.name:
+                raise ValueError("format or id mismatch")
+            for key in ("model", "preset", "layout", "steps", "final_step", "dataset"):
+                manifest[key]
+        except (ValueError, KeyError, TypeError, OSError) as exc:
+            raise BadInput(f"run {run_id}: manifest is damaged ({exc})", field="run") from None
+        return Run(path, manifest)
+
+    def stage(self) -> Path:
+        """A private folder for a run being recorded; `commit` moves it into place."""
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.runs_dir))
+
+    @staticmethod
+    def save_checkpoint(staging: Path, step: int, theta: torch.Tensor) -> dict:
+        name = step_file(step)
+        tmp = staging / f".{name}.part"
+        save_file({"theta": theta.detach().float().contiguous().cpu()}, str(tmp))
+        os.replace(tmp, staging / name)
+        return {"step": step, "file": name, "sha256": sha256_file(staging / name)}
+
+    def commit(self, staging: Path, manifest: dict) -> Run:
+        """Name the staged run by its content digest and move it into place atomically."""
+        try:
+            manifest["format_version"] = FORMAT_VERSION
+            core = {k: v for k, v in manifest.items() if k not in ("run_id", "created")}
+            digest = hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()
+            run_id = f"{manifest['model']}-{manifest['preset']}-s{manifest['seed']}-{digest[:10]}"
+            manifest["run_id"] = run_id
+            (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+            final = self.runs_dir / run_id
+            if final.exists():  # the same content was recorded before
+                shutil.rmtree(staging)
+            else:
+                os.replace(staging, final)
+        except BaseException:
+            self.abort(staging)
+            raise
+        return self.load(run_id)
+
+    @staticmethod
+    def abort(staging: Path) -> None:
+        shutil.rmtree(staging, ignore_errors=True)

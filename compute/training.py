@@ -1,0 +1,182 @@
+"""Training with SGD + momentum as in the paper, recorded by a `Recorder`.
+
+The Recorder is the public way to record any PyTorch training loop:
+
+    rec = Recorder(store, model, model_id="relu-mnist", preset="small", seed=0, dataset=ref)
+    rec.record(step=0, epoch=0.0, model=model, costs={"train": ..., "valid": ...})
+    ...                                   # your loop, calling rec.record(...) when you like
+    run = rec.finish()                    # theta_f = the checkpoint with the lowest valid cost
+
+Checkpoints go to a staging folder as they are recorded (a long run never sits in memory) and
+the run appears in the store only when `finish` succeeds; an exception aborts it cleanly.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from models import get_model
+from models.datasets import DatasetRef, load_dataset
+
+from .errors import BadInput
+from .evaluator import Evaluator, default_device
+from .params import ParamLayout
+from .store import Run, Store
+
+
+class Recorder:
+    def __init__(self, store: Store, model: nn.Module, *, model_id: str, preset: str, seed: int,
+                 dataset: DatasetRef, data_digest: str | None = None, hyperparameters: dict | None = None,
+                 arch: dict | None = None):
+        self.store = store
+        self.layout = ParamLayout.of(model)
+        self.staging: Path | None = store.stage()
+        self.steps: list[dict] = []
+        self.meta = dict(model=model_id, preset=preset, seed=seed, dataset=dataset.to_json(),
+                         data_digest=data_digest, hyperparameters=hyperparameters or {}, arch=arch or {},
+                         layout=self.layout.to_json())
+
+    def record(self, step: int, epoch: float, model: nn.Module | None = None, theta: torch.Tensor | None = None,
+               costs: dict[str, float] | None = None, errors: dict[str, float] | None = None) -> None:
+        """Record theta(step) (from `model` or a flat `theta`) with its exact costs if known."""
+        if self.staging is None:
+            raise RuntimeError("this Recorder has finished")
+        if self.steps and step <= self.steps[-1]["step"]:
+            raise ValueError(f"steps must increase: {step} after {self.steps[-1]['step']}")
+        theta = self.layout.flatten_model(model) if theta is None else theta
+        entry = self.store.save_checkpoint(self.staging, step, theta)
+        entry.update(epoch=round(float(epoch), 6), cost=dict(costs or {}), error=dict(errors or {}))
+        self.steps.append(entry)
+
+    def finish(self, final_step: int | None = None) -> Run:
+        """Commit the run. theta_f: `final_step`, else the lowest recorded validation cost."""
+        if final_step is None:
+            with_valid = [s for s in self.steps if "valid" in s["cost"]]
+            final_step = (min(with_valid, key=lambda s: s["cost"]["valid"]) if with_valid else self.steps[-1])["step"]
+        if final_step not in {s["step"] for s in self.steps}:
+            raise ValueError(f"final_step {final_step} was not recorded")
+        manifest = dict(self.meta, steps=self.steps, final_step=final_step,
+                        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        staging, self.staging = self.staging, None
+        return self.store.commit(staging, manifest)
+
+    def abort(self) -> None:
+        if self.staging is not None:
+            self.store.abort(self.staging)
+            self.staging = None
+
+    def __enter__(self) -> "Recorder":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+def first_epoch_checkpoints(steps_per_epoch: int, count: int) -> set[int]:
+    """Geometrically spaced steps in the first epoch: most learning happens early (Fig. 1 right)."""
+    if count <= 0 or steps_per_epoch <= 1:
+        return set()
+    return {max(1, round(steps_per_epoch ** (i / (count + 1)))) for i in range(1, count + 1)} - {steps_per_epoch}
+
+
+def _apply_max_col_norm(model: nn.Module, max_norm: float) -> None:
+    # pylearn2's max_col_norm: the weight vector into each unit is rescaled to norm <= max_norm.
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() == 2:
+                norms = p.norm(dim=1, keepdim=True).clamp(min=max_norm)
+                p.mul_(max_norm / norms)
+
+
+def train(model_id: str, preset: str = "small", seed: int = 0, data_dir: str | None = None,
+          store: Store | None = None, progress: bool = True,
+          log: Callable[[str], None] | None = None) -> Run:
+    """Train MODEL with its preset, record it and return the run (theta_f by early stopping)."""
+    spec = get_model(model_id)
+    if preset not in spec.presets:
+        raise BadInput(f"model {model_id} has no preset {preset!r}; presets: {', '.join(spec.presets)}",
+                       field="preset")
+    if seed < 0:
+        raise BadInput("seed must be >= 0", field="seed")
+    cfg = spec.presets[preset]
+    hp = cfg.train
+    store = store or Store()
+    ref = DatasetRef(spec.dataset, str(Path(data_dir).resolve()) if data_dir else None, cfg.data)
+    data = load_dataset(ref)
+    device = default_device()
+    torch.manual_seed(seed)
+    model = spec.build(preset, seed).to(device)
+    evaluator = Evaluator(spec.build(preset), spec.objective,
+                          {k: data.splits[k] for k in ("train", "valid")}, device=device)
+    x, y = (t.to(device) for t in data.splits["train"])
+    n = len(x)
+    steps_per_epoch = math.ceil(n / hp.batch_size)
+    extra = first_epoch_checkpoints(steps_per_epoch, hp.checkpoints_first_epoch)
+    optimizer = torch.optim.SGD(model.parameters(), lr=hp.lr, momentum=hp.momentum)
+    generator = torch.Generator().manual_seed(seed)
+
+    def measure() -> tuple[dict, dict]:
+        ev = evaluator.evaluate_points(ParamLayout.of(model).flatten_model(model)[None], ["train", "valid"])
+        costs = {k: float(m.cost[0]) for k, m in ev.splits.items()}
+        errors = {k: float(m.error[0]) for k, m in ev.splits.items() if m.error is not None}
+        return costs, errors
+
+    def record(step: int, epoch: float) -> dict:
+        costs, errors = measure()
+        rec.record(step, epoch, model=model, costs=costs, errors=errors)
+        return costs
+
+    bar = tqdm(total=hp.max_epochs, desc=f"train {model_id}/{preset} seed {seed}", unit="epoch",
+               disable=None if progress else True, file=sys.stderr, leave=False)
+    with Recorder(store, model, model_id=model_id, preset=preset, seed=seed, dataset=ref,
+                  data_digest=data.digest(), hyperparameters=hp.to_json(), arch=cfg.arch) as rec:
+        step, best, since_best = 0, record(0, 0.0)["valid"], 0
+        for epoch in range(1, hp.max_epochs + 1):
+            model.train()
+            order = torch.randperm(n, generator=generator).to(device)
+            for b in range(steps_per_epoch):
+                idx = order[b * hp.batch_size:(b + 1) * hp.batch_size]
+                optimizer.zero_grad(set_to_none=True)
+                loss = spec.objective.per_example(model(x[idx]), y[idx]).mean()
+                loss.backward()
+                optimizer.step()
+                if hp.max_col_norm:
+                    _apply_max_col_norm(model, hp.max_col_norm)
+                step += 1
+                if epoch == 1 and (b + 1) in extra:
+                    record(step, (b + 1) / steps_per_epoch)
+            if not torch.isfinite(loss):
+                raise BadInput(f"training diverged at epoch {epoch} (cost {loss.item()}); "
+                               "lower the learning rate", field="preset")
+            valid = record(step, float(epoch))["valid"]
+            bar.update(1)
+            bar.set_postfix(valid=f"{valid:.4f}")
+            if log:
+                log(f"epoch {epoch}: valid cost {valid:.4f}")
+            _schedule(optimizer, hp, epoch)
+            if valid < best:
+                best, since_best = valid, 0
+            else:
+                since_best += 1
+                if since_best >= hp.patience:
+                    break
+        run = rec.finish()
+    bar.close()
+    return run
+
+
+def _schedule(optimizer: torch.optim.Optimizer, hp, epoch: int) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = max(hp.lr_min, group["lr"] * hp.lr_decay)
+        if hp.final_momentum is not None:
+            frac = min(1.0, epoch / max(1, hp.momentum_saturate))
+            group["momentum"] = hp.momentum + frac * (hp.final_momentum - hp.momentum)

@@ -1,0 +1,134 @@
+"""Per-example costs. J(theta) on a split is the mean of `per_example` over the whole split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class Objective:
+    name: str
+    per_example: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (B, ...) -> (B,)
+    errors: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None  # (B,) of 0/1, classifiers only
+    description: str
+    # Adversarial training (Goodfellow, Shlens & Szegedy 2014): with `perturb` set, the cost of an
+    # example is (1-w) c(f(x)) + w c(f(x')) with x' = perturb(x, grad_x c(f(x))) and w =
+    # `perturbed_weight`, c = per_example. The input gradient is taken for every theta evaluated.
+    perturb: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    perturbed_weight: float = 0.5
+    # Further per-example costs of the same (clean) output, averaged like J and shown beside it,
+    # e.g. the clean cost of an adversarial objective, the classification cost of an MP-DBM.
+    extras: dict = field(default_factory=dict)  # name -> (output, target) -> (B,)
+    # Functions of J itself, e.g. perplexity = exp(per-token NLL): name -> (J array) -> array.
+    summaries: dict = field(default_factory=dict)
+
+
+def objective_cost(objective: Objective, forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                   y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-example cost (B,) of `objective` and the clean output, for forward(x) -> output whose
+    leading dimension matches y's. The one definition used by training and by the evaluator.
+
+    The input gradient of a perturbing objective is the gradient of the summed clean cost: every
+    example's cost depends on its own input only (no batch statistics), so it is per example.
+    """
+    if objective.perturb is None:
+        out = forward(x)
+        return objective.per_example(out, y), out
+    keep_graph = torch.is_grad_enabled()  # training backpropagates through the clean term too
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        out = forward(x)
+        clean = objective.per_example(out, y)
+        (grad_x,) = torch.autograd.grad(clean.sum(), x, retain_graph=keep_graph)
+    if not keep_graph:
+        clean, out = clean.detach(), out.detach()
+    # x' is a constant for the gradient, as in the source (sign() has zero derivative anyway).
+    adversarial = objective.per_example(forward(objective.perturb(x.detach(), grad_x.detach())), y)
+    w = objective.perturbed_weight
+    return (1 - w) * clean + w * adversarial, out
+
+
+def fast_gradient_sign(epsilon: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """x + epsilon sign(grad_x J): the fast gradient sign method (Goodfellow et al. 2014, eq. 3)."""
+    def perturb(x: torch.Tensor, grad_x: torch.Tensor) -> torch.Tensor:
+        return x + epsilon * torch.sign(grad_x)
+    return perturb
+
+
+def _cross_entropy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(output, target, reduction="none")
+
+
+def _misclassified(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (output.argmax(dim=-1) != target).to(output.dtype)
+
+
+def _mse_one_hot(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    # Fig. 15: element i close to 1 for class i, the others close to 0; squared error summed
+    # over the outputs of one example.
+    one_hot = F.one_hot(target, output.shape[-1]).to(output.dtype)
+    return ((output - one_hot) ** 2).sum(dim=-1)
+
+
+def _squared_error(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return ((target - output) ** 2).reshape(output.shape[0], -1).sum(dim=-1)
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "cross-entropy": Objective("cross-entropy", _cross_entropy, _misclassified,
+                               "mean negative log-likelihood of the correct class"),
+    "mse-one-hot": Objective("mse-one-hot", _mse_one_hot, _misclassified,
+                             "squared error to one-hot targets, summed over outputs, mean over examples"),
+    "squared-error": Objective("squared-error", _squared_error, None,
+                               "squared error (y - f(x))^2, mean over examples"),
+}
+
+
+# ---------------------------------------------------------------- issue 3's models
+
+def _token_nll(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    # (B, T, V) logits, (B, T) next tokens -> (B,) mean NLL per token of each sequence. Every
+    # sequence has the same length T, so the mean over sequences is the mean over all tokens.
+    return F.cross_entropy(output.flatten(0, 1), target.flatten(), reduction="none").view(target.shape).mean(dim=1)
+
+
+def _token_errors(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (output.argmax(dim=-1) != target).to(output.dtype).mean(dim=1)
+
+
+def _mp_cost(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    # An MP-DBM's forward returns (B, 1 + classes): its multi-prediction cost per example (it
+    # needs the example's fixed prediction subsets, which travel with the inputs), then the class
+    # log-probabilities of mean-field inference from the image alone.
+    return output[:, 0]
+
+
+def _mp_classification(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.nll_loss(output[:, 1:], target, reduction="none")
+
+
+def _mp_misclassified(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (output[:, 1:].argmax(dim=-1) != target).to(output.dtype)
+
+
+OBJECTIVES.update({
+    # Goodfellow, Shlens & Szegedy 2014, eq. 6 with alpha = 0.5 and epsilon = 0.25 (MNIST, inputs in [0, 1]).
+    "adversarial-cross-entropy": Objective(
+        "adversarial-cross-entropy", _cross_entropy, _misclassified,
+        "1/2 J(theta, x, y) + 1/2 J(theta, x + 0.25 sign(grad_x J), y), J the cross-entropy",
+        perturb=fast_gradient_sign(0.25), perturbed_weight=0.5, extras={"clean": _cross_entropy}),
+    "multi-prediction": Objective(
+        "multi-prediction", _mp_cost, _mp_misclassified,
+        "MP-DBM multi-prediction cost on fixed prediction subsets (Goodfellow et al. 2013a); error and "
+        "`classification` from mean-field inference given the image alone",
+        extras={"classification": _mp_classification}),
+    "token-nll": Objective(
+        "token-nll", _token_nll, _token_errors,
+        "mean negative log-likelihood per token (nats); perplexity = exp(J); error = next-token error rate",
+        summaries={"perplexity": np.exp}),
+})
