@@ -22,7 +22,8 @@ CPU a plain loop over points is as fast (the GEMM is the roof) and uses less mem
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
@@ -30,8 +31,9 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from models.objectives import Objective
+from models.objectives import Objective, objective_cost
 
+from .linefast import LinePath
 from .params import ParamLayout
 
 Progress = Callable[[int, int], None]  # (done, total); may raise to cancel
@@ -41,6 +43,7 @@ Progress = Callable[[int, int], None]  # (done, total); may raise to cancel
 class Metrics:
     cost: np.ndarray  # (P,) mean per-example cost over the split
     error: np.ndarray | None  # (P,) error rate, classifiers only
+    extra: dict = field(default_factory=dict)  # name -> (P,): the objective's extras and summaries
 
 
 @dataclass
@@ -66,6 +69,8 @@ class Evaluator:
         self.memory_budget = memory_budget
         self.points_per_call = points_per_call or (16 if self.device.type == "cuda" else 1)
         self.factored = "first_affine_out" in inspect.signature(model.forward).parameters
+        # functional_call swaps the module's parameters while it runs: one evaluation at a time.
+        self.lock = threading.RLock()
         # The data goes to the device once, in the evaluation dtype.
         self.data = {name: (x.to(self.device, dtype if x.is_floating_point() else x.dtype),
                             y.to(self.device, dtype if y.is_floating_point() else y.dtype))
@@ -75,6 +80,10 @@ class Evaluator:
     def evaluate(self, basis: torch.Tensor, coeffs: torch.Tensor | np.ndarray, splits: Sequence[str],
                  progress: Progress | None = None) -> Evaluation:
         """J and error rate at theta_p = coeffs[p] @ basis for every p, on each split."""
+        with self.lock:
+            return self._evaluate_checked(basis, coeffs, splits, progress)
+
+    def _evaluate_checked(self, basis, coeffs, splits, progress) -> Evaluation:
         basis = basis.to(self.device, self.dtype)
         coeffs = torch.as_tensor(np.asarray(coeffs, dtype=np.float64))
         result = self._evaluate(basis, coeffs, splits, progress)
@@ -102,7 +111,12 @@ class Evaluator:
         bounds = np.cumsum([0] + [len(self.data[s][0]) for s in splits])
         loss = torch.zeros(n_points, len(splits), dtype=torch.float64)  # sums per split
         wrong = torch.zeros(n_points, len(splits), dtype=torch.float64) if self.objective.errors else None
-        reuse = self.factored and n_basis < n_points
+        extra = {name: torch.zeros(n_points, len(splits), dtype=torch.float64) for name in self.objective.extras}
+        # an objective that perturbs the inputs needs grad_x, so the forward must start from x
+        reuse = self.factored and n_basis < n_points and self.objective.perturb is None
+        # a line through a ReLU/linear MLP: all points' outputs from sign-flip updates (linefast.py)
+        line = LinePath.plan(self.model, self.layout, basis, coeffs) if self.objective.perturb is None else None
+        group = n_points if line is not None else self.points_per_call  # line: all points in one call
         chunk = self._chunk_size(basis, x, n_basis if reuse else 0)
         starts = range(0, len(x), chunk)
         c = coeffs.to(self.device, self.dtype)
@@ -111,27 +125,57 @@ class Evaluator:
             for start in starts:
                 xc, yc = x[start:start + chunk], y[start:start + chunk]
                 parts = None
-                if reuse:  # (K, B, H): the first affine map of every basis vector
+                line_out = line.outputs(xc) if line is not None else None  # (P, B, ...)
+                if reuse and line is None:  # (K, B, H): the first affine map of every basis vector
                     parts = torch.stack([self._call(self.layout.unflatten(b), xc, only_first_affine=True)
                                          for b in basis])
-                for p0 in range(0, n_points, self.points_per_call):
-                    cp = c[p0:p0 + self.points_per_call]  # (g, K)
-                    thetas = cp @ basis  # (g, D), fresh from the basis for every point
-                    first = torch.einsum("gk,kb...->gb...", cp, parts) if reuse else None
-                    out = self._forward(thetas, xc, first)  # (g, B, ...)
-                    g = out.shape[0]
-                    flat_out = out.reshape(g * out.shape[1], *out.shape[2:])
-                    flat_y = yc.repeat(g, *([1] * (yc.dim() - 1)))
-                    self._add_segments(loss[p0:p0 + g], self.objective.per_example(flat_out, flat_y), g, start, bounds)
+                for p0 in range(0, n_points, group):
+                    cp = c[p0:p0 + group]  # (g, K)
+                    if line_out is not None:
+                        g, per, flat_out, flat_y = self._point_costs(None, xc, yc, None, line_out[p0:p0 + len(cp)])
+                    else:
+                        thetas = cp @ basis  # (g, D), fresh from the basis for every point
+                        first = torch.einsum("gk,kb...->gb...", cp, parts) if reuse else None
+                        g, per, flat_out, flat_y = self._point_costs(thetas, xc, yc, first)
+                    self._add_segments(loss[p0:p0 + g], per, g, start, bounds)
                     if wrong is not None:
                         self._add_segments(wrong[p0:p0 + g], self.objective.errors(flat_out, flat_y), g, start, bounds)
+                    for name, fn in self.objective.extras.items():
+                        self._add_segments(extra[name][p0:p0 + g], fn(flat_out, flat_y), g, start, bounds)
                     done += g
                     if progress is not None:
                         progress(done, total)
         counts = torch.as_tensor(np.diff(bounds), dtype=torch.float64)
         loss, wrong = loss / counts, (wrong / counts if wrong is not None else None)
-        return {s: Metrics(loss[:, i].numpy(), wrong[:, i].numpy() if wrong is not None else None)
+        return {s: Metrics(loss[:, i].numpy(), wrong[:, i].numpy() if wrong is not None else None,
+                           {**{k: (v[:, i] / counts[i]).numpy() for k, v in extra.items()},
+                            **{k: fn(loss[:, i].numpy()) for k, fn in self.objective.summaries.items()}})
                 for i, s in enumerate(splits)}
+
+    def _point_costs(self, thetas: torch.Tensor | None, x: torch.Tensor, y: torch.Tensor, first: torch.Tensor | None,
+                     out: torch.Tensor | None = None):
+        """(g, per-example costs (g*B,), outputs (g*B, ...), targets (g*B, ...)) of g points on a chunk;
+        `out`: the points' outputs (g, B, ...) when already computed (the line fast path)."""
+        g = len(thetas) if out is None else len(out)
+        flat_y = y.repeat(g, *([1] * (y.dim() - 1)))
+        if self.objective.perturb is None:
+            out = self._forward(thetas, x, first) if out is None else out  # (g, B, ...)
+            flat_out = out.reshape(g * out.shape[1], *out.shape[2:])
+            return g, self.objective.per_example(flat_out, flat_y), flat_out, flat_y
+        # Adversarial objectives: every point needs its own input gradient. One grad-enabled
+        # forward over the whole point group (vmap'd when g > 1) and one backward to a (g, B, ...)
+        # copy of the inputs give all g*B per-example gradients at once: no per-point loop.
+        params = self.layout.unflatten(thetas)
+
+        def forward(xs: torch.Tensor) -> torch.Tensor:  # (g, B, ...) -> (g*B, ...)
+            if g == 1:
+                out = self._call({k: v[0] for k, v in params.items()}, xs[0])[None]
+            else:
+                out = vmap(lambda p, xi: self._call(p, xi))(params, xs)
+            return out.reshape(g * out.shape[1], *out.shape[2:])
+
+        per, flat_out = objective_cost(self.objective, forward, x.expand(g, *x.shape), flat_y)
+        return g, per, flat_out, flat_y
 
     @staticmethod
     def _add_segments(target: torch.Tensor, values: torch.Tensor, g: int, start: int, bounds: np.ndarray) -> None:

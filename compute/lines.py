@@ -48,6 +48,8 @@ def compute_line(query: LineQuery, store: Store, progress: Progress | None = Non
         alpha=alphas.tolist(),
         cost={s: m.cost.tolist() for s, m in evaluation.splits.items()},
         error={s: (m.error.tolist() if m.error is not None else None) for s, m in evaluation.splits.items()},
+        extra={k: {s: m.extra[k].tolist() for s, m in evaluation.splits.items()}
+               for k in next(iter(evaluation.splits.values())).extra},
         query=query.to_json(), key=query.key(),
         meta={"model": runs[0].model_id, "preset": runs[0].preset, "dtype": evaluation.dtype,
               "precision_error": evaluation.precision_error, "seconds": round(time.perf_counter() - started, 4),

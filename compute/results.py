@@ -23,21 +23,27 @@ class LineResult:
     query: dict
     key: str
     meta: dict = field(default_factory=dict)
+    # the objective's further costs beside J, name -> split -> values: e.g. "clean" for an
+    # adversarial objective, "classification" for the MP-DBM, "perplexity" for the LSTM
+    extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {"alpha": _clean(self.alpha),
                 "cost": {s: _clean(v) for s, v in self.cost.items()},
                 "error": {s: (_clean(v) if v is not None else None) for s, v in self.error.items()},
+                "extra": {k: {s: _clean(v) for s, v in by_split.items()} for k, by_split in self.extra.items()},
                 "query": self.query, "key": self.key, "meta": self.meta}
 
     @classmethod
     def from_json(cls, obj: dict) -> "LineResult":
-        return cls(obj["alpha"], obj["cost"], obj["error"], obj["query"], obj["key"], obj.get("meta", {}))
+        return cls(obj["alpha"], obj["cost"], obj["error"], obj["query"], obj["key"], obj.get("meta", {}),
+                   obj.get("extra", {}))
 
     def to_csv(self) -> str:
         columns = [("alpha", self.alpha)]
         columns += [(f"cost_{s}", v) for s, v in self.cost.items()]
         columns += [(f"error_{s}", v) for s, v in self.error.items() if v is not None]
+        columns += [(f"{k}_{s}", v) for k, by_split in self.extra.items() for s, v in by_split.items()]
         return _csv(columns)
 
 

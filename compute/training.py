@@ -13,7 +13,6 @@ the run appears in the store only when `finish` succeeds; an exception aborts it
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from tqdm import tqdm
 
 from models import get_model
 from models.datasets import DatasetRef, load_dataset
+from models.objectives import objective_cost
 
 from .errors import BadInput
 from .evaluator import Evaluator, default_device
@@ -88,13 +88,30 @@ def first_epoch_checkpoints(steps_per_epoch: int, count: int) -> set[int]:
     return {max(1, round(steps_per_epoch ** (i / (count + 1)))) for i in range(1, count + 1)} - {steps_per_epoch}
 
 
-def _apply_max_col_norm(model: nn.Module, max_norm: float) -> None:
-    # pylearn2's max_col_norm: the weight vector into each unit is rescaled to norm <= max_norm.
+def _apply_max_col_norm(model: nn.Module, max_norm: float | None, per_prefix: dict | None = None) -> None:
+    # pylearn2's max_col_norm / max_kernel_norm: the weight vector into each unit (a row of a
+    # Linear weight, one output channel's kernel of a Conv weight) is rescaled to norm <= the
+    # limit; `per_prefix` gives some parameters (by name prefix) their own limit.
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if p.dim() == 2:
-                norms = p.norm(dim=1, keepdim=True).clamp(min=max_norm)
-                p.mul_(max_norm / norms)
+            limit = next((v for k, v in (per_prefix or {}).items() if name.startswith(k)), max_norm)
+            if p.dim() >= 2 and limit:
+                norms = p.flatten(1).norm(dim=1).clamp(min=limit).view(-1, *[1] * (p.dim() - 1))
+                p.mul_(limit / norms)
+
+
+def _param_groups(model: nn.Module, lr: float, lr_scales: dict) -> list[dict]:
+    # pylearn2's W_lr_scale / b_lr_scale: parameters named by a prefix learn at lr * scale
+    groups: dict[float, list] = {}
+    for name, p in model.named_parameters():
+        scale = next((v for k, v in lr_scales.items() if name.startswith(k)), 1.0)
+        groups.setdefault(scale, []).append(p)
+    return [{"params": ps, "lr": lr * s, "base_lr": lr * s} for s, ps in groups.items()]
+
+
+def _shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    order = torch.randperm(n, generator=generator)
+    return list(order.split(batch_size))
 
 
 def train(model_id: str, preset: str = "small", seed: int = 0, data_dir: str | None = None,
@@ -119,9 +136,10 @@ def train(model_id: str, preset: str = "small", seed: int = 0, data_dir: str | N
                           {k: data.splits[k] for k in ("train", "valid")}, device=device)
     x, y = (t.to(device) for t in data.splits["train"])
     n = len(x)
-    steps_per_epoch = math.ceil(n / hp.batch_size)
+    batch_order = spec.batch_order or _shuffled_batches  # a model may order its minibatches (TBPTT streams)
+    steps_per_epoch = len(batch_order(n, hp.batch_size, torch.Generator()))  # fixed per epoch by contract
     extra = first_epoch_checkpoints(steps_per_epoch, hp.checkpoints_first_epoch)
-    optimizer = torch.optim.SGD(model.parameters(), lr=hp.lr, momentum=hp.momentum)
+    optimizer = torch.optim.SGD(_param_groups(model, hp.lr, hp.lr_scales), lr=hp.lr, momentum=hp.momentum)
     generator = torch.Generator().manual_seed(seed)
 
     def measure() -> tuple[dict, dict]:
@@ -142,15 +160,19 @@ def train(model_id: str, preset: str = "small", seed: int = 0, data_dir: str | N
         step, best, since_best = 0, record(0, 0.0)["valid"], 0
         for epoch in range(1, hp.max_epochs + 1):
             model.train()
-            order = torch.randperm(n, generator=generator).to(device)
-            for b in range(steps_per_epoch):
-                idx = order[b * hp.batch_size:(b + 1) * hp.batch_size]
+            for b, idx in enumerate(batch_order(n, hp.batch_size, generator)):
+                idx = idx.to(device)
+                xb, yb = x[idx], y[idx]
+                if spec.prepare_batch is not None:  # e.g. the MP-DBM's fresh prediction subsets
+                    xb, yb = spec.prepare_batch(xb, yb, generator)
                 optimizer.zero_grad(set_to_none=True)
-                loss = spec.objective.per_example(model(x[idx]), y[idx]).mean()
+                loss = objective_cost(spec.objective, model, xb, yb)[0].mean()
                 loss.backward()
+                if hp.clip_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), hp.clip_grad_norm)
                 optimizer.step()
-                if hp.max_col_norm:
-                    _apply_max_col_norm(model, hp.max_col_norm)
+                if hp.max_col_norm or hp.max_norms:
+                    _apply_max_col_norm(model, hp.max_col_norm, hp.max_norms)
                 step += 1
                 if epoch == 1 and (b + 1) in extra:
                     record(step, (b + 1) / steps_per_epoch)
@@ -176,7 +198,11 @@ def train(model_id: str, preset: str = "small", seed: int = 0, data_dir: str | N
 
 def _schedule(optimizer: torch.optim.Optimizer, hp, epoch: int) -> None:
     for group in optimizer.param_groups:
-        group["lr"] = max(hp.lr_min, group["lr"] * hp.lr_decay)
+        if hp.lr_linear_saturate:  # pylearn2 LinearDecayOverEpoch(start=1, saturate, decay_factor)
+            frac = min(1.0, epoch / hp.lr_linear_saturate)
+            group["lr"] = max(hp.lr_min, group["base_lr"] * (1 - frac * (1 - hp.lr_decay)))
+        elif epoch >= hp.lr_decay_start:
+            group["lr"] = max(hp.lr_min, group["lr"] * hp.lr_decay)
         if hp.final_momentum is not None:
             frac = min(1.0, epoch / max(1, hp.momentum_saturate))
             group["momentum"] = hp.momentum + frac * (hp.final_momentum - hp.momentum)

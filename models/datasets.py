@@ -211,6 +211,8 @@ def load_dataset(ref: DatasetRef) -> Dataset:
         one = (torch.ones(1, 1), torch.ones(1, 1))
         return Dataset(ref, {"train": one, "valid": one, "test": one}, None,
                        "the single example x = 1, y = 1")
+    if ref.name in _LOADERS:  # cifar10, ptb, mnist-mp: defined at the end of this module
+        return _LOADERS[ref.name](ref)
     if ref.name != "mnist":
         raise BadInput(f"unknown dataset {ref.name!r}", field="data")
     downsample = int(ref.options.get("downsample", 1))
@@ -222,3 +224,299 @@ def load_dataset(ref: DatasetRef) -> Dataset:
         description = f"MNIST from {ref.data_dir}"
     splits = {k: _to_tensors(*v, downsample) for k, v in arrays.items()}
     return Dataset(ref, splits, 10, description)
+
+
+# ================================================================ issue 3: CIFAR-10, Penn Treebank, MP-DBM inputs
+#
+# CIFAR-10 (Krizhevsky 2009), binary version: data_batch_1.bin ... data_batch_5.bin and
+# test_batch.bin, each record one label byte then 3072 pixel bytes (1024 red, 1024 green, 1024
+# blue, rows of 32). Splits as pylearn2's cifar10_no_aug_valid.yaml: train = the first 40,000
+# training images, valid = the last 10,000, test = test_batch.bin. Preprocessing (option
+# `preprocess`): "scale" = pixels / 255; "gcn" = per-image global contrast normalisation
+# (pylearn2's, sqrt_bias 10, use_std) on 0-255 values; "gcn-zca" = gcn then ZCA whitening fitted
+# on the train split (filter_bias 0.1), as the yaml's pylearn2_gcn_whitened data.
+#
+# Without a data folder, `cifar10` is a CIFAR-shaped demo set: 32x32 colour images of ten kinds of
+# synthetic patterns (disk, square, triangle, ring, cross, horizontal / vertical / diagonal
+# stripes, checkerboard, two blobs) in random colours, sizes, positions and small rotations, on
+# shaded backgrounds with noise, generated deterministically from a seed in a few seconds.
+#
+# Penn Treebank (Marcus et al. 1993) as preprocessed by Mikolov (ptb.train.txt, ptb.valid.txt,
+# ptb.test.txt; 10,000 words with <unk>; the splits are the files). Every line ends in <eos>;
+# the vocabulary is built from train, most frequent first (ties alphabetical), as Zaremba et al.'s
+# reader does. A split's token stream is cut into consecutive sequences of `seq_len` tokens
+# (inputs) with the next tokens as targets; the < seq_len tokens left at the end are dropped.
+#
+# Without a data folder, `ptb` is demo text: sentences from a fixed random hidden-Markov grammar
+# (16 word classes with sparse transitions, Zipf-distributed pseudo-words, <unk> and N among
+# them), generated from a seed; an LSTM can learn far more than word frequencies from it.
+#
+# `mnist-mp` is MNIST (or the demo digits) packed for the MP-DBM with the prediction subsets of
+# every example drawn once from the recorded `mask_seed` (models/mpdbm.py).
+
+CIFAR_RECORD = 1 + 3 * 32 * 32
+
+
+def read_cifar_bin(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR-10 binary batch: images (N, 3, 32, 32) uint8 and labels (N,) uint8."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"cannot read CIFAR-10 file {path}: {exc.strerror}", field="data") from None
+    if not raw or len(raw) % CIFAR_RECORD:
+        raise BadInput(f"{path} is truncated or not a CIFAR-10 binary batch: {len(raw)} bytes is not a "
+                       f"whole number of {CIFAR_RECORD}-byte records", field="data")
+    records = np.frombuffer(raw, dtype=np.uint8).reshape(-1, CIFAR_RECORD)
+    labels = records[:, 0]
+    if labels.max() > 9:
+        raise BadInput(f"{path}: label {labels.max()} outside 0-9; not a CIFAR-10 binary batch", field="data")
+    return records[:, 1:].reshape(-1, 3, 32, 32), labels
+
+
+def write_cifar_bin(path: str | os.PathLike, images: np.ndarray, labels: np.ndarray) -> None:
+    """Write a CIFAR-10 binary batch (tests, demo export)."""
+    records = np.concatenate([labels.astype(np.uint8)[:, None], images.reshape(len(images), -1)], axis=1)
+    Path(path).write_bytes(np.ascontiguousarray(records, dtype=np.uint8).tobytes())
+
+
+def load_cifar10_files(data_dir: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise BadInput(f"data folder {data_dir} does not exist", field="data")
+    folder = data_dir / "cifar-10-batches-bin" if (data_dir / "cifar-10-batches-bin").is_dir() else data_dir
+    names = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
+        raise BadInput(f"data folder {data_dir} has no CIFAR-10 file {missing[0]}; "
+                       "`landscape download cifar10 --data DIR` fetches them", field="data")
+    parts = [read_cifar_bin(folder / n) for n in names[:5]]
+    images = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts])
+    n_valid = 10_000 if len(images) > 10_000 else max(1, len(images) // 5)
+    cut = len(images) - n_valid
+    return {"train": (images[:cut], labels[:cut]), "valid": (images[cut:], labels[cut:]),
+            "test": read_cifar_bin(folder / "test_batch.bin")}
+
+
+def demo_patterns(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n CIFAR-shaped uint8 images (n, 3, 32, 32) of ten synthetic pattern classes, and labels."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size=n)
+    coords = (np.arange(32) - 15.5) / 16.0
+    rows, cols = np.meshgrid(coords, coords, indexing="ij")
+    images = np.empty((n, 3, 32, 32), dtype=np.uint8)
+    for start in range(0, n, 2048):
+        sl = slice(start, min(n, start + 2048))
+        m, lab = sl.stop - sl.start, labels[sl]
+        size = rng.uniform(0.45, 0.8, m)[:, None, None]
+        angle = rng.uniform(-0.3, 0.3, m)[:, None, None]
+        shift = rng.uniform(-0.25, 0.25, (m, 2))
+        r, c = rows[None] - shift[:, 0, None, None], cols[None] - shift[:, 1, None, None]
+        u = (np.cos(angle) * c + np.sin(angle) * r) / size
+        v = (-np.sin(angle) * c + np.cos(angle) * r) / size
+        freq = rng.uniform(2.5, 4.0, m)[:, None, None] * np.pi
+        phase = rng.uniform(0, 2 * np.pi, m)[:, None, None]
+        radius = np.sqrt(u ** 2 + v ** 2)
+        shapes = np.stack([
+            radius < 1.0,                                                   # 0 disk
+            np.maximum(np.abs(u), np.abs(v)) < 0.8,                         # 1 square
+            (v > -0.8) & (v < 0.7) & (np.abs(u) < (v + 0.8) * 0.6),         # 2 triangle
+            (radius > 0.55) & (radius < 1.0),                               # 3 ring
+            ((np.abs(u) < 0.3) & (np.abs(v) < 1.0)) | ((np.abs(v) < 0.3) & (np.abs(u) < 1.0)),  # 4 cross
+            np.sin(v * freq + phase) > 0,                                   # 5 horizontal stripes
+            np.sin(u * freq + phase) > 0,                                   # 6 vertical stripes
+            np.sin((u + v) * freq * 0.7 + phase) > 0,                       # 7 diagonal stripes
+            np.sin(u * freq + phase) * np.sin(v * freq + phase) > 0,        # 8 checkerboard
+            (np.sqrt((u - 0.55) ** 2 + v ** 2) < 0.4) | (np.sqrt((u + 0.55) ** 2 + v ** 2) < 0.4),  # 9 two blobs
+        ], axis=1)
+        mask = shapes[np.arange(m), lab].astype(np.float32)
+        fg = rng.uniform(0, 1, (m, 3))
+        bg = rng.uniform(0, 1, (m, 3))
+        far = np.abs(fg - bg).sum(axis=1) < 0.6  # keep the pattern visible: push the colours apart
+        fg[far] = 1.0 - bg[far]
+        shade = 1 + rng.uniform(-0.3, 0.3, (m, 1, 1)) * rows[None] + rng.uniform(-0.3, 0.3, (m, 1, 1)) * cols[None]
+        img = (mask[:, None] * fg[:, :, None, None] + (1 - mask[:, None]) * bg[:, :, None, None]) * shade[:, None]
+        img += rng.normal(0, 0.06, img.shape)
+        images[sl] = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
+    return images, labels.astype(np.uint8)
+
+
+def _demo_cifar(options: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    sizes = {"train": options.get("demo_train", 4000), "valid": options.get("demo_valid", 1000),
+             "test": options.get("demo_test", 1000)}
+    seeds = {"train": 11, "valid": 12, "test": 13}
+    return {k: demo_patterns(n, seeds[k]) for k, n in sizes.items()}
+
+
+def global_contrast_normalize(x: np.ndarray, sqrt_bias: float = 10.0, min_divisor: float = 1e-8) -> np.ndarray:
+    """pylearn2's global_contrast_normalize(scale=1, subtract_mean=True, use_std=True)."""
+    x = x.reshape(len(x), -1).astype(np.float64)
+    x = x - x.mean(axis=1, keepdims=True)
+    norms = np.sqrt(sqrt_bias + x.var(axis=1, ddof=1, keepdims=True))
+    norms[norms < min_divisor] = 1.0
+    return x / norms
+
+
+def zca_fit(x: np.ndarray, filter_bias: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """pylearn2's ZCA(filter_bias=.1): the mean and the symmetric whitening matrix
+    U diag(1 / sqrt(lambda + filter_bias)) U^T of the covariance U diag(lambda) U^T of x (N, D)."""
+    mean = x.mean(axis=0)
+    centred = x - mean
+    eigval, eigvec = np.linalg.eigh(centred.T @ centred / len(centred))
+    return mean, (eigvec / np.sqrt(np.maximum(eigval, 0) + filter_bias)) @ eigvec.T
+
+
+def _preprocess_cifar(arrays: dict, how: str) -> dict[str, Split]:
+    if how not in ("scale", "gcn", "gcn-zca"):
+        raise BadInput(f"unknown CIFAR-10 preprocessing {how!r}: scale, gcn or gcn-zca", field="data")
+    flat = {k: (global_contrast_normalize(v[0].astype(np.float64)) if how != "scale"
+                else v[0].reshape(len(v[0]), -1) / 255.0) for k, v in arrays.items()}
+    if how == "gcn-zca":  # fitted on the train split only
+        mean, whiten = zca_fit(flat["train"])
+        flat = {k: (v - mean) @ whiten for k, v in flat.items()}
+    return {k: (torch.from_numpy(flat[k].astype(np.float32).reshape(-1, 3, 32, 32)).contiguous(),
+                torch.from_numpy(arrays[k][1].astype(np.int64))) for k in arrays}
+
+
+def _load_cifar10(ref: DatasetRef) -> Dataset:
+    if ref.data_dir is None:
+        arrays, description = _demo_cifar(ref.options), "offline demo patterns (CIFAR-10-shaped, generated)"
+    else:
+        arrays, description = load_cifar10_files(ref.data_dir), f"CIFAR-10 from {ref.data_dir}"
+    return Dataset(ref, _preprocess_cifar(arrays, ref.options.get("preprocess", "gcn")), 10, description)
+
+
+# ---------------------------------------------------------------- Penn Treebank
+
+PTB_FILES = {"train": "ptb.train.txt", "valid": "ptb.valid.txt", "test": "ptb.test.txt"}
+
+
+def read_ptb_words(path: str | os.PathLike) -> list[str]:
+    """The words of one PTB file, <eos> at the end of every line."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc.strerror}", field="data") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"{path} is not UTF-8 text; not a Penn Treebank file", field="data") from None
+    return ptb_words(text, str(path))
+
+
+def ptb_words(text: str, name: str = "text") -> list[str]:
+    if not text.strip():
+        raise BadInput(f"{name} is empty", field="data")
+    if not text.endswith("\n"):
+        # every line of the PTB files, the last included, ends in a newline: a file cut short does not
+        raise BadInput(f"{name} is truncated: its last line does not end with a newline", field="data")
+    return [w for line in text.splitlines() for w in line.split() + ["<eos>"]]
+
+
+def ptb_vocabulary(words: list[str]) -> dict[str, int]:
+    """Word ids from the training words: most frequent first, ties in alphabetical order."""
+    counts: dict[str, int] = {}
+    for w in words:
+        counts[w] = counts.get(w, 0) + 1
+    return {w: i for i, w in enumerate(sorted(counts, key=lambda w: (-counts[w], w)))}
+
+
+def _ptb_ids(words: list[str], vocab: dict[str, int], split: str) -> np.ndarray:
+    unk = vocab.get("<unk>")
+    missing = [w for w in set(words) if w not in vocab]
+    if missing and unk is None:
+        raise BadInput(f"{split}: {len(missing)} words are not in the training vocabulary "
+                       f"(e.g. {sorted(missing)[0]!r}) and there is no <unk>", field="data")
+    return np.array([vocab.get(w, unk) for w in words], dtype=np.int64)
+
+
+def sequences(ids: np.ndarray, seq_len: int) -> Split:
+    """Consecutive sequences: inputs ids[k T:(k+1) T], targets shifted by one token."""
+    n = (len(ids) - 1) // seq_len
+    if n < 1:
+        raise BadInput(f"a split has {len(ids)} tokens, fewer than one sequence of {seq_len} + 1", field="data")
+    ids = torch.from_numpy(ids)
+    return (ids[:n * seq_len].view(n, seq_len).contiguous(), ids[1:n * seq_len + 1].view(n, seq_len).contiguous())
+
+
+def _syllable_words(count: int, rng: np.random.Generator) -> list[str]:
+    onsets, vowels, codas = list("bcdfghjklmnprstvwz") + ["br", "st", "tr", "ch"], list("aeiou") + ["ai", "ou"], ["", "n", "r", "s", "t", "l"]
+    words: set[str] = set()
+    while len(words) < count:
+        k = rng.integers(1, 4)
+        words.add("".join(rng.choice(onsets) + rng.choice(vowels) + rng.choice(codas) for _ in range(k)))
+    return sorted(words)
+
+
+def demo_text(tokens: int, seed: int, vocab_size: int = 1000, classes: int = 16) -> str:
+    """PTB-like demo text of about `tokens` words. The grammar is fixed (seed 0); `seed` draws the
+    sentences. Words are sorted into classes; a sentence walks a sparse class chain from a start
+    distribution until it stops; a class emits its words with Zipf frequencies."""
+    g = np.random.default_rng(0)
+    words = _syllable_words(vocab_size - 2, g) + ["<unk>", "N"]
+    g.shuffle(words)
+    members = np.array_split(np.array(words, dtype=object), classes)
+    zipf = [1.0 / np.arange(1, len(m) + 1) ** 1.1 for m in members]
+    zipf = [z / z.sum() for z in zipf]
+    successors = [g.choice(classes, size=3, replace=False) for _ in range(classes)]
+    weights = [g.dirichlet(np.ones(3) * 0.7) for _ in range(classes)]
+    start = g.dirichlet(np.ones(classes) * 0.5)
+    rng = np.random.default_rng(seed)
+    lines, count = [], 0
+    while count < tokens:
+        cls, sentence = rng.choice(classes, p=start), []
+        while True:
+            sentence.append(members[cls][rng.choice(len(members[cls]), p=zipf[cls])])
+            if len(sentence) >= 4 and rng.random() < 0.12 or len(sentence) >= 30:
+                break
+            cls = successors[cls][rng.choice(3, p=weights[cls])]
+        lines.append(" " + " ".join(sentence) + " ")  # PTB lines start and end with a space
+        count += len(sentence) + 1
+    return "\n".join(lines) + "\n"
+
+
+def _load_ptb(ref: DatasetRef) -> Dataset:
+    seq_len = int(ref.options.get("seq_len", 35))
+    if ref.data_dir is None:
+        sizes = {"train": ref.options.get("demo_train", 60_000), "valid": ref.options.get("demo_valid", 6_000),
+                 "test": ref.options.get("demo_test", 6_000)}
+        seeds = {"train": 21, "valid": 22, "test": 23}
+        words = {k: ptb_words(demo_text(n, seeds[k], ref.options.get("demo_vocab", 1000)), f"demo {k}")
+                 for k, n in sizes.items()}
+        description = "offline demo text (PTB-like sentences from a random hidden-Markov grammar)"
+    else:
+        folder = Path(ref.data_dir)
+        if not folder.is_dir():
+            raise BadInput(f"data folder {folder} does not exist", field="data")
+        folder = folder / "simple-examples" / "data" if (folder / "simple-examples" / "data").is_dir() else folder
+        for name in PTB_FILES.values():
+            if not (folder / name).is_file():
+                raise BadInput(f"data folder {ref.data_dir} has no Penn Treebank file {name}; "
+                               "`landscape download ptb --data DIR` fetches them", field="data")
+        words = {k: read_ptb_words(folder / name) for k, name in PTB_FILES.items()}
+        description = f"Penn Treebank from {ref.data_dir}"
+    vocab = ptb_vocabulary(words["train"])
+    limit = ref.options.get("vocab")
+    if limit is not None and len(vocab) > int(limit):
+        raise BadInput(f"the text has {len(vocab)} words, more than the model's vocabulary of {limit}", field="data")
+    splits = {k: sequences(_ptb_ids(w, vocab, k), seq_len) for k, w in words.items()}
+    return Dataset(ref, splits, len(vocab), description)
+
+
+# ---------------------------------------------------------------- MNIST for the MP-DBM
+
+def _load_mnist_mp(ref: DatasetRef) -> Dataset:
+    from .mpdbm import draw_masks, pack_inputs  # the packing is the model's; models.mpdbm imports no data code
+
+    options = {k: v for k, v in ref.options.items() if k not in ("mask_seed", "drop_prob")}
+    base = load_dataset(DatasetRef("mnist", ref.data_dir, options))
+    seed, drop_prob = int(ref.options.get("mask_seed", 0)), float(ref.options.get("drop_prob", 0.5))
+    splits = {}
+    for i, name in enumerate(("train", "valid", "test")):
+        x, y = base.splits[name]
+        drop, drop_label = draw_masks(len(x), torch.Generator().manual_seed(seed * 1000 + i), drop_prob)
+        splits[name] = (pack_inputs(x, y, drop, drop_label).contiguous(), y)
+    return Dataset(ref, splits, 10, f"{base.description}, prediction subsets from mask seed {seed}")
+
+
+_LOADERS = {"cifar10": _load_cifar10, "ptb": _load_ptb, "mnist-mp": _load_mnist_mp}

@@ -25,6 +25,13 @@ def pytest_configure(config):
     os.environ["LANDSCAPE_HOME"] = str(home)
 
 
+def pytest_setup_options():
+    """dash's testing hook: the browser dash_duo drives (headless Debian Chromium)."""
+    from tests.browser_support import chrome_options
+
+    return chrome_options()
+
+
 @pytest.fixture(scope="session")
 def store():
     from compute.store import Store

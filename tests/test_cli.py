@@ -102,3 +102,10 @@ def test_malformed_data_folder_and_tampered_checkpoint(capsys, tmp_path, store, 
     code, out, err = run_cli(capsys, "line", "--from", f"init:{relu_run.id}", "--to", f"step:{relu_run.id}:{step}")
     resources.clear()
     assert code == 2 and "corrupted" in err and out == ""
+
+
+def test_negative_alpha_range_needs_no_equals_sign(capsys, relu_run):
+    code, out, err = run_cli(capsys, "line", "--from", f"init:{relu_run.id}", "--to", f"final:{relu_run.id}",
+                             "--alpha", "-0.5:1.5", "--points", "3", "--splits", "train")
+    assert code == 0, err
+    assert json.loads(out)["alpha"] == [-0.5, 0.5, 1.5]

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 
 from compute.errors import BadInput
 from compute.jobs import execute

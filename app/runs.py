@@ -1,0 +1,105 @@
+"""What the dashboard knows about the recorded runs: a light, read-only summary of the store.
+
+The pages need run ids, labels, seeds and recorded steps many times per request; reading every
+manifest each time would be wasteful, so the summary is rebuilt only when the runs folder
+changes (a run appears in it by an atomic rename, which changes the folder's mtime).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+from compute.store import Store
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: str
+    model: str
+    preset: str
+    seed: int
+    steps: tuple[int, ...]
+    epochs: tuple[float, ...]  # epoch of each recorded step
+    final_step: int
+    final_valid_cost: float | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} · {self.preset} · seed {self.seed}"
+
+    @property
+    def family(self) -> tuple[str, str]:
+        """Runs of one family share architecture and data: their θ can be joined by a line."""
+        return (self.model, self.preset)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything URL parsing needs to know about the world: the known runs."""
+
+    runs: tuple[RunInfo, ...] = ()
+
+    def get(self, run_id: str | None) -> RunInfo | None:
+        return next((r for r in self.runs if r.id == run_id), None)
+
+    def find(self, ref: str) -> RunInfo | None:
+        """A run by full id, or by a unique prefix such as `relu-mnist-small-s0` (model, preset,
+        seed): what a person types. `-s1` must not match `-s10-...`, so a prefix matches only
+        at a '-' boundary or as a longer digest prefix of one run."""
+        exact = self.get(ref)
+        if exact is not None:
+            return exact
+        hits = [r for r in self.runs if r.id.startswith(ref + "-")] or \
+               [r for r in self.runs if r.id.startswith(ref)]
+        return hits[0] if len(hits) == 1 else None
+
+    def default_run(self) -> RunInfo | None:
+        """relu-mnist/small seed 0 (the paper's Figs 2 and 4), else the first run."""
+        ranked = sorted(self.runs, key=lambda r: (r.model != "relu-mnist", r.preset != "small", r.seed, r.id))
+        return ranked[0] if ranked else None
+
+    def siblings(self, run_id: str | None) -> list[RunInfo]:
+        """Other seeds of the same model and preset (for the final→final pair)."""
+        run = self.get(run_id)
+        if run is None:
+            return []
+        return sorted((r for r in self.runs if r.family == run.family and r.id != run.id),
+                      key=lambda r: (r.seed, r.id))
+
+    def one_per_model(self, limit: int = 6) -> list[RunInfo]:
+        """The lowest-seed run of each model: the default set of the compare view (Fig. 3)."""
+        best: dict[str, RunInfo] = {}
+        for r in sorted(self.runs, key=lambda r: (r.preset != "small", r.seed, r.id)):
+            best.setdefault(r.model, r)
+        return sorted(best.values(), key=lambda r: r.model)[:limit]
+
+
+def info(run) -> RunInfo:
+    final = next((s for s in run.manifest["steps"] if s["step"] == run.final_step), {})
+    return RunInfo(run.id, run.model_id, run.preset, int(run.manifest.get("seed", 0)), tuple(run.steps),
+                   tuple(float(s.get("epoch", 0.0)) for s in run.manifest["steps"]), run.final_step,
+                   final.get("cost", {}).get("valid"))
+
+
+_lock = threading.Lock()
+_cached: dict[str, tuple[int, Context]] = {}
+
+
+def context(store: Store | None = None) -> Context:
+    """The runs of `store` (default: $LANDSCAPE_HOME), re-read only when the runs folder changes."""
+    store = store or Store()
+    try:
+        stamp = os.stat(store.runs_dir).st_mtime_ns
+    except OSError:
+        return Context()
+    key = str(store.runs_dir)
+    with _lock:
+        hit = _cached.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+    ctx = Context(tuple(info(r) for r in store.list_runs()))
+    with _lock:
+        _cached[key] = (stamp, ctx)
+    return ctx

@@ -1,0 +1,100 @@
+"""Compare view (Fig. 3): the init→final lines of several runs, of different models, on one
+axis with a log y axis by default.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from dash import html
+
+from compute.errors import BadInput
+from compute.queries import LineQuery
+
+from .. import figures, widgets
+from ..runs import Context
+from . import Outcome, View, register
+from .line import EMPTY
+
+NAME = "compare"
+
+
+def queries(state: dict, ctx: Context) -> dict[str, LineQuery]:
+    if not state.get("runs"):
+        raise BadInput("pick at least one run", field="runs")
+    lo, hi = state["alpha"]
+    return {run: LineQuery(f"init:{run}", f"final:{run}", lo, hi, state["points"], state["splits"])
+            for run in state["runs"]}
+
+
+def _labels(state: dict, ctx: Context) -> dict[str, str]:
+    """The model's name, with preset and seed only where they tell two compared runs apart."""
+    runs = [ctx.get(r) for r in state["runs"] if ctx.get(r) is not None]
+    models = [r.model for r in runs]
+    return {r.id: r.model if models.count(r.model) == 1 else f"{r.model} ({r.preset}, seed {r.seed})" for r in runs}
+
+
+def draw(state: dict, ctx: Context, outcomes: dict[str, Outcome]) -> dict:
+    if not ctx.runs:
+        return {"compare": figures.message_figure(EMPTY)}
+    labels = _labels(state, ctx)
+    ready = [(labels.get(k, k), o.result) for k, o in outcomes.items() if o.ready]
+    waiting = [k for k, o in outcomes.items() if not o.ready]
+    failed = [f"{labels.get(k, k)}: {o.error}" for k, o in outcomes.items() if o.state == "failed"]
+    title = "init → final of each run"
+    if not ready:
+        text = "<br>".join(["the jobs failed"] + failed) if failed else f"computing {len(waiting)} lines…"
+        return {"compare": figures.message_figure(text, title)}
+    fig = figures.compare_figure(ready, metric=state["metric"], log_y=state["y"] == "log", title=title)
+    pending = len(waiting) - len(failed)
+    notes = ([f"computing {pending} more line{'s' if pending > 1 else ''}…"] if pending > 0 else []) + \
+        [f"failed: {f}" for f in failed]
+    if notes:
+        figures.banner(fig, "<br>".join(notes))
+    return {"compare": fig}
+
+
+def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
+    lines = [o.result for o in outcomes.values()]
+    # one long table: a row per (run, α); columns are the union over runs (a regression model
+    # has no error column)
+    columns = ["run", "alpha"]
+    for r in lines:
+        for kind in ("cost", "error"):
+            for split, values in r[kind].items():
+                name = f"{kind}_{split}"
+                if values is not None and name not in columns:
+                    columns.append(name)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for run, r in zip(outcomes, lines):
+        for i, alpha in enumerate(r["alpha"]):
+            row = {"run": run, "alpha": alpha}
+            for kind in ("cost", "error"):
+                for split, values in r[kind].items():
+                    if values is not None:
+                        row[f"{kind}_{split}"] = values[i]
+            writer.writerow(["" if row.get(c) is None else repr(row[c]) if isinstance(row[c], float) else row[c]
+                             for c in columns])
+    return {"lines": lines}, buf.getvalue()
+
+
+def layout(ctx: Context) -> html.Div:
+    v = NAME
+    controls = html.Div([
+        widgets.dropdown(v, "runs", "Runs", ctx, multi=True, placeholder="pick runs to compare"),
+        widgets.text(v, "alpha", "α range", ctx, placeholder="A:B", hint="A:B, e.g. 0:1"),
+        widgets.text(v, "points", "Points", ctx, hint="2 to 2001 α values per line"),
+        widgets.checklist(v, "splits", "Splits", ctx),
+        widgets.radio(v, "metric", "Metric", ctx, inline=True),
+        widgets.radio(v, "y", "y axis", ctx, inline=True),
+    ], className="controls")
+    main = html.Div([widgets.graph(v, "compare", "landscape-compare", height=520), widgets.export_links(v)],
+                    className="main")
+    return html.Div([controls, main], className="view-grid")
+
+
+register(View(NAME, "Compare", ("runs", "alpha", "points", "splits", "metric", "y"), layout, queries, draw, export,
+              None, "init→final lines of several models on one axis (Fig. 3)"))

@@ -1,0 +1,287 @@
+"""Surface view (appendices C and D, Figs 15-22): a rotatable 3-D cost surface of a run with the
+SGD trajectory drawn on it, or the same as a heat map / contour plot.
+
+Kinds: `paper` (rows along each step's residual direction, rotated to be parallel: not a plane),
+`random-plane` through θ_f (Fig. 21) and `alpha-random` (Fig. 22). The 3-D camera is in the
+address (`camera=eye_x,eye_y,eye_z[,center..., up...]`): rotating the plot rewrites it, so a
+copied address opens at the same angle.
+"""
+
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+from dash import Input, Output, State, html, no_update
+
+from compute.errors import BadInput
+from compute.queries import SurfaceQuery, parse_grid, parse_range
+from compute.surface_results import SurfaceResult
+
+from .. import figures, ids, urls, widgets
+from ..runs import Context, context
+from . import Outcome, View, register
+from .line import EMPTY
+
+NAME = "surface"
+KINDS = {"paper": "paper: rows along β(t) (App. C)", "random-plane": "random plane through θ_f (Fig. 21)",
+         "alpha-random": "α × random direction (Fig. 22)"}
+PLOTS = {"surface": "3-D surface", "heatmap": "heat map", "contour": "contour"}
+DEFAULT_CAMERA = {"eye": (1.25, 1.25, 1.25), "center": (0.0, 0.0, 0.0), "up": (0.0, 0.0, 1.0)}
+
+
+def _always(state: dict) -> bool:
+    return True
+
+
+def _choice(name: str, choices: dict[str, str], default: str, relevant=_always) -> urls.Param:
+    def parse(text: str, state: dict, ctx: Context) -> str:
+        if text not in choices:
+            raise BadInput(f"{text!r} is not one of {', '.join(choices)}", field=name)
+        return text
+
+    return urls.Param(name, parse, str, lambda s, c: default, relevant=relevant,
+                      options=lambda s, c: [{"label": v, "value": k} for k, v in choices.items()])
+
+
+def _range_text(r: tuple[float, float] | None) -> str:
+    return "" if r is None else f"{urls.num(r[0])}:{urls.num(r[1])}"
+
+
+def _seed(text: str, state: dict, ctx: Context) -> int:
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise BadInput(f"{text!r} is not an integer", field="dseed") from None
+    if value < 0:
+        raise BadInput(f"must be >= 0, got {value}", field="dseed")
+    return value
+
+
+def _optional_range(name: str):
+    def parse(text: str, state: dict, ctx: Context):
+        text = str(text).strip()
+        return None if text == "" else parse_range(text, name)
+
+    return parse
+
+
+def _parse_camera(text: str, state: dict, ctx: Context) -> tuple[float, ...] | None:
+    text = str(text).strip()
+    if text == "":
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise BadInput(f"camera {text!r} must be 3 or 9 comma-separated numbers", field="camera") from None
+    if len(values) not in (3, 9) or not all(math.isfinite(v) for v in values):
+        raise BadInput(f"camera {text!r} must be 3 or 9 finite numbers (eye, then center and up)", field="camera")
+    if not any(values[:3]):
+        raise BadInput("the camera's eye cannot be at the centre", field="camera")
+    return values
+
+
+def _format_camera(camera: tuple[float, ...] | None) -> str:
+    return "" if camera is None else ",".join(urls.num(v) for v in camera)
+
+
+def camera_of(relayout: dict | None) -> tuple[float, ...] | None:
+    """The camera a 3-D relayout event reports, rounded (the address keeps 3 decimals), or None."""
+    if not relayout or not isinstance(relayout.get("scene.camera"), dict):
+        return None
+    cam = relayout["scene.camera"]
+    try:
+        parts = [cam.get(k) or {} for k in ("eye", "center", "up")]
+        values = [round(float(p.get(axis, d)), 3) for p, key in zip(parts, ("eye", "center", "up"))
+                  for axis, d in zip("xyz", DEFAULT_CAMERA[key])]
+    except (TypeError, ValueError):
+        return None
+    if not all(math.isfinite(v) for v in values) or not any(values[:3]):
+        return None
+    return tuple(values[:3]) if tuple(values[3:]) == DEFAULT_CAMERA["center"] + DEFAULT_CAMERA["up"] else tuple(values)
+
+
+_not_paper = lambda s: s.get("kind", "paper") != "paper"  # noqa: E731
+urls.register_param(_choice("kind", KINDS, "paper"))
+urls.register_param(urls.Param("arange", _optional_range("arange"), _range_text, lambda s, c: None,
+                               help="α (or a) range A:B; empty: fitted to the trajectory"))
+urls.register_param(urls.Param("brange", _optional_range("brange"), _range_text, lambda s, c: None,
+                               help="β (or b) range B0:B1; empty: fitted to the trajectory"))
+urls.register_param(urls.Param("grid", lambda t, s, c: parse_grid(t, "grid"), lambda g: f"{g[0]}x{g[1]}",
+                               lambda s, c: (31, 31), help="resolution NxM: N rows along α, M along β, 2..201 each"))
+urls.register_param(_choice("split", {k: v for k, v in urls.SPLIT_LABELS.items()}, "train"))
+urls.register_param(urls.Param("dseed", _seed, str, lambda s, c: 0,
+                               relevant=_not_paper, help="seed of the random direction(s)"))
+urls.register_param(_choice("norm", {"global": "global (norm ‖θ_f − θᵢ‖)", "filter": "filter-wise (Li et al.)"},
+                            "global", relevant=lambda s: s.get("kind") == "random-plane"))
+urls.register_param(_choice("plot", PLOTS, "surface"))
+urls.register_param(urls.Param("camera", _parse_camera, _format_camera, lambda s, c: None,
+                               relevant=lambda s: s.get("plot", "surface") == "surface",
+                               help="3-D camera: eye x,y,z (and center, up); set by rotating the plot"))
+
+
+def queries(state: dict, ctx: Context) -> dict[str, SurfaceQuery]:
+    if ctx.get(state.get("run")) is None:
+        raise BadInput("no run chosen: train one with `landscape train relu-mnist`", field="run")
+    kind = state["kind"]
+    (a_lo, a_hi), (b_lo, b_hi) = state["arange"] or (None, None), state["brange"] or (None, None)
+    rows, columns = state["grid"]
+    return {"surface": SurfaceQuery(state["run"], kind, a_lo, a_hi, b_lo, b_hi, rows, columns, (state["split"],),
+                                    seed=state["dseed"] if kind != "paper" else None,
+                                    normalization=state["norm"] if kind == "random-plane" else None)}
+
+
+# ------------------------------------------------------------------------------------------ figures
+def _axis_names(result: dict) -> tuple[str, str]:
+    kind = result["query"]["surface"]
+    if kind == "paper":
+        return "α  (θᵢ → θ_f)", "β  (along the residual v(t))"
+    if kind == "alpha-random":
+        return "α  (θᵢ → θ_f)", "b  (random direction ⟂ u)"
+    return "a  (random d₁)", "b  (random d₂)"
+
+
+def _trajectory_points(result: dict, split: str) -> tuple[list, list, list, list, list]:
+    """x, y, z, marker sizes and hover data of the trajectory as drawn on the surface.
+
+    paper: through every row's path point (the chord between checkpoints for interpolated rows),
+    so the line lies on the surface; markers at the recorded steps. Planes: the projection on
+    the plane at the plane's cost there; the true J(θ(t)) and the distance to the plane in the hover."""
+    traj = result["trajectory"]
+    if result.get("path") is not None:
+        path = result["path"]
+        z = path["cost"][split]
+        sizes = [5 if s is not None else 0 for s in path["step"]]
+        hover = [[s if s is not None else "(between checkpoints)", a, b, c, c, 0.0]
+                 for s, a, b, c in zip(path["step"], result["alpha"], path["beta"], z)]
+        return result["alpha"], path["beta"], z, sizes, hover
+    z = traj["plane_cost"][split]
+    hover = [[s, a, b, c, j, r] for s, a, b, c, j, r in
+             zip(traj["step"], traj["alpha"], traj["beta"], z, traj["cost"][split], traj["residual"])]
+    return traj["alpha"], traj["beta"], z, [5] * len(z), hover
+
+
+def surface_figure(result: dict, *, split: str, plot: str = "surface", log_z: bool = False,
+                   camera: tuple[float, ...] | None = None, title: str = "") -> go.Figure:
+    """The surface (or heat map / contour) with the SGD trajectory on it, from a SurfaceResult's JSON."""
+    res = SurfaceResult.from_json(result)
+    xname, yname = _axis_names(result)
+    tx, ty, tz, sizes, hover = _trajectory_points(result, split)
+    planes = result.get("path") is None
+    hovertemplate = ("step %{customdata[0]}<br>" + xname.split()[0] + " = %{customdata[1]:.4g}<br>"
+                     + yname.split()[0] + " = %{customdata[2]:.4g}<br>J = %{customdata[3]:.6g}"
+                     + ("<br>J(θ(t)) = %{customdata[4]:.6g}<br>off the plane by %{customdata[5]:.4g}" if planes else "")
+                     + "<extra>SGD trajectory</extra>")
+    name = "SGD trajectory" + (" (projected)" if planes else "")
+    ztitle = f"J(θ) ({figures.SPLIT_NAMES.get(split, split)})"
+    fig = go.Figure()
+    if plot == "surface":
+        xs, ys, zs = res.mesh(split)
+        fig.add_trace(go.Surface(x=xs, y=ys, z=zs, colorscale="Viridis", opacity=0.92, name="J(θ)",
+                                 colorbar=dict(title="J", thickness=12, len=0.7),
+                                 hovertemplate=f"{xname.split()[0]} = %{{x:.4g}}<br>{yname.split()[0]} = %{{y:.4g}}"
+                                               "<br>J = %{z:.6g}<extra></extra>"))
+        fig.add_trace(go.Scatter3d(x=tx, y=ty, z=tz, mode="lines+markers", name=name, customdata=hover,
+                                   line=dict(color="#e4572e", width=5), marker=dict(size=sizes, color="#e4572e"),
+                                   hovertemplate=hovertemplate))
+        scene = dict(xaxis_title=xname, yaxis_title=yname, zaxis=dict(title=ztitle, type="log" if log_z else "linear"))
+        if camera is not None:
+            eye, center, up = camera[:3], (camera[3:6] if len(camera) == 9 else DEFAULT_CAMERA["center"]), \
+                (camera[6:9] if len(camera) == 9 else DEFAULT_CAMERA["up"])
+            scene["camera"] = {k: dict(zip("xyz", v)) for k, v in (("eye", eye), ("center", center), ("up", up))}
+        # the camera in the address is what the plot shows; a new address value is applied, a drag is kept
+        fig.update_layout(scene=scene, uirevision=_format_camera(camera) or "default")
+    else:
+        xs, ys, zs = res.mesh(split)
+        flat = [(x, y, z) for rx, ry, rz in zip(xs, ys, zs) for x, y, z in zip(rx, ry, rz) if z is not None]
+        z = [math.log10(max(p[2], 1e-300)) for p in flat] if log_z else [p[2] for p in flat]
+        trace = go.Heatmap if plot == "heatmap" else go.Contour
+        extra = {} if plot == "heatmap" else {"contours": dict(coloring="heatmap"), "connectgaps": True}
+        fig.add_trace(trace(x=[p[0] for p in flat], y=[p[1] for p in flat], z=z, colorscale="Viridis",
+                            colorbar=dict(title="log₁₀ J" if log_z else "J", thickness=12), name="J(θ)",
+                            hovertemplate="%{x:.4g}, %{y:.4g}: %{z:.6g}<extra></extra>", **extra))
+        fig.add_trace(go.Scatter(x=tx, y=ty, mode="lines+markers", name=name, customdata=hover,
+                                 line=dict(color="#e4572e", width=2), marker=dict(size=[s + 2 if s else 0 for s in sizes],
+                                                                                   color="#e4572e"),
+                                 hovertemplate=hovertemplate))
+        fig.update_layout(xaxis_title=xname, yaxis_title=yname, hovermode="closest")
+    fig.update_layout(template="plotly_white", height=620, font=dict(family=figures.FONT, size=13),
+                      title=dict(text=title, x=0.01, xanchor="left", font=dict(size=15)),
+                      margin=dict(l=10, r=10, t=56, b=10), legend=dict(orientation="h", y=1.0, x=1.0,
+                                                                       xanchor="right", yanchor="bottom"))
+    return fig
+
+
+def _title(state: dict, ctx: Context, result: dict) -> str:
+    run = ctx.get(state["run"])
+    meta = result.get("meta", {})
+    rows = f"{len(result['alpha'])} rows × {len(result['beta'])} β values"
+    kind = {"paper": "rows along the residual directions", "random-plane": "random plane through θ_f",
+            "alpha-random": "α and a random direction ⟂ u"}[result["query"]["surface"]]
+    return f"{run.label}: {kind} ({rows}; ‖θ_f − θᵢ‖ = {meta.get('distance', 0):.4g})"
+
+
+def draw(state: dict, ctx: Context, outcomes: dict[str, Outcome]) -> dict:
+    if not ctx.runs:
+        return {"surface": figures.message_figure(EMPTY, height=620)}
+    out = outcomes.get("surface")
+    if out is None or not out.ready:
+        if out is None:
+            text = ""
+        elif out.state == "failed":
+            text = f"the job failed<br>{out.error}"
+        else:
+            text = "computing the surface…" + (f" (part {out.done} of {out.total})" if out.total > 1 else "")
+        return {"surface": figures.message_figure(text, height=620)}
+    return {"surface": surface_figure(out.result, split=state["split"], plot=state["plot"],
+                                      log_z=state["y"] == "log", camera=state.get("camera"),
+                                      title=_title(state, ctx, out.result))}
+
+
+def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
+    result = outcomes["surface"].result
+    return result, SurfaceResult.from_json(result).to_csv()
+
+
+def layout(ctx: Context) -> html.Div:
+    v = NAME
+    controls = html.Div([
+        widgets.dropdown(v, "run", "Run", ctx, placeholder="no runs yet"),
+        widgets.radio(v, "kind", "Surface", ctx),
+        widgets.text(v, "arange", "α range", ctx, placeholder="auto", hint="A:B; empty: fitted to the trajectory"),
+        widgets.text(v, "brange", "β range", ctx, placeholder="auto", hint="B0:B1; empty: fitted to the trajectory"),
+        widgets.text(v, "grid", "Resolution", ctx, hint="NxM: rows along α × values along β, up to 201x201"),
+        widgets.text(v, "dseed", "Random direction: seed", ctx),
+        widgets.radio(v, "norm", "Random directions' norm", ctx),
+        widgets.radio(v, "split", "Split", ctx, inline=True),
+        widgets.radio(v, "plot", "Plot", ctx, inline=True),
+        widgets.radio(v, "y", "Cost axis", ctx, inline=True),
+        html.Div(["paper: for each recorded step t, the line through θᵢ + α(t)(θ_f − θᵢ) along the residual "
+                  "direction v(t); rows drawn side by side (appendix C) — not a plane. Every trajectory point "
+                  "is a vertex of the surface: J(θ(t)) exactly. Drag to rotate: the angle goes into the address."],
+                 className="field-hint explain"),
+    ], className="controls")
+    main = html.Div([widgets.graph(v, "surface", "landscape-surface", height=620), widgets.export_links(v)],
+                    className="main")
+    return html.Div([controls, main], className="view-grid")
+
+
+def callbacks(app) -> None:
+    @app.callback(Output(ids.URL, "href", allow_duplicate=True),
+                  Input(ids.graph(NAME, "surface"), "relayoutData"),
+                  State(ids.URL, "pathname"), State(ids.URL, "search"), prevent_initial_call=True)
+    def remember_camera(relayout, pathname, search):
+        camera = camera_of(relayout)
+        if camera is None:
+            return no_update
+        state = urls.parse(pathname, search, context()).state
+        if state["view"] != NAME or state.get("plot") != "surface" or state.get("camera") == camera:
+            return no_update
+        state["camera"] = camera
+        return urls.href(state)
+
+
+register(View(NAME, "Surface", ("run", "kind", "arange", "brange", "grid", "dseed", "norm", "split", "plot", "y",
+                                "camera"),
+              layout, queries, draw, export, callbacks,
+              "3-D cost surfaces with the SGD trajectory on them (appendix C), and the control planes (appendix D)"))

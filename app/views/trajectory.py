@@ -1,0 +1,70 @@
+"""Trajectory view (Fig. 1 right, Fig. 13): the learning curve of a run, and where SGD went
+relative to the straight line θᵢ→θ_f: α(t) against β(t), and β(t)/‖θ(t)‖ over time.
+"""
+
+from __future__ import annotations
+
+from dash import html
+
+from compute.errors import BadInput
+from compute.queries import TrajectoryQuery
+from compute.results import TrajectoryResult
+
+from .. import figures, widgets
+from ..runs import Context
+from . import Outcome, View, register
+from .line import EMPTY
+
+NAME = "trajectory"
+GRAPHS = ("curve", "ab", "ratio")
+
+
+def queries(state: dict, ctx: Context) -> dict[str, TrajectoryQuery]:
+    if ctx.get(state.get("run")) is None:
+        raise BadInput("no run chosen: train one with `landscape train relu-mnist`", field="run")
+    return {"trajectory": TrajectoryQuery(state["run"])}
+
+
+def draw(state: dict, ctx: Context, outcomes: dict[str, Outcome]) -> dict:
+    if not ctx.runs:
+        return {g: figures.message_figure(EMPTY if g == "curve" else "", height=400) for g in GRAPHS}
+    out = outcomes.get("trajectory")
+    run = ctx.get(state.get("run"))
+    if out is None or not out.ready:
+        text = "" if out is None else (f"the job failed<br>{out.error}" if out.state == "failed"
+                                       else "computing α(t) and β(t)…")
+        return {g: figures.message_figure(text if g == "curve" else "", height=400) for g in GRAPHS}
+    traj = out.result
+    return {
+        "curve": figures.learning_curve_figure(traj, metric=state["metric"], log_y=state["y"] == "log",
+                                               title=f"{run.label}: learning curve (exact cost of each θ(t))"),
+        "ab": figures.alpha_beta_figure(traj, title="α(t) vs β(t) (Fig. 13)"),
+        "ratio": figures.ratio_figure(traj, title="β(t) / ‖θ(t)‖"),
+    }
+
+
+def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
+    result = outcomes["trajectory"].result
+    return result, TrajectoryResult.from_json(result).to_csv()
+
+
+def layout(ctx: Context) -> html.Div:
+    v = NAME
+    controls = html.Div([
+        widgets.dropdown(v, "run", "Run", ctx, placeholder="no runs yet"),
+        widgets.radio(v, "metric", "Learning curve metric", ctx, inline=True),
+        widgets.radio(v, "y", "y axis", ctx, inline=True),
+        html.Div(["u = (θ_f − θᵢ)/‖θ_f − θᵢ‖; α(t) = (θ(t) − θᵢ)ᵀu; β(t) = ‖θ(t) − θᵢ − α(t)u‖ ",
+                  "(appendix B). Hover a point for its step and β/‖θ‖."], className="field-hint explain"),
+    ], className="controls")
+    main = html.Div([
+        widgets.graph(v, "curve", "landscape-learning-curve", height=400),
+        html.Div([widgets.graph(v, "ab", "landscape-alpha-beta", height=400),
+                  widgets.graph(v, "ratio", "landscape-residual-ratio", height=400)], className="graph-pair"),
+        widgets.export_links(v),
+    ], className="main")
+    return html.Div([controls, main], className="view-grid")
+
+
+register(View(NAME, "Trajectory", ("run", "metric", "y"), layout, queries, draw, export, None,
+              "the learning curve, and α(t) against β(t) (appendix B)"))

@@ -1,0 +1,82 @@
+"""A view's queries through the job layer (compute.jobs.get_jobs()): submit, look, wait.
+
+Used alike by the page's callbacks and by the JSON API. Nothing here computes: a query that
+is in the cache is answered from it, one that is running is shared, anything else is queued.
+"""
+
+from __future__ import annotations
+
+import time
+
+from compute.errors import BadInput
+from compute.jobs import get_jobs
+from compute.queries import Query
+
+from .views import Outcome
+
+DONE, FAILED, CANCELLED = "done", "failed", "cancelled"
+
+
+def submit(queries: dict[str, Query]) -> tuple[dict[str, str], bool]:
+    """Submit every query; returns {name: key} and whether all of them were already cached."""
+    jobs = get_jobs()
+    keys, cached = {}, True
+    for name, query in queries.items():
+        status = jobs.submit(query)  # idempotent per key: a second tab asking the same shares the job
+        keys[name] = status.key
+        cached = cached and status.state == DONE
+    return keys, cached
+
+
+def outcomes(keys: dict[str, str], with_results: bool = True) -> dict[str, Outcome]:
+    jobs = get_jobs()
+    out = {}
+    for name, key in keys.items():
+        try:
+            status = jobs.status(key)
+        except BadInput as exc:  # the job layer is unreachable (Redis down): that job reads as failed
+            out[name] = Outcome(key, FAILED, error=exc.message)
+            continue
+        if status is None:
+            out[name] = Outcome(key, "missing")
+            continue
+        outcome = Outcome(key, status.state, status.done, status.total, status.error)
+        if status.state == DONE and with_results:
+            try:
+                outcome.result = jobs.result(key)
+            except BadInput as exc:
+                outcome.state, outcome.error = FAILED, exc.message
+                out[name] = outcome
+                continue
+            if outcome.result is None:  # evicted from the cache between status and result
+                outcome.state = "missing"
+        out[name] = outcome
+    return out
+
+
+def finished(state: str) -> bool:
+    return state in (DONE, FAILED, CANCELLED, "missing")
+
+
+def wait(keys: dict[str, str], timeout: float, interval: float = 0.05) -> dict[str, Outcome]:
+    """Block until every job is finished (or `timeout` seconds pass); then the outcomes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = outcomes(keys, with_results=False)
+        if all(finished(o.state) for o in states.values()) or time.monotonic() >= deadline:
+            return outcomes(keys)
+        time.sleep(interval)
+
+
+def progress(outs: dict[str, Outcome]) -> tuple[int, int, int]:
+    """(points done, points in all, jobs still running) over the unfinished jobs."""
+    running = [o for o in outs.values() if not finished(o.state)]
+    return sum(o.done for o in running), sum(o.total for o in running), len(running)
+
+
+def cancel(keys: dict[str, str]) -> None:
+    jobs = get_jobs()
+    for key in keys.values():
+        status = jobs.status(key)
+        if status is not None and not finished(status.state):
+            jobs.cancel(key)

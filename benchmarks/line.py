@@ -1,0 +1,194 @@
+"""Side-by-side timing of one line J((1-alpha) theta0 + alpha theta1), full-set cross-entropy.
+
+Methods, timed in one run, interleaved, median of --repeats:
+  evaluator     Evaluator.evaluate with basis (theta0, theta1), coeffs (1-alpha, alpha)
+  generic       the same with the line fast path switched off (first-layer reuse only)
+  naive         a fresh model per alpha: load parameters, forward, cross-entropy
+  loss-lands.   loss-landscapes 3.0.6 `linear_interpolation` with a `Loss` metric
+
+loss-landscapes evaluates alpha = i/steps for i = 1..steps (never alpha = 0), walking the line
+in place by adding the step to the parameters; every method here uses that grid. Its max
+deviation is reported as measured: it includes the error its accumulated steps add.
+
+theta0 is the model's initialisation; theta1 is a few hundred SGD steps from it on the offline
+demo digits, so ReLU sign patterns change as they do in training.
+
+    .venv/bin/python benchmarks/line.py            # full sizes (a few minutes on 2 cores)
+    .venv/bin/python benchmarks/line.py --quick    # smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import compute.linefast as linefast  # noqa: E402
+from compute.evaluator import Evaluator  # noqa: E402
+from compute.params import ParamLayout  # noqa: E402
+from models.datasets import demo_digits  # noqa: E402
+from models.mlp import MLP  # noqa: E402
+from models.objectives import OBJECTIVES  # noqa: E402
+from models.registry import get_model  # noqa: E402
+
+
+@dataclass
+class Case:
+    name: str
+    make: Callable[[], MLP]  # a fresh model of the architecture, initialised (theta0)
+    examples: int
+    points: int
+    sgd_steps: int
+
+
+def demo_data(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = demo_digits(n, seed=1)
+    x = torch.from_numpy(images.astype(np.float32) / 255.0).reshape(n, -1)
+    return x, torch.from_numpy(labels.astype(np.int64))
+
+
+def endpoints(case: Case, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """theta0 = the initialisation; theta1 = `sgd_steps` steps of SGD (lr .1, momentum .5, batch 100)."""
+    model = case.make()
+    layout = ParamLayout.of(model)
+    theta0 = layout.flatten_model(model).clone()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.5)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(case.sgd_steps):
+        idx = torch.randint(0, len(x), (100,), generator=g)
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return theta0, layout.flatten_model(model).clone()
+
+
+def run_evaluator(case, theta0, theta1, alphas, x, y, fast: bool) -> np.ndarray:
+    linefast.ENABLED = fast
+    try:
+        ev = Evaluator(case.make(), OBJECTIVES["cross-entropy"], {"train": (x, y)}, device="cpu")
+        coeffs = np.stack([1 - alphas, alphas], axis=1)
+        return ev.evaluate(torch.stack([theta0, theta1]), coeffs, ["train"]).splits["train"].cost
+    finally:
+        linefast.ENABLED = True
+
+
+def run_naive(case, theta0, theta1, alphas, x, y) -> np.ndarray:
+    costs = []
+    with torch.no_grad():
+        for a in alphas:
+            model = case.make().eval()
+            ParamLayout.of(model).load_into(model, (1 - a) * theta0 + a * theta1)
+            costs.append(F.cross_entropy(model(x), y).item())
+    return np.array(costs)
+
+
+def run_loss_landscapes(case, theta0, theta1, alphas, x, y) -> np.ndarray:
+    import loss_landscapes
+    from loss_landscapes.metrics import Loss
+
+    start, end = case.make().eval(), case.make().eval()
+    layout = ParamLayout.of(start)
+    layout.load_into(start, theta0)
+    layout.load_into(end, theta1)
+    metric = Loss(torch.nn.CrossEntropyLoss(), x, y)
+    with torch.no_grad():
+        return loss_landscapes.linear_interpolation(start, end, metric, steps=len(alphas), deepcopy_model=False)
+
+
+def bench(case: Case, repeats: int, with_ll: bool) -> dict:
+    x, y = demo_data(case.examples)
+    theta0, theta1 = endpoints(case, x, y)
+    alphas = np.arange(1, case.points + 1) / case.points  # loss-landscapes' grid
+    methods = {
+        "evaluator": lambda: run_evaluator(case, theta0, theta1, alphas, x, y, fast=True),
+        "generic": lambda: run_evaluator(case, theta0, theta1, alphas, x, y, fast=False),
+        "naive": lambda: run_naive(case, theta0, theta1, alphas, x, y),
+    }
+    if with_ll:
+        methods["loss-lands."] = lambda: run_loss_landscapes(case, theta0, theta1, alphas, x, y)
+    times: dict[str, list[float]] = {k: [] for k in methods}
+    values: dict[str, np.ndarray] = {}
+    for _ in range(repeats):  # interleaved, so a busy machine slows every method alike
+        for name, fn in methods.items():
+            t = time.perf_counter()
+            values[name] = fn()
+            times[name].append(time.perf_counter() - t)
+    ref = values["naive"]
+    return {"case": case, "median": {k: statistics.median(v) for k, v in times.items()},
+            "dev": {k: float(np.max(np.abs(v - ref))) for k, v in values.items()},
+            "cost": (float(ref.min()), float(ref.max()))}
+
+
+def print_table(rows: list[dict]) -> None:
+    names = ["evaluator", "generic", "naive", "loss-lands."]
+    print()
+    print(f"{'case':<30} {'N':>6} {'P':>4}  " + "  ".join(f"{n:>11}" for n in names)
+          + f"  {'LL/eval':>8} {'naive/eval':>10} {'generic/eval':>12}")
+    for r in rows:
+        c, med = r["case"], r["median"]
+        cells = "  ".join(f"{med[n]:>10.3f}s" if n in med else f"{'-':>11}" for n in names)
+        ll = f"{med['loss-lands.'] / med['evaluator']:>7.2f}x" if "loss-lands." in med else f"{'-':>8}"
+        print(f"{c.name:<30} {c.examples:>6} {c.points:>4}  {cells}  {ll} "
+              f"{med['naive'] / med['evaluator']:>9.2f}x {med['generic'] / med['evaluator']:>11.2f}x")
+    print()
+    print("max |J - J_naive| over the grid (cost range on the line):")
+    for r in rows:
+        devs = "  ".join(f"{k} {v:.1e}" for k, v in r["dev"].items() if k != "naive")
+        print(f"  {r['case'].name:<30} {devs}   (J in [{r['cost'][0]:.4f}, {r['cost'][1]:.4f}])")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat: a smoke test")
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per method (default 3; quick 1)")
+    parser.add_argument("--no-loss-landscapes", action="store_true", help="skip loss-landscapes")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    repeats = args.repeats or (1 if args.quick else 3)
+    with_ll = not args.no_loss_landscapes
+    if with_ll:
+        try:
+            import loss_landscapes  # noqa: F401
+        except ImportError:
+            print("loss-landscapes is missing: `.venv/bin/pip install --no-deps loss-landscapes==3.0.6` "
+                  "(or pass --no-loss-landscapes)", file=sys.stderr)
+            return 2
+    small = get_model("relu-mnist")
+
+    def init(model: MLP, seed: int = 0) -> MLP:
+        model.reset_parameters(torch.Generator().manual_seed(seed))
+        return model
+
+    if args.quick:
+        cases = [Case("MLP 784-256-256-10 relu", lambda: init(MLP(784, [256, 256], 10)), 2000, 20, 50),
+                 Case("relu-mnist small 784-100-100-10", lambda: small.build("small", 0), 1000, 20, 50)]
+    else:
+        cases = [Case("MLP 784-1200-1200-10 relu", lambda: init(MLP(784, [1200, 1200], 10)), 10_000, 50, 300),
+                 Case("relu-mnist small 784-100-100-10", lambda: small.build("small", 0), 5000, 50, 300)]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, fp32; "
+          f"median of {repeats} interleaved repeats; load average {os.getloadavg()[0]:.1f}", flush=True)
+    rows = []
+    for case in cases:
+        print(f"  {case.name}: {case.examples} examples, {case.points} points ...", file=sys.stderr, flush=True)
+        rows.append(bench(case, repeats, with_ll))
+    print_table(rows)
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (other processes share these CPUs)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

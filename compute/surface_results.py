@@ -1,0 +1,159 @@
+"""Result types of surfaces and control experiments: plain arrays plus the query they answer.
+
+The JSON is what `landscape surface` / `landscape control` print, what the cache holds and what
+the page's data download gives. Non-finite numbers are written as null (JSON has no NaN).
+
+SurfaceResult JSON (cost rows follow `alpha`, columns follow `beta`):
+
+    {"alpha": [N], "beta": [M], "cost": {"train": [[M] * N]},
+     "path": {"beta": [N], "step": [N], "cost": {"train": [N]}},      # `paper` only, else null
+     "trajectory": {"step": [T], "alpha": [T], "beta": [T], "cost": {"train": [T]},
+                    "residual": [T], "plane_cost": {"train": [T]} | null},
+     "query": {...}, "key": "...", "meta": {...}}
+
+`path` is the one extra point of each `paper` row: row i also holds the point at beta = path.beta[i]
+(the trajectory point for a recorded step, the chord point between two checkpoints for an
+interpolated row). `mesh()` merges it into the row, so the drawn surface passes exactly through
+every trajectory point.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+
+
+def _clean(values) -> list:
+    return [None if v is None or not math.isfinite(float(v)) else float(v) for v in values]
+
+
+def _clean_grid(rows) -> list:
+    return [_clean(r) for r in rows]
+
+
+@dataclass
+class SurfaceResult:
+    alpha: list[float]  # one per row
+    beta: list[float]  # the shared grid of every row
+    cost: dict[str, list[list[float]]]  # split -> rows x columns
+    trajectory: dict | None  # step, alpha, beta, cost{split}, residual, plane_cost{split} | None
+    query: dict
+    key: str
+    path: dict | None = None  # paper: beta, step (None for interpolated rows), cost{split}
+    meta: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        traj = None  # None only in a job's chunk that does not carry the trajectory
+        if self.trajectory is not None:
+            traj = dict(self.trajectory)
+            for k in ("alpha", "beta", "residual"):
+                traj[k] = _clean(traj[k])
+            traj["cost"] = {s: _clean(v) for s, v in traj["cost"].items()}
+            if traj.get("plane_cost") is not None:
+                traj["plane_cost"] = {s: _clean(v) for s, v in traj["plane_cost"].items()}
+        path = None
+        if self.path is not None:
+            path = {"beta": _clean(self.path["beta"]), "step": list(self.path["step"]),
+                    "cost": {s: _clean(v) for s, v in self.path["cost"].items()}}
+        return {"alpha": _clean(self.alpha), "beta": _clean(self.beta),
+                "cost": {s: _clean_grid(v) for s, v in self.cost.items()},
+                "path": path, "trajectory": traj, "query": self.query, "key": self.key, "meta": self.meta}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "SurfaceResult":
+        return cls(obj["alpha"], obj["beta"], obj["cost"], obj["trajectory"], obj["query"], obj["key"],
+                   obj.get("path"), obj.get("meta", {}))
+
+    def mesh(self, split: str) -> tuple[list[list[float]], list[list[float]], list[list]]:
+        """(A, B, Z) as row-major 2-D lists for a parametric surface plot. For `paper`, each row's
+        path point is inserted at its place in the row, so trajectory points are mesh vertices."""
+        rows_a, rows_b, rows_z = [], [], []
+        for i, a in enumerate(self.alpha):
+            pairs = list(zip(self.beta, self.cost[split][i]))
+            if self.path is not None:
+                pairs.append((self.path["beta"][i], self.path["cost"][split][i]))
+                pairs.sort(key=lambda p: p[0])
+            rows_a.append([a] * len(pairs))
+            rows_b.append([b for b, _ in pairs])
+            rows_z.append([z for _, z in pairs])
+        return rows_a, rows_b, rows_z
+
+    def to_csv(self) -> str:
+        """Long format: one line per grid point (and per path point, marked)."""
+        splits = list(self.cost)
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["alpha", "beta", "path_point"] + [f"cost_{s}" for s in splits])
+        for i, a in enumerate(self.alpha):
+            for j, b in enumerate(self.beta):
+                writer.writerow([repr(a), repr(b), 0] + [_cell(self.cost[s][i][j]) for s in splits])
+            if self.path is not None:
+                writer.writerow([repr(a), repr(self.path["beta"][i]), 1]
+                                + [_cell(self.path["cost"][s][i]) for s in splits])
+        return buf.getvalue()
+
+
+@dataclass
+class ControlResult:
+    """One control experiment's arrays (see compute.controls for each experiment's fields)."""
+
+    experiment: str
+    data: dict
+    query: dict
+    key: str
+    meta: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"experiment": self.experiment, **_json_safe(self.data), "query": self.query, "key": self.key,
+                "meta": self.meta}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "ControlResult":
+        data = {k: v for k, v in obj.items() if k not in ("experiment", "query", "key", "meta")}
+        return cls(obj["experiment"], data, obj["query"], obj["key"], obj.get("meta", {}))
+
+    def to_csv(self) -> str:
+        """The experiment's main table in long format (the JSON has everything)."""
+        d, rows = self.data, []
+        if self.experiment == "random-walk":
+            header = ["dim", "seed", "step", "alpha", "beta"]
+            rows = [[w["dim"], w["seed"], t, a, b] for w in d["walks"]
+                    for t, (a, b) in enumerate(zip(w["alpha"], w["beta"]))]
+        elif self.experiment == "convex":
+            header = ["lr", "momentum", "step", "alpha", "beta"]
+            rows = [[r["lr"], r["momentum"], t, a, b] for r in d["runs"]
+                    for t, (a, b) in enumerate(zip(r["alpha"], r["beta"]))]
+        elif self.experiment == "factored":
+            header = ["w1", "w2", "cost"]
+            rows = [[w1, w2, c] for w1, row in zip(d["w1"], d["cost"]) for w2, c in zip(d["w2"], row)]
+        elif self.experiment == "scalar-lines":
+            header = ["line", "alpha", "cost"]
+            rows = [[name, a, c] for name, line in d["lines"].items() for a, c in zip(line["alpha"], line["cost"])]
+        else:  # extremes
+            splits = list(d["cost"])
+            header = ["step", "epoch", d["components"][0]["name"], d["components"][-1]["name"]] + \
+                [f"cost_{s}" for s in splits]
+            rows = [[t, e, x, y] + [d["cost"][s][i] for s in splits]
+                    for i, (t, e, x, y) in enumerate(zip(d["step"], d["epoch"], d["x"], d["y"]))]
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([_cell(v) if isinstance(v, float) else v for v in row])
+        return buf.getvalue()
+
+
+def _json_safe(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def _cell(v) -> str:
+    return "" if v is None or not math.isfinite(float(v)) else repr(float(v))

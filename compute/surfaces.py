@@ -1,0 +1,452 @@
+"""Cost surfaces with the SGD trajectory on them (appendices C and D, Figs 15-22).
+
+Axes, for every kind: alpha in units of D = ||theta_f - theta_i|| (0 at theta_i, 1 at theta_f, as
+on the line), beta (b) in parameter-space distance (as beta(t) of `landscape trajectory`),
+except `random-plane`, whose two coordinates multiply directions of a stated norm.
+
+paper (Figs 15-20) is NOT a 2-D plane. With u = (theta_f - theta_i)/D, each recorded step t has
+alpha(t) = (theta(t) - theta_i)^T u / D, the residual r(t) = theta(t) - theta_i - alpha(t)(theta_f - theta_i),
+beta(t) = ||r(t)|| and the unit direction v(t) = r(t)/beta(t). Row t is the line
+    theta_i + alpha(t)(theta_f - theta_i) + beta v(t)
+sampled at beta values; the rows, drawn side by side as if parallel, form the surface.
+  * Exactness (the grid choice): every row is evaluated at the shared uniform beta grid PLUS one
+    "path point" at its own beta(t), in the same Evaluator call with the same basis. The path point
+    of a recorded row is theta(t) itself (up to float rounding of the basis), so the trajectory
+    (alpha(t), beta(t), J(theta(t))) is a vertex of the surface, not a point interpolated between
+    grid columns. `SurfaceResult.mesh()` merges path points into their rows for drawing.
+  * Rows: N rows are the recorded steps with alpha(t) in the alpha range (all by default). When N is
+    larger, the extra rows go between consecutive checkpoints, in proportion to the distance moved
+    (row theta_s = (1-s) theta(t_k) + s theta(t_k+1): its residual is (1-s) r_k + s r_k+1, its path
+    point the chord point); when smaller, N recorded steps are taken evenly (theta_f kept).
+  * Where r = 0 (theta_i, theta_f) v is undefined: the row borrows v of the nearest step with r != 0.
+  * The beta = 0 column is the line theta_i -> theta_f at each row's alpha (same coefficients).
+  * A row costs 3 first-layer products (basis theta_i, theta_f, v), not one per beta.
+
+random-plane (Fig. 21): theta_f + a d1 + b d2 with seeded Gaussian d1, d2 scaled to norm `scale`
+(default D), or with Li et al. (2018) filter normalisation: each filter (row of a weight) of d
+rescaled to `scale` (default 1) x the norm of the same filter of theta_f, biases zeroed. The
+trajectory is projected on the plane by least squares; `residual` says how far it is from it.
+
+alpha-random (Fig. 22): theta_i + alpha (theta_f - theta_i) + b r, r a seeded Gaussian direction
+made orthogonal to u and of unit norm: a true 2-D plane; trajectory (alpha(t), r^T (theta(t) - theta_i)).
+
+For the planes the trajectory's `cost` is the true J(theta(t)) and `plane_cost` the cost at its
+projection on the plane. Every cost comes from `Evaluator.evaluate`, one call per row for every
+kind, so a row's values do not depend on how a job splits the rows into chunks (the job kind
+"surface" is registered here: chunks of rows; the first chunk of a plane carries the trajectory).
+
+    landscape surface RUN --kind paper --points 41x41 --splits train,valid
+    landscape surface RUN --kind random-plane --normalization filter --seed 3 --alpha=-1:1 --beta=-1:1
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .errors import BadInput
+from .evaluator import Evaluator, Progress
+from .jobs import ChunkKind, _finite_or_null, index_ranges, register
+from .queries import SurfaceQuery
+from .resources import evaluator_for, theta_of
+from .store import Run, Store
+from .surface_results import SurfaceResult
+
+_POINT_GROUP = 16  # checkpoints evaluated per call (memory: group x |theta|)
+
+
+@dataclass
+class Frame:
+    """A run in the line's frame: theta_i, theta_f and every recorded step's (alpha, beta)."""
+
+    run: Run
+    theta_i: torch.Tensor  # float64
+    theta_f: torch.Tensor
+    distance: float  # D
+    steps: list[int]
+    alpha: np.ndarray  # (T,) normalised by D
+    beta: np.ndarray  # (T,) residual norm
+    chord: np.ndarray  # (T-1,) ||theta(t_k+1) - theta(t_k)||
+
+    def theta(self, k: int) -> torch.Tensor:
+        return theta_of(self.run, self.steps[k]).double()
+
+    def residual(self, k: int) -> torch.Tensor:
+        return self.theta(k) - self.theta_i - float(self.alpha[k]) * (self.theta_f - self.theta_i)
+
+
+def line_frame(run: Run) -> Frame:
+    theta_i = theta_of(run, run.init_step).double()
+    theta_f = theta_of(run, run.final_step).double()
+    direction = theta_f - theta_i
+    distance = float(torch.linalg.vector_norm(direction))
+    if distance == 0.0:
+        raise BadInput(f"run {run.id}: theta_f equals theta_i, the line has no direction", field="run")
+    u = direction / distance
+    alpha, beta, chord, previous = [], [], [], None
+    for step in run.steps:  # one checkpoint at a time: a long run never sits in memory whole
+        theta = theta_of(run, step).double()
+        delta = theta - theta_i
+        a = float(delta @ u)
+        alpha.append(a / distance)
+        beta.append(float(torch.linalg.vector_norm(delta - a * u)))
+        if previous is not None:
+            chord.append(float(torch.linalg.vector_norm(theta - previous)))
+        previous = theta
+    return Frame(run, theta_i, theta_f, distance, run.steps, np.array(alpha), np.array(beta), np.array(chord))
+
+
+_frames: OrderedDict[str, Frame] = OrderedDict()  # run id -> its frame: a job's chunks do not redo it
+
+
+def frame_of(run: Run) -> Frame:
+    if run.id in _frames:
+        _frames.move_to_end(run.id)
+        return _frames[run.id]
+    frame = _frames[run.id] = line_frame(run)
+    while len(_frames) > 4:
+        _frames.popitem(last=False)
+    return frame
+
+
+# ------------------------------------------------------------------------------------------ paper
+@dataclass(frozen=True)
+class Row:
+    k: int  # recorded step index
+    s: float = 0.0  # 0: the recorded step itself; in (0, 1): between steps k and k+1
+
+
+def paper_rows(frame: Frame, n_rows: int, alpha_range: tuple[float, float] | None) -> list[Row]:
+    """The rows of a `paper` surface, in training order (see the module docstring)."""
+    chosen = list(range(len(frame.steps)))
+    if alpha_range is not None:
+        lo, hi = alpha_range
+        chosen = [k for k in chosen if lo <= frame.alpha[k] <= hi]
+    if len(chosen) < 2:
+        raise BadInput(f"only {len(chosen)} recorded step(s) have alpha in the range; a surface needs 2 rows "
+                       f"(recorded alphas span {frame.alpha.min():.4g}..{frame.alpha.max():.4g})", field="alpha")
+    if len(chosen) > n_rows:
+        picks = sorted({chosen[int(round(i))] for i in np.linspace(0, len(chosen) - 1, n_rows)})
+        final = frame.steps.index(frame.run.final_step)
+        if final in chosen and final not in picks:  # keep theta_f: replace the nearest inner pick
+            inner = picks[1:-1]
+            if inner:
+                picks.remove(min(inner, key=lambda k: abs(k - final)))
+                picks = sorted(picks + [final])
+        return [Row(k) for k in picks]
+    # Extra rows between consecutive checkpoints, in proportion to the distance moved (largest remainder).
+    gaps = [k for k in chosen[:-1] if k + 1 in chosen]
+    extra = n_rows - len(chosen)
+    counts = {k: 0 for k in gaps}
+    weights = np.array([frame.chord[k] for k in gaps])
+    if extra and gaps and weights.sum() > 0:
+        share = extra * weights / weights.sum()
+        base = np.floor(share).astype(int)
+        for i in np.argsort(-(share - base))[: extra - int(base.sum())]:
+            base[i] += 1
+        counts = dict(zip(gaps, base.tolist()))
+    rows = []
+    for k in chosen:
+        rows.append(Row(k))
+        for j in range(1, counts.get(k, 0) + 1):
+            rows.append(Row(k, j / (counts[k] + 1)))
+    return rows
+
+
+def _borrowed_direction(frame: Frame, k: int) -> torch.Tensor | None:
+    """Unit residual direction of the nearest step with a non-zero residual (earlier on ties)."""
+    order = sorted((i for i in range(len(frame.steps)) if frame.beta[i] > 0), key=lambda i: (abs(i - k), i))
+    return frame.residual(order[0]) / frame.beta[order[0]] if order else None
+
+
+def _row_geometry(frame: Frame, row: Row) -> tuple[float, float, torch.Tensor, bool]:
+    """(alpha, path beta, unit direction v, borrowed?) of a row."""
+    if row.s == 0.0:
+        alpha, r = float(frame.alpha[row.k]), frame.residual(row.k)
+    else:
+        alpha = (1 - row.s) * float(frame.alpha[row.k]) + row.s * float(frame.alpha[row.k + 1])
+        r = (1 - row.s) * frame.residual(row.k) + row.s * frame.residual(row.k + 1)
+    beta = float(torch.linalg.vector_norm(r))
+    if beta > 0:
+        return alpha, beta, r / beta, False
+    v = _borrowed_direction(frame, row.k)
+    if v is None:  # the whole trajectory lies on the line: any direction orthogonal to u will do
+        v = _orthogonal_random(frame, seed=0)
+    return alpha, 0.0, v, True
+
+
+def paper_surface(query: SurfaceQuery, store: Store, progress: Progress | None = None,
+                  rows: range | None = None) -> SurfaceResult:
+    """The `paper` surface, or the rows `rows` of it (a job's chunk; rows past the end are empty)."""
+    started = time.perf_counter()
+    run = store.load(query.run)
+    frame = frame_of(run)
+    alpha_range = (query.alpha_min, query.alpha_max) if query.alpha_min is not None else None
+    plan = paper_rows(frame, query.rows, alpha_range)
+    if query.beta_min is not None:
+        betas = np.linspace(query.beta_min, query.beta_max, query.columns)
+    else:
+        top = max(float(frame.beta[[r.k for r in plan]].max()), 0.0) or frame.distance
+        betas = np.linspace(0.0, 1.5 * top, query.columns)
+    chosen = list(range(len(plan)))[rows.start:rows.stop] if rows is not None else list(range(len(plan)))
+    evaluator = evaluator_for(run, query.dtype)
+    cost = {s: [] for s in query.splits}
+    path = {"beta": [], "step": [], "cost": {s: [] for s in query.splits}}
+    row_alpha, borrowed = [], 0
+    for n, i in enumerate(chosen):
+        row = plan[i]
+        alpha, path_beta, v, was_borrowed = _row_geometry(frame, row)
+        borrowed += was_borrowed
+        coeffs = np.empty((query.columns + 1, 3))
+        coeffs[:, 0], coeffs[:, 1] = 1.0 - alpha, alpha  # as on the line: (1-alpha) theta_i + alpha theta_f
+        coeffs[:-1, 2], coeffs[-1, 2] = betas, path_beta  # the grid, then the row's path point
+        evaluation = evaluator.evaluate(torch.stack([frame.theta_i, frame.theta_f, v]), coeffs, query.splits,
+                                        _offset(progress, n, len(chosen)))
+        for s, m in evaluation.splits.items():
+            cost[s].append(m.cost[:-1].tolist())
+            path["cost"][s].append(float(m.cost[-1]))
+        row_alpha.append(alpha)
+        path["beta"].append(path_beta)
+        path["step"].append(frame.steps[row.k] if row.s == 0.0 else None)
+    on_rows = [n for n, i in enumerate(chosen) if plan[i].s == 0.0]
+    trajectory = {"step": [path["step"][n] for n in on_rows],
+                  "alpha": [row_alpha[n] for n in on_rows], "beta": [path["beta"][n] for n in on_rows],
+                  "cost": {s: [path["cost"][s][n] for n in on_rows] for s in query.splits},
+                  "residual": [0.0] * len(on_rows), "plane_cost": None}
+    recorded = recorded_costs(run, trajectory["step"], query.splits)
+    mismatch = [abs(a - b) for s in recorded for a, b in zip(trajectory["cost"][s], recorded[s])]
+    return SurfaceResult(
+        alpha=row_alpha, beta=betas.tolist(), cost=cost, trajectory=trajectory, query=query.to_json(),
+        key=query.key(), path=path,
+        meta=_meta(run, evaluator, frame.distance, started, axes=["alpha", "beta"],
+                   rows=len(plan), recorded_steps=len(frame.steps), borrowed_directions=borrowed,
+                   # |J on the surface - J recorded while training| at the trajectory points (float rounding)
+                   path_mismatch=max(mismatch) if mismatch else None))
+
+
+# ------------------------------------------------------------------------------------------ planes
+def _gaussian(n: int, generator: torch.Generator) -> torch.Tensor:
+    return torch.randn(n, generator=generator, dtype=torch.float64)
+
+
+def _orthogonal_random(frame: Frame, seed: int) -> torch.Tensor:
+    u = (frame.theta_f - frame.theta_i) / frame.distance
+    g = _gaussian(len(u), torch.Generator().manual_seed(seed))
+    r = g - (g @ u) * u
+    r = r - (r @ u) * u  # a second pass removes what rounding left along u
+    return r / torch.linalg.vector_norm(r)
+
+
+def filter_normalised(direction: torch.Tensor, reference: torch.Tensor, run: Run, scale: float) -> torch.Tensor:
+    """Li et al. (2018): each filter of `direction` (a weight's row, i.e. one unit's incoming weights)
+    gets `scale` x the norm of the same filter of `reference`; biases (1-D parameters) are zeroed."""
+    out = torch.zeros_like(direction)
+    for name, (lo, hi) in run.layout.offsets().items():
+        shape = run.layout.shapes[run.layout.names.index(name)]
+        if len(shape) == 1:
+            continue
+        d = direction[lo:hi].reshape(shape[0], -1) if shape else direction[lo:hi].reshape(1, 1)
+        ref = reference[lo:hi].reshape(d.shape)
+        norms = torch.linalg.vector_norm(d, dim=1, keepdim=True).clamp_min(1e-30)
+        out[lo:hi] = (d / norms * torch.linalg.vector_norm(ref, dim=1, keepdim=True) * scale).reshape(-1)
+    return out
+
+
+def plane_basis(query: SurfaceQuery, frame: Frame) -> tuple[torch.Tensor, dict]:
+    """The plane's basis (see `_coefficients` for how a point's coordinates combine it) and meta."""
+    if query.surface == "alpha-random":
+        r = _orthogonal_random(frame, query.seed)
+        return torch.stack([frame.theta_i, frame.theta_f, r]), {"origin": "theta_i", "b_direction_norm": 1.0}
+    generator = torch.Generator().manual_seed(query.seed)
+    n = len(frame.theta_f)
+    d1, d2 = _gaussian(n, generator), _gaussian(n, generator)
+    if query.normalization == "filter":
+        scale = 1.0 if query.scale is None else query.scale
+        d1, d2 = (filter_normalised(d, frame.theta_f, frame.run, scale) for d in (d1, d2))
+    else:
+        scale = frame.distance if query.scale is None else query.scale
+        d1, d2 = (d * (scale / torch.linalg.vector_norm(d)) for d in (d1, d2))
+    return torch.stack([frame.theta_f, d1, d2]), {
+        "origin": "theta_f", "normalization": query.normalization, "scale": scale,
+        "direction_norms": [float(torch.linalg.vector_norm(d1)), float(torch.linalg.vector_norm(d2))]}
+
+
+def _coefficients(kind: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Coefficients on the plane basis of the points (a[p], b[p])."""
+    if kind == "alpha-random":  # (1 - alpha) theta_i + alpha theta_f + b r
+        return np.stack([1.0 - a, a, b], axis=1)
+    return np.stack([np.ones_like(a), a, b], axis=1)  # theta_f + a d1 + b d2
+
+
+def _project(kind: str, basis: torch.Tensor, frame: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Least-squares coordinates of every recorded theta(t) in the plane, and the residual norm."""
+    if kind == "alpha-random":
+        origin, e1, e2 = frame.theta_i, frame.theta_f - frame.theta_i, basis[2]
+    else:
+        origin, e1, e2 = basis[0], basis[1], basis[2]
+    gram = torch.tensor([[e1 @ e1, e1 @ e2], [e2 @ e1, e2 @ e2]], dtype=torch.float64)
+    a, b, residual = [], [], []
+    for k in range(len(frame.steps)):
+        delta = frame.theta(k) - origin
+        x, y = torch.linalg.solve(gram, torch.stack([e1 @ delta, e2 @ delta])).tolist()
+        a.append(x)
+        b.append(y)
+        residual.append(float(torch.linalg.vector_norm(delta - x * e1 - y * e2)))
+    return np.array(a), np.array(b), np.array(residual)
+
+
+def _auto_range(values: np.ndarray, must: tuple[float, float]) -> tuple[float, float]:
+    """`must`, widened to hold the trajectory with a 10 % margin."""
+    lo, hi = float(values.min()), float(values.max())
+    margin = 0.1 * (hi - lo)
+    return min(must[0], lo - margin), max(must[1], hi + margin)
+
+
+def plane_surface(query: SurfaceQuery, store: Store, progress: Progress | None = None,
+                  rows: range | None = None) -> SurfaceResult:
+    """A plane surface, or its grid rows `rows` (a job's chunk: the trajectory comes with row 0)."""
+    started = time.perf_counter()
+    run = store.load(query.run)
+    frame = frame_of(run)
+    basis, plane_meta = plane_basis(query, frame)
+    ta, tb, residual = _project(query.surface, basis, frame)
+    if query.alpha_min is not None:
+        a_range = (query.alpha_min, query.alpha_max)
+    else:
+        a_range = _auto_range(ta, (-0.1, 1.1) if query.surface == "alpha-random" else (-1.0, 1.0))
+    if query.beta_min is not None:
+        b_range = (query.beta_min, query.beta_max)
+    elif query.surface == "alpha-random":
+        top = float(np.abs(tb).max()) or frame.distance
+        b_range = (-1.5 * top, 1.5 * top)
+    else:
+        b_range = _auto_range(tb, (-1.0, 1.0))
+    all_alphas = np.linspace(*a_range, query.rows)
+    alphas = all_alphas[rows.start:rows.stop] if rows is not None else all_alphas
+    betas = np.linspace(*b_range, query.columns)
+    evaluator = evaluator_for(run, query.dtype)
+    cost = {s: [] for s in query.splits}
+    # One call per row, as for `paper`: a row's values do not depend on how a job chunks the grid.
+    for n, a in enumerate(alphas):
+        coeffs = _coefficients(query.surface, np.full(len(betas), a), betas)
+        evaluation = evaluator.evaluate(basis, coeffs, query.splits, _offset(progress, n, len(alphas)))
+        for s, m in evaluation.splits.items():
+            cost[s].append(m.cost.tolist())
+    trajectory = None
+    if rows is None or rows.start == 0:  # the first chunk carries the trajectory
+        plane = evaluator.evaluate(basis, _coefficients(query.surface, ta, tb), query.splits)
+        trajectory = {"step": list(frame.steps), "alpha": ta.tolist(), "beta": tb.tolist(),
+                      "cost": checkpoint_costs(evaluator, run, frame.steps, query.splits),
+                      "residual": residual.tolist(),
+                      # the cost of the trajectory's projection on the plane, under it
+                      "plane_cost": {s: m.cost.tolist() for s, m in plane.splits.items()}}
+    return SurfaceResult(
+        alpha=alphas.tolist(), beta=betas.tolist(), cost=cost, trajectory=trajectory, query=query.to_json(),
+        key=query.key(), path=None,
+        meta=_meta(run, evaluator, frame.distance, started,
+                   axes=["alpha", "b"] if query.surface == "alpha-random" else ["a", "b"], **plane_meta))
+
+
+# ------------------------------------------------------------------------------------------ shared
+def checkpoint_costs(evaluator: Evaluator, run: Run, steps: list[int], splits) -> dict[str, list[float]]:
+    """J(theta(t)) at the given recorded steps, through the evaluator, a few checkpoints per call."""
+    out = {s: [] for s in splits}
+    for start in range(0, len(steps), _POINT_GROUP):
+        thetas = torch.stack([theta_of(run, t) for t in steps[start:start + _POINT_GROUP]])
+        for s, m in evaluator.evaluate_points(thetas, splits).splits.items():
+            out[s].extend(m.cost.tolist())
+    return out
+
+
+def recorded_costs(run: Run, steps: list[int], splits) -> dict[str, list[float]]:
+    by_step = {s["step"]: s["cost"] for s in run.manifest["steps"]}
+    return {s: [by_step[t][s] for t in steps] for s in splits if all(s in by_step[t] for t in steps)}
+
+
+def _offset(progress: Progress | None, index: int, count: int) -> Progress | None:
+    if progress is None:
+        return None
+    return lambda done, total: progress(index * total + done, count * total)
+
+
+def _meta(run: Run, evaluator: Evaluator, distance: float, started: float, **extra) -> dict:
+    return {"model": run.model_id, "preset": run.preset, "run": run.id, "dtype": str(evaluator.dtype).replace("torch.", ""),
+            "distance": distance, "final_step": run.final_step, "seconds": round(time.perf_counter() - started, 4),
+            **extra}
+
+
+def compute_surface(query: SurfaceQuery, store: Store, progress: Progress | None = None,
+                    rows: range | None = None) -> SurfaceResult:
+    """The surface of `query` (or the rows `rows` of it: a job's chunk; see `assemble_surface`)."""
+    if query.surface == "paper":
+        return paper_surface(query, store, progress, rows)
+    return plane_surface(query, store, progress, rows)
+
+
+# ------------------------------------------------------------------------------------------ job chunks
+def split_surface(query: SurfaceQuery, points_per_chunk: int) -> list[list[int]]:
+    """Chunks of rows. A `paper` surface may end up with fewer rows than asked (see `paper_rows`):
+    chunks past its end compute nothing."""
+    return index_ranges(query.rows, max(1, points_per_chunk // (query.columns + 1)), minimum=1)
+
+
+def assemble_surface(query: SurfaceQuery, parts: list[dict]) -> dict:
+    first = parts[0]
+    splits = list(first["cost"])
+    joined = lambda f, s: [v for p in parts for v in p[f][s]]  # noqa: E731
+    result = {"alpha": [a for p in parts for a in p["alpha"]], "beta": first["beta"],
+              "cost": {s: joined("cost", s) for s in splits}, "query": first["query"], "key": first["key"]}
+    if first["path"] is not None:  # paper: every chunk holds its rows' path points and trajectory points
+        result["path"] = {"beta": [b for p in parts for b in p["path"]["beta"]],
+                          "step": [t for p in parts for t in p["path"]["step"]],
+                          "cost": {s: [c for p in parts for c in p["path"]["cost"][s]] for s in splits}}
+        trajectory = {k: [v for p in parts for v in p["trajectory"][k]] for k in ("step", "alpha", "beta", "residual")}
+        trajectory["cost"] = {s: [c for p in parts for c in p["trajectory"]["cost"][s]] for s in splits}
+        trajectory["plane_cost"] = None
+        result["trajectory"] = trajectory
+    else:  # planes: the trajectory came with the first chunk
+        result["path"] = None
+        result["trajectory"] = first["trajectory"]
+    meta = dict(first["meta"], seconds=round(sum(p["meta"]["seconds"] for p in parts), 4), chunks=len(parts))
+    if "borrowed_directions" in meta:
+        meta["borrowed_directions"] = sum(p["meta"]["borrowed_directions"] for p in parts)
+        mismatch = [p["meta"]["path_mismatch"] for p in parts if p["meta"].get("path_mismatch") is not None]
+        meta["path_mismatch"] = max(mismatch) if mismatch else None
+    result["meta"] = meta
+    return result
+
+
+def check_surface(query: SurfaceQuery, result: dict) -> None:
+    """Shape and finiteness of an assembled surface, before it is cached."""
+    if result.get("key") != query.key() or result.get("query") != query.to_json():
+        raise ValueError("the result does not carry its query")
+    rows, columns = len(result["alpha"]), len(result["beta"])
+    if columns != query.columns or not 2 <= rows <= query.rows:
+        raise ValueError(f"a {rows} x {columns} grid for a {query.rows} x {query.columns} query")
+    if list(result["cost"]) != list(query.splits):
+        raise ValueError(f"costs for {list(result['cost'])}, asked for {list(query.splits)}")
+    for s, grid in result["cost"].items():
+        if len(grid) != rows or any(len(r) != columns for r in grid):
+            raise ValueError(f"cost of {s} is not {rows} x {columns}")
+        for r in grid:
+            _finite_or_null(r, f"cost of {s}")
+    traj = result["trajectory"]
+    n = len(traj["step"])
+    series = [traj["alpha"], traj["beta"], traj["residual"], *traj["cost"].values()]
+    series += list((traj.get("plane_cost") or {}).values())
+    if any(len(x) != n for x in series):
+        raise ValueError("trajectory series of different lengths")
+    if result.get("path") is not None and len(result["path"]["beta"]) != rows:
+        raise ValueError("one path point per row expected")
+
+
+def _compute_chunk(query: SurfaceQuery, store: Store, chunk: list[int], progress: Progress | None) -> dict:
+    return compute_surface(query, store, progress, rows=range(*chunk)).to_json()
+
+
+register(ChunkKind("surface", SurfaceQuery, SurfaceResult, split_surface, _compute_chunk, assemble_surface,
+                   check_surface))

@@ -1,0 +1,96 @@
+"""The views' JSON/CSV twins (app/api.py) on real runs and real jobs, through Flask's test
+client: the same parser, queries, jobs and cache as the page."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def client():
+    from app.server import create_app
+
+    return create_app().server.test_client()
+
+
+def test_second_request_of_a_view_computes_nothing(client, scalar_run, evaluations):
+    address = f"/api/line.json?run={scalar_run.id}&pair=init&alpha=-1:2&points=31&splits=train,valid"
+    first = client.get(address)
+    assert first.status_code == 200 and first.headers["X-Landscape-Cache"] == "miss"
+    assert len(evaluations) > 0
+    computed = len(evaluations)
+    second = client.get(address)
+    assert second.status_code == 200 and second.headers["X-Landscape-Cache"] == "hit"
+    assert len(evaluations) == computed  # served from the cache: nothing evaluated
+    assert second.json == first.json
+    body = first.json
+    assert len(body["alpha"]) == 31 and body["alpha"][0] == -1.0 and body["alpha"][-1] == 2.0
+    assert set(body["cost"]) == {"train", "valid"}
+    # y = w1 w2 x fit to 1: theta_f (alpha = 1, the 21st point) is a solution, cost ~ 0
+    assert body["alpha"][20] == pytest.approx(1.0) and body["cost"]["train"][20] < 1e-6
+
+    rows = list(csv.reader(io.StringIO(client.get(address.replace(".json", ".csv")).get_data(as_text=True))))
+    assert rows[0][:3] == ["alpha", "cost_train", "cost_valid"] and len(rows) == 32
+    assert len(evaluations) == computed
+
+
+def test_trajectory_and_compare_data(client, scalar_run, scalar_run_seed1):
+    traj = client.get(f"/api/trajectory.json?run={scalar_run.id}").json
+    assert traj["step"] == scalar_run.steps and traj["alpha"][0] == 0.0 and traj["beta"][0] == 0.0
+    assert traj["alpha"][traj["step"].index(scalar_run.final_step)] == pytest.approx(1.0)
+    response = client.get(f"/api/compare.csv?runs={scalar_run.id},{scalar_run_seed1.id}&points=7&splits=train")
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert len(rows) == 14 and {r["run"] for r in rows} == {scalar_run.id, scalar_run_seed1.id}
+    assert response.headers["Content-Disposition"].startswith("attachment")
+
+
+def test_bad_input_is_a_4xx_with_the_one_error_body(client, scalar_run):
+    response = client.get(f"/api/line.json?run={scalar_run.id}&points=5000")
+    assert response.status_code == 400
+    assert response.json == {"ok": False, "field": "points", "status": 400,
+                             "error": "points='5000': number of points must be between 2 and 2001, got 5000"}
+    response = client.get("/api/line.json?run=ghost")
+    assert response.status_code == 400 and response.json["field"] == "run"
+    response = client.get("/api/nothing.json")
+    assert response.status_code == 404 and response.json["ok"] is False
+
+
+def test_a_failing_job_reports_its_error(client, scalar_run, monkeypatch):
+    from compute.evaluator import Evaluator
+
+    original = Evaluator.evaluate
+
+    def failing(self, basis, coeffs, *args, **kwargs):
+        if len(coeffs) == 13:  # only this test's query: a 13-point line
+            raise RuntimeError("injected failure")
+        return original(self, basis, coeffs, *args, **kwargs)
+
+    monkeypatch.setattr(Evaluator, "evaluate", failing)
+    response = client.get(f"/api/line.json?run={scalar_run.id}&points=13&alpha=0:1")
+    assert response.status_code == 422 and "injected failure" in response.json["error"]
+    # and the rest keeps working
+    assert client.get(f"/api/line.json?run={scalar_run.id}&points=14&alpha=0:1").status_code == 200
+
+
+def test_two_tabs_asking_for_the_same_new_line_share_one_job(scalar_run, evaluations):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.server import create_app
+
+    app = create_app()
+
+    def ask(address: str):
+        return app.server.test_client().get(address)
+
+    alone = ask(f"/api/line.json?run={scalar_run.id}&alpha=-3:3&points=47")
+    assert alone.status_code == 200
+    one_job = len(evaluations)
+    address = f"/api/line.json?run={scalar_run.id}&alpha=-4:4&points=47"
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(ask, [address, address])
+    assert first.status_code == second.status_code == 200
+    assert first.json == second.json
+    assert len(evaluations) - one_job == one_job  # computed once for both

@@ -1,0 +1,77 @@
+"""What each view draws for real results (computed by the real job layer), and for no runs."""
+
+from __future__ import annotations
+
+from app import urls
+from app.runs import Context, context
+from app.views import VIEWS, Outcome
+from compute.jobs import run_job
+
+
+def outcomes(queries: dict, ready: set[str] | None = None) -> dict[str, Outcome]:
+    out = {}
+    for name, query in queries.items():
+        if ready is None or name in ready:
+            out[name] = Outcome(query.key(), "done", 1, 1, result=run_job(query))
+        else:
+            out[name] = Outcome(query.key(), "running", 1, 2)
+    return out
+
+
+def test_empty_store_says_how_to_get_runs():
+    for name in ("line", "trajectory", "compare"):
+        state = urls.parse(f"/{name}", "", Context()).state
+        figures = VIEWS[name].draw(state, Context(), {})
+        texts = [a["text"] for f in figures.values() for a in f["layout"]["annotations"]]
+        assert any("No runs yet" in t and "landscape train" in t for t in texts), name
+
+
+def test_line_keeps_the_coarse_curve_until_the_zoomed_one_is_ready(scalar_run):
+    ctx = context()
+    state = urls.parse("/line", f"run={scalar_run.id}&alpha=-0.5:1.5&points=21&zoom=0.99:1", ctx).state
+    queries = VIEWS["line"].queries(state, ctx)
+    waiting = VIEWS["line"].draw(state, ctx, outcomes(queries, ready={"main"}))["line"]
+    assert [len(t["x"]) for t in waiting["data"]] == [21, 21] and waiting["data"][0]["x"][0] == -0.5
+    assert any(s["type"] == "rect" and (s["x0"], s["x1"]) == (0.99, 1.0) for s in waiting["layout"]["shapes"])
+    assert any("computing zoom α ∈ [0.99, 1]" in a["text"] for a in waiting["layout"]["annotations"])
+
+    zoomed = VIEWS["line"].draw(state, ctx, outcomes(queries))["line"]
+    assert all(0.99 <= a <= 1.0 for t in zoomed["data"] for a in t["x"]) and len(zoomed["data"][0]["x"]) == 21
+    assert zoomed["layout"]["xaxis"]["range"] == [0.99, 1.0]
+    # α = 1 is θ_f, a solution of y = w1 w2 x
+    assert zoomed["data"][0]["y"][-1] < 1e-6
+
+    data, text = VIEWS["line"].export(state, outcomes(queries))
+    assert data["alpha"][0] == 0.99 and text.splitlines()[0] == "alpha,cost_train,cost_valid"
+
+
+def test_compare_draws_what_is_ready_and_says_what_is_not(scalar_run, scalar_run_seed1):
+    ctx = context()
+    state = urls.parse("/compare", f"runs={scalar_run.id},{scalar_run_seed1.id}&points=9&splits=train", ctx).state
+    queries = VIEWS["compare"].queries(state, ctx)
+    fig = VIEWS["compare"].draw(state, ctx, outcomes(queries, ready={scalar_run.id}))["compare"]
+    assert [t["name"] for t in fig["data"]] == ["scalar-linear (small, seed 0) · train"]
+    assert fig["layout"]["yaxis"]["type"] == "log"
+    assert any("computing 1 more line" in a["text"] for a in fig["layout"]["annotations"])
+
+
+def test_trajectory_figures_hold_every_checkpoint(scalar_run):
+    ctx = context()
+    state = urls.parse("/trajectory", f"run={scalar_run.id}&y=log", ctx).state
+    figs = VIEWS["trajectory"].draw(state, ctx, outcomes(VIEWS["trajectory"].queries(state, ctx)))
+    n = len(scalar_run.steps)
+    assert all(len(t["x"]) == n for t in figs["curve"]["data"]) and figs["curve"]["layout"]["yaxis"]["type"] == "log"
+    sgd = figs["ab"]["data"][1]
+    assert len(sgd["x"]) == n and sgd["x"][0] == 0.0 and min(sgd["y"]) >= 0.0
+    assert [c[3] for c in sgd["customdata"]] == figs["ratio"]["data"][0]["y"]  # β/‖θ‖ on hover and plotted
+
+
+def test_a_dragged_box_becomes_the_zoom_window():
+    from app.views.line import _window
+
+    lo, hi = _window({"xaxis.range[0]": 0.1000012345678, "xaxis.range[1]": 0.2})
+    assert (lo, hi) == (0.100001, 0.2)  # about 5 significant digits of the window: a short address
+    assert _window({"xaxis.range": [0.3, 0.2]}) == (0.2, 0.3)
+    assert _window({"xaxis.autorange": True}) is None  # double-click: back to the whole line
+    assert _window({"autosize": True}) is False  # not about α: nothing to do
+    assert _window({"xaxis.range[0]": 1, "xaxis.range[1]": 1}) is False
