@@ -37,8 +37,13 @@ serve: $(STAMP)
 test: $(STAMP) system-test-deps
 	$(PY) -m pytest
 
+# The benchmarks print medians and ratios side by side; loss-landscapes is only a reference.
 bench: $(STAMP)
+	$(PY) -m pip install --quiet --no-deps loss-landscapes==3.0.6
 	$(PY) benchmarks/line.py
+	$(PY) benchmarks/surface.py
+	$(PY) benchmarks/workers.py
+	$(PY) benchmarks/dashboard.py
 
 clean:
 	rm -rf $(VENV) .test-artifacts

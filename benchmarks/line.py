@@ -20,6 +20,7 @@ demo digits, so ReLU sign patterns change as they do in training.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
 import sys
@@ -160,13 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     repeats = args.repeats or (1 if args.quick else 3)
     with_ll = not args.no_loss_landscapes
-    if with_ll:
-        try:
-            import loss_landscapes  # noqa: F401
-        except ImportError:
-            print("loss-landscapes is missing: `.venv/bin/pip install --no-deps loss-landscapes==3.0.6` "
-                  "(or pass --no-loss-landscapes)", file=sys.stderr)
-            return 2
+    if with_ll and importlib.util.find_spec("loss_landscapes") is None:
+        print("loss-landscapes is missing: `.venv/bin/pip install --no-deps loss-landscapes==3.0.6` "
+              "(or pass --no-loss-landscapes)", file=sys.stderr)
+        return 2
     small = get_model("relu-mnist")
 
     def init(model: MLP, seed: int = 0) -> MLP:

@@ -118,6 +118,8 @@ class Evaluator:
         line = LinePath.plan(self.model, self.layout, basis, coeffs) if self.objective.perturb is None else None
         group = n_points if line is not None else self.points_per_call  # line: all points in one call
         chunk = self._chunk_size(basis, x, n_basis if reuse else 0)
+        if line is not None:  # it holds the outputs of every point for a whole chunk
+            chunk = min(chunk, line.examples_within(self.memory_budget))
         starts = range(0, len(x), chunk)
         c = coeffs.to(self.device, self.dtype)
         done, total = 0, len(starts) * n_points

