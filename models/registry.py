@@ -54,6 +54,14 @@ def _mnist_mlp(activation: str, dropout: bool, **small) -> dict[str, Preset]:
     }
 
 
+# maxout small (also the base of maxout-adv small): max_col_norm as in mnist_pi.yaml keeps it stable.
+_MAXOUT_SMALL = Preset(
+    "small", dict(in_features=784, hidden=[64, 64], out_features=10, activation="maxout", pieces=3,
+                  dropout_input=0.2, dropout_hidden=0.5, init="uniform", init_scale=0.05),
+    _DEMO, TrainConfig(lr=0.05, momentum=0.5, final_momentum=0.7, momentum_saturate=5,
+                       batch_size=50, max_epochs=12, patience=4, max_col_norm=1.9365),
+    "Landscape small preset")
+
 MODELS: dict[str, ModelSpec] = {}
 
 
@@ -64,12 +72,7 @@ def _register(spec: ModelSpec) -> None:
 _register(ModelSpec(
     "maxout-mnist", "maxout MLP with dropout on MNIST (section 3, Fig. 1 bottom)", "mnist",
     "cross-entropy", MLP, {
-        "small": Preset("small", dict(in_features=784, hidden=[64, 64], out_features=10,
-                                      activation="maxout", pieces=3, dropout_input=0.2, dropout_hidden=0.5,
-                                      init="uniform", init_scale=0.05),
-                        _DEMO, TrainConfig(lr=0.05, momentum=0.5, final_momentum=0.7, momentum_saturate=5,
-                                           batch_size=50, max_epochs=12, patience=4, max_col_norm=1.9365),
-                        "Landscape small preset"),
+        "small": _MAXOUT_SMALL,
         "paper": _MAXOUT_PAPER}))
 _register(ModelSpec("relu-mnist", "ReLU MLP without dropout on MNIST (Figs 2 right, 4, 5)", "mnist",
                     "cross-entropy", MLP, _mnist_mlp("relu", dropout=False)))
@@ -118,12 +121,7 @@ _register(ModelSpec(
 _register(ModelSpec(
     "maxout-adv-mnist", "maxout MLP with dropout and adversarial training on MNIST (Fig. 1 top, Figs 18, 19)",
     "mnist", "adversarial-cross-entropy", MLP, {
-        "small": Preset("small", dict(in_features=784, hidden=[64, 64], out_features=10,
-                                      activation="maxout", pieces=3, dropout_input=0.2, dropout_hidden=0.5,
-                                      init="uniform", init_scale=0.05),
-                        _DEMO, TrainConfig(lr=0.05, momentum=0.5, final_momentum=0.7, momentum_saturate=5,
-                                           batch_size=50, max_epochs=12, patience=4, max_col_norm=1.9365),
-                        "Landscape small preset"),
+        "small": _MAXOUT_SMALL,
         "paper": Preset("paper", dict(_MAXOUT_PAPER.arch, hidden=[1600, 1600]), {}, _MAXOUT_PAPER.train,
                         "Goodfellow, Shlens & Szegedy 2014, section 6, on pylearn2 mnist_pi.yaml"),
     }))
