@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import inspect
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -106,17 +107,15 @@ class Evaluator:
     def _evaluate(self, basis: torch.Tensor, coeffs: torch.Tensor, splits: Sequence[str],
                   progress: Progress | None) -> dict[str, Metrics]:
         n_points, n_basis = coeffs.shape
-        x = torch.cat([self.data[s][0] for s in splits])
-        y = torch.cat([self.data[s][1] for s in splits])
+        x = torch.cat([self.data[s][0] for s in splits]) if len(splits) > 1 else self.data[splits[0]][0]
+        y = torch.cat([self.data[s][1] for s in splits]) if len(splits) > 1 else self.data[splits[0]][1]
         bounds = np.cumsum([0] + [len(self.data[s][0]) for s in splits])
-        loss = torch.zeros(n_points, len(splits), dtype=torch.float64)  # sums per split
-        wrong = torch.zeros(n_points, len(splits), dtype=torch.float64) if self.objective.errors else None
-        extra = {name: torch.zeros(n_points, len(splits), dtype=torch.float64) for name in self.objective.extras}
+        metrics = self._metric_names()
+        sums = torch.zeros(n_points, len(splits), len(metrics), dtype=torch.float64)  # per split
         # an objective that perturbs the inputs needs grad_x, so the forward must start from x
         reuse = self.factored and n_basis < n_points and self.objective.perturb is None
         # a line through a ReLU/linear MLP: all points' outputs from sign-flip updates (linefast.py)
         line = LinePath.plan(self.model, self.layout, basis, coeffs) if self.objective.perturb is None else None
-        group = n_points if line is not None else self.points_per_call  # line: all points in one call
         chunk = self._chunk_size(basis, x, n_basis if reuse else 0)
         if line is not None:  # it holds the outputs of every point for a whole chunk
             chunk = min(chunk, line.examples_within(self.memory_budget))
@@ -126,44 +125,74 @@ class Evaluator:
         with torch.no_grad():
             for start in starts:
                 xc, yc = x[start:start + chunk], y[start:start + chunk]
-                parts = None
-                line_out = line.outputs(xc) if line is not None else None  # (P, B, ...)
-                if reuse and line is None:  # (K, B, H): the first affine map of every basis vector
-                    parts = torch.stack([self._call(self.layout.unflatten(b), xc, only_first_affine=True)
-                                         for b in basis])
-                for p0 in range(0, n_points, group):
-                    cp = c[p0:p0 + group]  # (g, K)
-                    if line_out is not None:
-                        g, per, flat_out, flat_y = self._point_costs(None, xc, yc, None, line_out[p0:p0 + len(cp)])
-                    else:
-                        thetas = cp @ basis  # (g, D), fresh from the basis for every point
-                        first = torch.einsum("gk,kb...->gb...", cp, parts) if reuse else None
-                        g, per, flat_out, flat_y = self._point_costs(thetas, xc, yc, first)
-                    self._add_segments(loss[p0:p0 + g], per, g, start, bounds)
-                    if wrong is not None:
-                        self._add_segments(wrong[p0:p0 + g], self.objective.errors(flat_out, flat_y), g, start, bounds)
-                    for name, fn in self.objective.extras.items():
-                        self._add_segments(extra[name][p0:p0 + g], fn(flat_out, flat_y), g, start, bounds)
-                    done += g
+                parts = (self._line_chunk(line, xc, yc, start, bounds) if line is not None
+                         else self._chunk(basis, c, xc, yc, start, bounds, reuse))
+                for p0, part in parts:  # (first point, sums (g, S, metric) of g points)
+                    sums[p0:p0 + len(part)] += part
+                    done += len(part)
                     if progress is not None:
                         progress(done, total)
-        counts = torch.as_tensor(np.diff(bounds), dtype=torch.float64)
-        loss, wrong = loss / counts, (wrong / counts if wrong is not None else None)
-        return {s: Metrics(loss[:, i].numpy(), wrong[:, i].numpy() if wrong is not None else None,
-                           {**{k: (v[:, i] / counts[i]).numpy() for k, v in extra.items()},
-                            **{k: fn(loss[:, i].numpy()) for k, fn in self.objective.summaries.items()}})
-                for i, s in enumerate(splits)}
+        means = sums / torch.as_tensor(np.diff(bounds), dtype=torch.float64)[None, :, None]
+        return {s: self._metrics(means[:, i], metrics) for i, s in enumerate(splits)}
 
-    def _point_costs(self, thetas: torch.Tensor | None, x: torch.Tensor, y: torch.Tensor, first: torch.Tensor | None,
-                     out: torch.Tensor | None = None):
-        """(g, per-example costs (g*B,), outputs (g*B, ...), targets (g*B, ...)) of g points on a chunk;
-        `out`: the points' outputs (g, B, ...) when already computed (the line fast path)."""
-        g = len(thetas) if out is None else len(out)
+    def _chunk(self, basis: torch.Tensor, c: torch.Tensor, x: torch.Tensor, y: torch.Tensor, start: int,
+               bounds: np.ndarray, reuse: bool) -> Iterator[tuple[int, torch.Tensor]]:
+        """The general path on one chunk of examples: (first point, sums) per group of points."""
+        parts = None
+        if reuse:  # (K, B, H): the first affine map of every basis vector
+            parts = torch.stack([self._call(self.layout.unflatten(b), x, only_first_affine=True) for b in basis])
+        for p0 in range(0, len(c), self.points_per_call):
+            cp = c[p0:p0 + self.points_per_call]  # (g, K)
+            thetas = cp @ basis  # (g, D), fresh from the basis for every point
+            first = torch.einsum("gk,kb...->gb...", cp, parts) if reuse else None
+            yield p0, self._sums(*self._point_costs(thetas, x, y, first), start, bounds)
+
+    def _line_chunk(self, line: LinePath, x: torch.Tensor, y: torch.Tensor, start: int,
+                    bounds: np.ndarray) -> Iterator[tuple[int, torch.Tensor]]:
+        """The line fast path on one chunk: every point at once, blocks of examples in parallel."""
+        def block_sums(rows: slice) -> torch.Tensor:
+            return self._sums(*self._costs_of(line.outputs(x[rows]), y[rows]), start + rows.start, bounds)
+        parts = _map_single_threaded(block_sums, line.blocks(len(x), torch.get_num_threads()))
+        yield 0, sum(parts[1:], parts[0])  # in block order: the same sums whatever the threads' timing
+
+    def _metric_names(self) -> list[str]:
+        """The per-example quantities summed over each split: cost, errors, the extras."""
+        return ["cost"] + (["error"] if self.objective.errors else []) + list(self.objective.extras)
+
+    def _metrics(self, means: torch.Tensor, names: list[str]) -> Metrics:
+        """Metrics of one split from its means (P, metric)."""
+        column = {name: means[:, i].numpy() for i, name in enumerate(names)}
+        extra = {name: column[name] for name in self.objective.extras}
+        extra.update({name: fn(column["cost"]) for name, fn in self.objective.summaries.items()})
+        return Metrics(column["cost"], column.get("error"), extra)
+
+    def _sums(self, g: int, per: torch.Tensor, flat_out: torch.Tensor, flat_y: torch.Tensor, start: int,
+              bounds: np.ndarray) -> torch.Tensor:
+        """(g, S, metric) sums over each split of the per-example metrics of g points on examples
+        from `start` on."""
+        values = [per]
+        if self.objective.errors:
+            values.append(self.objective.errors(flat_out, flat_y))
+        values += [fn(flat_out, flat_y) for fn in self.objective.extras.values()]
+        sums = torch.zeros(g, len(bounds) - 1, len(values), dtype=torch.float64)
+        for m, v in enumerate(values):
+            self._add_segments(sums[:, :, m], v, g, start, bounds)
+        return sums
+
+    def _costs_of(self, out: torch.Tensor, y: torch.Tensor):
+        """(g, per-example costs (g*B,), outputs (g*B, ...), targets (g*B, ...)) of g points'
+        outputs (g, B, ...) on a chunk, for an objective that does not perturb the inputs."""
+        g = len(out)
         flat_y = y.repeat(g, *([1] * (y.dim() - 1)))
+        flat_out = out.reshape(g * out.shape[1], *out.shape[2:])
+        return g, self.objective.per_example(flat_out, flat_y), flat_out, flat_y
+
+    def _point_costs(self, thetas: torch.Tensor, x: torch.Tensor, y: torch.Tensor, first: torch.Tensor | None):
+        """(g, per-example costs (g*B,), outputs (g*B, ...), targets (g*B, ...)) of g points on a chunk."""
         if self.objective.perturb is None:
-            out = self._forward(thetas, x, first) if out is None else out  # (g, B, ...)
-            flat_out = out.reshape(g * out.shape[1], *out.shape[2:])
-            return g, self.objective.per_example(flat_out, flat_y), flat_out, flat_y
+            return self._costs_of(self._forward(thetas, x, first), y)
+        g = len(thetas)
+        flat_y = y.repeat(g, *([1] * (y.dim() - 1)))
         # Adversarial objectives: every point needs its own input gradient. One grad-enabled
         # forward over the whole point group (vmap'd when g > 1) and one backward to a (g, B, ...)
         # copy of the inputs give all g*B per-example gradients at once: no per-point loop.
@@ -208,3 +237,26 @@ class Evaluator:
                 {"only_first_affine": True} if self.factored else {}))
         per_example = probe.numel() * probe.element_size() * (n_parts + 4 * self.points_per_call)
         return int(max(1, min(len(x), self.memory_budget // max(per_example, 1))))
+
+
+def _map_single_threaded(fn: Callable, items: list) -> list:
+    """[fn(item) for item in items], the items spread over torch's threads, each on one thread.
+
+    For work made of many mid-sized operations (the line fast path): splitting every operation
+    across threads costs a barrier each, ruinous on a busy machine, while independent items in
+    parallel cost nothing extra. Results come back in the order of `items`.
+    """
+    threads = torch.get_num_threads()
+    if threads == 1 or len(items) == 1:
+        return [fn(item) for item in items]
+
+    def run(item):
+        torch.set_num_threads(1)  # this worker thread's own OpenMP/MKL setting
+        with torch.no_grad():  # grad mode is per thread
+            return fn(item)
+
+    try:
+        with ThreadPoolExecutor(min(threads, len(items))) as pool:
+            return list(pool.map(run, items))
+    finally:
+        torch.set_num_threads(threads)  # the workers lowered the default for new threads
