@@ -8,7 +8,8 @@ Redis and queues one `landscape.chunk` task per chunk on the `landscape.chunks` 
 
 Redis holds, per query key K (all small; finished records expire after a week, the cached result
 does not):
-  landscape:job:K          hash: job_id, kind, query, chunks, total, state, error, created, updated
+  landscape:job:K          hash: job_id, kind, query, chunks, total, state, error, created, updated,
+                           queued (1 once the submitter has queued every chunk: see ENQUEUE_GRACE)
   landscape:job:K:parts    hash: chunk index -> the chunk's part (JSON), until the job is over
   landscape:job:K:runs     hash: chunk index -> times the chunk was started (1 unless a worker was lost)
   landscape:job:K:owners   hash: chunk index -> the worker that ran it last
@@ -38,7 +39,7 @@ from celery.exceptions import Reject
 from celery.signals import worker_process_init
 
 from .cache import RedisUnavailable, redis_cache, redis_client, redis_errors
-from .jobs import ACTIVE, BaseJobs, JobStatus, public_state, run_chunk
+from .jobs import ACTIVE, ENQUEUE_GRACE, BaseJobs, JobStatus, public_state, run_chunk, stale_job
 from .store import Store
 
 QUEUE = "landscape.chunks"  # not Celery's default queue: Dash's background callbacks may share the Redis
@@ -128,14 +129,23 @@ app = celery_for(default_url())  # for `celery -A compute.celery_app worker`
 
 # --------------------------------------------------------------------------- the board in Redis
 _CREATE = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'pending' or state == 'running' or state == 'assembling' or (state == 'done' and ARGV[7] == '0') then
+local job = redis.call('HMGET', KEYS[1], 'state', 'queued', 'created')
+local state = job[1]
+local stale = (state == 'pending' or state == 'running') and job[2] == '0'
+              and tonumber(ARGV[6]) - tonumber(job[3]) > tonumber(ARGV[8])
+if not stale and (state == 'pending' or state == 'running' or state == 'assembling'
+                  or (state == 'done' and ARGV[7] == '0')) then
   return {0, redis.call('HGET', KEYS[1], 'job_id')}
 end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 redis.call('HSET', KEYS[1], 'job_id', ARGV[1], 'kind', ARGV[2], 'query', ARGV[3], 'chunks', ARGV[4],
-           'total', ARGV[5], 'state', 'pending', 'error', '', 'created', ARGV[6], 'updated', ARGV[6], 'skipped', 0)
+           'total', ARGV[5], 'state', 'pending', 'error', '', 'created', ARGV[6], 'updated', ARGV[6], 'skipped', 0,
+           'queued', '0')
 return {1, ARGV[1]}
+"""
+_QUEUED = """
+if redis.call('HGET', KEYS[1], 'job_id') == ARGV[1] then redis.call('HSET', KEYS[1], 'queued', '1') end
+return 0
 """
 _CLAIM = """
 local job = redis.call('HMGET', KEYS[1], 'job_id', 'state')
@@ -195,8 +205,8 @@ class RedisBoard:
 
     def __init__(self, client, url: str):
         self.client, self.url = client, url
-        self._create, self._claim, self._store, self._finish = (
-            client.register_script(s) for s in (_CREATE, _CLAIM, _STORE, _FINISH))
+        self._create, self._claim, self._store, self._finish, self._queued = (
+            client.register_script(s) for s in (_CREATE, _CLAIM, _STORE, _FINISH, _QUEUED))
 
     @staticmethod
     def _keys(key: str) -> list[str]:
@@ -207,8 +217,19 @@ class RedisBoard:
     def create(self, key: str, kind: str, query_json: dict, chunks: list, job_id: str,
                force: bool = False) -> tuple[bool, str]:
         created, job_id = self._create(keys=self._keys(key), args=[
-            job_id, kind, json.dumps(query_json), json.dumps(chunks), len(chunks), time.time(), int(force)])
+            job_id, kind, json.dumps(query_json), json.dumps(chunks), len(chunks), time.time(), int(force),
+            ENQUEUE_GRACE])
         return bool(created), job_id.decode()
+
+    @_reachable
+    def mark_queued(self, key: str, job_id: str) -> None:
+        """Every chunk of the job is queued (see compute.jobs.ENQUEUE_GRACE)."""
+        self._queued(keys=[PREFIX + key], args=[job_id])
+
+    @_reachable
+    def query(self, key: str) -> dict | None:
+        query = self.client.hget(PREFIX + key, "query")
+        return json.loads(query) if query is not None else None
 
     @_reachable
     def claim(self, key: str, job_id: str, index: int, owner: str = "?") -> str:
@@ -247,14 +268,16 @@ class RedisBoard:
     def status(self, key: str) -> JobStatus | None:
         job, parts = self._keys(key)[:2]
         pipe = self.client.pipeline(transaction=True)
-        pipe.hmget(job, "state", "total", "error", "job_id")
+        pipe.hmget(job, "state", "total", "error", "job_id", "queued", "created")
         pipe.hlen(parts)
-        (state, total, error, job_id), stored = pipe.execute()
+        (state, total, error, job_id, queued, created), stored = pipe.execute()
         if state is None:
             return None
         state, total = state.decode(), int(total)
         done = total if state == "done" else int(stored)
-        return JobStatus(key, public_state(state), done, total, (error or b"").decode() or None, job_id.decode())
+        stale = queued == b"0" and stale_job(state, False, float(created))
+        return JobStatus(key, public_state(state), done, total, (error or b"").decode() or None, job_id.decode(),
+                         stale)
 
     @_reachable
     def runs(self, key: str) -> dict[int, int]:

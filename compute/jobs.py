@@ -71,6 +71,10 @@ FINISHED = (DONE, FAILED, CANCELLED)
 # small and still gives a 200-point line 7 chunks to share among workers.
 CHUNK_POINTS = 32
 JobsUnavailable = RedisUnavailable  # the job layer's name for "Redis cannot be reached"
+# A submitter records a job, queues its chunks, then marks it queued: milliseconds. An active job
+# still unmarked after this many seconds lost its submitter in between (a crash, a kill), and
+# its chunks may never come: the next submit or status check starts it again.
+ENQUEUE_GRACE = 30.0
 # One chunk computes at a time per process. The evaluators in compute.resources are shared, and
 # torch.func.functional_call swaps a module's parameters while it runs: two threads evaluating the
 # same model at once get wrong costs (measured: off by 0.1-0.2 on the relu-mnist line). Threaded
@@ -243,9 +247,10 @@ class JobStatus:
     total: int = 0  # chunks in the job
     error: str | None = None
     job_id: str | None = None  # one id per attempt at the key (a new one after a failure or cancel)
+    stale: bool = False  # active, but its submitter died before queuing all its chunks
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "stale"}
 
     @property
     def finished(self) -> bool:
@@ -254,6 +259,11 @@ class JobStatus:
 
 def public_state(state: str) -> str:
     return RUNNING if state == ASSEMBLING else state
+
+
+def stale_job(state: str, queued: bool, created: float) -> bool:
+    """Active, never marked queued, and too old for its submitter to be still queuing it."""
+    return state in (PENDING, RUNNING) and not queued and time.time() - created > ENQUEUE_GRACE
 
 
 class LocalBoard:
@@ -268,11 +278,25 @@ class LocalBoard:
         """A new job unless one is active (or done, unless `force`): (created, the job's id)."""
         with self.lock:
             job = self.jobs.get(key)
-            if job is not None and (job["state"] in ACTIVE or (job["state"] == DONE and not force)):
+            if job is not None and not stale_job(job["state"], job["queued"], job["created"]) and (
+                    job["state"] in ACTIVE or (job["state"] == DONE and not force)):
                 return False, job["job_id"]
             self.jobs[key] = dict(job_id=job_id, kind=kind, query=query_json, chunks=chunks, total=len(chunks),
-                                  state=PENDING, error=None, parts={}, runs={}, owners={}, skipped=0)
+                                  state=PENDING, error=None, parts={}, runs={}, owners={}, skipped=0,
+                                  queued=False, created=time.time())
             return True, job_id
+
+    def mark_queued(self, key: str, job_id: str) -> None:
+        """Every chunk of the job is queued (see ENQUEUE_GRACE)."""
+        with self.lock:
+            job = self.jobs.get(key)
+            if job is not None and job["job_id"] == job_id:
+                job["queued"] = True
+
+    def query(self, key: str) -> dict | None:
+        with self.lock:
+            job = self.jobs.get(key)
+            return job["query"] if job else None
 
     def claim(self, key: str, job_id: str, index: int, owner: str = "local") -> str:
         """'go' (compute it), 'assemble' (all parts in: redo the assembly) or 'skip'."""
@@ -338,7 +362,8 @@ class LocalBoard:
             if job is None:
                 return None
             done = job["total"] if job["state"] == DONE else len(job["parts"])
-            return JobStatus(key, public_state(job["state"]), done, job["total"], job["error"], job["job_id"])
+            return JobStatus(key, public_state(job["state"]), done, job["total"], job["error"], job["job_id"],
+                             stale_job(job["state"], job["queued"], job["created"]))
 
     def runs(self, key: str) -> dict[int, int]:
         """How many times each chunk was started (more than once only after a worker was lost)."""
@@ -444,12 +469,17 @@ class BaseJobs:
             created, job_id = self.board.create(key, kind.kind, query_json, chunks, uuid.uuid4().hex[:16], force=True)
         if created:
             self._enqueue(key, job_id, chunks, query_json)
+            self.board.mark_queued(key, job_id)
         return self.board.status(key)
 
     def status(self, key: str) -> JobStatus | None:
         status = self.board.status(key)
         if status is None and self.cache.has(key):
             return self._done(key)
+        if status is not None and status.stale:  # its chunks may never come: start it again
+            query_json = self.board.query(key)
+            if query_json is not None:
+                return self.submit(kind_of(query_json["kind"]).query_type.from_json(query_json))
         return status
 
     def result(self, key: str) -> dict | None:

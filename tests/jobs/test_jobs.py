@@ -116,3 +116,46 @@ def test_cancel_stops_the_chunks_not_yet_run_and_caches_nothing(backend, request
     wait(lambda: jobs.status(key).state == DONE, 300, "the job asked again")
     assert len(jobs.result(key)["alpha"]) == 320
 
+
+
+@pytest.mark.parametrize("backend", ["celery", "local"])
+def test_a_job_whose_submitter_died_before_queuing_is_started_again(backend, request, jobs_factory, relu_run, wait):
+    """A submitter that records a job and dies before queuing its chunks leaves a job that would
+    wait forever: within the grace others join it; after it, the next status check starts it again."""
+    from compute.jobs import ENQUEUE_GRACE, kind_of
+
+    if backend == "celery":
+        request.getfixturevalue("thread_worker")
+    jobs = jobs_factory(backend)
+    query = _line(relu_run, 64)
+    key, kind = query.key(), kind_of(query.kind)
+    created, orphan = jobs.board.create(key, kind.kind, query.to_json(), kind.split(query, 32), "orphan")
+    assert created and orphan == "orphan"  # recorded; the "submitter" dies here, nothing is queued
+
+    joined = jobs.submit(query)  # within the grace: the record may still be being queued, so join it
+    assert joined.job_id == "orphan" and joined.state == "pending" and not joined.stale
+
+    _backdate(jobs, key, ENQUEUE_GRACE + 1)
+    restarted = jobs.status(key)  # what every poller (page, API, CLI) asks: it starts the job again
+    assert restarted.job_id != "orphan" and not restarted.stale
+    status = wait(lambda: (s := jobs.status(key)).finished and s, 120, "the restarted job")
+    assert status.state == DONE and status.job_id == restarted.job_id
+    assert _values(jobs.result(key)) == _values(execute(query, jobs.store).to_json())
+
+    # a job whose chunks were all queued is never restarted, however long it takes
+    other = _line(relu_run, 96)
+    jobs.board.create(other.key(), kind.kind, other.to_json(), kind.split(other, 32), "queued")
+    jobs.board.mark_queued(other.key(), "queued")
+    _backdate(jobs, other.key(), 10 * ENQUEUE_GRACE)
+    assert not jobs.board.status(other.key()).stale
+    assert jobs.board.create(other.key(), kind.kind, other.to_json(), [], "another") == (False, "queued")
+
+
+def _backdate(jobs, key: str, seconds: float) -> None:
+    """Make a job record look `seconds` older, as if its submitter had been gone that long."""
+    import time
+
+    if hasattr(jobs.board, "client"):
+        jobs.board.client.hset(f"landscape:job:{key}", "created", time.time() - seconds)
+    else:
+        jobs.board.jobs[key]["created"] = time.time() - seconds
