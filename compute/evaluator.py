@@ -180,9 +180,12 @@ class Evaluator:
         return sums
 
     def _costs_of(self, out: torch.Tensor, y: torch.Tensor):
-        """(g, per-example costs (g*B,), outputs (g*B, ...), targets (g*B, ...)) of g points'
-        outputs (g, B, ...) on a chunk, for an objective that does not perturb the inputs."""
+        """(g, per-example costs (g*B,) or (g, B), outputs and targets as the objective took them)
+        of g points' outputs (g, B, ...) on a chunk, for an objective that does not perturb the inputs."""
         g = len(out)
+        if self.objective.leading_dims:  # (g, B, ...) as it is: no copy of a strided `out`
+            targets = y.expand(g, *y.shape)
+            return g, self.objective.per_example(out, targets), out, targets
         flat_y = y.repeat(g, *([1] * (y.dim() - 1)))
         flat_out = out.reshape(g * out.shape[1], *out.shape[2:])
         return g, self.objective.per_example(flat_out, flat_y), flat_out, flat_y

@@ -10,31 +10,44 @@ second affine map (W(t) = Wc + t D, b(t) = bc + t db) is a quadratic in t betwee
 
 Q = [Q0 | Q1 | Q2] is built with one dense product at the first grid point, as [P0 | P1] w_big
 with w_big = [[Wc^T, D^T, 0], [0, Wc^T, D^T]]; from one grid point to the next only the pairs
-whose sign flipped in between change [P0 | P1], so Q is updated with one sparse product (two
-non-zeros per flip) instead of a dense product per point. Layers after the second are evaluated
-per point as usual. On an MLP 784-1200-1200-10 the second layer is most of the work, so this
-removes most of the FLOPs of a line (benchmarks/line.py: ~3.8x over loss-landscapes and ~2.8x
-over the first-layer reuse alone on a 2-core CPU).
+whose sign flipped in between change [P0 | P1], so Q gets a sparse update (a row of w_big per
+flip) instead of a dense product per point. Layers after the second are evaluated per point.
+
+Two implementations of that sweep over the grid. For the nets of the paper (layer 2 is the last
+layer or is followed by one more), `_sweep`, compiled with numba: every point in one call per
+block of examples, the updates, the quadratic, the ReLU and the last layer fused in one pass per
+point, with the GIL released, so blocks run truly in parallel on threads. Deeper nets take a
+torch loop: a COO product per point for the updates, then a few torch operations. The flips
+themselves are found by `_flip_events` (compiled too). benchmarks/line.py, 2-core CPU: a 50-point
+line of an MLP 784-1200-1200-10 ~5.7x faster than loss-landscapes, of the `small` relu-mnist
+(784-100-100-10) ~5.5x.
 
 Exactness: this is algebra, not an approximation. Every pair enters Q at most twice (once in the
 dense start, once when it flips), so rounding is bounded like that of one dense product. The
 expansion is centred on the middle of the segment (|t| <= 1/2), which keeps t^2 Q2 small; where a
 sign flip falls within rounding of a grid point, the unit's value there is itself at rounding
-level, so either mask gives the same result. Measured agreement with a plain per-point forward
-pass is ~1e-7 on the cost in fp32.
+level, so either mask gives the same result. Rounding is relative to the parameters' scale along
+the whole segment (a point near a tiny end of a huge segment is not better than that). The
+compiled loops may reorder sums, as a BLAS does, but never assume values are finite: NaN and inf
+come out where a forward pass gives them, and a block whose first layer is not finite takes the
+plain per-point path. Measured agreement with a plain per-point forward pass is ~1e-7 on the
+cost in fp32.
 
 The path is used only where it is exact and pays: an `MLP` in eval mode with activation "relu"
 or "linear" and at least two layers, fp32 or fp64 on a CPU (the cost model below was measured
 there; a GPU keeps the general batched path), points whose coefficient rows lie on one straight
 line (any basis), and enough points. Per block of examples it chooses between the sparse updates
 and a dense per-point second layer from the number of sign flips. Blocks are sized so that Q
-stays in a core's cache; the caller runs them in parallel, one per thread (see `blocks`).
+stays in a core's cache; the caller runs them in parallel, one per thread (see `blocks`). The
+compiled functions are cached on disk (numba's cache=True); a process's first call loads them
+(~0.3 s), the very first compiles them (a few seconds).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -49,7 +62,7 @@ COLLINEAR_TOL = 1e-10  # relative; coefficient rows off one line by more than th
 # A block's working set (Q, 3 x width x rows, and a layer-2 output) stays in a core's L2 cache:
 # the per-point passes over Q run ~2-3x slower from L3. Not below MIN_BLOCK_ROWS rows, where the
 # fixed costs of the per-point operations take over.
-BLOCK_BYTES = 1 << 20
+BLOCK_BYTES = 2 << 20
 MIN_BLOCK_ROWS = 128
 REST_CACHE_ELEMENTS = 1 << 22  # layers 3.. at every point are built once when at most this big
 # Cost of one multiply-add in the sparse update relative to one in a dense product, and the
@@ -118,6 +131,9 @@ class LinePath:
     def __init__(self, model: MLP, ends: tuple[dict, dict], t: np.ndarray):
         self.relu = model.activation == "relu"
         self.first, self.second, *self.rest = (_Affine.between(ends, f"layers.{i}") for i in range(len(model.layers)))
+        first = self.first
+        self.first_stacked = (torch.cat([first.w, first.dw]),
+                              torch.cat([first.b, first.db]) if first.b is not None else None)
         # [P0 | P1] (b, 2H) @ w_big = [Q0 | Q1 | Q2] (b, 3 width): the quadratic's coefficients
         wc_t, d_t = self.second.w.T, self.second.dw.T
         zero = torch.zeros_like(wc_t)
@@ -125,11 +141,22 @@ class LinePath:
         order = np.argsort(t, kind="stable")  # points in increasing t
         self.unsort = None if (order == np.arange(len(t))).all() else torch.as_tensor(np.argsort(order))
         self.t_sorted = [float(v) for v in t[order]]
-        self.uniform = _uniform_step(t[order])
         # Layers 3.. at every point, (weight^T, bias) for addmm: built once when small, since
         # every block uses them.
         size = len(self.t_sorted) * sum(layer.w.numel() for layer in self.rest)
         self.rest_cached = [self._rest_at(k) for k in range(len(t))] if size <= REST_CACHE_ELEMENTS else None
+        # The compiled sweep (`_sweep`) covers nets whose second layer is the last or is followed by
+        # one more: (weight (P, out, width), bias (P, out)) of that layer at every point, empty
+        # arrays for none. Deeper nets take the torch loop below.
+        self.sweep = None
+        dtype = self.w_big.numpy().dtype
+        if len(self.rest) == 0:
+            self.sweep = np.empty((0, 0, 0), dtype=dtype), np.empty((0, 0), dtype=dtype)
+        elif len(self.rest) == 1 and self.rest_cached is not None:
+            self.sweep = (np.ascontiguousarray(np.stack([w_t.T.numpy() for (w_t, _), in self.rest_cached])),
+                          np.ascontiguousarray(np.stack([b.numpy() for (_, b), in self.rest_cached])))
+        self.sweep_args = (self.second.w.T.contiguous().numpy(), self.second.dw.T.contiguous().numpy(),
+                           np.asarray(self.t_sorted, dtype=dtype))
 
     @classmethod
     def plan(cls, model: torch.nn.Module, layout: ParamLayout, basis: torch.Tensor,
@@ -156,51 +183,73 @@ class LinePath:
         return max(1, budget // per_example)
 
     def blocks(self, n: int, threads: int) -> list[slice]:
-        """Blocks of examples: at least one per thread, and small enough that a block's Q stays
-        in a core's cache."""
+        """Blocks of examples: small enough that a block's Q stays in a core's cache, and a
+        multiple of `threads` in number, of equal sizes, so that the threads finish together."""
         width = self.second.w.shape[0]
-        rows = max(MIN_BLOCK_ROWS, min(BLOCK_BYTES // (4 * width * self.w_big.element_size()), -(-n // threads)))
+        rows = max(MIN_BLOCK_ROWS, BLOCK_BYTES // (4 * width * self.w_big.element_size()))
+        count = threads * -(-n // (threads * rows))
+        rows = max(1, -(-n // count))
         return [slice(s, min(n, s + rows)) for s in range(0, n, rows)]
 
     # ------------------------------------------------------------------ evaluation
     def outputs(self, x: torch.Tensor) -> torch.Tensor:
         """(P, b, out): the network's output at every point for a block of examples, in the
         caller's point order."""
-        x = x.flatten(1)
-        t = self.t_sorted
-        n, o = len(x), self.second.w.shape[0]
-        zc, dz = F.linear(x, self.first.w, self.first.b), F.linear(x, self.first.dw, self.first.db)
-        if self.relu:  # a pair's sign differs at the two ends iff it flips somewhere in between
-            on_first, on_last = torch.add(zc, dz, alpha=t[0]) > 0, torch.add(zc, dz, alpha=t[-1]) > 0
-        else:  # linear: every unit is always "on", nothing flips
-            on_first = on_last = torch.ones_like(zc, dtype=torch.bool)
-        flips = on_first != on_last
-        n_flips = int(flips.sum())
-        last = self.rest[-1] if self.rest else self.second
-        out = torch.empty(len(t), n, last.w.shape[0], dtype=zc.dtype)
-        # Layer 2's pre-activation at one point; for a one-hidden-layer net, the output itself.
-        y = torch.empty(n, o, dtype=zc.dtype) if self.rest else None
-        if not self._sparse_pays(n, zc.shape[1], o, n_flips):
-            for k, ti in enumerate(t):
-                w, b = self.second.at(ti)
-                y_k = out[k] if y is None else y
-                torch.addmm(b if b is not None else torch.zeros(o, dtype=w.dtype), self._act(zc + ti * dz), w.T,
-                            out=y_k)
-                self._rest_into(y_k, k, out[k])
-            return out if self.unsort is None else out[self.unsort]
-        q = self._start(zc, dz, on_first)
+        z = F.linear(x.flatten(1), *self.first_stacked)  # [zc | dz]: one product, one pass over x
+        n, h, o = len(z), z.shape[1] // 2, self.second.w.shape[0]
+        # A NaN or inf in layer 1 (bad inputs, or an overflow) has no sign to flip: such a block
+        # takes the plain per-point layer 2, which carries it through as a forward pass does.
+        if not bool(torch.isfinite(z).all()):
+            out = self._dense(z)
+        else:
+            left, events = self._first_point(z)
+            if not self._sparse_pays(n, h, o, len(events.example)):
+                out = self._dense(z)
+            elif self.sweep is not None:
+                out = self._compiled_sweep(self._start(left), events)
+            else:
+                out = self._torch_sweep(self._start(left), events)
+        return out if self.unsort is None else out[self.unsort]
+
+    def _out_features(self) -> int:
+        return (self.rest[-1] if self.rest else self.second).w.shape[0]
+
+    def _dense(self, z: torch.Tensor) -> torch.Tensor:
+        """Layer 2 by a dense product at every point (many flips, or values without a sign)."""
+        h, o = z.shape[1] // 2, self.second.w.shape[0]
+        zc, dz = z[:, :h], z[:, h:]
+        out = torch.empty(len(self.t_sorted), len(z), self._out_features(), dtype=z.dtype)
+        y = torch.empty(len(z), o, dtype=z.dtype) if self.rest else None  # layer 2's pre-activation
+        for k, ti in enumerate(self.t_sorted):
+            w, b = self.second.at(ti)
+            y_k = out[k] if y is None else y
+            torch.addmm(b if b is not None else torch.zeros(o, dtype=w.dtype), self._act(zc + ti * dz), w.T, out=y_k)
+            self._rest_into(y_k, k, out[k])
+        return out
+
+    def _compiled_sweep(self, q: torch.Tensor, events: "_Events") -> torch.Tensor:
+        """Every point in one call of `_sweep`, without the GIL."""
+        (w_rest, b_rest), (wc_t, d_t, t_sorted) = self.sweep, self.sweep_args
+        # class-major (P, out, b), returned as a (P, b, out) view: reductions over the outputs
+        # (a softmax, an argmax) then run along contiguous examples, several times faster
+        out = torch.empty(len(self.t_sorted), self._out_features(), len(q), dtype=q.dtype)
+        _sweep(q.numpy(), wc_t, d_t, events.example.numpy(), events.unit.numpy(), events.v0.numpy(),
+               events.v1.numpy(), events.starts, t_sorted, self.relu, w_rest, b_rest, out.numpy())
+        return out.transpose(1, 2)
+
+    def _torch_sweep(self, q: torch.Tensor, events: "_Events") -> torch.Tensor:
+        """Point by point with torch operations, for nets `_sweep` does not cover."""
+        o = self.second.w.shape[0]
         q0, q1, q2 = q[:, :o], q[:, o:2 * o], q[:, 2 * o:]
-        changes = self._events(zc, dz, flips, on_last).changes() if n_flips else [None] * len(t)
-        # A few operations per point, each on data that stays in cache: blocks run on parallel
-        # threads, which take turns at the GIL between operations.
-        for k, (ti, change) in enumerate(zip(t, changes)):
+        out = torch.empty(len(self.t_sorted), len(q), self._out_features(), dtype=q.dtype)
+        y = torch.empty(len(q), o, dtype=q.dtype)  # layer 2's pre-activation (there are layers after it)
+        for k, (ti, change) in enumerate(zip(self.t_sorted, events.changes())):
             if change is not None:
                 torch.addmm(q, change, self.w_big, out=q)
-            y_k = out[k] if y is None else y
-            torch.add(q1, q2, alpha=ti, out=y_k)  # y = Q0 + t (Q1 + t Q2)
-            torch.add(q0, y_k, alpha=ti, out=y_k)
-            self._rest_into(y_k, k, out[k])
-        return out if self.unsort is None else out[self.unsort]
+            torch.add(q1, q2, alpha=ti, out=y)  # y = Q0 + t (Q1 + t Q2)
+            torch.add(q0, y, alpha=ti, out=y)
+            self._rest_into(y, k, out[k])
+        return out
 
     def _sparse_pays(self, n: int, h: int, o: int, n_flips: int) -> bool:
         """Compare the multiply-adds of the two ways to get layer 2 at every point (see constants)."""
@@ -231,69 +280,147 @@ class LinePath:
             else:
                 h = torch.addmm(b, self._act(h), w_t)
 
-    def _start(self, zc: torch.Tensor, dz: torch.Tensor, on: torch.Tensor) -> torch.Tensor:
-        """Q = [Q0 | Q1 | Q2] (b, 3 width) for the masks at the first point, biases in."""
-        m = on.to(zc.dtype)
-        q = torch.cat([zc * m, dz * m], 1) @ self.w_big
+    def _start(self, left: torch.Tensor) -> torch.Tensor:
+        """Q = [P0 | P1] w_big = [Q0 | Q1 | Q2] (b, 3 width) at the first point, biases in."""
+        q = left @ self.w_big
         if self.second.b is not None:
             o = self.second.w.shape[0]
             q[:, :o] += self.second.b
             q[:, o:2 * o] += self.second.db
         return q
 
-    def _events(self, zc: torch.Tensor, dz: torch.Tensor, flips: torch.Tensor,
-                on_last: torch.Tensor) -> "_Events":
-        """Every sign flip, grouped by the grid interval it falls in."""
-        n, h, k = zc.shape[0], zc.shape[1], len(self.t_sorted)
-        flat = flips.view(-1).nonzero().squeeze(1)  # row-major: by example, then unit
-        zf, df = zc.view(-1)[flat], dz.view(-1)[flat]
-        crossing = -zf / df
-        # The first grid index at which the flipped state holds. Clamped, and for an even grid
-        # found by arithmetic: a crossing that rounding moves past a grid point (or off the grid)
-        # lies where the unit's value is at rounding level, so either mask gives the same result.
-        if self.uniform is not None:
-            t0, step = self.uniform
-            at = crossing.sub_(t0).div_(step).floor_().clamp_(0, k - 2).add_(1)
-        else:
-            at = torch.searchsorted(torch.as_tensor(self.t_sorted, dtype=zc.dtype), crossing,
-                                    right=True).clamp_(1, k - 1)
-        # numpy's stable sort of 16-bit keys is a radix sort: ~10x faster than torch.sort here
-        at = at.numpy().astype(np.int16 if k < 2 ** 15 else np.int32)
-        perm = torch.from_numpy(np.argsort(at, kind="stable"))
-        flat, zf, df = flat[perm], zf[perm], df[perm]
-        sign = torch.where(on_last.view(-1)[flat], 1.0, -1.0).to(zc.dtype)  # +1: switches on
-        example, unit = flat // h, flat % h
-        # Each flip changes P0 = m zc (column `unit`) and P1 = m dz (column H + unit) of the left
-        # factor [P0 | P1]: two entries per flip, side by side so that an interval is one slice.
-        index = torch.stack([example.repeat_interleave(2), torch.stack([unit, unit + h], 1).view(-1)])
-        values = torch.stack([sign * zf, sign * df], 1).view(-1)
-        counts = 2 * np.bincount(at, minlength=k)
-        return _Events((n, 2 * h), index, values, counts.tolist())
-
-
-def _uniform_step(t: np.ndarray) -> tuple[float, float] | None:
-    """(t[0], step) when the sorted grid t is evenly spaced (to rounding), else None."""
-    if len(t) < 2:
-        return None
-    step = (t[-1] - t[0]) / (len(t) - 1)
-    if step <= 0 or np.abs(np.diff(t) - step).max() > 1e-9 * max(1.0, abs(step)):
-        return None
-    return float(t[0]), float(step)
+    def _first_point(self, z: torch.Tensor) -> tuple[torch.Tensor, "_Events"]:
+        """[P0 | P1] (b, 2H) at the first point, and every sign flip after it (`_flip_events`),
+        from z = [zc | dz] (b, 2H)."""
+        n, h = z.shape[0], z.shape[1] // 2
+        left, example, unit, v0, v1, counts = _flip_events(z.numpy(), self.sweep_args[2], self.relu)
+        return torch.from_numpy(left), _Events(n, h, torch.from_numpy(example), torch.from_numpy(unit),
+                                               torch.from_numpy(v0), torch.from_numpy(v1), counts)
 
 
 @dataclass
 class _Events:
-    shape: tuple[int, int]  # the left factor [P0 | P1]: (examples in the block, 2 x first width)
-    index: torch.Tensor  # (2, 2F): the left factor's row and column of each change, by interval
-    values: torch.Tensor  # (2F,): the change, sign * zc (columns < H) and sign * dz (columns >= H)
-    counts: list[int]  # changes per grid point k: those between points k-1 and k (none at k = 0)
+    """Every sign flip of a block, ordered by the grid interval it falls in: flip f turns unit
+    unit[f] of example example[f] on (v0, v1 = zc, dz there) or off (v0, v1 = -zc, -dz)."""
+
+    examples: int
+    width: int  # the first hidden layer's
+    example: torch.Tensor  # (F,) int64
+    unit: torch.Tensor  # (F,) int64
+    v0: torch.Tensor  # (F,) the change of P0 = m zc
+    v1: torch.Tensor  # (F,) the change of P1 = m dz
+    counts: np.ndarray  # (P,) flips between points k-1 and k (none at k = 0)
+
+    @property
+    def starts(self) -> np.ndarray:
+        """(P + 1,): the flips of point k are [starts[k], starts[k + 1])."""
+        return np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
 
     def changes(self) -> list[torch.Tensor | None]:
         """Per grid point k, the change of [P0 | P1] since point k-1 as a sparse matrix (None:
         no change). Q += change @ w_big moves Q from point k-1 to point k."""
-        # COO, not CSR: MKL's CSR product has a fixed cost per call (~0.2 ms) that dominates here.
-        # Not coalesced (a flip's two columns are interleaved); the CPU kernel does not need it.
-        return [torch.sparse_coo_tensor(i, v, self.shape, is_coalesced=False, check_invariants=False)
-                if count else None
-                for i, v, count in zip(self.index.split(self.counts, dim=1), self.values.split(self.counts),
-                                       self.counts)]
+        # Two entries per flip (columns unit and H + unit), side by side so that a point's flips
+        # are one slice. COO, not CSR: MKL's CSR product has a fixed cost per call (~0.2 ms) that
+        # dominates here; not coalesced, which the CPU kernel does not need.
+        index = torch.stack([self.example.repeat_interleave(2),
+                             torch.stack([self.unit, self.unit + self.width], 1).view(-1)])
+        values = torch.stack([self.v0, self.v1], 1).view(-1)
+        counts = (2 * self.counts).tolist()
+        shape = (self.examples, 2 * self.width)
+        return [torch.sparse_coo_tensor(i, v, shape, is_coalesced=False, check_invariants=False) if count else None
+                for i, v, count in zip(index.split(counts, dim=1), values.split(counts), counts)]
+
+
+# reassoc/contract: sums may be reordered and fused (vectorised), as in any BLAS; NaN and inf keep
+# their meaning (no 'fast' flag set that assumes them away), so a diverging line stays marked.
+@numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract", "nsz"})
+def _sweep(q, wc_t, d_t, example, unit, v0, v1, starts, t, relu, w_rest, b_rest, out):  # pragma: no cover
+    """The sparse updates and layers 2.. at every point of a block, compiled, in one pass per point.
+
+    q (b, 3 width) = [Q0 | Q1 | Q2] at the first point, updated in place; wc_t, d_t (H, width):
+    Wc^T, D^T of layer 2; the flips (example, unit, v0, v1) of point k are [starts[k],
+    starts[k+1]); t (P,) the sorted positions. out (P, width, b) gets layer 2's output when
+    w_rest is empty, else (P, out, b) the last layer's, from relu (if `relu`) of layer 2's:
+    class-major.
+    """
+    width = q.shape[1] // 3
+    y = np.empty(width, dtype=q.dtype)
+    for k in range(t.shape[0]):
+        for f in range(starts[k], starts[k + 1]):  # Q += (v0, v1) of the flip times row `unit` of w_big
+            e, u, a, b = example[f], unit[f], v0[f], v1[f]
+            for j in range(width):
+                wc, d = wc_t[u, j], d_t[u, j]
+                q[e, j] += a * wc
+                q[e, width + j] += a * d + b * wc
+                q[e, 2 * width + j] += b * d
+        tk = t[k]
+        for e in range(q.shape[0]):
+            if w_rest.shape[0] == 0:
+                for j in range(width):
+                    out[k, j, e] = q[e, j] + tk * (q[e, width + j] + tk * q[e, 2 * width + j])
+                continue
+            for j in range(width):
+                v = q[e, j] + tk * (q[e, width + j] + tk * q[e, 2 * width + j])
+                y[j] = 0.0 if (relu and v < 0.0) else v  # NaN stays NaN, as in torch.relu
+            for c in range(w_rest.shape[1]):
+                acc = b_rest[k, c]
+                for j in range(width):
+                    acc += w_rest[k, c, j] * y[j]
+                out[k, c, e] = acc
+
+
+@numba.njit(nogil=True, cache=True)
+def _flip_events(z, t, relu):  # pragma: no cover
+    """From z = [zc | dz] (b, 2H): [P0 | P1] (b, 2H) at the first grid point, and (example, unit, v0, v1, counts) of every
+    pair whose state differs at the two ends, ordered by the grid point k from which the flipped
+    state holds (counts[k] of them), then by example and unit; v0, v1 = +-(zc, dz), + for a pair
+    that switches on. t (P,): the sorted positions; without `relu` every unit is always on.
+
+    Both come from the same masks, so a pair's state in Q and in its flips agree bit for bit. k is
+    clamped to 1..P-1: a crossing that rounding moves past a grid point (or off the grid) lies
+    where the unit's value is at rounding level, so either mask gives the same result there.
+    """
+    n, h = z.shape[0], z.shape[1] // 2
+    points = t.shape[0]
+    left = np.empty_like(z)
+    at = np.zeros((n, h), dtype=np.int32)  # k of the pair's flip, negative if it switches off; 0: none
+    counts = np.zeros(points, dtype=np.int64)
+    for e in range(n):
+        for u in range(h):
+            c, d = z[e, u], z[e, h + u]
+            on_first = not relu or c + t[0] * d > 0
+            left[e, u] = c if on_first else 0.0
+            left[e, h + u] = d if on_first else 0.0
+            if relu and on_first != (c + t[points - 1] * d > 0):
+                k = _point_of(t, -c / d)
+                at[e, u] = -k if on_first else k
+                counts[k] += 1
+    fill = np.zeros(points, dtype=np.int64)
+    fill[1:] = np.cumsum(counts)[:-1]
+    total = counts.sum()
+    example, unit = np.empty(total, dtype=np.int64), np.empty(total, dtype=np.int64)
+    v0, v1 = np.empty(total, dtype=z.dtype), np.empty(total, dtype=z.dtype)
+    for e in range(n):
+        for u in range(h):
+            k = at[e, u]
+            if k != 0:
+                sign = 1.0 if k > 0 else -1.0
+                k = abs(k)
+                f = fill[k]
+                fill[k] += 1
+                example[f], unit[f], v0[f], v1[f] = e, u, sign * z[e, u], sign * z[e, h + u]
+    return left, example, unit, v0, v1, counts
+
+
+@numba.njit(inline="always")
+def _point_of(t, crossing):  # pragma: no cover
+    """The first grid index at which a state that flips at `crossing` holds, in 1..P-1: the
+    number of grid points <= crossing (a binary search; NaN counts as past the end), clamped."""
+    lo, hi = 0, t.shape[0]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if t[mid] <= crossing or crossing != crossing:
+            lo = mid + 1
+        else:
+            hi = mid
+    return min(max(lo, 1), t.shape[0] - 1)

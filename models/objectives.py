@@ -26,6 +26,10 @@ class Objective:
     extras: dict = field(default_factory=dict)  # name -> (output, target) -> (B,)
     # Functions of J itself, e.g. perplexity = exp(per-token NLL): name -> (J array) -> array.
     summaries: dict = field(default_factory=dict)
+    # per_example, errors and extras reduce only the last dimension of the output, so they take
+    # outputs with any leading dimensions, (..., C) -> (...): the evaluator then scores many points
+    # at once without reshaping (or copying) their outputs.
+    leading_dims: bool = False
 
 
 def objective_cost(objective: Objective, forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
@@ -71,7 +75,9 @@ def _cross_entropy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def _misclassified(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return (output.argmax(dim=-1) != target).to(output.dtype)
+    # max(dim).indices is argmax (the first maximum; a NaN counts as the maximum), ~1.5x faster
+    # than argmax on a CPU for few classes
+    return (output.max(dim=-1).indices != target).to(output.dtype)
 
 
 def _mse_one_hot(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -87,9 +93,10 @@ def _squared_error(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 OBJECTIVES: dict[str, Objective] = {
     "cross-entropy": Objective("cross-entropy", _cross_entropy, _misclassified,
-                               "mean negative log-likelihood of the correct class"),
+                               "mean negative log-likelihood of the correct class", leading_dims=True),
     "mse-one-hot": Objective("mse-one-hot", _mse_one_hot, _misclassified,
-                             "squared error to one-hot targets, summed over outputs, mean over examples"),
+                             "squared error to one-hot targets, summed over outputs, mean over examples",
+                             leading_dims=True),
     "squared-error": Objective("squared-error", _squared_error, None,
                                "squared error (y - f(x))^2, mean over examples"),
 }

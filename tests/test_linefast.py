@@ -204,3 +204,24 @@ def test_line_positions():
     np.testing.assert_allclose(coeffs[lo] + u[:, None] * (coeffs[hi] - coeffs[lo]), coeffs, atol=1e-15)
     assert line_positions(np.eye(3)) is None  # three points of a plane
     assert line_positions(np.ones((4, 2))) is None  # one point, repeated
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize("hidden", [[20], [20, 16]])
+def test_non_finite_values_stay_marked(hidden, bad, spy):
+    """An example with a NaN or an overflowing input: the fast path must give NaN/inf where a
+    plain forward pass does, never a finite number (a masked-off NaN would read as 0)."""
+    spy["force"](True)
+    make = lambda: _model(hidden, "relu", seed=13)  # noqa: E731
+    model = make()
+    layout = ParamLayout.of(model)
+    theta0, theta1 = layout.flatten_model(model), layout.flatten_model(_model(hidden, "relu", seed=14))
+    x, y = _data()
+    x[7, 3] = bad
+    alphas = np.linspace(-1, 2, 13)
+    result = _evaluate(model, theta0, theta1, alphas, {"train": (x, y)}).splits["train"]
+    cost, _, _ = _naive(make, theta0, theta1, alphas, x, y)
+    assert spy["outputs"] >= 1
+    assert not np.isfinite(cost).any()  # one bad example spoils the mean everywhere
+    np.testing.assert_array_equal(np.isnan(result.cost), np.isnan(cost))
+    np.testing.assert_array_equal(np.isinf(result.cost), np.isinf(cost))
