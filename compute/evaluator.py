@@ -16,7 +16,9 @@ point: a 50-point line of an MLP costs 2 first-layer products, not 50.
 
 The data of all requested splits is concatenated and put on the device once; it is streamed
 in chunks sized to a memory budget. On CUDA several points go through one vmap'd call; on a
-CPU a plain loop over points is as fast (the GEMM is the roof) and uses less memory.
+CPU a plain loop over points is as fast (the GEMM is the roof) and uses less memory. A line
+through a ReLU or linear MLP on a CPU takes the exact fast path of compute/linefast.py: all its
+points at once, blocks of examples in parallel threads, scored where they are computed.
 """
 
 from __future__ import annotations
@@ -245,9 +247,10 @@ class Evaluator:
 def _map_single_threaded(fn: Callable, items: list) -> list:
     """[fn(item) for item in items], the items spread over torch's threads, each on one thread.
 
-    For work made of many mid-sized operations (the line fast path): splitting every operation
-    across threads costs a barrier each, ruinous on a busy machine, while independent items in
-    parallel cost nothing extra. Results come back in the order of `items`.
+    For the blocks of the line fast path: each is a compiled loop (without the GIL) between a few
+    mid-sized torch operations, and splitting every one of those across threads would cost a
+    barrier each, ruinous on a busy machine, while independent blocks in parallel cost nothing
+    extra. Results come back in the order of `items`.
     """
     threads = torch.get_num_threads()
     if threads == 1 or len(items) == 1:
