@@ -120,8 +120,8 @@ def cmd_line(args) -> None:
     from compute.store import Store
 
     store = Store()
-    query = resolve(LineQuery.from_args(args.start, args.end, args.alpha, args.points, args.splits, args.dtype),
-                    store)
+    query = resolve(LineQuery.from_args(args.start, args.end, args.alpha, args.points, args.splits, args.dtype,
+                                        args.dropout_samples), store)
     _emit(LineResult.from_json(_run_job(query, args.local, "line")), args.format, args.out)
 
 
@@ -231,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--points", default="50", help="2 to 2001 (default 50)")
     p.add_argument("--splits", default="train,valid")
     p.add_argument("--dtype", default="float32", help="float32 (default, exact), float64, bfloat16 (preview)")
+    p.add_argument("--dropout-samples", default="0", metavar="N",
+                   help="0 (default): the cost with dropout off, weights scaled, as in the paper; N > 0: a "
+                        "Monte-Carlo estimate with dropout on, the mean of N passes (models with dropout)")
     p.add_argument("--format", choices=["json", "csv"], default="json")
     p.add_argument("--out", help="write to FILE instead of stdout")
     p.add_argument("--local", action="store_true", help="compute in this process even when REDIS_URL is set")

@@ -40,6 +40,7 @@ from .linefast import LinePath
 from .params import ParamLayout
 
 Progress = Callable[[int, int], None]  # (done, total); may raise to cancel
+DROPOUT_SEED = 20150101  # Monte-Carlo dropout passes draw their masks from seeds offset from this
 
 
 @dataclass
@@ -81,15 +82,21 @@ class Evaluator:
 
     # ------------------------------------------------------------------ public API
     def evaluate(self, basis: torch.Tensor, coeffs: torch.Tensor | np.ndarray, splits: Sequence[str],
-                 progress: Progress | None = None) -> Evaluation:
-        """J and error rate at theta_p = coeffs[p] @ basis for every p, on each split."""
-        with self.lock:
-            return self._evaluate_checked(basis, coeffs, splits, progress)
+                 progress: Progress | None = None, dropout_samples: int = 0) -> Evaluation:
+        """J and error rate at theta_p = coeffs[p] @ basis for every p, on each split.
 
-    def _evaluate_checked(self, basis, coeffs, splits, progress) -> Evaluation:
+        With `dropout_samples` = N > 0, instead of the eval-mode cost: a Monte-Carlo estimate of
+        the cost with dropout on, the mean of N passes. Pass s draws its masks from a seed of
+        (s, first example of the chunk), the same at every point: the N passes are N fixed
+        dropout networks, so the estimate varies smoothly along a line and is reproducible.
+        """
+        with self.lock:
+            return self._evaluate_checked(basis, coeffs, splits, progress, dropout_samples)
+
+    def _evaluate_checked(self, basis, coeffs, splits, progress, dropout_samples: int = 0) -> Evaluation:
         basis = basis.to(self.device, self.dtype)
         coeffs = torch.as_tensor(np.asarray(coeffs, dtype=np.float64))
-        result = self._evaluate(basis, coeffs, splits, progress)
+        result = self._evaluate(basis, coeffs, splits, progress, dropout_samples)
         precision_error = None
         if self.dtype != torch.float32:
             check = [0, len(coeffs) - 1] if len(coeffs) > 1 else [0]
@@ -97,7 +104,7 @@ class Evaluator:
             reference.__dict__.update(self.__dict__, dtype=torch.float32, data={
                 k: (x.float() if x.is_floating_point() else x, y.float() if y.is_floating_point() else y)
                 for k, (x, y) in self.data.items()})
-            exact = reference._evaluate(basis.float(), coeffs[check], splits, None)
+            exact = reference._evaluate(basis.float(), coeffs[check], splits, None, dropout_samples)
             precision_error = max(float(np.max(np.abs(result[s].cost[check] - exact[s].cost))) for s in splits)
         return Evaluation(result, str(self.dtype).replace("torch.", ""), precision_error)
 
@@ -107,17 +114,19 @@ class Evaluator:
 
     # ------------------------------------------------------------------ internals
     def _evaluate(self, basis: torch.Tensor, coeffs: torch.Tensor, splits: Sequence[str],
-                  progress: Progress | None) -> dict[str, Metrics]:
+                  progress: Progress | None, dropout_samples: int = 0) -> dict[str, Metrics]:
         n_points, n_basis = coeffs.shape
         x = torch.cat([self.data[s][0] for s in splits]) if len(splits) > 1 else self.data[splits[0]][0]
         y = torch.cat([self.data[s][1] for s in splits]) if len(splits) > 1 else self.data[splits[0]][1]
         bounds = np.cumsum([0] + [len(self.data[s][0]) for s in splits])
         metrics = self._metric_names()
         sums = torch.zeros(n_points, len(splits), len(metrics), dtype=torch.float64)  # per split
-        # an objective that perturbs the inputs needs grad_x, so the forward must start from x
-        reuse = self.factored and n_basis < n_points and self.objective.perturb is None
+        # An objective that perturbs the inputs needs grad_x, so the forward must start from x; so
+        # does input dropout. The line fast path is for the deterministic eval-mode network.
+        exact = self.objective.perturb is None and not dropout_samples
+        reuse = self.factored and n_basis < n_points and exact
         # a line through a ReLU/linear MLP: all points' outputs from sign-flip updates (linefast.py)
-        line = LinePath.plan(self.model, self.layout, basis, coeffs) if self.objective.perturb is None else None
+        line = LinePath.plan(self.model, self.layout, basis, coeffs) if exact else None
         chunk = self._chunk_size(basis, x, n_basis if reuse else 0)
         if line is not None:  # it holds the outputs of every point for a whole chunk
             chunk = min(chunk, line.examples_within(self.memory_budget))
@@ -128,7 +137,7 @@ class Evaluator:
             for start in starts:
                 xc, yc = x[start:start + chunk], y[start:start + chunk]
                 parts = (self._line_chunk(line, xc, yc, start, bounds) if line is not None
-                         else self._chunk(basis, c, xc, yc, start, bounds, reuse))
+                         else self._chunk(basis, c, xc, yc, start, bounds, reuse, dropout_samples))
                 for p0, part in parts:  # (first point, sums (g, S, metric) of g points)
                     sums[p0:p0 + len(part)] += part
                     done += len(part)
@@ -138,7 +147,7 @@ class Evaluator:
         return {s: self._metrics(means[:, i], metrics) for i, s in enumerate(splits)}
 
     def _chunk(self, basis: torch.Tensor, c: torch.Tensor, x: torch.Tensor, y: torch.Tensor, start: int,
-               bounds: np.ndarray, reuse: bool) -> Iterator[tuple[int, torch.Tensor]]:
+               bounds: np.ndarray, reuse: bool, dropout_samples: int = 0) -> Iterator[tuple[int, torch.Tensor]]:
         """The general path on one chunk of examples: (first point, sums) per group of points."""
         parts = None
         if reuse:  # (K, B, H): the first affine map of every basis vector
@@ -146,8 +155,22 @@ class Evaluator:
         for p0 in range(0, len(c), self.points_per_call):
             cp = c[p0:p0 + self.points_per_call]  # (g, K)
             thetas = cp @ basis  # (g, D), fresh from the basis for every point
+            if dropout_samples:
+                yield p0, sum(self._sums(*self._dropout_pass(thetas, x, y, s, start), start, bounds)
+                              for s in range(dropout_samples)) / dropout_samples
+                continue
             first = torch.einsum("gk,kb...->gb...", cp, parts) if reuse else None
             yield p0, self._sums(*self._point_costs(thetas, x, y, first), start, bounds)
+
+    def _dropout_pass(self, thetas: torch.Tensor, x: torch.Tensor, y: torch.Tensor, sample: int, start: int):
+        """`_point_costs` with dropout on, its masks drawn from a seed of (sample, first example)."""
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(DROPOUT_SEED + 1_000_003 * sample + start)
+            self.model.train()
+            try:
+                return self._point_costs(thetas, x, y, None)
+            finally:
+                self.model.eval()
 
     def _line_chunk(self, line: LinePath, x: torch.Tensor, y: torch.Tensor, start: int,
                     bounds: np.ndarray) -> Iterator[tuple[int, torch.Tensor]]:
@@ -207,7 +230,7 @@ class Evaluator:
             if g == 1:
                 out = self._call({k: v[0] for k, v in params.items()}, xs[0])[None]
             else:
-                out = vmap(lambda p, xi: self._call(p, xi))(params, xs)
+                out = vmap(lambda p, xi: self._call(p, xi), randomness="same")(params, xs)
             return out.reshape(g * out.shape[1], *out.shape[2:])
 
         per, flat_out = objective_cost(self.objective, forward, x.expand(g, *x.shape), flat_y)
@@ -232,7 +255,7 @@ class Evaluator:
             return self._call(self.layout.unflatten(thetas[0]), x, **kwargs)[None]
         params = self.layout.unflatten(thetas)  # leading dim g on every tensor
         if first is None:
-            return vmap(lambda p: self._call(p, x))(params)
+            return vmap(lambda p: self._call(p, x), randomness="same")(params)  # same dropout masks
         return vmap(lambda p, z: self._call(p, x, first_affine_out=z))(params, first)
 
     def _chunk_size(self, basis: torch.Tensor, x: torch.Tensor, n_parts: int) -> int:

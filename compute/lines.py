@@ -7,6 +7,9 @@ import time
 import numpy as np
 import torch
 
+from models import get_model
+from models.spec import uses_dropout
+
 from .errors import BadInput
 from .evaluator import Progress
 from .queries import Endpoint, LineQuery
@@ -41,9 +44,13 @@ def compute_line(query: LineQuery, store: Store, progress: Progress | None = Non
     runs = endpoint_runs(query, store)
     theta0, theta1 = (endpoint_theta(e, runs[0], store) for e in query.endpoints)
     alphas = query.alphas() if alphas is None else np.asarray(alphas, dtype=np.float64)
+    if query.dropout_samples and not uses_dropout(get_model(runs[0].model_id).build(runs[0].preset)):
+        raise BadInput(f"{runs[0].model_id}/{runs[0].preset} has no dropout: a Monte-Carlo dropout estimate "
+                       "would equal the plain cost (ask for 0 dropout samples)", field="dropout_samples")
     started = time.perf_counter()
     evaluation = evaluator_for(runs[0], query.dtype).evaluate(
-        torch.stack([theta0, theta1]), np.stack([1.0 - alphas, alphas], axis=1), query.splits, progress)
+        torch.stack([theta0, theta1]), np.stack([1.0 - alphas, alphas], axis=1), query.splits, progress,
+        dropout_samples=query.dropout_samples)
     return LineResult(
         alpha=alphas.tolist(),
         cost={s: m.cost.tolist() for s, m in evaluation.splits.items()},
@@ -52,5 +59,6 @@ def compute_line(query: LineQuery, store: Store, progress: Progress | None = Non
                for k in next(iter(evaluation.splits.values())).extra},
         query=query.to_json(), key=query.key(),
         meta={"model": runs[0].model_id, "preset": runs[0].preset, "dtype": evaluation.dtype,
+              "dropout_samples": query.dropout_samples,
               "precision_error": evaluation.precision_error, "seconds": round(time.perf_counter() - started, 4),
               "distance": float(torch.linalg.vector_norm((theta1 - theta0).double()))})

@@ -21,6 +21,7 @@ from . import ENGINE_VERSION
 from .errors import BadInput
 
 MAX_POINTS = 2001
+MAX_DROPOUT_SAMPLES = 1000
 SPLITS = ("train", "valid", "test")
 DTYPES = ("float32", "float64", "bfloat16")
 _RUN_ID = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
@@ -105,6 +106,18 @@ def parse_splits(value: str | tuple | list, field_name: str = "splits") -> tuple
     return tuple(s for s in SPLITS if s in items)  # canonical order, no duplicates
 
 
+def parse_dropout_samples(value, field_name: str = "dropout_samples") -> int:
+    """0 (eval mode) or the number of Monte-Carlo dropout passes, at most MAX_DROPOUT_SAMPLES."""
+    try:
+        n = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise BadInput(f"dropout samples {value!r} is not an integer", field=field_name) from None
+    if not 0 <= n <= MAX_DROPOUT_SAMPLES:
+        raise BadInput(f"dropout samples must be between 0 (dropout off) and {MAX_DROPOUT_SAMPLES}, got {n}",
+                       field=field_name)
+    return n
+
+
 def parse_dtype(value: str, field_name: str = "dtype") -> str:
     if value not in DTYPES:
         raise BadInput(f"dtype must be one of {', '.join(DTYPES)}, got {value!r}", field=field_name)
@@ -142,6 +155,9 @@ class LineQuery(Query):
     points: int = 50
     splits: tuple[str, ...] = ("train", "valid")
     dtype: str = "float32"
+    # 0: the cost in eval mode (dropout off, weights scaled), the paper's J. N > 0: a Monte-Carlo
+    # estimate of the cost with dropout on, the mean of N passes (compute/evaluator.py).
+    dropout_samples: int = 0
 
     def __post_init__(self):
         start, end = Endpoint.parse(self.start, "from"), Endpoint.parse(self.end, "to")
@@ -158,19 +174,26 @@ class LineQuery(Query):
         object.__setattr__(self, "points", parse_points(self.points))
         object.__setattr__(self, "splits", parse_splits(self.splits))
         object.__setattr__(self, "dtype", parse_dtype(self.dtype))
+        object.__setattr__(self, "dropout_samples", parse_dropout_samples(self.dropout_samples))
+
+    def to_json(self) -> dict:
+        out = super().to_json()
+        if not self.dropout_samples:  # the plain line keeps the key it always had
+            del out["dropout_samples"]
+        return out
 
     @classmethod
     def from_args(cls, start: str, end: str, alpha: str = "0:1", points: int | str = 50,
-                  splits: str = "train,valid", dtype: str = "float32") -> "LineQuery":
+                  splits: str = "train,valid", dtype: str = "float32", dropout_samples: int | str = 0) -> "LineQuery":
         lo, hi = parse_range(alpha)
-        return cls(start, end, lo, hi, parse_points(points), parse_splits(splits), dtype)
+        return cls(start, end, lo, hi, parse_points(points), parse_splits(splits), dtype, dropout_samples)
 
     @classmethod
     def from_json(cls, obj: dict) -> "LineQuery":
         if obj.get("kind") != cls.kind:
             raise BadInput(f"not a line query: kind {obj.get('kind')!r}")
         return cls(obj["start"], obj["end"], obj["alpha_min"], obj["alpha_max"], obj["points"],
-                   tuple(obj["splits"]), obj.get("dtype", "float32"))
+                   tuple(obj["splits"]), obj.get("dtype", "float32"), obj.get("dropout_samples", 0))
 
     @property
     def endpoints(self) -> tuple[Endpoint, Endpoint]:

@@ -71,3 +71,10 @@ class ModelSpec:
             generator = torch.Generator().manual_seed(seed)
             model.reset_parameters(generator)
         return model
+
+
+def uses_dropout(model: nn.Module) -> bool:
+    """Whether a model of ours applies dropout in training: they keep its rates in attributes named
+    dropout* (dropout_input, dropout_hidden, dropout)."""
+    return any(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+               for k, v in vars(model).items() if k.startswith("dropout"))

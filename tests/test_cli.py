@@ -69,6 +69,8 @@ def test_line_json_csv_and_trajectory(capsys, relu_run, tmp_path):
     ["line", "--from", "init:r", "--to", "final:r", "--alpha", "0:nan"],
     ["line", "--from", "init:r", "--to", "final:r", "--points", "1"],
     ["line", "--from", "init:r", "--to", "final:r", "--points", "2002"],
+    ["line", "--from", "init:r", "--to", "final:r", "--dropout-samples", "-1"],
+    ["line", "--from", "init:r", "--to", "final:r", "--dropout-samples", "many"],
     ["train", "no-such-model"],
     ["train", "relu-mnist", "--preset", "huge"],
     ["train", "relu-mnist", "--data", "/nonexistent/folder"],
@@ -109,3 +111,25 @@ def test_negative_alpha_range_needs_no_equals_sign(capsys, relu_run):
                              "--alpha", "-0.5:1.5", "--points", "3", "--splits", "train")
     assert code == 0, err
     assert json.loads(out)["alpha"] == [-0.5, 0.5, 1.5]
+
+
+def test_monte_carlo_dropout_line(capsys, store, relu_run):
+    """--dropout-samples N: a Monte-Carlo estimate with dropout on, for a model with dropout; a
+    model without dropout is refused with one clear line."""
+    from compute.training import train
+
+    run = train("relu-dropout-mnist", "small", 0, store=store, progress=False)
+    args = ["line", "--from", f"init:{run.id}", "--to", f"final:{run.id}", "--points", "5", "--local"]
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0, err
+    plain = json.loads(out)
+    code, out, err = run_cli(capsys, *args, "--dropout-samples", "4")
+    assert code == 0, err
+    mc = json.loads(out)
+    assert mc["query"]["dropout_samples"] == 4 and "dropout_samples" not in plain["query"]
+    assert mc["key"] != plain["key"] and mc["meta"]["dropout_samples"] == 4
+    # dropout on costs more than the weight-scaled network, at the trained end most clearly
+    assert mc["cost"]["train"][-1] > plain["cost"]["train"][-1]
+    code, out, err = run_cli(capsys, "line", "--from", f"init:{relu_run.id}", "--to", f"final:{relu_run.id}",
+                             "--points", "5", "--local", "--dropout-samples", "4")
+    assert code == 2 and out == "" and "has no dropout" in err and len(err.strip().splitlines()) == 1

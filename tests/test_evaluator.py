@@ -46,6 +46,43 @@ def test_line_equals_naive_loop_with_first_layer_reuse(model_id, data):
     np.testing.assert_allclose(ours.splits["train"].cost, reference, atol=1e-5, rtol=0)
 
 
+def test_monte_carlo_dropout_is_the_mean_of_seeded_dropout_passes(data):
+    """dropout_samples=N: the mean over N passes with dropout on, pass s with its masks drawn from
+    seed DROPOUT_SEED + 1000003 s (one chunk of examples), the same masks at every point."""
+    from compute.evaluator import DROPOUT_SEED
+
+    x, y = data
+    spec = get_model("relu-dropout-mnist")
+    layout = ParamLayout.of(spec.build("small"))
+    theta0, theta1 = (layout.flatten_model(spec.build("small", s)) for s in (0, 1))
+    alphas = np.linspace(0, 1, 7)
+    coeffs = np.stack([1 - alphas, alphas], 1)
+    evaluator = Evaluator(spec.build("small"), spec.objective, {"train": (x, y)}, device="cpu")
+    mc = evaluator.evaluate(torch.stack([theta0, theta1]), coeffs, ["train"], dropout_samples=3).splits["train"]
+    again = evaluator.evaluate(torch.stack([theta0, theta1]), coeffs, ["train"], dropout_samples=3).splits["train"]
+    plain = evaluator.evaluate(torch.stack([theta0, theta1]), coeffs, ["train"]).splits["train"]
+
+    reference_cost, reference_error = [], []
+    for a in alphas:
+        model = spec.build("small")
+        layout.load_into(model, (1 - a) * theta0 + a * theta1)
+        model.train()  # dropout on
+        costs, errors = [], []
+        for s in range(3):
+            torch.manual_seed(DROPOUT_SEED + 1_000_003 * s)
+            with torch.no_grad():
+                out = model(x)
+            costs.append(F.cross_entropy(out, y).item())
+            errors.append((out.argmax(1) != y).double().mean().item())
+        reference_cost.append(np.mean(costs))
+        reference_error.append(np.mean(errors))
+    np.testing.assert_allclose(mc.cost, reference_cost, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(mc.error, reference_error, atol=1e-12)
+    np.testing.assert_array_equal(mc.cost, again.cost)  # reproducible
+    assert np.abs(mc.cost - plain.cost).max() > 1e-3  # dropout on is not the eval-mode cost
+    assert evaluator.model.training is False  # back in eval mode
+
+
 def test_endpoints_equal_direct_evaluation(data):
     x, y = data
     spec = get_model("relu-mnist")
