@@ -123,9 +123,8 @@ class LinePath:
     """Network outputs at every point of a line through an MLP, computed with sign-flip updates.
 
     Build it with `LinePath.plan` (None where the path does not apply), split the examples with
-    `blocks` and call `outputs` once per block. A block is meant to run on one thread: it is
-    hundreds of mid-sized operations, and splitting each across threads would cost a barrier
-    apiece, so the caller runs blocks in parallel instead.
+    `blocks` and call `outputs` once per block. A block runs on one thread (its compiled parts
+    without the GIL); the caller runs blocks in parallel.
     """
 
     def __init__(self, model: MLP, ends: tuple[dict, dict], t: np.ndarray):
@@ -145,18 +144,19 @@ class LinePath:
         # every block uses them.
         size = len(self.t_sorted) * sum(layer.w.numel() for layer in self.rest)
         self.rest_cached = [self._rest_at(k) for k in range(len(t))] if size <= REST_CACHE_ELEMENTS else None
-        # The compiled sweep (`_sweep`) covers nets whose second layer is the last or is followed by
-        # one more: (weight (P, out, width), bias (P, out)) of that layer at every point, empty
-        # arrays for none. Deeper nets take the torch loop below.
-        self.sweep = None
+        # For the compiled functions: the grid, layer 2's Wc^T and D^T, and (`sweep_last`) the layer
+        # after it at every point, (weight (P, out, width), bias (P, out)), empty arrays for none.
+        # `_sweep` covers nets whose layer 2 is the last or is followed by one more (sweep_last is
+        # None otherwise): deeper nets take the torch loop.
         dtype = self.w_big.numpy().dtype
+        self.t_array = np.asarray(self.t_sorted, dtype=dtype)
+        self.second_t = self.second.w.T.contiguous().numpy(), self.second.dw.T.contiguous().numpy()
+        self.sweep_last = None
         if len(self.rest) == 0:
-            self.sweep = np.empty((0, 0, 0), dtype=dtype), np.empty((0, 0), dtype=dtype)
+            self.sweep_last = np.empty((0, 0, 0), dtype=dtype), np.empty((0, 0), dtype=dtype)
         elif len(self.rest) == 1 and self.rest_cached is not None:
-            self.sweep = (np.ascontiguousarray(np.stack([w_t.T.numpy() for (w_t, _), in self.rest_cached])),
-                          np.ascontiguousarray(np.stack([b.numpy() for (_, b), in self.rest_cached])))
-        self.sweep_args = (self.second.w.T.contiguous().numpy(), self.second.dw.T.contiguous().numpy(),
-                           np.asarray(self.t_sorted, dtype=dtype))
+            self.sweep_last = (np.ascontiguousarray(np.stack([w_t.T.numpy() for (w_t, _), in self.rest_cached])),
+                               np.ascontiguousarray(np.stack([b.numpy() for (_, b), in self.rest_cached])))
 
     @classmethod
     def plan(cls, model: torch.nn.Module, layout: ParamLayout, basis: torch.Tensor,
@@ -205,7 +205,7 @@ class LinePath:
             left, events = self._first_point(z)
             if not self._sparse_pays(n, h, o, len(events.example)):
                 out = self._dense(z)
-            elif self.sweep is not None:
+            elif self.sweep_last is not None:
                 out = self._compiled_sweep(self._start(left), events)
             else:
                 out = self._torch_sweep(self._start(left), events)
@@ -229,12 +229,12 @@ class LinePath:
 
     def _compiled_sweep(self, q: torch.Tensor, events: "_Events") -> torch.Tensor:
         """Every point in one call of `_sweep`, without the GIL."""
-        (w_rest, b_rest), (wc_t, d_t, t_sorted) = self.sweep, self.sweep_args
+        (w_rest, b_rest), (wc_t, d_t) = self.sweep_last, self.second_t
         # class-major (P, out, b), returned as a (P, b, out) view: reductions over the outputs
         # (a softmax, an argmax) then run along contiguous examples, several times faster
         out = torch.empty(len(self.t_sorted), self._out_features(), len(q), dtype=q.dtype)
         _sweep(q.numpy(), wc_t, d_t, events.example.numpy(), events.unit.numpy(), events.v0.numpy(),
-               events.v1.numpy(), events.starts, t_sorted, self.relu, w_rest, b_rest, out.numpy())
+               events.v1.numpy(), events.starts, self.t_array, self.relu, w_rest, b_rest, out.numpy())
         return out.transpose(1, 2)
 
     def _torch_sweep(self, q: torch.Tensor, events: "_Events") -> torch.Tensor:
@@ -293,7 +293,7 @@ class LinePath:
         """[P0 | P1] (b, 2H) at the first point, and every sign flip after it (`_flip_events`),
         from z = [zc | dz] (b, 2H)."""
         n, h = z.shape[0], z.shape[1] // 2
-        left, example, unit, v0, v1, counts = _flip_events(z.numpy(), self.sweep_args[2], self.relu)
+        left, example, unit, v0, v1, counts = _flip_events(z.numpy(), self.t_array, self.relu)
         return torch.from_numpy(left), _Events(n, h, torch.from_numpy(example), torch.from_numpy(unit),
                                                torch.from_numpy(v0), torch.from_numpy(v1), counts)
 
