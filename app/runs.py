@@ -11,7 +11,9 @@ import os
 import threading
 from dataclasses import dataclass
 
+from compute.errors import BadInput
 from compute.store import Store
+from models import get_model
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class RunInfo:
     epochs: tuple[float, ...]  # epoch of each recorded step
     final_step: int
     final_valid_cost: float | None = None
+    dropout: bool = False  # the model applies dropout in training (a Monte-Carlo line is possible)
 
     @property
     def label(self) -> str:
@@ -80,7 +83,14 @@ def info(run) -> RunInfo:
     final = next((s for s in run.manifest["steps"] if s["step"] == run.final_step), {})
     return RunInfo(run.id, run.model_id, run.preset, int(run.manifest.get("seed", 0)), tuple(run.steps),
                    tuple(float(s.get("epoch", 0.0)) for s in run.manifest["steps"]), run.final_step,
-                   final.get("cost", {}).get("valid"))
+                   final.get("cost", {}).get("valid"), _uses_dropout(run))
+
+
+def _uses_dropout(run) -> bool:
+    try:
+        return get_model(run.model_id).uses_dropout(run.preset)
+    except (KeyError, BadInput):  # a run of a model or preset this version does not have
+        return False
 
 
 _lock = threading.Lock()

@@ -26,7 +26,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl, quote
 
 from compute.errors import BadInput
-from compute.queries import Endpoint, parse_points, parse_range, parse_splits
+from compute.queries import Endpoint, parse_dropout_samples, parse_points, parse_range, parse_splits
 
 from .runs import Context
 
@@ -194,6 +194,20 @@ register_param(Param("alpha", lambda t, s, c: parse_range(t, "alpha"), _range_te
                      help="α range A:B (may extend below 0 and above 1)"))
 register_param(Param("points", lambda t, s, c: parse_points(t, "points"), _text, lambda s, c: 50,
                      help="α values per curve, 2 to 2001"))
+
+
+
+def _parse_dropout(text: str, state: State, ctx: Context) -> int:
+    samples = parse_dropout_samples(str(text).strip() or 0, "dropout")
+    run = ctx.get(state.get("run"))
+    if samples and run is not None and not run.dropout:
+        raise BadInput(f"{run.model}/{run.preset} has no dropout: its line is the plain cost", field="dropout")
+    return samples
+
+
+register_param(Param("dropout", _parse_dropout, lambda n: str(n) if n else "", lambda s, c: 0,
+                     help="0 or empty: dropout off, weights scaled (the paper's J); N: a Monte-Carlo estimate "
+                          "with dropout on, the mean of N passes (models with dropout)"))
 
 SPLIT_LABELS = {"train": "train", "valid": "validation", "test": "test"}
 register_param(Param("splits", lambda t, s, c: parse_splits(t, "splits"), ",".join, lambda s, c: ("train", "valid"),

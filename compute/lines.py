@@ -8,7 +8,6 @@ import numpy as np
 import torch
 
 from models import get_model
-from models.spec import uses_dropout
 
 from .errors import BadInput
 from .evaluator import Progress
@@ -44,7 +43,7 @@ def compute_line(query: LineQuery, store: Store, progress: Progress | None = Non
     runs = endpoint_runs(query, store)
     theta0, theta1 = (endpoint_theta(e, runs[0], store) for e in query.endpoints)
     alphas = query.alphas() if alphas is None else np.asarray(alphas, dtype=np.float64)
-    if query.dropout_samples and not uses_dropout(get_model(runs[0].model_id).build(runs[0].preset)):
+    if query.dropout_samples and not get_model(runs[0].model_id).uses_dropout(runs[0].preset):
         raise BadInput(f"{runs[0].model_id}/{runs[0].preset} has no dropout: a Monte-Carlo dropout estimate "
                        "would equal the plain cost (ask for 0 dropout samples)", field="dropout_samples")
     started = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -64,6 +65,10 @@ class ModelSpec:
     def objective(self) -> Objective:
         return OBJECTIVES[self.objective_name]
 
+    def uses_dropout(self, preset: str) -> bool:
+        """Whether `preset`'s model applies dropout in training (see `uses_dropout`)."""
+        return _preset_uses_dropout(self.id, preset)
+
     def build(self, preset: str, seed: int | None = None) -> nn.Module:
         """A fresh model of `preset`; with a seed, its parameters drawn by its own initializer."""
         model = self.builder(**self.presets[preset].arch)
@@ -78,3 +83,10 @@ def uses_dropout(model: nn.Module) -> bool:
     dropout* (dropout_input, dropout_hidden, dropout)."""
     return any(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
                for k, v in vars(model).items() if k.startswith("dropout"))
+
+
+@functools.lru_cache(maxsize=None)
+def _preset_uses_dropout(model_id: str, preset: str) -> bool:
+    from .registry import get_model
+
+    return uses_dropout(get_model(model_id).build(preset))

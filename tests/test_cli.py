@@ -113,12 +113,20 @@ def test_negative_alpha_range_needs_no_equals_sign(capsys, relu_run):
     assert json.loads(out)["alpha"] == [-0.5, 0.5, 1.5]
 
 
-def test_monte_carlo_dropout_line(capsys, store, relu_run):
-    """--dropout-samples N: a Monte-Carlo estimate with dropout on, for a model with dropout; a
-    model without dropout is refused with one clear line."""
+# Monte-Carlo dropout lines (dropout on, the mean of N seeded passes) through the CLI and the
+# dashboard's JSON twin, on a real relu-dropout-mnist run. This file runs after tests/app: a run of
+# another model in the session store would change the views' default run sets there.
+@pytest.fixture(scope="module")
+def dropout_run(store):
     from compute.training import train
 
-    run = train("relu-dropout-mnist", "small", 0, store=store, progress=False)
+    return train("relu-dropout-mnist", "small", 0, store=store, progress=False)
+
+
+def test_monte_carlo_dropout_line(capsys, dropout_run, relu_run):
+    """--dropout-samples N: a Monte-Carlo estimate with dropout on, for a model with dropout; a
+    model without dropout is refused with one clear line."""
+    run = dropout_run
     args = ["line", "--from", f"init:{run.id}", "--to", f"final:{run.id}", "--points", "5", "--local"]
     code, out, err = run_cli(capsys, *args)
     assert code == 0, err
@@ -133,3 +141,21 @@ def test_monte_carlo_dropout_line(capsys, store, relu_run):
     code, out, err = run_cli(capsys, "line", "--from", f"init:{relu_run.id}", "--to", f"final:{relu_run.id}",
                              "--points", "5", "--local", "--dropout-samples", "4")
     assert code == 2 and out == "" and "has no dropout" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_line_view_asks_for_dropout_samples(dropout_run, capsys):
+    from app.server import create_app
+
+    client = create_app().server.test_client()
+    address = f"/api/line.json?run={dropout_run.id}&pair=init&points=5&splits=train"
+    plain = client.get(address)
+    mc = client.get(address + "&dropout=3")
+    assert plain.status_code == 200 and mc.status_code == 200, mc.json
+    assert mc.json["meta"]["dropout_samples"] == 3 and mc.json["key"] != plain.json["key"]
+    assert mc.json["cost"]["train"] != plain.json["cost"]["train"]
+    # the CLI asked the same query: the page's and the CLI's estimates are one cached result
+    code, out, err = run_cli(capsys, "line", "--from", f"init:{dropout_run.id}", "--to", f"final:{dropout_run.id}",
+                             "--alpha=-0.25:1.25", "--points", "5", "--splits", "train", "--dropout-samples", "3",
+                             "--local")
+    assert code == 0, err
+    assert json.loads(out)["key"] == mc.json["key"]

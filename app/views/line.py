@@ -47,16 +47,19 @@ def endpoints(state: dict, ctx: Context) -> tuple[str, str, tuple[str, str]]:
 def queries(state: dict, ctx: Context) -> dict[str, LineQuery]:
     start, end, _ = endpoints(state, ctx)
     lo, hi = state["alpha"]
-    out = {"main": LineQuery(start, end, lo, hi, state["points"], state["splits"])}
+    samples = state.get("dropout", 0)
+    out = {"main": LineQuery(start, end, lo, hi, state["points"], state["splits"], dropout_samples=samples)}
     if state.get("zoom") is not None:
         zlo, zhi = state["zoom"]
-        out["zoom"] = LineQuery(start, end, zlo, zhi, state["points"], state["splits"])
+        out["zoom"] = LineQuery(start, end, zlo, zhi, state["points"], state["splits"], dropout_samples=samples)
     return out
 
 
 def _title(state: dict, ctx: Context, names: tuple[str, str]) -> str:
     run = ctx.get(state["run"])
-    return f"{run.label}: {names[0]} → {names[1]}"
+    samples = state.get("dropout", 0)
+    mc = f" · dropout on, mean of {samples} passes" if samples else ""
+    return f"{run.label}: {names[0]} → {names[1]}{mc}"
 
 
 def draw(state: dict, ctx: Context, outcomes: dict[str, Outcome]) -> dict:
@@ -108,6 +111,8 @@ def layout(ctx: Context) -> html.Div:
         widgets.text(v, "alpha", "α range", ctx, placeholder="A:B", hint="A:B, e.g. -0.25:1.25"),
         widgets.text(v, "points", "Points", ctx, hint="2 to 2001 α values"),
         widgets.checklist(v, "splits", "Splits", ctx),
+        widgets.text(v, "dropout", "Dropout samples", ctx, placeholder="0",
+                     hint="empty: dropout off (the paper's J); N: Monte-Carlo estimate, dropout on"),
         widgets.radio(v, "metric", "Metric", ctx, inline=True),
         widgets.radio(v, "y", "y axis", ctx, inline=True),
     ], className="controls")
@@ -175,6 +180,6 @@ def callbacks(app) -> None:
 
 
 register(View(NAME, "Line", ("run", "pair", "other", "step", "rseed", "scale", "alpha", "points", "splits",
-                             "metric", "y", "zoom"),
+                             "dropout", "metric", "y", "zoom"),
               layout, queries, draw, export, callbacks,
               "J(θ) along the straight line between two points: init→final, two seeds, random, step→final"))

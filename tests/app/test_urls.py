@@ -11,17 +11,17 @@ from app import urls
 from app.runs import Context, RunInfo
 from app.views import VIEWS
 from compute.errors import BadInput
-from compute.queries import MAX_POINTS, SPLITS
+from compute.queries import MAX_DROPOUT_SAMPLES, MAX_POINTS, SPLITS
 
 
 def _run(model: str, seed: int, digest: str, steps=(0, 2, 5, 10, 100, 200, 300)) -> RunInfo:
     return RunInfo(f"{model}-small-s{seed}-{digest}", model, "small", seed, tuple(steps),
-                   tuple(s / 100 for s in steps), steps[-2], 0.1)
+                   tuple(s / 100 for s in steps), steps[-2], 0.1, dropout="dropout" in model)
 
 
 RUNS = (_run("relu-mnist", 0, "aaaaaaaaaa"), _run("relu-mnist", 1, "bbbbbbbbbb"),
         _run("relu-mnist", 10, "cccccccccc"), _run("sigmoid-mnist", 0, "dddddddddd"),
-        _run("scalar-linear", 0, "eeeeeeeeee", steps=(0, 1, 2, 3)))
+        _run("scalar-linear", 0, "eeeeeeeeee", steps=(0, 1, 2, 3)), _run("relu-dropout-mnist", 0, "ffffffffff"))
 CTX = Context(RUNS)
 MY_VIEWS = ("line", "trajectory", "compare")
 
@@ -50,6 +50,7 @@ def line_states(draw):
         "step": draw(st.sampled_from(run.steps)), "rseed": draw(st.integers(0, 2**40)),
         "scale": draw(st.floats(min_value=1e-9, max_value=1e9, allow_nan=False)),
         "alpha": draw(ranges()), "points": draw(st.integers(2, MAX_POINTS)), "splits": draw(splits),
+        "dropout": draw(st.integers(0, MAX_DROPOUT_SAMPLES)) if run.dropout else 0,
         "metric": draw(st.sampled_from(list(urls.METRICS))), "y": draw(st.sampled_from(["linear", "log"])),
         "zoom": draw(st.none() | ranges()),
     }
@@ -195,3 +196,17 @@ def test_line_queries_follow_the_pair():
     with pytest.raises(BadInput) as info:
         line.queries(dict(base, run=lonely, pair="seeds", other=None), CTX)
     assert info.value.field == "other" and "--seed 1" in info.value.message
+
+
+def test_dropout_samples_only_for_models_with_dropout():
+    relu0, dropout0 = RUNS[0].id, RUNS[5].id
+    parsed = urls.parse("/line", f"run={dropout0}&dropout=8", CTX)
+    assert parsed.notices == [] and parsed.state["dropout"] == 8
+    assert "dropout=8" in urls.href(parsed.state)
+    assert VIEWS["line"].queries(parsed.state, CTX)["main"].dropout_samples == 8
+    plain = urls.parse("/line", f"run={dropout0}", CTX).state
+    assert plain["dropout"] == 0 and "dropout=" not in urls.href(plain)  # the default is left out
+    refused = urls.parse("/line", f"run={relu0}&dropout=8", CTX)
+    assert refused.state["dropout"] == 0 and "relu-mnist/small has no dropout" in refused.notices[0]
+    state, errors = urls.from_controls(plain, {"dropout": "-3"}, {"dropout"}, CTX)
+    assert "between 0" in errors["dropout"] and state["dropout"] == 0
