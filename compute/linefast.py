@@ -65,10 +65,11 @@ COLLINEAR_TOL = 1e-10  # relative; coefficient rows off one line by more than th
 BLOCK_BYTES = 2 << 20
 MIN_BLOCK_ROWS = 128
 REST_CACHE_ELEMENTS = 1 << 22  # layers 3.. at every point are built once when at most this big
-# Cost of one multiply-add in the sparse update relative to one in a dense product, and the
-# fixed cost of one sparse update in multiply-adds. Measured with torch 2.13 on a 2-core AVX-512
-# CPU, one thread: the COO product costs ~35 ns per non-zero (one axpy of a Q row each, ~10
-# GMAC/s at width 100), a dense product runs ~50 GMAC/s; a call costs a few us with its set-up.
+# For the torch loop: cost of one multiply-add in the sparse update relative to one in a dense
+# product, and the fixed cost of one sparse update in multiply-adds. Measured with torch 2.13 on a
+# 2-core AVX-512 CPU, one thread: the COO product costs ~35 ns per non-zero (one axpy of a Q row
+# each, ~10 GMAC/s at width 100), a dense product runs ~50 GMAC/s; a call costs a few us with its
+# set-up. The compiled sweep updates rows at about the dense rate, with no cost per call.
 SPARSE_MAC_COST = 16.0
 SPARSE_CALL_COST = 2e6
 
@@ -255,6 +256,8 @@ class LinePath:
         """Compare the multiply-adds of the two ways to get layer 2 at every point (see constants)."""
         k = len(self.t_sorted)
         dense = k * n * h * o
+        if self.sweep_last is not None:  # compiled: a flip costs its row updates, a point no call
+            return 6 * n * h * o + 6 * n_flips * o < dense
         sparse = 6 * n * h * o + SPARSE_MAC_COST * 6 * n_flips * o + (k - 1) * SPARSE_CALL_COST
         return sparse < dense
 
