@@ -275,9 +275,9 @@ class RedisBoard:
             return None
         state, total = state.decode(), int(total)
         done = total if state == "done" else int(stored)
-        stale = queued == b"0" and stale_job(state, False, float(created))
+        # a record without the mark (written before it existed) counts as queued
         return JobStatus(key, public_state(state), done, total, (error or b"").decode() or None, job_id.decode(),
-                         stale)
+                         stale_job(state, queued != b"0", float(created)))
 
     @_reachable
     def runs(self, key: str) -> dict[int, int]:

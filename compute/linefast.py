@@ -97,9 +97,6 @@ class _Affine:
         """(weight, bias) at position t."""
         return self.w + t * self.dw, (self.b + t * self.db if self.b is not None else None)
 
-    def apply(self, h: torch.Tensor, t: float) -> torch.Tensor:
-        return F.linear(h, *self.at(t))
-
 
 def line_positions(coeffs: torch.Tensor) -> tuple[int, int, np.ndarray] | None:
     """If all coefficient rows lie on one straight line: (lo, hi, u) with
@@ -130,8 +127,7 @@ class LinePath:
 
     def __init__(self, model: MLP, ends: tuple[dict, dict], t: np.ndarray):
         self.relu = model.activation == "relu"
-        self.first, self.second, *self.rest = (_Affine.between(ends, f"layers.{i}") for i in range(len(model.layers)))
-        first = self.first
+        first, self.second, *self.rest = (_Affine.between(ends, f"layers.{i}") for i in range(len(model.layers)))
         self.first_stacked = (torch.cat([first.w, first.dw]),
                               torch.cat([first.b, first.db]) if first.b is not None else None)
         # [P0 | P1] (b, 2H) @ w_big = [Q0 | Q1 | Q2] (b, 3 width): the quadratic's coefficients
@@ -179,8 +175,7 @@ class LinePath:
     def examples_within(self, budget: int) -> int:
         """How many examples' outputs at every point fit in `budget` bytes (with the caller's
         per-example costs over them, counted as two more copies)."""
-        last = self.rest[-1] if self.rest else self.second
-        per_example = 3 * len(self.t_sorted) * last.w.shape[0] * last.w.element_size()
+        per_example = 3 * len(self.t_sorted) * self._out_features() * self.w_big.element_size()
         return max(1, budget // per_example)
 
     def blocks(self, n: int, threads: int) -> list[slice]:

@@ -41,13 +41,18 @@ def test_adversarial_objective_on_a_line_equals_a_direct_computation(points_per_
 
 # ---------------------------------------------------------------- LSTM language model
 
-def test_lstm_J_is_the_mean_nll_per_token_of_the_whole_split(tiny_data):
-    spec = get_model("lstm-ptb")
-    x, y = tiny_data("lstm-ptb", n=12)
-    model = spec.build("small", 3).eval()
+def _one_point(model_id: str, split: str, x: torch.Tensor, y: torch.Tensor, seed: int):
+    """A model drawn with `seed` (eval mode), its theta, and the evaluator's metrics of that theta."""
+    spec = get_model(model_id)
+    model = spec.build("small", seed).eval()
     theta = ParamLayout.of(model).flatten_model(model)
-    metrics = Evaluator(spec.build("small"), spec.objective, {"valid": (x, y)}).evaluate_points(
-        theta[None], ["valid"]).splits["valid"]
+    evaluator = Evaluator(spec.build("small"), spec.objective, {split: (x, y)})
+    return model, theta, evaluator.evaluate_points(theta[None], [split]).splits[split]
+
+
+def test_lstm_J_is_the_mean_nll_per_token_of_the_whole_split(tiny_data):
+    x, y = tiny_data("lstm-ptb", n=12)
+    model, _, metrics = _one_point("lstm-ptb", "valid", x, y, seed=3)
     with torch.no_grad():
         logits = model(x)  # (N, T, V)
         nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)).item()  # over all tokens
@@ -118,10 +123,7 @@ def test_mpdbm_multi_prediction_cost_scores_only_the_hidden_subset(tiny_data):
 def test_mpdbm_J_and_classification_cost_through_the_evaluator(tiny_data):
     spec = get_model("mpdbm-mnist")
     x, y = tiny_data("mpdbm-mnist", n=20)
-    model = spec.build("small", 5).eval()
-    theta = ParamLayout.of(model).flatten_model(model)
-    metrics = Evaluator(spec.build("small"), spec.objective, {"test": (x, y)}).evaluate_points(
-        theta[None], ["test"]).splits["test"]
+    model, theta, metrics = _one_point("mpdbm-mnist", "test", x, y, seed=5)
     with torch.no_grad():
         out = model(x)
     assert metrics.cost[0] == pytest.approx(out[:, 0].double().mean().item(), abs=1e-6)
