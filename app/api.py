@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, jsonify, request
 
-from compute.errors import BadInput
+from models.errors import BadInput
 
 from . import urls, work
 from .runs import context

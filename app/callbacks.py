@@ -19,7 +19,7 @@ import json
 
 from dash import ALL, Input, Output, State, ctx as dash_ctx, html, no_update
 
-from compute.errors import BadInput
+from models.errors import BadInput
 
 from . import ids, urls, work
 from .runs import context

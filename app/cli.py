@@ -178,7 +178,7 @@ def _add_control_parsers(sub) -> None:
 
 def cmd_worker(args) -> None:
     from compute.cache import redis_url
-    from compute.errors import BadInput
+    from models.errors import BadInput
     from compute.worker import run
 
     url = redis_url()
@@ -306,7 +306,7 @@ def _join_negative_ranges(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from compute.errors import BadInput
+    from models.errors import BadInput
 
     args = build_parser().parse_args(_join_negative_ranges(sys.argv[1:] if argv is None else list(argv)))
     try:

@@ -11,7 +11,7 @@ import os
 import threading
 from dataclasses import dataclass
 
-from compute.errors import BadInput
+from models.errors import BadInput
 from compute.store import Store
 from models import get_model
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import parse_qsl, quote
 
-from compute.errors import BadInput
+from models.errors import BadInput
 from compute.queries import Endpoint, parse_dropout_samples, parse_points, parse_range, parse_splits
 
 from .runs import Context

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from compute.errors import BadInput
+from models.errors import BadInput
 from compute.jobs import get_jobs
 from compute.queries import Query
 

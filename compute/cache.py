@@ -22,7 +22,7 @@ from cachelib.serializers import JSONSerializer
 from flask_caching.backends.filesystemcache import FileSystemCache
 from flask_caching.backends.rediscache import RedisCache
 
-from .errors import BadInput
+from models.errors import BadInput
 from .store import landscape_home
 
 KEY_PREFIX = "landscape:result:"

@@ -32,7 +32,7 @@ import torch
 from models import get_model
 from models.datasets import DatasetRef, load_dataset
 
-from .errors import BadInput
+from models.errors import BadInput
 from .evaluator import Evaluator, Progress
 from .jobs import register, single_chunk
 from .queries import ControlQuery

@@ -52,7 +52,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .cache import RedisUnavailable, ResultCache, file_cache, redis_url
-from .errors import BadInput
+from models.errors import BadInput
 from .evaluator import Progress
 from .lines import compute_line
 from .queries import LineQuery, Query, TrajectoryQuery

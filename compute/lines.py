@@ -9,7 +9,7 @@ import torch
 
 from models import get_model
 
-from .errors import BadInput
+from models.errors import BadInput
 from .evaluator import Progress
 from .queries import Endpoint, LineQuery
 from .resources import evaluator_for, random_theta, theta_of

@@ -18,7 +18,7 @@ from typing import ClassVar
 import numpy as np
 
 from . import ENGINE_VERSION
-from .errors import BadInput
+from models.errors import BadInput
 
 MAX_POINTS = 2001
 MAX_DROPOUT_SAMPLES = 1000

@@ -12,7 +12,7 @@ import torch
 from models import get_model
 from models.datasets import DatasetRef, load_dataset
 
-from .errors import BadInput
+from models.errors import BadInput
 from .evaluator import Evaluator
 from .queries import SPLITS
 from .store import Run

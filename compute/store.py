@@ -26,7 +26,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .errors import BadInput
+from models.errors import BadInput
 from .params import ParamLayout
 
 FORMAT_VERSION = 1

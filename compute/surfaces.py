@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import BadInput
+from models.errors import BadInput
 from .evaluator import Evaluator, Progress
 from .jobs import ChunkKind, _finite_or_null, index_ranges, register
 from .queries import SurfaceQuery

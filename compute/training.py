@@ -26,7 +26,7 @@ from models import get_model
 from models.datasets import DatasetRef, load_dataset
 from models.objectives import objective_cost
 
-from .errors import BadInput
+from models.errors import BadInput
 from .evaluator import Evaluator, default_device
 from .params import ParamLayout
 from .store import Run, Store

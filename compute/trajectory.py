@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import BadInput
+from models.errors import BadInput
 from .queries import TrajectoryQuery
 from .resources import theta_of
 from .results import TrajectoryResult

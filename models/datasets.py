@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from compute.errors import BadInput
+from models.errors import BadInput
 
 Split = tuple[torch.Tensor, torch.Tensor]  # (inputs, targets)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from compute.errors import BadInput
+from models.errors import BadInput
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ train on a 2-core CPU in under a minute on the offline demo data and keep the mo
 
 from __future__ import annotations
 
-from compute.errors import BadInput
+from models.errors import BadInput
 
 from .conv import ConvMaxout
 from .lstm import LSTMLanguageModel, stream_batches

@@ -3,7 +3,7 @@ import gzip
 import numpy as np
 import pytest
 
-from compute.errors import BadInput
+from models.errors import BadInput
 from models.datasets import DatasetRef, demo_digits, load_dataset, read_idx, write_idx
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from compute.errors import BadInput
+from models.errors import BadInput
 from compute.jobs import execute
 from compute.lines import compute_line
 from compute.queries import Endpoint, LineQuery, TrajectoryQuery, parse_range, resolve

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from compute.errors import BadInput
+from models.errors import BadInput
 from compute.params import ParamLayout
 from compute.store import Store
 from compute.training import Recorder, first_epoch_checkpoints

@@ -9,7 +9,7 @@ import io
 
 from dash import html
 
-from compute.errors import BadInput
+from models.errors import BadInput
 from compute.queries import LineQuery
 
 from .. import figures, widgets

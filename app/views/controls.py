@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from dash import html
 from plotly.subplots import make_subplots
 
-from compute.errors import BadInput
+from models.errors import BadInput
 from compute.queries import CONTROL_PARAMS, ControlQuery
 from compute.surface_results import ControlResult
 

@@ -10,7 +10,7 @@ import math
 
 from dash import Input, Output, State, ctx as dash_ctx, html, no_update
 
-from compute.errors import BadInput
+from models.errors import BadInput
 from compute.queries import LineQuery
 from compute.results import LineResult
 

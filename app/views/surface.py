@@ -14,7 +14,7 @@ import math
 import plotly.graph_objects as go
 from dash import Input, Output, State, html, no_update
 
-from compute.errors import BadInput
+from models.errors import BadInput
 from compute.queries import SurfaceQuery, parse_grid, parse_range
 from compute.surface_results import SurfaceResult
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dash import html
 
-from compute.errors import BadInput
+from models.errors import BadInput
 from compute.queries import TrajectoryQuery
 from compute.results import TrajectoryResult
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from app import urls
 from app.runs import Context, RunInfo
 from app.views import VIEWS
-from compute.errors import BadInput
+from models.errors import BadInput
 from compute.queries import MAX_DROPOUT_SAMPLES, MAX_POINTS, SPLITS
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from app.cli import main
-from compute.errors import BadInput
+from models.errors import BadInput
 from models.datasets import DatasetRef, load_dataset, write_cifar_bin
 from models.download import SOURCES, Source, download
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from compute.errors import BadInput
+from models.errors import BadInput
 from models.datasets import DatasetRef, load_dataset, read_cifar_bin, write_cifar_bin, zca_fit
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from compute.controls import compute_control, normalised_curve
-from compute.errors import BadInput
+from models.errors import BadInput
 from compute.queries import ControlQuery
 from compute.resources import theta_of
 

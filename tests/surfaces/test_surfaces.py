@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from compute.errors import BadInput
+from models.errors import BadInput
 from compute.lines import compute_line
 from compute.queries import LineQuery, SurfaceQuery, TrajectoryQuery
 from compute.resources import evaluator_for, theta_of

@@ -1,4 +1,8 @@
-"""The one boundary error: anything a user typed or pointed at that cannot be used."""
+"""The one boundary error: anything a user typed or pointed at that cannot be used.
+
+It lives at the bottom of the stack (models <- compute <- app) and imports nothing, so every
+layer raises and catches the same type without importing a layer above it.
+"""
 
 from __future__ import annotations
 
