@@ -1,0 +1,48 @@
+"""Plain training loops, as users write them: one saves `.pt` state dicts, one uses Landscape's
+Recorder (the four lines the README shows)."""
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+
+def _loss(model, x, y):
+    out = model(x)
+    return F.cross_entropy(out.flatten(0, -2), y.flatten())
+
+
+def train_and_save(model, data, folder, steps=6, every=2, lr=0.05, batch=32, seed=0, prefix="step_"):
+    """SGD with momentum; saves model.state_dict() as FOLDER/step_N.pt every `every` steps."""
+    torch.manual_seed(seed)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    x, y = data["train"]
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    torch.save(model.state_dict(), folder / f"{prefix}0.pt")
+    for step in range(1, steps + 1):
+        idx = torch.randint(0, len(x), (batch,))
+        model.train()
+        opt.zero_grad()
+        _loss(model, x[idx], y[idx]).backward()
+        opt.step()
+        if step % every == 0:
+            torch.save(model.state_dict(), folder / f"{prefix}{step}.pt")
+    return folder
+
+
+def train_with_recorder(model, data, recorder, steps=6, every=2, lr=0.05, batch=32, seed=0):
+    """The same loop, recorded with a Landscape Recorder instead of files."""
+    torch.manual_seed(seed)
+    x, y = data["train"]
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    recorder.record(step=0, epoch=0.0, model=model)
+    for step in range(1, steps + 1):
+        idx = torch.randint(0, len(x), (batch,))
+        model.train()
+        opt.zero_grad()
+        _loss(model, x[idx], y[idx]).backward()
+        opt.step()
+        if step % every == 0:
+            recorder.record(step=step, epoch=step / 10, model=model)
+    return recorder.finish()
