@@ -62,8 +62,10 @@ class BufferLayout:
         return self.flatten(dict(model.named_buffers()))
 
     def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-        sizes = [math.prod(s) for s in self.shapes]
-        return {n: p.reshape(s) for n, p, s in zip(self.names, torch.split(flat, sizes), self.shapes)}
+        """Views into `flat`, which may carry leading batch dimensions."""
+        lead = tuple(flat.shape[:-1])
+        pieces = torch.split(flat, [math.prod(s) for s in self.shapes], dim=-1)
+        return {n: p.reshape(lead + s) for n, p, s in zip(self.names, pieces, self.shapes)}
 
 
 def batchnorm_modules(model: nn.Module) -> list[tuple[str, nn.modules.batchnorm._BatchNorm]]:

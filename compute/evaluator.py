@@ -36,6 +36,7 @@ from torch.func import functional_call, vmap
 
 from models.objectives import Objective, objective_cost
 
+from .batchnorm import BN_POLICIES, BufferLayout, has_batchnorm, recompute_statistics
 from .linefast import LinePath
 from .params import ParamLayout
 
@@ -69,6 +70,8 @@ class Evaluator:
         self.dtype = dtype
         self.model = model.to(self.device).eval()
         self.layout = ParamLayout.of(model)
+        self.buffer_layout = BufferLayout.of(model)  # float buffers (BatchNorm statistics): compute/batchnorm.py
+        self.batchnorm = has_batchnorm(model)
         self.objective = objective
         self.memory_budget = memory_budget
         self.points_per_call = points_per_call or (16 if self.device.type == "cuda" else 1)
@@ -82,21 +85,35 @@ class Evaluator:
 
     # ------------------------------------------------------------------ public API
     def evaluate(self, basis: torch.Tensor, coeffs: torch.Tensor | np.ndarray, splits: Sequence[str],
-                 progress: Progress | None = None, dropout_samples: int = 0) -> Evaluation:
+                 progress: Progress | None = None, dropout_samples: int = 0,
+                 buffer_basis: torch.Tensor | None = None, bn: str = "interpolate") -> Evaluation:
         """J and error rate at theta_p = coeffs[p] @ basis for every p, on each split.
+
+        A model with float buffers (BatchNorm statistics) takes them at point p from
+        coeffs[p] @ buffer_basis (one row per basis vector; zeros for a direction), or, with
+        bn="recompute" and BatchNorm in the model, re-estimated at every point from the training
+        split (compute/batchnorm.py). Without a buffer basis the model's own buffers are used.
 
         With `dropout_samples` = N > 0, instead of the eval-mode cost: a Monte-Carlo estimate of
         the cost with dropout on, the mean of N passes. Pass s draws its masks from a seed of
         (s, first example of the chunk), the same at every point: the N passes are N fixed
         dropout networks, so the estimate varies smoothly along a line and is reproducible.
         """
+        if bn not in BN_POLICIES:
+            raise ValueError(f"bn must be one of {BN_POLICIES}, got {bn!r}")
         with self.lock:
-            return self._evaluate_checked(basis, coeffs, splits, progress, dropout_samples)
+            return self._evaluate_checked(basis, coeffs, splits, progress, dropout_samples, buffer_basis, bn)
 
-    def _evaluate_checked(self, basis, coeffs, splits, progress, dropout_samples: int = 0) -> Evaluation:
+    def _evaluate_checked(self, basis, coeffs, splits, progress, dropout_samples: int = 0, buffer_basis=None,
+                          bn: str = "interpolate") -> Evaluation:
         basis = basis.to(self.device, self.dtype)
         coeffs = torch.as_tensor(np.asarray(coeffs, dtype=np.float64))
-        result = self._evaluate(basis, coeffs, splits, progress, dropout_samples)
+        point_buffers = None
+        if buffer_basis is not None and self.buffer_layout.names:
+            basis = torch.cat([basis, buffer_basis.to(self.device, self.dtype)], dim=1)  # [theta | buffers]
+            if bn == "recompute" and self.batchnorm:
+                point_buffers = self._recomputed_buffers(basis, coeffs, progress)
+        result = self._evaluate(basis, coeffs, splits, progress, dropout_samples, point_buffers)
         precision_error = None
         if self.dtype != torch.float32:
             check = [0, len(coeffs) - 1] if len(coeffs) > 1 else [0]
@@ -104,17 +121,42 @@ class Evaluator:
             reference.__dict__.update(self.__dict__, dtype=torch.float32, data={
                 k: (x.float() if x.is_floating_point() else x, y.float() if y.is_floating_point() else y)
                 for k, (x, y) in self.data.items()})
-            exact = reference._evaluate(basis.float(), coeffs[check], splits, None, dropout_samples)
+            exact = reference._evaluate(basis.float(), coeffs[check], splits, None, dropout_samples,
+                                        None if point_buffers is None else point_buffers[check].float())
             precision_error = max(float(np.max(np.abs(result[s].cost[check] - exact[s].cost))) for s in splits)
         return Evaluation(result, str(self.dtype).replace("torch.", ""), precision_error)
 
-    def evaluate_points(self, thetas: torch.Tensor, splits: Sequence[str],
-                        progress: Progress | None = None) -> Evaluation:
-        return self.evaluate(thetas, np.eye(len(thetas)), splits, progress)
+    def evaluate_points(self, thetas: torch.Tensor, splits: Sequence[str], progress: Progress | None = None,
+                        buffer_basis: torch.Tensor | None = None) -> Evaluation:
+        """J at each of the points `thetas` (with each point's own buffers, when given)."""
+        return self.evaluate(thetas, np.eye(len(thetas)), splits, progress, buffer_basis=buffer_basis)
+
+    def _recomputed_buffers(self, basis: torch.Tensor, coeffs: torch.Tensor, progress: Progress | None) -> torch.Tensor:
+        """(P, buffers) with the BatchNorm statistics of every point re-estimated on the training split."""
+        x_train = self.data["train"][0]
+        c = coeffs.to(self.device, self.dtype)
+        rows = []
+        with torch.no_grad():
+            for p in range(len(c)):
+                point = c[p] @ basis
+                params, buffers = self._unflatten(point)
+                fresh = recompute_statistics(self.model, params, buffers, x_train)
+                rows.append(self.buffer_layout.flatten(fresh).to(self.device, self.dtype))
+                if progress is not None:  # may raise to cancel
+                    progress(0, len(c))
+        return torch.stack(rows)
+
+    def _unflatten(self, points: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Parameters (and buffers, for points given as [theta | buffers]) as functional_call takes them."""
+        numel = self.layout.numel
+        if points.shape[-1] == numel:
+            return self.layout.unflatten(points)
+        return {**self.layout.unflatten(points[..., :numel]), **self.buffer_layout.unflatten(points[..., numel:])}
 
     # ------------------------------------------------------------------ internals
     def _evaluate(self, basis: torch.Tensor, coeffs: torch.Tensor, splits: Sequence[str],
-                  progress: Progress | None, dropout_samples: int = 0) -> dict[str, Metrics]:
+                  progress: Progress | None, dropout_samples: int = 0,
+                  point_buffers: torch.Tensor | None = None) -> dict[str, Metrics]:
         n_points, n_basis = coeffs.shape
         x = torch.cat([self.data[s][0] for s in splits]) if len(splits) > 1 else self.data[splits[0]][0]
         y = torch.cat([self.data[s][1] for s in splits]) if len(splits) > 1 else self.data[splits[0]][1]
@@ -123,7 +165,7 @@ class Evaluator:
         sums = torch.zeros(n_points, len(splits), len(metrics), dtype=torch.float64)  # per split
         # An objective that perturbs the inputs needs grad_x, so the forward must start from x; so
         # does input dropout. The line fast path is for the deterministic eval-mode network.
-        exact = self.objective.perturb is None and not dropout_samples
+        exact = self.objective.perturb is None and not dropout_samples and basis.shape[1] == self.layout.numel
         reuse = self.factored and n_basis < n_points and exact
         # a line through a ReLU/linear MLP: all points' outputs from sign-flip updates (linefast.py)
         line = LinePath.plan(self.model, self.layout, basis, coeffs) if exact else None
@@ -137,7 +179,7 @@ class Evaluator:
             for start in starts:
                 xc, yc = x[start:start + chunk], y[start:start + chunk]
                 parts = (self._line_chunk(line, xc, yc, start, bounds) if line is not None
-                         else self._chunk(basis, c, xc, yc, start, bounds, reuse, dropout_samples))
+                         else self._chunk(basis, c, xc, yc, start, bounds, reuse, dropout_samples, point_buffers))
                 for p0, part in parts:  # (first point, sums (g, S, metric) of g points)
                     sums[p0:p0 + len(part)] += part
                     done += len(part)
@@ -147,14 +189,17 @@ class Evaluator:
         return {s: self._metrics(means[:, i], metrics) for i, s in enumerate(splits)}
 
     def _chunk(self, basis: torch.Tensor, c: torch.Tensor, x: torch.Tensor, y: torch.Tensor, start: int,
-               bounds: np.ndarray, reuse: bool, dropout_samples: int = 0) -> Iterator[tuple[int, torch.Tensor]]:
+               bounds: np.ndarray, reuse: bool, dropout_samples: int = 0,
+               point_buffers: torch.Tensor | None = None) -> Iterator[tuple[int, torch.Tensor]]:
         """The general path on one chunk of examples: (first point, sums) per group of points."""
         parts = None
         if reuse:  # (K, B, H): the first affine map of every basis vector
-            parts = torch.stack([self._call(self.layout.unflatten(b), x, only_first_affine=True) for b in basis])
+            parts = torch.stack([self._call(self._unflatten(b), x, only_first_affine=True) for b in basis])
         for p0 in range(0, len(c), self.points_per_call):
             cp = c[p0:p0 + self.points_per_call]  # (g, K)
             thetas = cp @ basis  # (g, D), fresh from the basis for every point
+            if point_buffers is not None:  # bn=recompute: this point's own statistics
+                thetas = torch.cat([thetas[:, :self.layout.numel], point_buffers[p0:p0 + len(cp)]], dim=1)
             if dropout_samples:
                 yield p0, sum(self._sums(*self._dropout_pass(thetas, x, y, s, start), start, bounds)
                               for s in range(dropout_samples)) / dropout_samples
@@ -167,6 +212,9 @@ class Evaluator:
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(DROPOUT_SEED + 1_000_003 * sample + start)
             self.model.train()
+            for module in self.model.modules():  # dropout on, but BatchNorm keeps its statistics
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
             try:
                 return self._point_costs(thetas, x, y, None)
             finally:
@@ -224,7 +272,7 @@ class Evaluator:
         # Adversarial objectives: every point needs its own input gradient. One grad-enabled
         # forward over the whole point group (vmap'd when g > 1) and one backward to a (g, B, ...)
         # copy of the inputs give all g*B per-example gradients at once: no per-point loop.
-        params = self.layout.unflatten(thetas)
+        params = self._unflatten(thetas)
 
         def forward(xs: torch.Tensor) -> torch.Tensor:  # (g, B, ...) -> (g*B, ...)
             if g == 1:
@@ -252,8 +300,8 @@ class Evaluator:
     def _forward(self, thetas: torch.Tensor, x: torch.Tensor, first: torch.Tensor | None) -> torch.Tensor:
         if len(thetas) == 1:
             kwargs = {} if first is None else {"first_affine_out": first[0]}
-            return self._call(self.layout.unflatten(thetas[0]), x, **kwargs)[None]
-        params = self.layout.unflatten(thetas)  # leading dim g on every tensor
+            return self._call(self._unflatten(thetas[0]), x, **kwargs)[None]
+        params = self._unflatten(thetas)  # leading dim g on every tensor
         if first is None:
             return vmap(lambda p: self._call(p, x), randomness="same")(params)  # same dropout masks
         return vmap(lambda p, z: self._call(p, x, first_affine_out=z))(params, first)
@@ -261,7 +309,7 @@ class Evaluator:
     def _chunk_size(self, basis: torch.Tensor, x: torch.Tensor, n_parts: int) -> int:
         """Examples per chunk so that the largest activations of a call fit the memory budget."""
         with torch.no_grad():
-            probe = self._call(self.layout.unflatten(basis[0]), x[:1], **(
+            probe = self._call(self._unflatten(basis[0]), x[:1], **(
                 {"only_first_affine": True} if self.factored else {}))
         per_example = probe.numel() * probe.element_size() * (n_parts + 4 * self.points_per_call)
         return int(max(1, min(len(x), self.memory_budget // max(per_example, 1))))

@@ -90,6 +90,15 @@ class Run:
 
     def theta(self, step: int) -> torch.Tensor:
         """Flat theta recorded at `step`, checked against the manifest's digest."""
+        return self._tensors(step)["theta"]
+
+    def buffers(self, step: int) -> torch.Tensor | None:
+        """The model's float buffers at `step` (BatchNorm statistics), None for a model without."""
+        if not self.manifest.get("buffers"):
+            return None
+        return self._tensors(step)["buffers"]
+
+    def _tensors(self, step: int) -> dict[str, torch.Tensor]:
         entry = next((s for s in self.manifest["steps"] if s["step"] == step), None)
         if entry is None:
             raise BadInput(f"run {self.id} has no checkpoint at step {step}; recorded steps: "
@@ -103,13 +112,16 @@ class Run:
             raise BadInput(f"run {self.id}: checkpoint {entry['file']} is corrupted or was modified "
                            "(digest mismatch); refusing to load it", field="run")
         try:
-            theta = load_file(str(path))["theta"]
+            tensors = load_file(str(path))
+            theta = tensors["theta"]
         except (SafetensorError, KeyError, OSError) as exc:
             raise BadInput(f"run {self.id}: checkpoint {entry['file']} is unreadable: {exc}", field="run") from None
         if theta.shape != (self.layout.numel,):
             raise BadInput(f"run {self.id}: checkpoint {entry['file']} has shape {tuple(theta.shape)}, "
                            f"expected ({self.layout.numel},)", field="run")
-        return theta
+        if self.manifest.get("buffers") and "buffers" not in tensors:
+            raise BadInput(f"run {self.id}: checkpoint {entry['file']} lacks the model's buffers", field="run")
+        return tensors
 
     def thetas(self, steps: list[int] | None = None) -> torch.Tensor:
         return torch.stack([self.theta(s) for s in (steps or self.steps)])
@@ -165,10 +177,14 @@ class Store:
         return Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.runs_dir))
 
     @staticmethod
-    def save_checkpoint(staging: Path, step: int, theta: torch.Tensor) -> dict:
+    def save_checkpoint(staging: Path, step: int, theta: torch.Tensor, buffers: torch.Tensor | None = None) -> dict:
+        """theta(step), and the model's float buffers at that step (BatchNorm statistics) if it has any."""
         name = step_file(step)
         tmp = staging / f".{name}.part"
-        save_file({"theta": theta.detach().float().contiguous().cpu()}, str(tmp))
+        tensors = {"theta": theta.detach().float().contiguous().cpu()}
+        if buffers is not None:
+            tensors["buffers"] = buffers.detach().float().contiguous().cpu()
+        save_file(tensors, str(tmp))
         os.replace(tmp, staging / name)
         return {"step": step, "file": name, "sha256": sha256_file(staging / name)}
 
