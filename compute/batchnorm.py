@@ -38,7 +38,9 @@ class BufferLayout:
 
     @classmethod
     def of(cls, model: nn.Module) -> "BufferLayout":
-        named = [(n, b) for n, b in model.named_buffers() if b.is_floating_point()]
+        """The persistent float buffers (those a state_dict holds); others are the model's own."""
+        saved = model.state_dict(keep_vars=True)
+        named = [(n, b) for n, b in model.named_buffers() if b.is_floating_point() and n in saved]
         return cls(tuple(n for n, _ in named), tuple(tuple(b.shape) for _, b in named))
 
     @classmethod

@@ -1,0 +1,148 @@
+"""Importing a user's own model (issue 11): a package under tests/userpkg written as a user would,
+trained by plain loops that save checkpoints, imported, and checked against independent loops."""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+from compute.importing import find_checkpoints, import_run
+from compute.store import Store
+from models.errors import BadInput
+
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS))  # the user's package, as `--path tests` puts it there
+
+from userpkg import data as user_data, resnet, train as user_train, transformer  # noqa: E402
+
+
+def _cost(model, x, y):
+    """An independent evaluation: the user's model in eval mode, the mean cross-entropy."""
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+        return float(F.cross_entropy(out.flatten(0, -2), y.flatten(), reduction="none")
+                     .reshape(len(y), -1).mean(dim=1).mean())
+
+
+@pytest.fixture(scope="module")
+def resnet_ckpts(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("resnet8")
+    return user_train.train_and_save(resnet.resnet8(), user_data.images(), folder)
+
+
+@pytest.fixture
+def empty_store(tmp_path):
+    return Store(tmp_path / "home")
+
+
+def _import(folder, store, **kw):
+    kw.setdefault("model", "userpkg.resnet:resnet8")
+    kw.setdefault("data", "userpkg.data:cifar_like")
+    return import_run(folder, path=str(TESTS), store=store, **kw)
+
+
+def test_steps_are_read_from_the_file_names(tmp_path):
+    for name in ("step_100.pt", "epoch-3.safetensors", "ckpt0007.pth", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    assert [(s, p.name) for s, p in find_checkpoints(tmp_path)] == [
+        (3, "epoch-3.safetensors"), (7, "ckpt0007.pth"), (100, "step_100.pt")]
+
+
+def test_resnet_import_records_every_checkpoint_with_its_exact_cost(resnet_ckpts, empty_store):
+    run = _import(resnet_ckpts, empty_store)
+    assert run.steps == [0, 2, 4, 6] and run.init_step == 0
+    assert run.manifest["batchnorm"] is True and run.manifest["source"]["model"]["module"] == "userpkg.resnet"
+    splits = user_data.cifar_like()
+    for entry in run.manifest["steps"]:
+        model = resnet.resnet8()
+        model.load_state_dict(torch.load(resnet_ckpts / f"step_{entry['step']}.pt", weights_only=True))
+        assert entry["cost"]["train"] == pytest.approx(_cost(model, *splits["train"]), abs=2e-6)
+        assert entry["cost"]["valid"] == pytest.approx(_cost(model, *splits["valid"]), abs=2e-6)
+    best = min(run.manifest["steps"], key=lambda e: e["cost"]["valid"])["step"]
+    assert run.final_step == best
+    assert run.buffers(run.final_step) is not None and run.theta(run.init_step).numel() == sum(
+        p.numel() for p in resnet.resnet8().parameters())
+
+
+def test_final_step_can_be_chosen(resnet_ckpts, empty_store):
+    assert _import(resnet_ckpts, empty_store, final_step=4).final_step == 4
+
+
+def test_wrapped_and_data_parallel_state_dicts_and_safetensors(tmp_path, empty_store):
+    model = resnet.resnet8()
+    state = model.state_dict()
+    torch.save({"state_dict": state, "epoch": 0}, tmp_path / "ckpt0.pt")
+    torch.save({f"module.{k}": v for k, v in state.items()}, tmp_path / "ckpt1.pth")
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "ckpt2.safetensors"))
+    run = _import(tmp_path, empty_store)
+    assert run.steps == [0, 1, 2]
+    assert torch.equal(run.theta(0), run.theta(1)) and torch.equal(run.theta(1), run.theta(2))
+
+
+def test_a_transformer_language_model_on_tokens(tmp_path, empty_store):
+    data = user_data.tokens()
+    folder = user_train.train_and_save(transformer.tiny_lm(), data, tmp_path / "lm", steps=4, every=2)
+    run = _import(folder, empty_store, model="userpkg.transformer:tiny_lm", data="userpkg.data:tokens")
+    assert run.manifest["batchnorm"] is False and run.steps == [0, 2, 4]
+    model = transformer.tiny_lm()
+    model.load_state_dict(torch.load(folder / "step_4.pt", weights_only=True))
+    step4 = next(e for e in run.manifest["steps"] if e["step"] == 4)
+    assert step4["cost"]["train"] == pytest.approx(_cost(model, *data["train"]), abs=2e-6)
+
+
+def _store_files(store):
+    return sorted(str(p.relative_to(store.home)) for p in store.home.rglob("*")) if store.home.exists() else []
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("this ran while unpickling",))
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing dir", "is not a folder"),
+    ("no checkpoints", "no checkpoints"),
+    ("no step number", "no step number"),
+    ("mismatched keys", "keys do not match"),
+    ("mismatched shapes", "shapes do not match"),
+    ("pickle payload", "refused"),
+    ("factory raises", "raised RuntimeError"),
+    ("wrong data shape", "same number"),
+    ("unknown module", "cannot import module"),
+])
+def test_bad_imports_say_what_and_write_nothing(case, message, tmp_path, empty_store):
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    state = resnet.resnet8().state_dict()
+    kw = {}
+    if case == "missing dir":
+        folder = tmp_path / "nowhere"
+    elif case == "no checkpoints":
+        (folder / "README.txt").write_text("the checkpoints were elsewhere")
+    elif case == "no step number":
+        torch.save(state, folder / "final.pt")
+    elif case == "mismatched keys":
+        torch.save({k: v for k, v in state.items() if not k.startswith("head.")}, folder / "step_0.pt")
+    elif case == "mismatched shapes":
+        torch.save(dict(state, **{"head.bias": torch.zeros(3)}), folder / "step_0.pt")
+    elif case == "pickle payload":
+        with open(folder / "step_0.pt", "wb") as f:
+            pickle.dump({"x": _Payload()}, f)
+    else:
+        torch.save(state, folder / "step_0.pt")
+        kw = {"factory raises": dict(model="userpkg.resnet:broken"),
+              "wrong data shape": dict(data="userpkg.data:wrong_shape"),
+              "unknown module": dict(model="nosuchpkg.nets:net")}.get(case, {})
+    before = _store_files(empty_store)
+    with pytest.raises(BadInput) as info:
+        _import(folder, empty_store, **kw)
+    assert message in info.value.message, info.value.message
+    assert "\n" not in info.value.message
+    assert _store_files(empty_store) == before
