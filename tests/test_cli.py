@@ -15,7 +15,7 @@ LANDSCAPE = str(Path(sys.executable).with_name("landscape"))
 def run_cli(capsys, *argv):
     try:
         code = main(list(argv))
-    except SystemExit as exc:  # argparse's own errors
+    except SystemExit as exc:  # usage errors and --help, as with argparse before
         code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
@@ -159,3 +159,104 @@ def test_the_line_view_asks_for_dropout_samples(dropout_run, capsys):
                              "--local")
     assert code == 0, err
     assert json.loads(out)["key"] == mc.json["key"]
+
+
+# The command line's own errors (click's usage errors) are one line and exit 2 too, never a usage block.
+@pytest.mark.parametrize("argv, says", [
+    (["line", "--from", "init:r", "--to", "final:r", "--no-such-flag"], "No such option"),
+    (["line", "--from", "init:r"], "Missing option '--to'"),
+    (["line", "--from", "init:r", "--to", "final:r", "--format", "xml"], "'xml' is not one of"),
+    (["line", "--from", "init:r", "--to", "final:r", "--alpha"], "requires an argument"),
+    (["trajectory"], "Missing argument"),
+    (["train", "relu-mnist", "--seed", "one"], "not a valid integer"),
+    (["download", "imagenet", "--data", "x"], "'imagenet' is not one of"),
+    (["control", "sphere"], "No such command"),
+    (["no-such-command"], "No such command"),
+    ([], "Missing command"),
+])
+def test_usage_errors_exit_2_with_one_line(capsys, argv, says):
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("landscape: error: ") and says in lines[0], err
+
+
+def test_console_script_usage_error_and_help():
+    proc = subprocess.run([LANDSCAPE, "runs", "--colour"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == ["landscape: error: No such option '--colour'."]
+    proc = subprocess.run([sys.executable, "-m", "app.cli", "line", "--help"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and "--dropout-samples" in proc.stdout and proc.stderr == ""
+
+
+@pytest.mark.parametrize("flag", ["--alpha", "--points", "--dropout-samples"])
+def test_a_value_starting_with_a_dash_is_a_value(capsys, relu_run, flag):
+    """`--alpha -1:1` and `--alpha=-1:1` are one request; `--points -5` is a bad count, not a flag."""
+    value = {"--alpha": "-1:1", "--points": "-5", "--dropout-samples": "-1"}[flag]
+    args = ["line", "--from", f"init:{relu_run.id}", "--to", f"final:{relu_run.id}", "--points", "3", "--local"]
+    spaced = run_cli(capsys, *args, flag, value)
+    joined = run_cli(capsys, *args, f"{flag}={value}")
+    assert spaced == joined
+    code, out, err = spaced
+    if flag == "--alpha":
+        assert code == 0 and json.loads(out)["alpha"] == [-1.0, 0.0, 1.0]
+    else:  # refused by the query's own parser, which names the field
+        assert code == 2 and out == "" and value in err and "No such option" not in err
+
+
+def _out_cases(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    return {"no folder": "/nonexistent/dir/x.csv", "parent is a file": str(tmp_path / "a-file" / "x.csv"),
+            "a folder": str(tmp_path), "name too long": str(tmp_path / ("x" * 300 + ".csv"))}
+
+
+@pytest.mark.parametrize("case", ["no folder", "parent is a file", "a folder", "name too long"])
+@pytest.mark.parametrize("command", ["line", "trajectory", "surface", "control"])
+def test_an_unwritable_out_is_refused_before_computing(capsys, relu_run, tmp_path, monkeypatch, case, command):
+    import app.cli
+
+    def no_computing(*_):
+        raise AssertionError("computed before checking --out")
+
+    monkeypatch.setattr(app.cli, "_run_job", no_computing)
+    argv = {"line": ["line", "--from", f"init:{relu_run.id}", "--to", f"final:{relu_run.id}"],
+            "trajectory": ["trajectory", relu_run.id], "surface": ["surface", relu_run.id],
+            "control": ["control", "extremes", relu_run.id]}[command]
+    out_path = _out_cases(tmp_path)[case]
+    code, out, err = run_cli(capsys, *argv, "--format", "csv", "--out", out_path)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("landscape: error: Invalid value for '--out'"), err
+    assert "Traceback" not in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into any folder")
+def test_a_read_only_out_folder_is_refused(capsys, relu_run, tmp_path):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        code, out, err = run_cli(capsys, "trajectory", relu_run.id, "--out", str(folder / "t.json"))
+    finally:
+        folder.chmod(0o700)
+    assert code == 2 and out == "" and "is not writable" in err and len(err.strip().splitlines()) == 1
+
+
+LONG = "r" * 256
+
+
+@pytest.mark.parametrize("argv", [
+    ["trajectory", LONG],
+    ["surface", LONG],
+    ["control", "extremes", LONG],
+    ["line", "--from", f"init:{LONG}", "--to", "final:r"],
+    ["line", "--from", "init:r", "--to", f"step:{LONG}:3"],
+    ["line", "--from", "random:1:" + "1" * 300, "--to", "final:r"],
+])
+def test_a_name_too_long_for_a_folder_is_refused(capsys, relu_run, argv):
+    # relu_run: the store has a runs folder, where the file system used to answer with an OSError
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("landscape: error: ") and "longer than 255" in lines[0], err

@@ -46,14 +46,15 @@ def test_compose_services_volumes_and_environment(compose):
 
 
 def test_compose_commands_are_real_commands(compose):
-    from app.cli import build_parser, cmd_worker
+    from app.cli import cli, cmd_worker
 
     services = compose["services"]
-    parser = build_parser()
     for name in ("worker", "worker-cpu"):
         command = services[name]["command"]
         assert command[0] == "landscape"  # the console script of pyproject.toml
-        assert parser.parse_args(command[1:]).func is cmd_worker
+        ctx = cli.make_context("landscape", command[1:])  # parsed and checked, not run
+        assert cli.get_command(ctx, command[1]) is cmd_worker
+        cmd_worker.make_context(command[1], command[2:], parent=ctx)
     assert 'landscape = "app.cli:main"' in (ROOT / "pyproject.toml").read_text()
 
     web = services["web"]["command"]

@@ -73,3 +73,19 @@ def test_bad_input_exits_2_with_one_line(relu_run, capsys, argv):
     code, out, err = _run(capsys, *argv, "--local")
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and err.startswith("landscape: error: ")
+
+
+@pytest.mark.parametrize("spaced, joined", [
+    (["surface", "RUN", "--kind", "alpha-random", "--alpha", "-0.5:1.5", "--beta", "-1:1", "--points", "3x3"],
+     ["surface", "RUN", "--kind", "alpha-random", "--alpha=-0.5:1.5", "--beta=-1:1", "--points", "3x3"]),
+    (["control", "factored", "--w1", "-1:1", "--w2", "-1:1", "--points", "3x3", "--steps", "5"],
+     ["control", "factored", "--w1=-1:1", "--w2=-1:1", "--points", "3x3", "--steps", "5"]),
+    (["control", "scalar-lines", "--alpha", "-1:1", "--points", "3", "--steps", "5"],
+     ["control", "scalar-lines", "--alpha=-1:1", "--points", "3", "--steps", "5"]),
+])
+def test_negative_ranges_need_no_equals_sign(relu_run, capsys, spaced, joined):
+    """Every flag that takes a range takes one starting with '-' as its value, with or without '='."""
+    spaced, joined = ([relu_run.id if a == "RUN" else a for a in argv] for argv in (spaced, joined))
+    code, out, err = _run(capsys, *spaced, "--local")
+    assert code == 0, err
+    assert _run(capsys, *joined, "--local")[:2] == (0, out)
