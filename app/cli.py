@@ -4,6 +4,7 @@ exit status 2 with one clear line for bad input.
     landscape models
     landscape train relu-mnist --preset small --seed 0
     landscape runs
+    landscape import ckpts/ --model mynet:build --data mydata:splits --path ~/code
     landscape line --from init:RUN --to final:RUN --alpha -0.5:1.5 --points 50 --format json
     landscape trajectory RUN --format csv
     REDIS_URL=redis://127.0.0.1:6379/0 landscape worker      # then `line` etc. run on the workers
@@ -26,6 +27,7 @@ import click
 from tqdm import tqdm
 
 from compute.cache import redis_url
+from compute.importing import import_run
 from compute.jobs import LocalJobs, get_jobs, run_job
 from compute.queries import CONTROL_PARAMS, ControlQuery, LineQuery, SurfaceQuery, TrajectoryQuery, resolve
 from compute.results import LineResult, TrajectoryResult
@@ -161,6 +163,31 @@ def cmd_train(model: str, preset: str, seed: int, data: str | None) -> None:
     valid = next(s for s in run.manifest["steps"] if s["step"] == run.final_step)["cost"].get("valid")
     print(f"theta_f = step {run.final_step} (valid cost {valid:.4f}), {len(run.steps)} checkpoints",
           file=sys.stderr)
+    print(run.id)
+
+
+@cli.command("import")
+@click.argument("folder", metavar="DIR")
+@click.option("--model", "model_ref", required=True, metavar="MOD:FN",
+              help="a callable returning the nn.Module (called with no arguments)")
+@click.option("--data", "data_ref", required=True, metavar="MOD:FN|FILE.npz",
+              help="a callable returning {'train': (x, y), 'valid': ..., 'test': ...}, or an .npz with "
+                   "x_train, y_train, ...")
+@click.option("--loss", default="cross-entropy", metavar="KIND",
+              help="cross-entropy (default), mse, or MOD:FN (outputs, targets) -> per-example losses")
+@click.option("--path", "code_path", metavar="DIR", help="put DIR on sys.path first (where your modules are)")
+@click.option("--name", help="the run's name (default: DIR's name)")
+@click.option("--final", "final_step", type=int, metavar="STEP",
+              help="theta_f (default: the checkpoint with the lowest validation cost)")
+def cmd_import(folder: str, model_ref: str, data_ref: str, loss: str, code_path: str | None, name: str | None,
+               final_step: int | None) -> None:
+    """import a folder of checkpoints of your own model as a run; prints the run id last"""
+    bar, update = _progress_bar("import: learning curve", unit="pt")
+    try:
+        run = import_run(folder, model_ref, data_ref, loss, code_path, name, final_step, Store(), update)
+    finally:
+        bar.close()
+    print(f"{len(run.steps)} checkpoints, theta_f = step {run.final_step}", file=sys.stderr)
     print(run.id)
 
 
