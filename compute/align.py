@@ -94,27 +94,38 @@ def align_theta(model: nn.Module, theta_b: torch.Tensor, theta_a: torch.Tensor, 
 
 def weight_matching(spec: PermutationSpec, layout: ParamLayout, theta_a: torch.Tensor, theta_b: torch.Tensor,
                     seed: int = 0, max_rounds: int = 100) -> Matching:
-    a, b = _views(spec, layout, theta_a), _views(spec, layout, theta_b)
-    perms = {p: np.arange(n) for p, n in spec.sizes.items()}
+    """The permutations of θ_B's units that best match θ_A's (coordinate ascent, see the module
+    docstring). The similarity products run in float64 on θ_A's device; the assignments on the CPU."""
+    a, b = _views(spec, layout, theta_a, theta_a.device), _views(spec, layout, theta_b, theta_a.device)
+    perms = {p: torch.arange(n, device=theta_a.device) for p, n in spec.sizes.items()}
     axes = {p: [(name, v.perms.index(p)) for name, v in spec.views.items() if p in v.perms] for p in spec.sizes}
-    names = sorted(spec.sizes)
+    # p's similarity depends on the permutations sharing a weight with it: when none of them changed
+    # since p was last solved, its matrix and so its answer are the same, and solving it is skipped.
+    neighbours = {p: {q for name, _ in axes[p] for q in spec.views[name].perms if q not in (None, p)}
+                  for p in spec.sizes}
+    solved_at, changed_at, tick = {}, {p: 0 for p in spec.sizes}, 0
     generator = np.random.default_rng(seed)
     for rounds in range(1, max_rounds + 1):
         changed = False
-        for p in generator.permutation(names):
+        for p in map(str, generator.permutation(sorted(spec.sizes))):
+            tick += 1
+            if p in solved_at and all(changed_at[q] < solved_at[p] for q in neighbours[p]):
+                continue
+            solved_at[p] = tick
             n = spec.sizes[p]
-            similarity = np.zeros((n, n))  # [i, j]: <A's unit i, B's unit j> over every weight touching them
-            for name, axis in axes[p]:
+            similarity = torch.zeros((n, n), dtype=torch.float64, device=theta_a.device)
+            for name, axis in axes[p]:  # [i, j]: <A's unit i, B's unit j> over every weight touching them
                 wb = _permuted(b[name], spec.views[name], perms, skip=p)
-                similarity += (np.moveaxis(a[name], axis, 0).reshape(n, -1)
-                               @ np.moveaxis(wb, axis, 0).reshape(n, -1).T)
+                similarity += (a[name].movedim(axis, 0).reshape(n, -1) @ wb.movedim(axis, 0).reshape(n, -1).T)
+            similarity = similarity.cpu().numpy()
             _, order = linear_sum_assignment(similarity, maximize=True)
-            old, new = similarity[np.arange(n), perms[p]].sum(), similarity[np.arange(n), order].sum()
+            current = perms[p].cpu().numpy()
+            old, new = similarity[np.arange(n), current].sum(), similarity[np.arange(n), order].sum()
             if new > old + 1e-12 * max(1.0, abs(old)):  # strictly better: ties keep the current order
-                perms[p], changed = order, True
+                perms[p], changed_at[p], changed = torch.from_numpy(order).to(theta_a.device), tick, True
         if not changed:
             break
-    return Matching(perms, rounds)
+    return Matching({p: v.cpu().numpy() for p, v in perms.items()}, rounds)
 
 
 def permute_theta(spec: PermutationSpec, layout: ParamLayout, theta: torch.Tensor,
@@ -128,16 +139,19 @@ def permute_theta(spec: PermutationSpec, layout: ParamLayout, theta: torch.Tenso
     return theta[torch.from_numpy(index).to(theta.device)]
 
 
-def _permuted(array: np.ndarray, view: ParamView, perms: dict[str, np.ndarray], skip: str | None = None) -> np.ndarray:
+def _permuted(array, view: ParamView, perms: dict, skip: str | None = None):
+    """array (numpy or torch, in view.shape) with every axis but `skip`'s reordered by its permutation."""
     for axis, p in enumerate(view.perms):
         if p is not None and p != skip:
-            array = np.take(array, perms[p], axis=axis)
+            array = (np.take(array, perms[p], axis=axis) if isinstance(array, np.ndarray)
+                     else array.index_select(axis, perms[p]))
     return array
 
 
-def _views(spec: PermutationSpec, layout: ParamLayout, theta: torch.Tensor) -> dict[str, np.ndarray]:
-    params = layout.unflatten(theta.detach().to("cpu", torch.float64))
-    return {name: params[name].numpy().reshape(view.shape) for name, view in spec.views.items()}
+def _views(spec: PermutationSpec, layout: ParamLayout, theta: torch.Tensor,
+           device: torch.device) -> dict[str, torch.Tensor]:
+    params = layout.unflatten(theta.detach().to(device, torch.float64))
+    return {name: params[name].reshape(view.shape) for name, view in spec.views.items()}
 
 
 # ------------------------------------------------------------------------- the supported architectures
