@@ -43,19 +43,21 @@ The output is JSON-able: Python floats, bools, ints, lists, dicts and None only.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.signal import find_peaks
 
 DEFAULT_TOLERANCE = 1e-3  # of the curve's range: see the module docstring
 _ON_GRID = 1e-9  # a sample within this fraction of the grid's span of 0 (or 1) is "at" 0 (or 1)
 
 
-def line_metrics(alpha: np.ndarray, cost: np.ndarray, tolerance: float = DEFAULT_TOLERANCE,
-                 dcost: np.ndarray | None = None) -> dict:
+def line_metrics(alpha: ArrayLike, cost: ArrayLike, tolerance: float = DEFAULT_TOLERANCE,
+                 dcost: ArrayLike | None = None) -> dict:
     """The metrics of one split's sampled line (see the module docstring for each definition).
 
     alpha: (P,) ascending; cost: (P,) J at each alpha; dcost: (P,) exact dJ/dalpha, optional.
-    Returns {"points", "nonfinite", "tolerance", "covers_unit_interval", "monotone", "max_rise",
-    "barrier", "minima", "argmin_alpha", "min_cost", "initial_slope"}.
+    Arrays or lists; a None (a LineResult's JSON writes non-finite values so) counts as NaN.
+    Returns {"points", "nonfinite", "nonfinite_in_unit_interval", "tolerance", "covers_unit_interval",
+    "monotone", "max_rise", "barrier", "minima", "argmin_alpha", "min_cost", "initial_slope"}.
     """
     alpha, cost = np.asarray(alpha, dtype=np.float64), np.asarray(cost, dtype=np.float64)
     if alpha.ndim != 1 or alpha.shape != cost.shape or len(alpha) < 2:

@@ -151,6 +151,8 @@ def test_non_finite_samples_are_counted_not_fatal():
     assert m["nonfinite_in_unit_interval"] == 1
     assert m["monotone"] is None and m["barrier"] is None and m["max_rise"] is None
     assert m["argmin_alpha"] == pytest.approx(0.5) and m["initial_slope"]["method"] == "forward-difference"
+    from_json = line_metrics(alpha.tolist(), [None if not np.isfinite(v) else v for v in inside])  # LineResult JSON
+    assert from_json == m
     nothing = line_metrics(alpha, np.full(31, np.nan))
     _plain(nothing)
     assert nothing["argmin_alpha"] is None and nothing["initial_slope"] is None and nothing["minima"] == []
