@@ -39,7 +39,8 @@ from celery.exceptions import Reject
 from celery.signals import worker_process_init
 
 from .cache import RedisUnavailable, redis_cache, redis_client, redis_errors
-from .jobs import ACTIVE, ENQUEUE_GRACE, BaseJobs, JobStatus, public_state, run_chunk, stale_job
+from .board import ACTIVE, ENQUEUE_GRACE, JobStatus, public_state, stale_job
+from .jobs import BaseJobs, run_chunk
 from .store import Store
 
 QUEUE = "landscape.chunks"  # not Celery's default queue: Dash's background callbacks may share the Redis
@@ -201,7 +202,7 @@ def _reachable(method):
 
 
 class RedisBoard:
-    """Job records in Redis; the same operations and answers as compute.jobs.LocalBoard."""
+    """Job records in Redis; the same operations and answers as compute.board.LocalBoard."""
 
     def __init__(self, client, url: str):
         self.client, self.url = client, url
@@ -223,7 +224,7 @@ class RedisBoard:
 
     @_reachable
     def mark_queued(self, key: str, job_id: str) -> None:
-        """Every chunk of the job is queued (see compute.jobs.ENQUEUE_GRACE)."""
+        """Every chunk of the job is queued (see compute.board.ENQUEUE_GRACE)."""
         self._queued(keys=[PREFIX + key], args=[job_id])
 
     @_reachable

@@ -34,7 +34,7 @@ from models.datasets import DatasetRef, load_dataset
 
 from models.errors import BadInput
 from .evaluator import Evaluator, Progress
-from .jobs import register, single_chunk
+from .chunks import single_chunk
 from .queries import ControlQuery
 from .resources import evaluator_for, theta_of
 from .store import Store
@@ -248,5 +248,6 @@ def compute_control(query: ControlQuery, store: Store, progress: Progress | None
                          {"seconds": round(time.perf_counter() - started, 4)})
 
 
-# Control experiments are cheap: one chunk each (nothing to spread over workers).
-register(single_chunk("control", ControlQuery, ControlResult, compute_control))
+# The job kind "control" (listed in compute/kinds.py). Control experiments are cheap: one chunk
+# each (nothing to spread over workers).
+CONTROL_KIND = single_chunk("control", ControlQuery, ControlResult, compute_control)

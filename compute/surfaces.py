@@ -33,7 +33,7 @@ made orthogonal to u and of unit norm: a true 2-D plane; trajectory (alpha(t), r
 For the planes the trajectory's `cost` is the true J(theta(t)) and `plane_cost` the cost at its
 projection on the plane. Every cost comes from `Evaluator.evaluate`, one call per row for every
 kind, so a row's values do not depend on how a job splits the rows into chunks (the job kind
-"surface" is registered here: chunks of rows; the first chunk of a plane carries the trajectory).
+"surface", `SURFACE_KIND`, is defined here: chunks of rows; the first chunk of a plane carries the trajectory).
 
     landscape surface RUN --kind paper --points 41x41 --splits train,valid
     landscape surface RUN --kind random-plane --normalization filter --seed 3 --alpha=-1:1 --beta=-1:1
@@ -50,7 +50,7 @@ import torch
 
 from models.errors import BadInput
 from .evaluator import Evaluator, Progress
-from .jobs import ChunkKind, _finite_or_null, index_ranges, register
+from .chunks import ChunkKind, check_carries_query, finite_or_null, index_ranges
 from .queries import SurfaceQuery
 from .resources import evaluator_for, theta_of
 from .store import Run, Store
@@ -422,8 +422,7 @@ def assemble_surface(query: SurfaceQuery, parts: list[dict]) -> dict:
 
 def check_surface(query: SurfaceQuery, result: dict) -> None:
     """Shape and finiteness of an assembled surface, before it is cached."""
-    if result.get("key") != query.key() or result.get("query") != query.to_json():
-        raise ValueError("the result does not carry its query")
+    check_carries_query(query, result)
     rows, columns = len(result["alpha"]), len(result["beta"])
     if columns != query.columns or not 2 <= rows <= query.rows:
         raise ValueError(f"a {rows} x {columns} grid for a {query.rows} x {query.columns} query")
@@ -433,7 +432,7 @@ def check_surface(query: SurfaceQuery, result: dict) -> None:
         if len(grid) != rows or any(len(r) != columns for r in grid):
             raise ValueError(f"cost of {s} is not {rows} x {columns}")
         for r in grid:
-            _finite_or_null(r, f"cost of {s}")
+            finite_or_null(r, f"cost of {s}")
     traj = result["trajectory"]
     n = len(traj["step"])
     series = [traj["alpha"], traj["beta"], traj["residual"], *traj["cost"].values()]
@@ -448,5 +447,6 @@ def _compute_chunk(query: SurfaceQuery, store: Store, chunk: list[int], progress
     return compute_surface(query, store, progress, rows=range(*chunk)).to_json()
 
 
-register(ChunkKind("surface", SurfaceQuery, SurfaceResult, split_surface, _compute_chunk, assemble_surface,
-                   check_surface))
+# The job kind "surface" (listed in compute/kinds.py): chunks of rows.
+SURFACE_KIND = ChunkKind("surface", SurfaceQuery, SurfaceResult, split_surface, _compute_chunk, assemble_surface,
+                         check_surface)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from models.errors import BadInput
+from .chunks import finite_or_null, single_chunk
 from .queries import TrajectoryQuery
 from .resources import theta_of
 from .results import TrajectoryResult
@@ -41,3 +42,17 @@ def compute_trajectory(query: TrajectoryQuery, store: Store) -> TrajectoryResult
         cost={k: [s["cost"].get(k) for s in steps] for k in splits},
         error={k: [s["error"].get(k) for s in steps] for k in splits if any(k in s["error"] for s in steps)},
         final_step=run.final_step, distance=distance, query=query.to_json(), key=query.key())
+
+
+def check_trajectory(query: TrajectoryQuery, result: dict) -> None:
+    n = len(result["step"])
+    series = {k: result[k] for k in ("epoch", "alpha", "alpha_distance", "beta", "theta_norm", "residual_ratio")}
+    series.update({f"cost of {s}": v for s, v in result["cost"].items()})
+    for name, values in series.items():
+        if len(values) != n:
+            raise ValueError(f"{name} has {len(values)} values for {n} steps")
+        finite_or_null(values, name)
+
+
+# The job kind "trajectory" (listed in compute/kinds.py): one chunk, a pass over the checkpoints.
+TRAJECTORY_KIND = single_chunk("trajectory", TrajectoryQuery, TrajectoryResult, compute_trajectory, check_trajectory)

@@ -93,7 +93,7 @@ def test_dockerfile_agrees_with_the_project(compose):
 
 def test_a_worker_imports_no_dash_and_starts_one_process_per_gpu():
     probe = ("import sys, app.cli, compute.worker, compute.celery_app\n"
-             "from compute.jobs import kind_of\n"
+             "from compute.kinds import kind_of\n"
              "[kind_of(k) for k in ('line', 'trajectory')]\n"
              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dash', 'plotly')))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
