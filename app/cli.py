@@ -185,9 +185,7 @@ def cmd_worker(args) -> None:
     if not url:
         raise BadInput("a worker needs REDIS_URL (e.g. redis://127.0.0.1:6379/0): it takes its tasks from there",
                        field="REDIS_URL")
-    argv = ["worker", "--concurrency", str(args.concurrency), "--pool", args.pool, "--loglevel", args.loglevel]
-    argv += ["--threads", str(args.threads)] if args.threads else []
-    run(url, args.concurrency, args.pool, args.threads, args.hostname, args.loglevel, cli_argv=argv)
+    run(url, args.concurrency, args.pool, args.threads, args.hostname, args.loglevel)
 
 
 def cmd_serve(args) -> None:
