@@ -177,7 +177,7 @@ def _add_control_parsers(sub) -> None:
 
 
 def cmd_worker(args) -> None:
-    from compute.cache import redis_url
+    from compute.settings import redis_url
     from models.errors import BadInput
     from compute.worker import run
 

@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 
 from models.errors import BadInput
+from .settings import redis_url
 from .store import landscape_home
 
 KEY_PREFIX = "landscape:result:"
@@ -149,10 +150,6 @@ class ResultCache:
 
     def delete(self, key: str) -> None:
         self._call("delete", key)
-
-
-def redis_url() -> str | None:
-    return os.environ.get("REDIS_URL") or None
 
 
 def redis_cache(url: str, patient: bool = False) -> ResultCache:

@@ -36,10 +36,11 @@ from typing import Any
 
 from models.errors import BadInput
 from .board import CANCELLED, DONE, FAILED, JobStatus, LocalBoard
-from .cache import RedisUnavailable, ResultCache, file_cache, redis_url
+from .cache import RedisUnavailable, ResultCache, file_cache
 from .evaluator import Progress
 from .kinds import kind_of
 from .queries import Query
+from .settings import redis_url
 from .store import Store, landscape_home
 
 log = logging.getLogger(__name__)

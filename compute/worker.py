@@ -22,6 +22,7 @@ import subprocess
 import sys
 
 from models.errors import BadInput
+from .settings import worker_redis_url
 
 POOLS = ("prefork", "threads", "solo")
 
@@ -106,12 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hostname")
     parser.add_argument("--loglevel", default="info")
     args = parser.parse_args(argv)
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        parser.error("REDIS_URL is not set: a worker takes its tasks from that Redis")
     try:
-        return run(url, args.concurrency, args.pool, args.threads, args.hostname, args.loglevel)
-    except BadInput as exc:  # Redis unreachable: one line and status 2, as `landscape worker`
+        return run(worker_redis_url(), args.concurrency, args.pool, args.threads, args.hostname, args.loglevel)
+    except BadInput as exc:  # no REDIS_URL, or Redis unreachable: one line and status 2, as `landscape worker`
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
