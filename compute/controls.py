@@ -33,7 +33,7 @@ from models import get_model
 from models.datasets import DatasetRef, load_dataset
 
 from models.errors import BadInput
-from .evaluator import Evaluator, Progress
+from .evaluator import Evaluator, Progress, offset_progress
 from .chunks import single_chunk
 from .queries import ControlQuery
 from .resources import evaluator_for, theta_of
@@ -69,7 +69,7 @@ def random_walk(dim: int, seed: int, steps: int, solution_step: int,
 def random_walks(query: ControlQuery, progress: Progress | None = None) -> dict:
     p = query.values
     jobs = [(d, s) for d in p["dims"] for s in p["seeds"]]
-    walks = [random_walk(d, s, p["steps"], p["solution_step"], _offset(progress, i, len(jobs)))
+    walks = [random_walk(d, s, p["steps"], p["solution_step"], offset_progress(progress, i, len(jobs)))
              for i, (d, s) in enumerate(jobs)]
     return {"solution_step": p["solution_step"], "steps": p["steps"], "walks": walks}
 
@@ -189,7 +189,7 @@ def scalar_lines(query: ControlQuery, progress: Progress | None = None) -> dict:
     for i, (name, (start, end)) in enumerate(pairs.items()):
         coeffs = np.stack([1.0 - alphas, alphas], axis=1)
         basis = torch.tensor(np.stack([start, end]), dtype=torch.float64)
-        cost = scalar_evaluator().evaluate(basis, coeffs, ["train"], _offset(progress, i, len(pairs)))
+        cost = scalar_evaluator().evaluate(basis, coeffs, ["train"], offset_progress(progress, i, len(pairs)))
         lines[name] = {"from": start.tolist(), "to": end.tolist(), "alpha": alphas.tolist(),
                        "cost": cost.splits["train"].cost.tolist()}
     return {"lines": lines}
@@ -228,12 +228,6 @@ def _component_name(run, index: int) -> str:
 
 
 # ------------------------------------------------------------------------------------------ dispatch
-def _offset(progress: Progress | None, index: int, count: int) -> Progress | None:
-    if progress is None:
-        return None
-    return lambda done, total: progress(index * total + done, count * total)
-
-
 _EXPERIMENTS = {"random-walk": random_walks, "convex": convex_descent, "factored": factored,
                 "scalar-lines": scalar_lines}
 

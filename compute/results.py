@@ -10,8 +10,8 @@ import math
 from dataclasses import dataclass, field
 
 
-def _clean(values) -> list:
-    # JSON has no NaN/inf: non-finite values are written as null (and flagged in `meta`).
+def clean_floats(values) -> list:
+    """JSON has no NaN/inf: non-finite values are written as null (and flagged in `meta`)."""
     return [None if v is None or not math.isfinite(float(v)) else float(v) for v in values]
 
 
@@ -28,10 +28,10 @@ class LineResult:
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"alpha": _clean(self.alpha),
-                "cost": {s: _clean(v) for s, v in self.cost.items()},
-                "error": {s: (_clean(v) if v is not None else None) for s, v in self.error.items()},
-                "extra": {k: {s: _clean(v) for s, v in by_split.items()} for k, by_split in self.extra.items()},
+        return {"alpha": clean_floats(self.alpha),
+                "cost": {s: clean_floats(v) for s, v in self.cost.items()},
+                "error": {s: (clean_floats(v) if v is not None else None) for s, v in self.error.items()},
+                "extra": {k: {s: clean_floats(v) for s, v in by_split.items()} for k, by_split in self.extra.items()},
                 "query": self.query, "key": self.key, "meta": self.meta}
 
     @classmethod
@@ -66,9 +66,9 @@ class TrajectoryResult:
     def to_json(self) -> dict:
         out = dict(self.__dict__)
         for k in ("alpha", "alpha_distance", "beta", "theta_norm", "residual_ratio"):
-            out[k] = _clean(out[k])
-        out["cost"] = {s: _clean(v) for s, v in self.cost.items()}
-        out["error"] = {s: _clean(v) for s, v in self.error.items()}
+            out[k] = clean_floats(out[k])
+        out["cost"] = {s: clean_floats(v) for s, v in self.cost.items()}
+        out["error"] = {s: clean_floats(v) for s, v in self.error.items()}
         return out
 
     @classmethod

@@ -24,13 +24,11 @@ import io
 import math
 from dataclasses import dataclass, field
 
-
-def _clean(values) -> list:
-    return [None if v is None or not math.isfinite(float(v)) else float(v) for v in values]
+from .results import clean_floats
 
 
 def _clean_grid(rows) -> list:
-    return [_clean(r) for r in rows]
+    return [clean_floats(r) for r in rows]
 
 
 @dataclass
@@ -49,15 +47,15 @@ class SurfaceResult:
         if self.trajectory is not None:
             traj = dict(self.trajectory)
             for k in ("alpha", "beta", "residual"):
-                traj[k] = _clean(traj[k])
-            traj["cost"] = {s: _clean(v) for s, v in traj["cost"].items()}
+                traj[k] = clean_floats(traj[k])
+            traj["cost"] = {s: clean_floats(v) for s, v in traj["cost"].items()}
             if traj.get("plane_cost") is not None:
-                traj["plane_cost"] = {s: _clean(v) for s, v in traj["plane_cost"].items()}
+                traj["plane_cost"] = {s: clean_floats(v) for s, v in traj["plane_cost"].items()}
         path = None
         if self.path is not None:
-            path = {"beta": _clean(self.path["beta"]), "step": list(self.path["step"]),
-                    "cost": {s: _clean(v) for s, v in self.path["cost"].items()}}
-        return {"alpha": _clean(self.alpha), "beta": _clean(self.beta),
+            path = {"beta": clean_floats(self.path["beta"]), "step": list(self.path["step"]),
+                    "cost": {s: clean_floats(v) for s, v in self.path["cost"].items()}}
+        return {"alpha": clean_floats(self.alpha), "beta": clean_floats(self.beta),
                 "cost": {s: _clean_grid(v) for s, v in self.cost.items()},
                 "path": path, "trajectory": traj, "query": self.query, "key": self.key, "meta": self.meta}
 
