@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 
 from models.errors import BadInput
+from .validate import parse_int
 
 
 @dataclass(frozen=True)
@@ -39,15 +40,7 @@ def setting(name: str) -> str | None:
 
 def int_setting(name: str, minimum: int = 1) -> int | None:
     text = setting(name)
-    if text is None:
-        return None
-    try:
-        value = int(text.strip())
-    except ValueError:
-        value = None
-    if value is None or value < minimum:
-        raise BadInput(f"{name} must be an integer >= {minimum}, got {text!r}", field=name)
-    return value
+    return None if text is None else parse_int(text, name, minimum=minimum, what=name)
 
 
 def redis_url() -> str | None:
