@@ -147,7 +147,7 @@ def cmd_surface(args) -> None:
 def cmd_control(args) -> None:
     from compute.queries import CONTROL_PARAMS, ControlQuery, resolve
     from compute.store import Store
-    from compute.surface_results import ControlResult
+    from compute.control_results import ControlResult
 
     given = tuple((name, getattr(args, name)) for name in CONTROL_PARAMS[args.experiment]
                   if getattr(args, name) is not None)

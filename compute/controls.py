@@ -38,7 +38,7 @@ from .chunks import single_chunk
 from .queries import ControlQuery
 from .resources import evaluator_for, theta_of
 from .store import Store
-from .surface_results import ControlResult
+from .control_results import ControlResult
 from .surfaces import checkpoint_costs, recorded_costs
 
 _WALK_BLOCK = 2048  # columns generated at once; part of the walk's definition (seeded draws in this order)

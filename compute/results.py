@@ -1,5 +1,7 @@
-"""Result types: plain arrays plus the query they answer. The JSON is what the CLI prints,
-what the cache holds and what the page's data download gives.
+"""The result types of lines and trajectories, plain arrays plus the query they answer, and the
+JSON/CSV helpers every result type uses (surfaces: compute/surface_results.py, controls:
+compute/control_results.py). The JSON is what the CLI prints, what the cache holds and what the
+page's data download gives.
 """
 
 from __future__ import annotations
@@ -81,6 +83,11 @@ class TrajectoryResult:
         columns += [(f"cost_{s}", v) for s, v in self.cost.items()]
         columns += [(f"error_{s}", v) for s, v in self.error.items()]
         return _csv(columns)
+
+
+def csv_cell(v) -> str:
+    """A float as CSV: its repr, or empty when missing or not finite."""
+    return "" if v is None or not math.isfinite(float(v)) else repr(float(v))
 
 
 def _csv(columns: list[tuple[str, list]]) -> str:
