@@ -55,7 +55,7 @@ JobsUnavailable = RedisUnavailable  # the job layer's name for "Redis cannot be 
 # model at once got costs off by 0.1-0.2 on the relu-mnist line), but a chunk also touches state
 # that no one evaluator owns: the global torch RNG (seeded for dropout samples, even across
 # different models), torch's process-wide thread count (lowered and restored around the line
-# path's blocks), and the unlocked frame cache of compute/surfaces.py. Threaded workers and a
+# path's blocks), and the unlocked frame cache of compute/trajectory.py. Threaded workers and a
 # dashboard thread beside the local job thread would hit those; processes do not.
 _compute_lock = threading.RLock()
 
