@@ -26,13 +26,14 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from compute.cache import redis_url
+from compute.control_results import ControlResult
 from compute.importing import import_run
 from compute.jobs import LocalJobs, get_jobs, run_job
 from compute.queries import CONTROL_PARAMS, ControlQuery, LineQuery, SurfaceQuery, TrajectoryQuery, resolve
 from compute.results import LineResult, TrajectoryResult
 from compute.store import Store
-from compute.surface_results import ControlResult, SurfaceResult
+from compute.settings import worker_redis_url
+from compute.surface_results import SurfaceResult
 from compute.training import train
 from compute.worker import POOLS, run as run_worker
 from models import MODELS
@@ -295,11 +296,7 @@ cli.add_command(cmd_control)
 @click.option("--loglevel", default="info")
 def cmd_worker(concurrency: int, pool: str, threads: int | None, hostname: str | None, loglevel: str) -> None:
     """run a Celery worker for REDIS_URL's queue (one per GPU, or the CPU)"""
-    url = redis_url()
-    if not url:
-        raise BadInput("a worker needs REDIS_URL (e.g. redis://127.0.0.1:6379/0): it takes its tasks from there",
-                       field="REDIS_URL")
-    run_worker(url, concurrency=concurrency, pool=pool, threads=threads, hostname=hostname, loglevel=loglevel)
+    run_worker(worker_redis_url(), concurrency=concurrency, pool=pool, threads=threads, hostname=hostname, loglevel=loglevel)
 
 
 @cli.command("serve")

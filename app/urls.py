@@ -26,7 +26,8 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl, quote
 
 from models.errors import BadInput
-from compute.queries import Endpoint, parse_dropout_samples, parse_points, parse_range, parse_splits
+from compute.queries import Endpoint
+from compute.validate import parse_dropout_samples, parse_points, parse_range, parse_splits
 
 from .runs import Context
 

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import compute.linefast as linefast  # noqa: E402
 import compute.surfaces as surfaces  # noqa: E402
+import compute.trajectory as trajectory  # noqa: E402
 from compute.queries import SurfaceQuery  # noqa: E402
 from compute.resources import evaluator_for  # noqa: E402
 from compute.store import Store  # noqa: E402
@@ -52,7 +53,7 @@ def find_run(store: Store, run_id: str | None):
 
 def run_surface(query: SurfaceQuery, store: Store, fast: bool) -> np.ndarray:
     linefast.ENABLED = fast
-    surfaces._frames.clear()  # time the checkpoint frame too
+    trajectory._frames.clear()  # time the checkpoint frame too
     try:
         result = surfaces.compute_surface(query, store)
     finally:
@@ -62,7 +63,7 @@ def run_surface(query: SurfaceQuery, store: Store, fast: bool) -> np.ndarray:
 
 def row_points(query: SurfaceQuery, run) -> tuple[torch.Tensor, list[np.ndarray]]:
     """Every row's basis (theta_i, theta_f, v) and coefficient rows, as compute_surface builds them."""
-    frame = surfaces.line_frame(run)
+    frame = trajectory.line_frame(run)
     plan = surfaces.paper_rows(frame, query.rows, None)
     top = float(frame.beta[[r.k for r in plan]].max())
     betas = np.linspace(0.0, 1.5 * top, query.columns)

@@ -107,7 +107,8 @@ def main() -> None:
     import redis
 
     from compute.celery_app import CeleryJobs
-    from compute.jobs import CHUNK_POINTS, index_ranges
+    from compute.chunks import index_ranges
+    from compute.jobs import CHUNK_POINTS
     from compute.queries import LineQuery
     from compute.store import Store
 

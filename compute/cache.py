@@ -1,10 +1,13 @@
-"""The one result cache, through flask-caching's backends (usable without a Flask app): a
-file-system cache under $LANDSCAPE_HOME/cache in the embedded default, Redis when REDIS_URL is
-set (the same Redis the Celery workers write to and the dashboard reads).
+"""The one result cache: a folder of JSON files under $LANDSCAPE_HOME/cache in the embedded
+default, Redis when REDIS_URL is set (the same Redis the Celery workers write to and the
+dashboard reads).
 
-Keys are query keys; values are results' JSON. Both backends are given cachelib's JSON
-serializer instead of their default pickle: whoever can write to the cache (a shared Redis, a
-shared folder) must not be able to make us unpickle something.
+Keys are query keys (`line-<40 hex digits>`: safe as file names, and checked to be so before one
+is used as a path); values are results' JSON, never pickles: whoever can write to the cache (a
+shared Redis, a shared folder) must not be able to make us unpickle something. Entries do not
+expire (a key names its query and the engine version, so a result never goes out of date).
+The backends are written here against redis-py and the file system, so that a worker loads
+neither Flask nor Dash.
 
 Redis connections are made here, for the cache and for the job layer alike:
 `redis_client(url, patient=False)` fails fast (the web process and the CLI report an unreachable
@@ -14,18 +17,18 @@ Redis for about half a minute before giving up.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import uuid
 from pathlib import Path
 
-from cachelib.serializers import JSONSerializer
-from flask_caching.backends.filesystemcache import FileSystemCache
-from flask_caching.backends.rediscache import RedisCache
-
 from models.errors import BadInput
+from .settings import redis_url
 from .store import landscape_home
 
 KEY_PREFIX = "landscape:result:"
+_KEY = re.compile(r"[a-z][a-z0-9-]*-[0-9a-f]{40}")  # Query.key(): the kind, a hex digest
 
 
 class RedisUnavailable(BadInput):
@@ -64,23 +67,69 @@ def redis_client(url: str, patient: bool = False):
                                 health_check_interval=30, **timeouts)
 
 
-class _JSON(JSONSerializer):
-    """cachelib's JSON serializer, quiet on a miss (it logs a warning when given None)."""
+class FileBackend:
+    """One JSON file per key, written to a temporary name and renamed into place: a reader sees
+    the whole result or none. A key that is not a query key is never present (and never written)."""
 
-    def loads(self, bvalue, *args, **kwargs):
-        return None if bvalue is None else super().loads(bvalue, *args, **kwargs)
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    def _path(self, key: str) -> Path | None:
+        return self.directory / f"{key}.json" if _KEY.fullmatch(key) else None
+
+    def get(self, key: str) -> dict | None:
+        path = self._path(key)
+        try:
+            return json.loads(path.read_text()) if path is not None else None
+        except (FileNotFoundError, ValueError):  # absent, or not JSON (written by someone else): a miss
+            return None
+
+    def set(self, key: str, value: dict) -> None:
+        path = self._path(key)
+        if path is None:
+            raise ValueError(f"{key!r} is not a query key")
+        tmp = self.directory / f".{key}.{uuid.uuid4().hex}.tmp"
+        try:
+            tmp.write_text(json.dumps(value))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def has(self, key: str) -> bool:
+        path = self._path(key)
+        return path is not None and path.is_file()
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        if path is not None:
+            path.unlink(missing_ok=True)
 
 
-class _JSONFileSystemCache(FileSystemCache):
-    serializer = _JSON()  # a class attribute: the constructor already writes its file count with it
+class RedisBackend:
+    """One Redis string per key, `landscape:result:KEY`, holding the result's JSON."""
 
+    def __init__(self, client):
+        self.client = client
 
-class _JSONRedisCache(RedisCache):
-    serializer = _JSON()
+    def get(self, key: str) -> dict | None:
+        raw = self.client.get(KEY_PREFIX + key)
+        if raw is None:
+            return None
+        # entries written through flask-caching before carry its one-byte "!" marker
+        return json.loads(raw[1:] if raw.startswith(b"!") else raw)
+
+    def set(self, key: str, value: dict) -> None:
+        self.client.set(KEY_PREFIX + key, json.dumps(value))
+
+    def has(self, key: str) -> bool:
+        return bool(self.client.exists(KEY_PREFIX + key))
+
+    def delete(self, key: str) -> None:
+        self.client.delete(KEY_PREFIX + key)
 
 
 class ResultCache:
-    def __init__(self, backend, url: str | None = None):
+    def __init__(self, backend: FileBackend | RedisBackend, url: str | None = None):
         self.backend = backend
         self.url = url  # set for Redis: errors then name it
 
@@ -94,8 +143,7 @@ class ResultCache:
         return self._call("get", key)
 
     def set(self, key: str, result_json: dict) -> None:
-        if not self._call("set", key, result_json, 0):
-            raise OSError(f"the result cache refused to store {key}")
+        self._call("set", key, result_json)
 
     def has(self, key: str) -> bool:
         return bool(self._call("has", key))
@@ -104,20 +152,14 @@ class ResultCache:
         self._call("delete", key)
 
 
-def redis_url() -> str | None:
-    return os.environ.get("REDIS_URL") or None
-
-
 def redis_cache(url: str, patient: bool = False) -> ResultCache:
-    backend = _JSONRedisCache(host=redis_client(url, patient), key_prefix=KEY_PREFIX, default_timeout=0)
-    return ResultCache(backend, url)
+    return ResultCache(RedisBackend(redis_client(url, patient)), url)
 
 
 def file_cache(directory: str | os.PathLike | None = None) -> ResultCache:
     directory = Path(directory) if directory is not None else landscape_home() / "cache"
     directory.mkdir(parents=True, exist_ok=True)
-    backend = _JSONFileSystemCache(str(directory), threshold=100_000, default_timeout=0)
-    return ResultCache(backend)
+    return ResultCache(FileBackend(directory))
 
 
 def make_cache() -> ResultCache:

@@ -39,22 +39,19 @@ from celery.exceptions import Reject
 from celery.signals import worker_process_init
 
 from .cache import RedisUnavailable, redis_cache, redis_client, redis_errors
-from .jobs import ACTIVE, ENQUEUE_GRACE, BaseJobs, JobStatus, public_state, run_chunk, stale_job
+from .board import ACTIVE, ENQUEUE_GRACE, JobStatus, public_state, stale_job
+from .jobs import BaseJobs, run_chunk
+from .settings import int_setting, worker_redis_url
 from .store import Store
 
 QUEUE = "landscape.chunks"  # not Celery's default queue: Dash's background callbacks may share the Redis
 CHUNK_TASK = "landscape.chunk"
-DEFAULT_VISIBILITY_TIMEOUT = 600
 FINISHED_TTL = 7 * 24 * 3600  # finished job records (not results) expire after a week
 PREFIX = "landscape:job:"
 
 
 def visibility_timeout() -> int:
-    return int(os.environ.get("LANDSCAPE_VISIBILITY_TIMEOUT") or DEFAULT_VISIBILITY_TIMEOUT)
-
-
-def default_url() -> str:
-    return os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    return int_setting("LANDSCAPE_VISIBILITY_TIMEOUT")
 
 
 def make_celery(url: str, visibility: int | None = None) -> Celery:
@@ -108,11 +105,11 @@ def _context(url: str) -> tuple:
 
 @worker_process_init.connect
 def _init_process(**_) -> None:
-    threads = os.environ.get("LANDSCAPE_TORCH_THREADS")
+    threads = int_setting("LANDSCAPE_TORCH_THREADS")
     if threads:  # set in each pool process, never in the parent before it forks
         import torch
 
-        torch.set_num_threads(int(threads))
+        torch.set_num_threads(threads)
 
 
 _apps: dict[str, Celery] = {}
@@ -124,7 +121,11 @@ def celery_for(url: str) -> Celery:
     return _apps[url]
 
 
-app = celery_for(default_url())  # for `celery -A compute.celery_app worker`
+def __getattr__(name: str):
+    """`app`, made on first use, for `celery -A compute.celery_app worker` (which needs REDIS_URL)."""
+    if name == "app":
+        return celery_for(worker_redis_url())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------- the board in Redis
@@ -201,7 +202,7 @@ def _reachable(method):
 
 
 class RedisBoard:
-    """Job records in Redis; the same operations and answers as compute.jobs.LocalBoard."""
+    """Job records in Redis; the same operations and answers as compute.board.LocalBoard."""
 
     def __init__(self, client, url: str):
         self.client, self.url = client, url
@@ -223,7 +224,7 @@ class RedisBoard:
 
     @_reachable
     def mark_queued(self, key: str, job_id: str) -> None:
-        """Every chunk of the job is queued (see compute.jobs.ENQUEUE_GRACE)."""
+        """Every chunk of the job is queued (see compute.board.ENQUEUE_GRACE)."""
         self._queued(keys=[PREFIX + key], args=[job_id])
 
     @_reachable

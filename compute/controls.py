@@ -33,12 +33,12 @@ from models import get_model
 from models.datasets import DatasetRef, load_dataset
 
 from models.errors import BadInput
-from .evaluator import Evaluator, Progress
-from .jobs import register, single_chunk
+from .evaluator import Evaluator, Progress, offset_progress
+from .chunks import single_chunk
 from .queries import ControlQuery
 from .resources import evaluator_for, theta_of
 from .store import Store
-from .surface_results import ControlResult
+from .control_results import ControlResult
 from .surfaces import checkpoint_costs, recorded_costs
 
 _WALK_BLOCK = 2048  # columns generated at once; part of the walk's definition (seeded draws in this order)
@@ -69,7 +69,7 @@ def random_walk(dim: int, seed: int, steps: int, solution_step: int,
 def random_walks(query: ControlQuery, progress: Progress | None = None) -> dict:
     p = query.values
     jobs = [(d, s) for d in p["dims"] for s in p["seeds"]]
-    walks = [random_walk(d, s, p["steps"], p["solution_step"], _offset(progress, i, len(jobs)))
+    walks = [random_walk(d, s, p["steps"], p["solution_step"], offset_progress(progress, i, len(jobs)))
              for i, (d, s) in enumerate(jobs)]
     return {"solution_step": p["solution_step"], "steps": p["steps"], "walks": walks}
 
@@ -189,7 +189,7 @@ def scalar_lines(query: ControlQuery, progress: Progress | None = None) -> dict:
     for i, (name, (start, end)) in enumerate(pairs.items()):
         coeffs = np.stack([1.0 - alphas, alphas], axis=1)
         basis = torch.tensor(np.stack([start, end]), dtype=torch.float64)
-        cost = scalar_evaluator().evaluate(basis, coeffs, ["train"], _offset(progress, i, len(pairs)))
+        cost = scalar_evaluator().evaluate(basis, coeffs, ["train"], offset_progress(progress, i, len(pairs)))
         lines[name] = {"from": start.tolist(), "to": end.tolist(), "alpha": alphas.tolist(),
                        "cost": cost.splits["train"].cost.tolist()}
     return {"lines": lines}
@@ -228,12 +228,6 @@ def _component_name(run, index: int) -> str:
 
 
 # ------------------------------------------------------------------------------------------ dispatch
-def _offset(progress: Progress | None, index: int, count: int) -> Progress | None:
-    if progress is None:
-        return None
-    return lambda done, total: progress(index * total + done, count * total)
-
-
 _EXPERIMENTS = {"random-walk": random_walks, "convex": convex_descent, "factored": factored,
                 "scalar-lines": scalar_lines}
 
@@ -248,5 +242,6 @@ def compute_control(query: ControlQuery, store: Store, progress: Progress | None
                          {"seconds": round(time.perf_counter() - started, 4)})
 
 
-# Control experiments are cheap: one chunk each (nothing to spread over workers).
-register(single_chunk("control", ControlQuery, ControlResult, compute_control))
+# The job kind "control" (listed in compute/kinds.py). Control experiments are cheap: one chunk
+# each (nothing to spread over workers).
+CONTROL_KIND = single_chunk("control", ControlQuery, ControlResult, compute_control)

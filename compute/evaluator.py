@@ -41,6 +41,13 @@ from .linefast import LinePath
 from .params import ParamLayout
 
 Progress = Callable[[int, int], None]  # (done, total); may raise to cancel
+
+
+def offset_progress(progress: Progress | None, index: int, count: int) -> Progress | None:
+    """The progress of part `index` of `count` equal parts, reported as progress of the whole."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(index * total + done, count * total)
 DROPOUT_SEED = 20150101  # Monte-Carlo dropout passes draw their masks from seeds offset from this
 
 

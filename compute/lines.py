@@ -1,4 +1,8 @@
-"""Lines: J((1-alpha) theta0 + alpha theta1) on a grid of alpha (section 2, Figs 1-10)."""
+"""Lines: J((1-alpha) theta0 + alpha theta1) on a grid of alpha (section 2, Figs 1-10).
+
+The job kind "line" (`LINE_KIND`, listed in compute/kinds.py) cuts the alpha grid into chunks of
+points; each chunk is `compute_line` on its alphas, and the parts are joined in order.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import torch
 from models import get_model
 
 from models.errors import BadInput
+from .chunks import ChunkKind, check_carries_query, finite_or_null, index_ranges
 from .evaluator import Progress
 from .queries import Endpoint, LineQuery
 from .resources import evaluator_for, random_theta, theta_of
@@ -61,3 +66,50 @@ def compute_line(query: LineQuery, store: Store, progress: Progress | None = Non
               "dropout_samples": query.dropout_samples,
               "precision_error": evaluation.precision_error, "seconds": round(time.perf_counter() - started, 4),
               "distance": float(torch.linalg.vector_norm((theta1 - theta0).double()))})
+
+
+# ------------------------------------------------------------------------------------------ job chunks
+def split_line(query: LineQuery, points: int) -> list[list[int]]:
+    return index_ranges(query.points, points)
+
+
+def compute_line_chunk(query: LineQuery, store: Store, chunk: list[int], progress: Progress | None) -> dict:
+    lo, hi = chunk
+    return compute_line(query, store, progress, alphas=query.alphas()[lo:hi]).to_json()
+
+
+def assemble_line(query: LineQuery, parts: list[dict]) -> dict:
+    first = parts[0]
+    joined = lambda field, s: [v for p in parts for v in p[field][s]]  # noqa: E731
+    precision = [p["meta"]["precision_error"] for p in parts if p["meta"].get("precision_error") is not None]
+    meta = dict(first["meta"], seconds=round(sum(p["meta"]["seconds"] for p in parts), 4), chunks=len(parts),
+                precision_error=max(precision) if precision else None)
+    result = {"alpha": [a for p in parts for a in p["alpha"]],
+              "cost": {s: joined("cost", s) for s in first["cost"]},
+              "error": {s: (joined("error", s) if first["error"][s] is not None else None) for s in first["error"]},
+              # the objective's further costs (clean / classification / perplexity), joined alike
+              "extra": {k: {s: [v for p in parts for v in p["extra"][k][s]] for s in by_split}
+                        for k, by_split in first.get("extra", {}).items()},
+              "query": first["query"], "key": first["key"], "meta": meta}
+    meta["nonfinite"] = {s: sum(v is None for v in c) for s, c in result["cost"].items()}  # NaN/inf marked
+    return result
+
+
+def check_line(query: LineQuery, result: dict) -> None:
+    check_carries_query(query, result)
+    alpha, n = result["alpha"], query.points
+    if len(alpha) != n or finite_or_null(alpha, "alpha") or not np.allclose(alpha, query.alphas(), rtol=0, atol=1e-12):
+        raise ValueError(f"alpha is not the query's grid of {n} points")
+    if list(result["cost"]) != list(query.splits):
+        raise ValueError(f"costs for {list(result['cost'])}, asked for {list(query.splits)}")
+    for s in query.splits:
+        for field in ("cost", "error"):
+            values = result[field].get(s)
+            if values is None and field == "error":
+                continue
+            if len(values) != n:
+                raise ValueError(f"{field} of {s} has {len(values)} values for {n} points")
+            finite_or_null(values, f"{field} of {s}")
+
+
+LINE_KIND = ChunkKind("line", LineQuery, LineResult, split_line, compute_line_chunk, assemble_line, check_line)

@@ -8,9 +8,9 @@ content, so a key that names a run names what it contains.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import math
 import re
 from dataclasses import asdict, dataclass
 from typing import ClassVar
@@ -19,11 +19,8 @@ import numpy as np
 
 from . import ENGINE_VERSION
 from models.errors import BadInput
-
-MAX_POINTS = 2001
-MAX_DROPOUT_SAMPLES = 1000
-SPLITS = ("train", "valid", "test")
-DTYPES = ("float32", "float64", "bfloat16")
+from .validate import (format_number, parse_bounds, parse_choice, parse_dropout_samples, parse_dtype, parse_finite,
+                       parse_float, parse_grid, parse_int, parse_points, parse_range, parse_splits)
 _RUN_ID = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
 _ENDPOINT = re.compile(rf"^(?:(init|final):({_RUN_ID})|step:({_RUN_ID}):(\d+)|random:(\d+)(?::([^:]+))?)$")
 
@@ -49,7 +46,7 @@ class Endpoint:
             return cls(kind_run, run=run)
         if step_run:
             return cls("step", run=step_run, step=int(step))
-        scale_value = _finite(scale, field_name, "scale") if scale is not None else 1.0
+        scale_value = parse_finite(scale, field_name, "scale") if scale is not None else 1.0
         if scale_value <= 0:
             raise BadInput(f"random endpoint scale must be > 0, got {scale}", field=field_name)
         return cls("random", seed=int(seed), scale=scale_value)
@@ -59,69 +56,7 @@ class Endpoint:
             return f"{self.kind}:{self.run}"
         if self.kind == "step":
             return f"step:{self.run}:{self.step}"
-        return f"random:{self.seed}:{_num(self.scale)}"
-
-
-def _finite(text: str, field_name: str, what: str) -> float:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise BadInput(f"{what} {text!r} is not a number", field=field_name) from None
-    if not math.isfinite(value):
-        raise BadInput(f"{what} must be finite, got {text}", field=field_name)
-    return value
-
-
-def _num(x: float) -> str:
-    return repr(float(x)).rstrip("0").rstrip(".") if "e" not in repr(float(x)) else repr(float(x))
-
-
-def parse_range(text: str, field_name: str = "alpha") -> tuple[float, float]:
-    """'A:B' with A < B, both finite (negative and > 1 allowed)."""
-    parts = str(text).split(":")
-    if len(parts) != 2:
-        raise BadInput(f"range {text!r} must be A:B", field=field_name)
-    lo, hi = (_finite(p.strip(), field_name, "bound") for p in parts)
-    if not lo < hi:
-        raise BadInput(f"range {text!r} must have A < B", field=field_name)
-    return lo, hi
-
-
-def parse_points(value, field_name: str = "points", maximum: int = MAX_POINTS) -> int:
-    try:
-        n = int(str(value).strip())
-    except (TypeError, ValueError):
-        raise BadInput(f"number of points {value!r} is not an integer", field=field_name) from None
-    if not 2 <= n <= maximum:
-        raise BadInput(f"number of points must be between 2 and {maximum}, got {n}", field=field_name)
-    return n
-
-
-def parse_splits(value: str | tuple | list, field_name: str = "splits") -> tuple[str, ...]:
-    items = value.split(",") if isinstance(value, str) else list(value)
-    items = [s.strip() for s in items if s.strip()]
-    bad = [s for s in items if s not in SPLITS]
-    if bad or not items:
-        raise BadInput(f"splits must be a non-empty subset of {','.join(SPLITS)}, got {value!r}", field=field_name)
-    return tuple(s for s in SPLITS if s in items)  # canonical order, no duplicates
-
-
-def parse_dropout_samples(value, field_name: str = "dropout_samples") -> int:
-    """0 (eval mode) or the number of Monte-Carlo dropout passes, at most MAX_DROPOUT_SAMPLES."""
-    try:
-        n = int(str(value).strip())
-    except (TypeError, ValueError):
-        raise BadInput(f"dropout samples {value!r} is not an integer", field=field_name) from None
-    if not 0 <= n <= MAX_DROPOUT_SAMPLES:
-        raise BadInput(f"dropout samples must be between 0 (dropout off) and {MAX_DROPOUT_SAMPLES}, got {n}",
-                       field=field_name)
-    return n
-
-
-def parse_dtype(value: str, field_name: str = "dtype") -> str:
-    if value not in DTYPES:
-        raise BadInput(f"dtype must be one of {', '.join(DTYPES)}, got {value!r}", field=field_name)
-    return value
+        return f"random:{self.seed}:{format_number(self.scale)}"
 
 
 class Query:
@@ -164,9 +99,7 @@ class LineQuery(Query):
         if start.kind == "random" and end.kind == "random":
             raise BadInput("at least one endpoint must name a run (it fixes the architecture and data)",
                            field="from")
-        lo, hi = (_finite(v, "alpha", "bound") for v in (self.alpha_min, self.alpha_max))
-        if not lo < hi:
-            raise BadInput(f"alpha range must have A < B, got {lo}:{hi}", field="alpha")
+        lo, hi = parse_bounds(self.alpha_min, self.alpha_max, "alpha")
         object.__setattr__(self, "start", str(start))
         object.__setattr__(self, "end", str(end))
         object.__setattr__(self, "alpha_min", lo)
@@ -231,8 +164,6 @@ def resolve_endpoint(endpoint: Endpoint, store) -> Endpoint:
 
 def resolve(query: Query, store) -> Query:
     """The same query with every run named by its full id: call before `key()` at a boundary."""
-    import dataclasses
-
     if isinstance(query, LineQuery):
         a, b = (resolve_endpoint(e, store) for e in query.endpoints)
         return dataclasses.replace(query, start=str(a), end=str(b))
@@ -244,26 +175,6 @@ def resolve(query: Query, store) -> Query:
 # ---------------------------------------------------------------- surfaces and control experiments
 SURFACE_KINDS = ("paper", "random-plane", "alpha-random")
 NORMALIZATIONS = ("global", "filter")
-MAX_SIDE = 201  # a surface is at most 201 x 201
-
-
-def parse_grid(value, field_name: str = "points", maximum: int = MAX_SIDE) -> tuple[int, int]:
-    """'NxM' (or [N, M]): N rows along alpha, M columns along beta, each 2..maximum."""
-    parts = str(value).lower().split("x") if isinstance(value, str) else list(value)
-    if len(parts) != 2:
-        raise BadInput(f"resolution {value!r} must be NxM, e.g. 41x41", field=field_name)
-    return tuple(parse_points(p, field_name, maximum) for p in parts)  # type: ignore[return-value]
-
-
-def _optional_range(lo, hi, field_name: str) -> tuple[float | None, float | None]:
-    if lo is None and hi is None:
-        return None, None  # "auto": fitted to the trajectory, fixed by the run's content digest
-    if lo is None or hi is None:
-        raise BadInput(f"{field_name} range needs both bounds", field=field_name)
-    lo, hi = (_finite(v, field_name, "bound") for v in (lo, hi))
-    if not lo < hi:
-        raise BadInput(f"{field_name} range must have A < B, got {lo}:{hi}", field=field_name)
-    return lo, hi
 
 
 @dataclass(frozen=True)
@@ -294,33 +205,24 @@ class SurfaceQuery(Query):
     def __post_init__(self):
         if not re.fullmatch(_RUN_ID, str(self.run)):
             raise BadInput(f"malformed run id {self.run!r}", field="run")
-        if self.surface not in SURFACE_KINDS:
-            raise BadInput(f"surface kind must be one of {', '.join(SURFACE_KINDS)}, got {self.surface!r}",
-                           field="kind")
-        a_lo, a_hi = _optional_range(self.alpha_min, self.alpha_max, "alpha")
-        b_lo, b_hi = _optional_range(self.beta_min, self.beta_max, "beta")
+        parse_choice(self.surface, "kind", SURFACE_KINDS, what="surface kind")
+        a_lo, a_hi = parse_bounds(self.alpha_min, self.alpha_max, "alpha", optional=True)
+        b_lo, b_hi = parse_bounds(self.beta_min, self.beta_max, "beta", optional=True)
         rows, columns = parse_grid((self.rows, self.columns))
         random_kind = self.surface != "paper"
         if self.seed is not None and not random_kind:
             raise BadInput("seed applies to the random-plane and alpha-random surfaces only", field="seed")
         seed = None
         if random_kind:
-            try:
-                seed = int(0 if self.seed is None else self.seed)
-            except (TypeError, ValueError):
-                raise BadInput(f"seed {self.seed!r} is not an integer", field="seed") from None
-            if seed < 0:
-                raise BadInput("seed must be >= 0", field="seed")
+            seed = parse_int(0 if self.seed is None else self.seed, "seed", minimum=0, what="seed")
         if self.surface != "random-plane" and (self.scale is not None or self.normalization is not None):
             raise BadInput("scale and normalization apply to the random-plane surface only", field="scale")
         scale = normalization = None
         if self.surface == "random-plane":
-            normalization = self.normalization or "global"
-            if normalization not in NORMALIZATIONS:
-                raise BadInput(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got "
-                               f"{self.normalization!r}", field="normalization")
+            normalization = parse_choice(self.normalization or "global", "normalization", NORMALIZATIONS,
+                                         what="normalization")
             if self.scale is not None:
-                scale = _finite(self.scale, "scale", "scale")
+                scale = parse_finite(self.scale, "scale", "scale")
                 if scale <= 0:
                     raise BadInput(f"scale must be > 0, got {self.scale}", field="scale")
         for name, value in (("alpha_min", a_lo), ("alpha_max", a_hi), ("beta_min", b_lo), ("beta_max", b_hi),
@@ -338,45 +240,19 @@ class SurfaceQuery(Query):
         b = parse_range(beta, "beta") if beta else (None, None)
         rows, columns = parse_grid(points)
         if seed is not None:
-            try:
-                seed = int(seed)
-            except ValueError:
-                raise BadInput(f"seed {seed!r} is not an integer", field="seed") from None
+            seed = parse_int(seed, "seed", what="seed")
         return cls(run, surface, a[0], a[1], b[0], b[1], rows, columns, parse_splits(splits), dtype, seed,
-                   _finite(scale, "scale", "scale") if scale is not None else None, normalization)
+                   parse_finite(scale, "scale", "scale") if scale is not None else None, normalization)
 
     @classmethod
     def from_json(cls, obj: dict) -> "SurfaceQuery":
         if obj.get("kind") != cls.kind:
             raise BadInput(f"not a surface query: kind {obj.get('kind')!r}")
-        import dataclasses
-
         names = [f.name for f in dataclasses.fields(cls) if f.name in obj]
         return cls(**{n: (tuple(obj[n]) if n == "splits" else obj[n]) for n in names})
 
 
 CONTROL_EXPERIMENTS = ("random-walk", "convex", "factored", "scalar-lines", "extremes")
-
-
-def _int_in(value, field_name: str, lo: int, hi: int) -> int:
-    try:
-        n = int(str(value).strip()) if not isinstance(value, bool) else None
-    except ValueError:
-        n = None
-    if n is None:
-        raise BadInput(f"{value!r} is not an integer", field=field_name)
-    if not lo <= n <= hi:
-        raise BadInput(f"must be between {lo} and {hi}, got {n}", field=field_name)
-    return n
-
-
-def _float_in(value, field_name: str, lo: float | None = None, hi: float | None = None,
-              positive: bool = False) -> float:
-    x = _finite(value, field_name, "value")
-    if (positive and x <= 0) or (lo is not None and x < lo) or (hi is not None and x > hi):
-        bounds = "> 0" if positive else f"in [{lo}, {hi}]"
-        raise BadInput(f"must be {bounds}, got {x}", field=field_name)
-    return x
 
 
 def _items(value, field_name: str, most: int) -> list:
@@ -387,11 +263,11 @@ def _items(value, field_name: str, most: int) -> list:
 
 
 def _ints(lo: int, hi: int, most: int = 10):
-    return lambda v, f: tuple(sorted({_int_in(x, f, lo, hi) for x in _items(v, f, most)}))
+    return lambda v, f: tuple(sorted({parse_int(x, f, lo, hi) for x in _items(v, f, most)}))
 
 
 def _floats(lo: float | None = None, hi: float | None = None, positive: bool = False, most: int = 6):
-    return lambda v, f: tuple(sorted({_float_in(x, f, lo, hi, positive) for x in _items(v, f, most)}))
+    return lambda v, f: tuple(sorted({parse_float(x, f, lo, hi, positive) for x in _items(v, f, most)}))
 
 
 def _range(v, f):
@@ -400,12 +276,12 @@ def _range(v, f):
     pair = list(v)
     if len(pair) != 2 or None in pair:
         raise BadInput(f"range {v!r} must be A:B", field=f)
-    return _optional_range(pair[0], pair[1], f)
+    return parse_bounds(pair[0], pair[1], f)
 
 
 def _nonzero_pair(v, f):
     items = _items(v, f, 2)
-    pair = tuple(_finite(x, f, "value") for x in items)
+    pair = tuple(parse_finite(x, f) for x in items)
     if len(pair) != 2 or 0.0 in pair or pair[0] == pair[1]:
         raise BadInput(f"give two different non-zero numbers a,b, got {v!r}", field=f)
     return pair
@@ -414,25 +290,25 @@ def _nonzero_pair(v, f):
 # experiment -> {parameter: (parser(value, field) -> canonical value, default)}
 CONTROL_PARAMS: dict[str, dict] = {
     "random-walk": {"dims": (_ints(1, 100_000), "2,10,100,1000,10000,100000"), "seeds": (_ints(0, 2**31, 10), "0,1,2"),
-                    "steps": (lambda v, f: _int_in(v, f, 2, 10_000), 1000),
-                    "solution_step": (lambda v, f: _int_in(v, f, 1, 10_000), 900)},
-    "convex": {"dim": (lambda v, f: _int_in(v, f, 2, 100_000), 100_000),
+                    "steps": (lambda v, f: parse_int(v, f, 2, 10_000), 1000),
+                    "solution_step": (lambda v, f: parse_int(v, f, 1, 10_000), 900)},
+    "convex": {"dim": (lambda v, f: parse_int(v, f, 2, 100_000), 100_000),
                "lrs": (_floats(positive=True), "0.1,0.5,1.0"), "momenta": (_floats(0.0, 0.99), "0,0.9"),
-               "steps": (lambda v, f: _int_in(v, f, 2, 10_000), 1000),
-               "condition": (lambda v, f: _float_in(v, f, 1.0, 1e6), 100.0),
-               "seed": (lambda v, f: _int_in(v, f, 0, 2**31), 0)},
+               "steps": (lambda v, f: parse_int(v, f, 2, 10_000), 1000),
+               "condition": (lambda v, f: parse_float(v, f, 1.0, 1e6), 100.0),
+               "seed": (lambda v, f: parse_int(v, f, 0, 2**31), 0)},
     "factored": {"w1": (_range, "-2:2"), "w2": (_range, "-2:2"), "points": (parse_grid, "101x101"),
-                 "seed": (lambda v, f: _int_in(v, f, 0, 2**31), 0),
-                 "init_scale": (lambda v, f: _float_in(v, f, positive=True), 0.1),
-                 "lr": (lambda v, f: _float_in(v, f, positive=True), 0.1),
-                 "steps": (lambda v, f: _int_in(v, f, 1, 10_000), 200)},
+                 "seed": (lambda v, f: parse_int(v, f, 0, 2**31), 0),
+                 "init_scale": (lambda v, f: parse_float(v, f, positive=True), 0.1),
+                 "lr": (lambda v, f: parse_float(v, f, positive=True), 0.1),
+                 "steps": (lambda v, f: parse_int(v, f, 1, 10_000), 200)},
     "scalar-lines": {"alpha": (_range, "0:1"), "points": (lambda v, f: parse_points(v, f), 101),
-                     "seed": (lambda v, f: _int_in(v, f, 0, 2**31), 0),
-                     "init_scale": (lambda v, f: _float_in(v, f, positive=True), 0.1),
-                     "random_scale": (lambda v, f: _float_in(v, f, positive=True), 10.0),
+                     "seed": (lambda v, f: parse_int(v, f, 0, 2**31), 0),
+                     "init_scale": (lambda v, f: parse_float(v, f, positive=True), 0.1),
+                     "random_scale": (lambda v, f: parse_float(v, f, positive=True), 10.0),
                      "solutions": (_nonzero_pair, "2,0.5"),
-                     "lr": (lambda v, f: _float_in(v, f, positive=True), 0.1),
-                     "steps": (lambda v, f: _int_in(v, f, 1, 10_000), 200)},
+                     "lr": (lambda v, f: parse_float(v, f, positive=True), 0.1),
+                     "steps": (lambda v, f: parse_int(v, f, 1, 10_000), 200)},
     "extremes": {"splits": (lambda v, f: parse_splits(v, f), "train")},
 }
 
@@ -448,9 +324,7 @@ class ControlQuery(Query):
     params: tuple = ()  # ((name, value), ...) or a dict; canonical: sorted, all filled in
 
     def __post_init__(self):
-        if self.experiment not in CONTROL_EXPERIMENTS:
-            raise BadInput(f"experiment must be one of {', '.join(CONTROL_EXPERIMENTS)}, got {self.experiment!r}",
-                           field="experiment")
+        parse_choice(self.experiment, "experiment", CONTROL_EXPERIMENTS, what="experiment")
         if self.experiment == "extremes":
             if self.run is None or not re.fullmatch(_RUN_ID, str(self.run)):
                 raise BadInput(f"extremes needs a run id, got {self.run!r}", field="run")

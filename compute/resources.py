@@ -14,7 +14,7 @@ from models.datasets import DatasetRef, load_dataset
 
 from models.errors import BadInput
 from .evaluator import Evaluator
-from .queries import SPLITS
+from .validate import SPLITS
 from .store import Run
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}

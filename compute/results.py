@@ -1,5 +1,7 @@
-"""Result types: plain arrays plus the query they answer. The JSON is what the CLI prints,
-what the cache holds and what the page's data download gives.
+"""The result types of lines and trajectories, plain arrays plus the query they answer, and the
+JSON/CSV helpers every result type uses (surfaces: compute/surface_results.py, controls:
+compute/control_results.py). The JSON is what the CLI prints, what the cache holds and what the
+page's data download gives.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ import math
 from dataclasses import dataclass, field
 
 
-def _clean(values) -> list:
-    # JSON has no NaN/inf: non-finite values are written as null (and flagged in `meta`).
+def clean_floats(values) -> list:
+    """JSON has no NaN/inf: non-finite values are written as null (and flagged in `meta`)."""
     return [None if v is None or not math.isfinite(float(v)) else float(v) for v in values]
 
 
@@ -28,10 +30,10 @@ class LineResult:
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"alpha": _clean(self.alpha),
-                "cost": {s: _clean(v) for s, v in self.cost.items()},
-                "error": {s: (_clean(v) if v is not None else None) for s, v in self.error.items()},
-                "extra": {k: {s: _clean(v) for s, v in by_split.items()} for k, by_split in self.extra.items()},
+        return {"alpha": clean_floats(self.alpha),
+                "cost": {s: clean_floats(v) for s, v in self.cost.items()},
+                "error": {s: (clean_floats(v) if v is not None else None) for s, v in self.error.items()},
+                "extra": {k: {s: clean_floats(v) for s, v in by_split.items()} for k, by_split in self.extra.items()},
                 "query": self.query, "key": self.key, "meta": self.meta}
 
     @classmethod
@@ -66,9 +68,9 @@ class TrajectoryResult:
     def to_json(self) -> dict:
         out = dict(self.__dict__)
         for k in ("alpha", "alpha_distance", "beta", "theta_norm", "residual_ratio"):
-            out[k] = _clean(out[k])
-        out["cost"] = {s: _clean(v) for s, v in self.cost.items()}
-        out["error"] = {s: _clean(v) for s, v in self.error.items()}
+            out[k] = clean_floats(out[k])
+        out["cost"] = {s: clean_floats(v) for s, v in self.cost.items()}
+        out["error"] = {s: clean_floats(v) for s, v in self.error.items()}
         return out
 
     @classmethod
@@ -81,6 +83,11 @@ class TrajectoryResult:
         columns += [(f"cost_{s}", v) for s, v in self.cost.items()]
         columns += [(f"error_{s}", v) for s, v in self.error.items()]
         return _csv(columns)
+
+
+def csv_cell(v) -> str:
+    """A float as CSV: its repr, or empty when missing or not finite."""
+    return "" if v is None or not math.isfinite(float(v)) else repr(float(v))
 
 
 def _csv(columns: list[tuple[str, list]]) -> str:

@@ -28,13 +28,14 @@ from safetensors.torch import load_file, save_file
 
 from models.errors import BadInput
 from .params import ParamLayout
+from .settings import setting
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 
 
 def landscape_home() -> Path:
-    return Path(os.environ.get("LANDSCAPE_HOME") or Path.home() / ".landscape")
+    return Path(setting("LANDSCAPE_HOME")).expanduser()
 
 
 def step_file(step: int) -> str:

@@ -1,7 +1,7 @@
-"""Result types of surfaces and control experiments: plain arrays plus the query they answer.
+"""The result type of surfaces: plain arrays plus the query they answer.
 
-The JSON is what `landscape surface` / `landscape control` print, what the cache holds and what
-the page's data download gives. Non-finite numbers are written as null (JSON has no NaN).
+The JSON is what `landscape surface` prints, what the cache holds and what the page's data
+download gives. Non-finite numbers are written as null (JSON has no NaN).
 
 SurfaceResult JSON (cost rows follow `alpha`, columns follow `beta`):
 
@@ -21,16 +21,13 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from dataclasses import dataclass, field
 
-
-def _clean(values) -> list:
-    return [None if v is None or not math.isfinite(float(v)) else float(v) for v in values]
+from .results import clean_floats, csv_cell
 
 
 def _clean_grid(rows) -> list:
-    return [_clean(r) for r in rows]
+    return [clean_floats(r) for r in rows]
 
 
 @dataclass
@@ -49,15 +46,15 @@ class SurfaceResult:
         if self.trajectory is not None:
             traj = dict(self.trajectory)
             for k in ("alpha", "beta", "residual"):
-                traj[k] = _clean(traj[k])
-            traj["cost"] = {s: _clean(v) for s, v in traj["cost"].items()}
+                traj[k] = clean_floats(traj[k])
+            traj["cost"] = {s: clean_floats(v) for s, v in traj["cost"].items()}
             if traj.get("plane_cost") is not None:
-                traj["plane_cost"] = {s: _clean(v) for s, v in traj["plane_cost"].items()}
+                traj["plane_cost"] = {s: clean_floats(v) for s, v in traj["plane_cost"].items()}
         path = None
         if self.path is not None:
-            path = {"beta": _clean(self.path["beta"]), "step": list(self.path["step"]),
-                    "cost": {s: _clean(v) for s, v in self.path["cost"].items()}}
-        return {"alpha": _clean(self.alpha), "beta": _clean(self.beta),
+            path = {"beta": clean_floats(self.path["beta"]), "step": list(self.path["step"]),
+                    "cost": {s: clean_floats(v) for s, v in self.path["cost"].items()}}
+        return {"alpha": clean_floats(self.alpha), "beta": clean_floats(self.beta),
                 "cost": {s: _clean_grid(v) for s, v in self.cost.items()},
                 "path": path, "trajectory": traj, "query": self.query, "key": self.key, "meta": self.meta}
 
@@ -88,72 +85,8 @@ class SurfaceResult:
         writer.writerow(["alpha", "beta", "path_point"] + [f"cost_{s}" for s in splits])
         for i, a in enumerate(self.alpha):
             for j, b in enumerate(self.beta):
-                writer.writerow([repr(a), repr(b), 0] + [_cell(self.cost[s][i][j]) for s in splits])
+                writer.writerow([repr(a), repr(b), 0] + [csv_cell(self.cost[s][i][j]) for s in splits])
             if self.path is not None:
                 writer.writerow([repr(a), repr(self.path["beta"][i]), 1]
-                                + [_cell(self.path["cost"][s][i]) for s in splits])
+                                + [csv_cell(self.path["cost"][s][i]) for s in splits])
         return buf.getvalue()
-
-
-@dataclass
-class ControlResult:
-    """One control experiment's arrays (see compute.controls for each experiment's fields)."""
-
-    experiment: str
-    data: dict
-    query: dict
-    key: str
-    meta: dict = field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        return {"experiment": self.experiment, **_json_safe(self.data), "query": self.query, "key": self.key,
-                "meta": self.meta}
-
-    @classmethod
-    def from_json(cls, obj: dict) -> "ControlResult":
-        data = {k: v for k, v in obj.items() if k not in ("experiment", "query", "key", "meta")}
-        return cls(obj["experiment"], data, obj["query"], obj["key"], obj.get("meta", {}))
-
-    def to_csv(self) -> str:
-        """The experiment's main table in long format (the JSON has everything)."""
-        d, rows = self.data, []
-        if self.experiment == "random-walk":
-            header = ["dim", "seed", "step", "alpha", "beta"]
-            rows = [[w["dim"], w["seed"], t, a, b] for w in d["walks"]
-                    for t, (a, b) in enumerate(zip(w["alpha"], w["beta"]))]
-        elif self.experiment == "convex":
-            header = ["lr", "momentum", "step", "alpha", "beta"]
-            rows = [[r["lr"], r["momentum"], t, a, b] for r in d["runs"]
-                    for t, (a, b) in enumerate(zip(r["alpha"], r["beta"]))]
-        elif self.experiment == "factored":
-            header = ["w1", "w2", "cost"]
-            rows = [[w1, w2, c] for w1, row in zip(d["w1"], d["cost"]) for w2, c in zip(d["w2"], row)]
-        elif self.experiment == "scalar-lines":
-            header = ["line", "alpha", "cost"]
-            rows = [[name, a, c] for name, line in d["lines"].items() for a, c in zip(line["alpha"], line["cost"])]
-        else:  # extremes
-            splits = list(d["cost"])
-            header = ["step", "epoch", d["components"][0]["name"], d["components"][-1]["name"]] + \
-                [f"cost_{s}" for s in splits]
-            rows = [[t, e, x, y] + [d["cost"][s][i] for s in splits]
-                    for i, (t, e, x, y) in enumerate(zip(d["step"], d["epoch"], d["x"], d["y"]))]
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow([_cell(v) if isinstance(v, float) else v for v in row])
-        return buf.getvalue()
-
-
-def _json_safe(obj):
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
-
-
-def _cell(v) -> str:
-    return "" if v is None or not math.isfinite(float(v)) else repr(float(v))

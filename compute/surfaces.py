@@ -33,7 +33,7 @@ made orthogonal to u and of unit norm: a true 2-D plane; trajectory (alpha(t), r
 For the planes the trajectory's `cost` is the true J(theta(t)) and `plane_cost` the cost at its
 projection on the plane. Every cost comes from `Evaluator.evaluate`, one call per row for every
 kind, so a row's values do not depend on how a job splits the rows into chunks (the job kind
-"surface" is registered here: chunks of rows; the first chunk of a plane carries the trajectory).
+"surface", `SURFACE_KIND`, is defined here: chunks of rows; the first chunk of a plane carries the trajectory).
 
     landscape surface RUN --kind paper --points 41x41 --splits train,valid
     landscape surface RUN --kind random-plane --normalization filter --seed 3 --alpha=-1:1 --beta=-1:1
@@ -42,75 +42,21 @@ kind, so a row's values do not depend on how a job splits the rows into chunks (
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from models.errors import BadInput
-from .evaluator import Evaluator, Progress
-from .jobs import ChunkKind, _finite_or_null, index_ranges, register
+from .evaluator import Evaluator, Progress, offset_progress
+from .chunks import ChunkKind, check_carries_query, finite_or_null, index_ranges
 from .queries import SurfaceQuery
 from .resources import evaluator_for, theta_of
 from .store import Run, Store
 from .surface_results import SurfaceResult
+from .trajectory import Frame, frame_of
 
 _POINT_GROUP = 16  # checkpoints evaluated per call (memory: group x |theta|)
-
-
-@dataclass
-class Frame:
-    """A run in the line's frame: theta_i, theta_f and every recorded step's (alpha, beta)."""
-
-    run: Run
-    theta_i: torch.Tensor  # float64
-    theta_f: torch.Tensor
-    distance: float  # D
-    steps: list[int]
-    alpha: np.ndarray  # (T,) normalised by D
-    beta: np.ndarray  # (T,) residual norm
-    chord: np.ndarray  # (T-1,) ||theta(t_k+1) - theta(t_k)||
-
-    def theta(self, k: int) -> torch.Tensor:
-        return theta_of(self.run, self.steps[k]).double()
-
-    def residual(self, k: int) -> torch.Tensor:
-        return self.theta(k) - self.theta_i - float(self.alpha[k]) * (self.theta_f - self.theta_i)
-
-
-def line_frame(run: Run) -> Frame:
-    theta_i = theta_of(run, run.init_step).double()
-    theta_f = theta_of(run, run.final_step).double()
-    direction = theta_f - theta_i
-    distance = float(torch.linalg.vector_norm(direction))
-    if distance == 0.0:
-        raise BadInput(f"run {run.id}: theta_f equals theta_i, the line has no direction", field="run")
-    u = direction / distance
-    alpha, beta, chord, previous = [], [], [], None
-    for step in run.steps:  # one checkpoint at a time: a long run never sits in memory whole
-        theta = theta_of(run, step).double()
-        delta = theta - theta_i
-        a = float(delta @ u)
-        alpha.append(a / distance)
-        beta.append(float(torch.linalg.vector_norm(delta - a * u)))
-        if previous is not None:
-            chord.append(float(torch.linalg.vector_norm(theta - previous)))
-        previous = theta
-    return Frame(run, theta_i, theta_f, distance, run.steps, np.array(alpha), np.array(beta), np.array(chord))
-
-
-_frames: OrderedDict[str, Frame] = OrderedDict()  # run id -> its frame: a job's chunks do not redo it
-
-
-def frame_of(run: Run) -> Frame:
-    if run.id in _frames:
-        _frames.move_to_end(run.id)
-        return _frames[run.id]
-    frame = _frames[run.id] = line_frame(run)
-    while len(_frames) > 4:
-        _frames.popitem(last=False)
-    return frame
 
 
 # ------------------------------------------------------------------------------------------ paper
@@ -205,7 +151,7 @@ def paper_surface(query: SurfaceQuery, store: Store, progress: Progress | None =
         coeffs[:, 0], coeffs[:, 1] = 1.0 - alpha, alpha  # as on the line: (1-alpha) theta_i + alpha theta_f
         coeffs[:-1, 2], coeffs[-1, 2] = betas, path_beta  # the grid, then the row's path point
         evaluation = evaluator.evaluate(torch.stack([frame.theta_i, frame.theta_f, v]), coeffs, query.splits,
-                                        _offset(progress, n, len(chosen)))
+                                        offset_progress(progress, n, len(chosen)))
         for s, m in evaluation.splits.items():
             cost[s].append(m.cost[:-1].tolist())
             path["cost"][s].append(float(m.cost[-1]))
@@ -333,7 +279,7 @@ def plane_surface(query: SurfaceQuery, store: Store, progress: Progress | None =
     # One call per row, as for `paper`: a row's values do not depend on how a job chunks the grid.
     for n, a in enumerate(alphas):
         coeffs = _coefficients(query.surface, np.full(len(betas), a), betas)
-        evaluation = evaluator.evaluate(basis, coeffs, query.splits, _offset(progress, n, len(alphas)))
+        evaluation = evaluator.evaluate(basis, coeffs, query.splits, offset_progress(progress, n, len(alphas)))
         for s, m in evaluation.splits.items():
             cost[s].append(m.cost.tolist())
     trajectory = None
@@ -365,12 +311,6 @@ def checkpoint_costs(evaluator: Evaluator, run: Run, steps: list[int], splits) -
 def recorded_costs(run: Run, steps: list[int], splits) -> dict[str, list[float]]:
     by_step = {s["step"]: s["cost"] for s in run.manifest["steps"]}
     return {s: [by_step[t][s] for t in steps] for s in splits if all(s in by_step[t] for t in steps)}
-
-
-def _offset(progress: Progress | None, index: int, count: int) -> Progress | None:
-    if progress is None:
-        return None
-    return lambda done, total: progress(index * total + done, count * total)
 
 
 def _meta(run: Run, evaluator: Evaluator, distance: float, started: float, **extra) -> dict:
@@ -422,8 +362,7 @@ def assemble_surface(query: SurfaceQuery, parts: list[dict]) -> dict:
 
 def check_surface(query: SurfaceQuery, result: dict) -> None:
     """Shape and finiteness of an assembled surface, before it is cached."""
-    if result.get("key") != query.key() or result.get("query") != query.to_json():
-        raise ValueError("the result does not carry its query")
+    check_carries_query(query, result)
     rows, columns = len(result["alpha"]), len(result["beta"])
     if columns != query.columns or not 2 <= rows <= query.rows:
         raise ValueError(f"a {rows} x {columns} grid for a {query.rows} x {query.columns} query")
@@ -433,7 +372,7 @@ def check_surface(query: SurfaceQuery, result: dict) -> None:
         if len(grid) != rows or any(len(r) != columns for r in grid):
             raise ValueError(f"cost of {s} is not {rows} x {columns}")
         for r in grid:
-            _finite_or_null(r, f"cost of {s}")
+            finite_or_null(r, f"cost of {s}")
     traj = result["trajectory"]
     n = len(traj["step"])
     series = [traj["alpha"], traj["beta"], traj["residual"], *traj["cost"].values()]
@@ -448,5 +387,6 @@ def _compute_chunk(query: SurfaceQuery, store: Store, chunk: list[int], progress
     return compute_surface(query, store, progress, rows=range(*chunk)).to_json()
 
 
-register(ChunkKind("surface", SurfaceQuery, SurfaceResult, split_surface, _compute_chunk, assemble_surface,
-                   check_surface))
+# The job kind "surface" (listed in compute/kinds.py): chunks of rows.
+SURFACE_KIND = ChunkKind("surface", SurfaceQuery, SurfaceResult, split_surface, _compute_chunk, assemble_surface,
+                         check_surface)

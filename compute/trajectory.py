@@ -2,42 +2,109 @@
 
 u = (theta_f - theta_i) / ||theta_f - theta_i||, alpha(t) = (theta(t) - theta_i)^T u and
 beta(t) = ||theta(t) - theta_i - alpha(t) u||. Computed in float64, one checkpoint at a time,
-so a long run never sits in memory whole.
+so a long run never sits in memory whole. The `Frame` is shared with the `paper` surface
+(compute/surfaces.py), whose rows follow each step's residual direction.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 
 from models.errors import BadInput
+from .chunks import finite_or_null, single_chunk
 from .queries import TrajectoryQuery
 from .resources import theta_of
 from .results import TrajectoryResult
-from .store import Store
+from .store import Run, Store
 
 
-def compute_trajectory(query: TrajectoryQuery, store: Store) -> TrajectoryResult:
-    run = store.load(query.run)
+@dataclass
+class Frame:
+    """A run in the line's frame: theta_i, theta_f and every recorded step's (alpha, beta)."""
+
+    run: Run
+    theta_i: torch.Tensor  # float64
+    theta_f: torch.Tensor
+    distance: float  # D
+    steps: list[int]
+    alpha: np.ndarray  # (T,) normalised by D
+    alpha_distance: np.ndarray  # (T,) the same in parameter-space distance: (theta(t) - theta_i)^T u
+    beta: np.ndarray  # (T,) residual norm
+    theta_norm: np.ndarray  # (T,) ||theta(t)||
+    chord: np.ndarray  # (T-1,) ||theta(t_k+1) - theta(t_k)||
+
+    def theta(self, k: int) -> torch.Tensor:
+        return theta_of(self.run, self.steps[k]).double()
+
+    def residual(self, k: int) -> torch.Tensor:
+        return self.theta(k) - self.theta_i - float(self.alpha[k]) * (self.theta_f - self.theta_i)
+
+
+def line_frame(run: Run) -> Frame:
     theta_i = theta_of(run, run.init_step).double()
-    direction = theta_of(run, run.final_step).double() - theta_i
+    theta_f = theta_of(run, run.final_step).double()
+    direction = theta_f - theta_i
     distance = float(torch.linalg.vector_norm(direction))
     if distance == 0.0:
         raise BadInput(f"run {run.id}: theta_f equals theta_i, the line has no direction", field="run")
     u = direction / distance
-    alpha_d, beta, norms = [], [], []
-    for step in run.steps:
-        theta = run.theta(step).double()
+    along, beta, norms, chord, previous = [], [], [], [], None
+    for step in run.steps:  # one checkpoint at a time: a long run never sits in memory whole
+        theta = theta_of(run, step).double()
         delta = theta - theta_i
         a = float(delta @ u)
-        alpha_d.append(a)
+        along.append(a)
         beta.append(float(torch.linalg.vector_norm(delta - a * u)))
         norms.append(float(torch.linalg.vector_norm(theta)))
+        if previous is not None:
+            chord.append(float(torch.linalg.vector_norm(theta - previous)))
+        previous = theta
+    along = np.array(along)
+    return Frame(run, theta_i, theta_f, distance, run.steps, along / distance, along, np.array(beta),
+                 np.array(norms), np.array(chord))
+
+
+_frames: OrderedDict[str, Frame] = OrderedDict()  # run id -> its frame: a job's chunks do not redo it
+
+
+def frame_of(run: Run) -> Frame:
+    if run.id in _frames:
+        _frames.move_to_end(run.id)
+        return _frames[run.id]
+    frame = _frames[run.id] = line_frame(run)
+    while len(_frames) > 4:
+        _frames.popitem(last=False)
+    return frame
+
+
+def compute_trajectory(query: TrajectoryQuery, store: Store) -> TrajectoryResult:
+    run = store.load(query.run)
+    frame = frame_of(run)
+    beta, norms = frame.beta.tolist(), frame.theta_norm.tolist()
     steps = run.manifest["steps"]
     splits = sorted({k for s in steps for k in s["cost"]})
     return TrajectoryResult(
         step=run.steps, epoch=[s["epoch"] for s in steps],
-        alpha=[a / distance for a in alpha_d], alpha_distance=alpha_d, beta=beta, theta_norm=norms,
+        alpha=frame.alpha.tolist(), alpha_distance=frame.alpha_distance.tolist(), beta=beta, theta_norm=norms,
         residual_ratio=[b / n if n > 0 else 0.0 for b, n in zip(beta, norms)],
         cost={k: [s["cost"].get(k) for s in steps] for k in splits},
         error={k: [s["error"].get(k) for s in steps] for k in splits if any(k in s["error"] for s in steps)},
-        final_step=run.final_step, distance=distance, query=query.to_json(), key=query.key())
+        final_step=run.final_step, distance=frame.distance, query=query.to_json(), key=query.key())
+
+
+def check_trajectory(query: TrajectoryQuery, result: dict) -> None:
+    n = len(result["step"])
+    series = {k: result[k] for k in ("epoch", "alpha", "alpha_distance", "beta", "theta_norm", "residual_ratio")}
+    series.update({f"cost of {s}": v for s, v in result["cost"].items()})
+    for name, values in series.items():
+        if len(values) != n:
+            raise ValueError(f"{name} has {len(values)} values for {n} steps")
+        finite_or_null(values, name)
+
+
+# The job kind "trajectory" (listed in compute/kinds.py): one chunk, a pass over the checkpoints.
+TRAJECTORY_KIND = single_chunk("trajectory", TrajectoryQuery, TrajectoryResult, compute_trajectory, check_trajectory)

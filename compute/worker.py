@@ -5,18 +5,24 @@ it is unset) this starts one worker per device, each with CUDA_VISIBLE_DEVICES s
 and supervises them; with one GPU or none it runs a single worker (on the CPU when there is no
 GPU). Each worker has `concurrency` pool processes (default 1: the evaluator already fills a GPU
 or the CPU's cores) with `threads` torch threads each, and keeps datasets and checkpoints in
-memory across tasks (compute/resources.py). Never imports Dash.
+memory across tasks (compute/resources.py). Imports neither the app nor Flask nor Dash: the
+per-GPU children are `python -m compute.worker`, this module's own small entry point.
 
     REDIS_URL=redis://127.0.0.1:6379/0 landscape worker                  # all GPUs, or the CPU
     REDIS_URL=... landscape worker --threads 1 --hostname w1@%h          # one CPU thread
+    REDIS_URL=... python -m compute.worker --threads 1                   # the same without the CLI
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
 import sys
+
+from models.errors import BadInput
+from .settings import worker_redis_url
 
 POOLS = ("prefork", "threads", "solo")
 
@@ -44,8 +50,8 @@ def celery_argv(concurrency: int = 1, pool: str = "prefork", hostname: str | Non
 
 
 def run(url: str, concurrency: int = 1, pool: str = "prefork", threads: int | None = None,
-        hostname: str | None = None, loglevel: str = "info", cli_argv: list[str] | None = None) -> int:
-    """Run worker(s) until stopped. `cli_argv` is this command's own argv, for the per-GPU children."""
+        hostname: str | None = None, loglevel: str = "info") -> int:
+    """Run worker(s) for the Redis at `url` until stopped: one per GPU (see the module docstring)."""
     from .cache import RedisUnavailable, redis_client, redis_errors
 
     try:  # a clear line now rather than a worker that silently waits for a Redis that is not there
@@ -54,7 +60,7 @@ def run(url: str, concurrency: int = 1, pool: str = "prefork", threads: int | No
         raise RedisUnavailable(url, exc) from None
     ids = devices()
     if ids != [None]:
-        return _supervise(ids, cli_argv or [], hostname)
+        return _supervise(ids, url, worker_argv(concurrency, pool, threads, loglevel), hostname)
     if threads:
         os.environ["LANDSCAPE_TORCH_THREADS"] = str(threads)  # read in each pool process
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
@@ -68,16 +74,19 @@ def run(url: str, concurrency: int = 1, pool: str = "prefork", threads: int | No
     return 0
 
 
-def _supervise(ids: list[str], cli_argv: list[str], hostname: str | None) -> int:
+def worker_argv(concurrency: int = 1, pool: str = "prefork", threads: int | None = None,
+                loglevel: str = "info") -> list[str]:
+    """The options of `python -m compute.worker` for one worker, its hostname aside."""
+    argv = ["--concurrency", str(concurrency), "--pool", pool, "--loglevel", loglevel]
+    return argv + (["--threads", str(threads)] if threads else [])
+
+
+def _supervise(ids: list[str], url: str, argv: list[str], hostname: str | None) -> int:
     children = []
     for device in ids:
-        env = dict(os.environ, CUDA_VISIBLE_DEVICES=device)
+        env = dict(os.environ, CUDA_VISIBLE_DEVICES=device, REDIS_URL=url)
         name = f"gpu{device}-{hostname}" if hostname else f"gpu{device}@%h"
-        argv = [a for a in cli_argv if a]
-        if "--hostname" in argv:  # each child its own name
-            i = argv.index("--hostname")
-            del argv[i:i + 2]
-        children.append(subprocess.Popen([sys.executable, "-m", "app.cli", *argv, "--hostname", name], env=env))
+        children.append(subprocess.Popen([sys.executable, "-m", "compute.worker", *argv, "--hostname", name], env=env))
 
     def forward(signum, _frame):
         for child in children:
@@ -87,3 +96,23 @@ def _supervise(ids: list[str], cli_argv: list[str], hostname: str | None) -> int
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, forward)
     return max(child.wait() for child in children)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m compute.worker [options]`: what `landscape worker` runs, for the Redis of REDIS_URL."""
+    parser = argparse.ArgumentParser(prog="python -m compute.worker", description=main.__doc__)
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--pool", choices=POOLS, default="prefork")
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--hostname")
+    parser.add_argument("--loglevel", default="info")
+    args = parser.parse_args(argv)
+    try:
+        return run(worker_redis_url(), args.concurrency, args.pool, args.threads, args.hostname, args.loglevel)
+    except BadInput as exc:  # no REDIS_URL, or Redis unreachable: one line and status 2, as `landscape worker`
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,7 +4,8 @@ import pytest
 from models.errors import BadInput
 from compute.jobs import execute
 from compute.lines import compute_line
-from compute.queries import Endpoint, LineQuery, TrajectoryQuery, parse_range, resolve
+from compute.queries import Endpoint, LineQuery, TrajectoryQuery, resolve
+from compute.validate import parse_range
 from compute.trajectory import compute_trajectory
 
 

@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 
 from models.errors import BadInput
 from compute.queries import CONTROL_PARAMS, ControlQuery
-from compute.surface_results import ControlResult
+from compute.control_results import ControlResult
 
 from .. import figures, urls, widgets
 from ..runs import Context

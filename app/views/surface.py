@@ -15,7 +15,8 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, html, no_update
 
 from models.errors import BadInput
-from compute.queries import SurfaceQuery, parse_grid, parse_range
+from compute.queries import SurfaceQuery
+from compute.validate import parse_grid, parse_range
 from compute.surface_results import SurfaceResult
 
 from .. import figures, ids, urls, widgets

@@ -11,7 +11,7 @@ from app import urls
 from app.runs import Context, RunInfo
 from app.views import VIEWS
 from models.errors import BadInput
-from compute.queries import MAX_DROPOUT_SAMPLES, MAX_POINTS, SPLITS
+from compute.validate import MAX_DROPOUT_SAMPLES, MAX_POINTS, SPLITS
 
 
 def _run(model: str, seed: int, digest: str, steps=(0, 2, 5, 10, 100, 200, 300)) -> RunInfo:

@@ -4,6 +4,8 @@ run them), and a worker process is what it claims: no Dash, one process per GPU.
 from __future__ import annotations
 
 import importlib
+import json
+import os
 import re
 import subprocess
 import sys
@@ -92,14 +94,22 @@ def test_dockerfile_agrees_with_the_project(compose):
     assert "ARG TORCH_INDEX" in dockerfile
 
 
-def test_a_worker_imports_no_dash_and_starts_one_process_per_gpu():
-    probe = ("import sys, app.cli, compute.worker, compute.celery_app\n"
-             "from compute.jobs import kind_of\n"
-             "[kind_of(k) for k in ('line', 'trajectory')]\n"
-             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dash', 'plotly')))")
+def _loaded(modules: str, roots: tuple[str, ...]) -> list[str]:
+    """The modules under `roots` that importing `modules` (and looking up every job kind) loads."""
+    probe = (f"import json, sys, {modules}\n"
+             "from compute.kinds import KINDS, kind_of\n"
+             "[kind_of(k) for k in KINDS]\n"
+             f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {roots!r})))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    return json.loads(out.stdout)
+
+
+def test_a_worker_imports_no_dash_nor_flask_and_starts_one_process_per_gpu():
+    # the engine's worker side: what a Celery worker process loads
+    engine = "compute.worker, compute.celery_app, compute.jobs, compute.cache, compute.kinds"
+    assert _loaded(engine, ("dash", "plotly", "flask", "flask_caching", "app")) == []
+    assert _loaded("app.cli, " + engine, ("dash", "plotly")) == []  # `landscape worker` too
 
     from compute.worker import celery_argv, devices
 
@@ -107,6 +117,20 @@ def test_a_worker_imports_no_dash_and_starts_one_process_per_gpu():
     assert devices({"CUDA_VISIBLE_DEVICES": "2"}) == [None] == devices({"CUDA_VISIBLE_DEVICES": ""})
     argv = celery_argv(1, "prefork", "w1@%h")
     assert "--concurrency=1" in argv and argv[argv.index("-Q") + 1] == "landscape.chunks"
+
+
+def test_the_engine_s_own_worker_entry_point_needs_a_reachable_redis():
+    """`python -m compute.worker` (what the per-GPU supervisor starts): no app, the same checks."""
+    from compute.worker import worker_argv
+
+    command = [sys.executable, "-m", "compute.worker", *worker_argv(1, "solo", 1, "warning")]
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    out = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "REDIS_URL" in out.stderr
+    env["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    out = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    err = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(err) == 1 and "Redis at redis://127.0.0.1:1/0 is unreachable" in err[0]
 
 
 def test_worker_needs_a_reachable_redis(monkeypatch, capsys):

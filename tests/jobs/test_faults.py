@@ -26,7 +26,8 @@ def _values(result: dict) -> tuple:
 
 def _which(got: dict, ref: dict, jobs, key: str) -> str:
     """Which chunks differ, and who ran them: the message of a failed comparison."""
-    from compute.jobs import CHUNK_POINTS, index_ranges
+    from compute.chunks import index_ranges
+    from compute.jobs import CHUNK_POINTS
 
     chunks = index_ranges(len(ref["alpha"]), CHUNK_POINTS)
     bad = [i for i, (lo, hi) in enumerate(chunks)

@@ -122,7 +122,8 @@ def test_cancel_stops_the_chunks_not_yet_run_and_caches_nothing(backend, request
 def test_a_job_whose_submitter_died_before_queuing_is_started_again(backend, request, jobs_factory, relu_run, wait):
     """A submitter that records a job and dies before queuing its chunks leaves a job that would
     wait forever: within the grace others join it; after it, the next status check starts it again."""
-    from compute.jobs import ENQUEUE_GRACE, kind_of
+    from compute.board import ENQUEUE_GRACE
+    from compute.kinds import kind_of
 
     if backend == "celery":
         request.getfixturevalue("thread_worker")

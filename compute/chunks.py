@@ -1,0 +1,75 @@
+"""How a query kind is cut into chunks and put back together: `ChunkKind`, and helpers to make one.
+
+A kind is a plain value defined beside the code it runs (compute/lines.py, trajectory.py,
+surfaces.py, controls.py); compute/kinds.py lists them. The job layer (compute/jobs.py) runs
+any kind the same way:
+
+    chunks = kind.split(query, points_per_chunk)      # JSON-able chunk specs, e.g. [lo, hi) ranges
+    parts = [kind.compute(query, store, chunk, progress) for chunk in chunks]  # each a part's JSON
+    result = kind.assemble(query, parts)              # the result's JSON, parts in chunk order
+    kind.check(query, result)                         # raises ValueError: never cached then
+    kind.result_type.from_json(result)
+
+`points_per_chunk` is always the job layer's CHUNK_POINTS (grid points), so a job's chunks depend
+on its query alone: every path computes the same chunks and so the same values (an evaluation
+can depend on which points share a call). A chunk spec and the query's JSON are all a Celery task
+receives: never tensors. This module imports nothing of the engine, so any module may define a kind.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ChunkKind:
+    kind: str  # the query kind it handles (Query.kind)
+    query_type: type  # has from_json(obj)
+    result_type: type  # has from_json(obj)
+    split: Callable[[Any, int], list]  # (query, points_per_chunk) -> chunk specs, JSON-able
+    compute: Callable[[Any, Any, Any, Any], dict]  # (query, store, chunk, progress) -> the chunk's part, as JSON
+    assemble: Callable[[Any, list[dict]], dict]  # (query, parts in chunk order) -> result JSON
+    check: Callable[[Any, dict], None]  # raises ValueError when the result is not what the query asked
+
+
+def index_ranges(n: int, per_chunk: int, minimum: int = 3) -> list[list[int]]:
+    """[lo, hi) ranges covering range(n) in nearly equal chunks of about `per_chunk`. Chunks keep
+    at least `minimum` points where n allows: the evaluator's fast paths (first-layer reuse, the
+    line path) need a call to hold more points than basis vectors."""
+    per_chunk = max(int(per_chunk), minimum, 1)
+    count = max(1, min(math.ceil(n / per_chunk), n // minimum if n >= minimum else 1))
+    bounds = np.linspace(0, n, count + 1).round().astype(int)
+    return [[int(lo), int(hi)] for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def check_carries_query(query, result: dict) -> None:
+    if result.get("key") != query.key() or result.get("query") != query.to_json():
+        raise ValueError("the result does not carry its query")
+
+
+def single_chunk(kind: str, query_type: type, result_type: type, compute: Callable[[Any, Any], Any],
+                 check: Callable[[Any, dict], None] | None = None) -> ChunkKind:
+    """A kind with nothing to split: one chunk computes the whole result with `compute(query, store)`."""
+    def check_all(query, result: dict) -> None:
+        check_carries_query(query, result)
+        if check is not None:
+            check(query, result)
+
+    return ChunkKind(kind, query_type, result_type, split=lambda q, n: [[0, 1]],
+                     compute=lambda q, store, chunk, progress: compute(q, store).to_json(),
+                     assemble=lambda q, parts: parts[0], check=check_all)
+
+
+def finite_or_null(values: list, what: str) -> int:
+    """Checks every value is a finite float or null (non-finite, written as null); counts the nulls."""
+    nulls = 0
+    for v in values:
+        if v is None:
+            nulls += 1
+        elif not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"{what} holds {v!r}: neither a finite number nor null")
+    return nulls

@@ -1,0 +1,130 @@
+"""The boundary parsers: text (a CLI flag, a form field, a URL parameter, a query's JSON) in, a
+checked value out, or `BadInput(field=...)` saying what is wrong. Queries (compute/queries.py),
+the address parser, the views and the CLI all use these; inside, values are trusted.
+
+`format_number` goes the other way: the shortest text that reads back as the same float.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+from models.errors import BadInput
+
+MAX_POINTS = 2001
+MAX_DROPOUT_SAMPLES = 1000
+MAX_SIDE = 201  # a surface is at most 201 x 201
+SPLITS = ("train", "valid", "test")
+DTYPES = ("float32", "float64", "bfloat16")
+
+
+def format_number(x: float) -> str:
+    """Shortest text that reads back as the same float: 1.0 -> '1', 0.25 -> '0.25'."""
+    text = repr(float(x))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def parse_finite(text, field: str, what: str = "value") -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise BadInput(f"{what} {text!r} is not a number", field=field) from None
+    if not math.isfinite(value):
+        raise BadInput(f"{what} must be finite, got {text}", field=field)
+    return value
+
+
+def parse_float(text, field: str, minimum: float | None = None, maximum: float | None = None,
+                positive: bool = False) -> float:
+    """A finite number, > 0 when `positive`, within [minimum, maximum] where given."""
+    x = parse_finite(text, field)
+    if (positive and x <= 0) or (minimum is not None and x < minimum) or (maximum is not None and x > maximum):
+        bounds = "> 0" if positive else f"in [{minimum}, {maximum}]"
+        raise BadInput(f"must be {bounds}, got {x}", field=field)
+    return x
+
+
+def parse_int(text, field: str, minimum: int | None = None, maximum: int | None = None,
+              what: str | None = None) -> int:
+    """An integer (not a bool) within [minimum, maximum] where given; `what` starts the messages."""
+    try:
+        n = int(str(text).strip()) if not isinstance(text, bool) else None
+    except ValueError:
+        n = None
+    lead = f"{what} " if what else ""
+    if n is None:
+        raise BadInput(f"{lead}{text!r} is not an integer", field=field)
+    if minimum is not None and maximum is not None and not minimum <= n <= maximum:
+        raise BadInput(f"{lead}must be between {minimum} and {maximum}, got {n}", field=field)
+    if minimum is not None and n < minimum:
+        raise BadInput(f"{lead}must be >= {minimum}, got {n}", field=field)
+    if maximum is not None and n > maximum:
+        raise BadInput(f"{lead}must be <= {maximum}, got {n}", field=field)
+    return n
+
+
+def parse_choice(text, field: str, choices: Iterable[str], what: str | None = None) -> str:
+    """One of `choices` (a dict gives its keys)."""
+    choices = list(choices)
+    if text not in choices:
+        message = f"must be one of {', '.join(choices)}, got {text!r}"
+        raise BadInput(f"{what} {message}" if what else f"{text!r} is not one of {', '.join(choices)}", field=field)
+    return text
+
+
+def parse_range(text: str, field: str = "alpha") -> tuple[float, float]:
+    """'A:B' with A < B, both finite (negative and > 1 allowed)."""
+    parts = str(text).split(":")
+    if len(parts) != 2:
+        raise BadInput(f"range {text!r} must be A:B", field=field)
+    lo, hi = (parse_finite(p.strip(), field, "bound") for p in parts)
+    if not lo < hi:
+        raise BadInput(f"range {text!r} must have A < B", field=field)
+    return lo, hi
+
+
+def parse_bounds(lo, hi, field: str, optional: bool = False) -> tuple[float | None, float | None]:
+    """Two finite bounds with lo < hi; with `optional`, both may be None ("auto")."""
+    if optional and lo is None and hi is None:
+        return None, None
+    if lo is None or hi is None:
+        raise BadInput(f"{field} range needs both bounds", field=field)
+    lo, hi = (parse_finite(v, field, "bound") for v in (lo, hi))
+    if not lo < hi:
+        raise BadInput(f"{field} range must have A < B, got {lo}:{hi}", field=field)
+    return lo, hi
+
+
+def parse_points(value, field: str = "points", maximum: int = MAX_POINTS) -> int:
+    return parse_int(value, field, 2, maximum, what="number of points")
+
+
+def parse_grid(value, field: str = "points", maximum: int = MAX_SIDE) -> tuple[int, int]:
+    """'NxM' (or [N, M]): N rows along alpha, M columns along beta, each 2..maximum."""
+    parts = str(value).lower().split("x") if isinstance(value, str) else list(value)
+    if len(parts) != 2:
+        raise BadInput(f"resolution {value!r} must be NxM, e.g. 41x41", field=field)
+    return tuple(parse_points(p, field, maximum) for p in parts)  # type: ignore[return-value]
+
+
+def parse_splits(value: str | tuple | list, field: str = "splits") -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    items = [s.strip() for s in items if s.strip()]
+    bad = [s for s in items if s not in SPLITS]
+    if bad or not items:
+        raise BadInput(f"splits must be a non-empty subset of {','.join(SPLITS)}, got {value!r}", field=field)
+    return tuple(s for s in SPLITS if s in items)  # canonical order, no duplicates
+
+
+def parse_dropout_samples(value, field: str = "dropout_samples") -> int:
+    """0 (eval mode) or the number of Monte-Carlo dropout passes, at most MAX_DROPOUT_SAMPLES."""
+    n = parse_int(value, field, what="dropout samples")
+    if not 0 <= n <= MAX_DROPOUT_SAMPLES:
+        raise BadInput(f"dropout samples must be between 0 (dropout off) and {MAX_DROPOUT_SAMPLES}, got {n}",
+                       field=field)
+    return n
+
+
+def parse_dtype(value: str, field: str = "dtype") -> str:
+    return parse_choice(value, field, DTYPES, what="dtype")
