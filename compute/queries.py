@@ -19,8 +19,9 @@ import numpy as np
 
 from . import ENGINE_VERSION
 from models.errors import BadInput
-from .validate import (format_number, parse_bounds, parse_choice, parse_dropout_samples, parse_dtype, parse_finite,
-                       parse_float, parse_grid, parse_int, parse_points, parse_range, parse_splits)
+from .validate import (DEFAULT_BN, format_number, parse_bn, parse_bounds, parse_choice, parse_dropout_samples,
+                       parse_dtype, parse_finite, parse_float, parse_grid, parse_int, parse_points, parse_range,
+                       parse_splits)
 _RUN_ID = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
 _ENDPOINT = re.compile(rf"^(?:(init|final):({_RUN_ID})|step:({_RUN_ID}):(\d+)|random:(\d+)(?::([^:]+))?)$")
 
@@ -93,6 +94,7 @@ class LineQuery(Query):
     # 0: the cost in eval mode (dropout off, weights scaled), the paper's J. N > 0: a Monte-Carlo
     # estimate of the cost with dropout on, the mean of N passes (compute/evaluator.py).
     dropout_samples: int = 0
+    bn: str = DEFAULT_BN  # BatchNorm statistics between the endpoints (models with BatchNorm only)
 
     def __post_init__(self):
         start, end = Endpoint.parse(self.start, "from"), Endpoint.parse(self.end, "to")
@@ -108,25 +110,28 @@ class LineQuery(Query):
         object.__setattr__(self, "splits", parse_splits(self.splits))
         object.__setattr__(self, "dtype", parse_dtype(self.dtype))
         object.__setattr__(self, "dropout_samples", parse_dropout_samples(self.dropout_samples))
+        object.__setattr__(self, "bn", parse_bn(self.bn))
 
     def to_json(self) -> dict:
         out = super().to_json()
         if not self.dropout_samples:  # the plain line keeps the key it always had
             del out["dropout_samples"]
-        return out
+        return _default_bn_omitted(out)
 
     @classmethod
     def from_args(cls, start: str, end: str, alpha: str = "0:1", points: int | str = 50,
-                  splits: str = "train,valid", dtype: str = "float32", dropout_samples: int | str = 0) -> "LineQuery":
+                  splits: str = "train,valid", dtype: str = "float32", dropout_samples: int | str = 0,
+                  bn: str = DEFAULT_BN) -> "LineQuery":
         lo, hi = parse_range(alpha)
-        return cls(start, end, lo, hi, parse_points(points), parse_splits(splits), dtype, dropout_samples)
+        return cls(start, end, lo, hi, parse_points(points), parse_splits(splits), dtype, dropout_samples, bn)
 
     @classmethod
     def from_json(cls, obj: dict) -> "LineQuery":
         if obj.get("kind") != cls.kind:
             raise BadInput(f"not a line query: kind {obj.get('kind')!r}")
         return cls(obj["start"], obj["end"], obj["alpha_min"], obj["alpha_max"], obj["points"],
-                   tuple(obj["splits"]), obj.get("dtype", "float32"), obj.get("dropout_samples", 0))
+                   tuple(obj["splits"]), obj.get("dtype", "float32"), obj.get("dropout_samples", 0),
+                   obj.get("bn", DEFAULT_BN))
 
     @property
     def endpoints(self) -> tuple[Endpoint, Endpoint]:
@@ -162,13 +167,26 @@ def resolve_endpoint(endpoint: Endpoint, store) -> Endpoint:
     return Endpoint(endpoint.kind, run=run.id, step=endpoint.step, seed=endpoint.seed, scale=endpoint.scale)
 
 
+def _default_bn_omitted(out: dict) -> dict:
+    if out.get("bn") == DEFAULT_BN:  # queries of models without BatchNorm keep the keys they always had
+        del out["bn"]
+    return out
+
+
 def resolve(query: Query, store) -> Query:
-    """The same query with every run named by its full id: call before `key()` at a boundary."""
+    """The same query with every run named by its full id (and, for a model without BatchNorm,
+    the BatchNorm policy it ignores set to the default, so both ask for one result): call before
+    `key()` at a boundary."""
     if isinstance(query, LineQuery):
         a, b = (resolve_endpoint(e, store) for e in query.endpoints)
-        return dataclasses.replace(query, start=str(a), end=str(b))
+        run = store.load((a if a.run is not None else b).run)
+        bn = query.bn if run.manifest.get("batchnorm") else DEFAULT_BN
+        return dataclasses.replace(query, start=str(a), end=str(b), bn=bn)
     if isinstance(query, TrajectoryQuery) or getattr(query, "run", None) is not None:  # + surface, control
-        return dataclasses.replace(query, run=store.load(query.run).id)
+        run = store.load(query.run)
+        if isinstance(query, SurfaceQuery):
+            return dataclasses.replace(query, run=run.id, bn=query.bn if run.manifest.get("batchnorm") else DEFAULT_BN)
+        return dataclasses.replace(query, run=run.id)
     return query
 
 
@@ -201,6 +219,7 @@ class SurfaceQuery(Query):
     seed: int | None = None
     scale: float | None = None
     normalization: str | None = None
+    bn: str = DEFAULT_BN  # BatchNorm statistics off the checkpoints (models with BatchNorm only)
 
     def __post_init__(self):
         if not re.fullmatch(_RUN_ID, str(self.run)):
@@ -228,21 +247,24 @@ class SurfaceQuery(Query):
         for name, value in (("alpha_min", a_lo), ("alpha_max", a_hi), ("beta_min", b_lo), ("beta_max", b_hi),
                             ("rows", rows), ("columns", columns), ("splits", parse_splits(self.splits)),
                             ("dtype", parse_dtype(self.dtype)), ("seed", seed), ("scale", scale),
-                            ("normalization", normalization)):
+                            ("normalization", normalization), ("bn", parse_bn(self.bn))):
             object.__setattr__(self, name, value)
+
+    def to_json(self) -> dict:
+        return _default_bn_omitted(super().to_json())
 
     @classmethod
     def from_args(cls, run: str, surface: str = "paper", alpha: str | None = None, beta: str | None = None,
                   points: str = "41x41", splits: str = "train", dtype: str = "float32",
                   seed: str | int | None = None, scale: str | float | None = None,
-                  normalization: str | None = None) -> "SurfaceQuery":
+                  normalization: str | None = None, bn: str = DEFAULT_BN) -> "SurfaceQuery":
         a = parse_range(alpha, "alpha") if alpha else (None, None)
         b = parse_range(beta, "beta") if beta else (None, None)
         rows, columns = parse_grid(points)
         if seed is not None:
             seed = parse_int(seed, "seed", what="seed")
         return cls(run, surface, a[0], a[1], b[0], b[1], rows, columns, parse_splits(splits), dtype, seed,
-                   parse_finite(scale, "scale", "scale") if scale is not None else None, normalization)
+                   parse_finite(scale, "scale", "scale") if scale is not None else None, normalization, bn)
 
     @classmethod
     def from_json(cls, obj: dict) -> "SurfaceQuery":

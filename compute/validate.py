@@ -17,6 +17,8 @@ MAX_DROPOUT_SAMPLES = 1000
 MAX_SIDE = 201  # a surface is at most 201 x 201
 SPLITS = ("train", "valid", "test")
 DTYPES = ("float32", "float64", "bfloat16")
+BN_POLICIES = ("interpolate", "recompute")  # BatchNorm statistics between checkpoints: compute/batchnorm.py
+DEFAULT_BN = "interpolate"
 
 
 def format_number(x: float) -> str:
@@ -128,3 +130,9 @@ def parse_dropout_samples(value, field: str = "dropout_samples") -> int:
 
 def parse_dtype(value: str, field: str = "dtype") -> str:
     return parse_choice(value, field, DTYPES, what="dtype")
+
+
+def parse_bn(value, field: str = "bn") -> str:
+    """A BatchNorm policy: interpolate (the statistics mixed like the parameters) or recompute."""
+    return parse_choice(str(value).strip() if value is not None else DEFAULT_BN, field, BN_POLICIES,
+                        what="BatchNorm policy")
