@@ -17,8 +17,8 @@ from flask import Flask, Response, jsonify, request
 
 from models.errors import BadInput
 
-from . import urls, work
-from .runs import context
+from . import jobclient, urls
+from .runs import load_catalog
 from .views import VIEWS
 
 WAIT_S = 300.0
@@ -33,24 +33,24 @@ def register(server: Flask) -> None:
     def runs_json():
         return jsonify([{"id": r.id, "model": r.model, "preset": r.preset, "seed": r.seed, "steps": list(r.steps),
                          "final_step": r.final_step, "final_valid_cost": r.final_valid_cost}
-                        for r in context().runs])
+                        for r in load_catalog().runs])
 
     @server.route("/api/<view>.<fmt>")
     def view_data(view: str, fmt: str):
         if view not in VIEWS or fmt not in ("json", "csv"):
             return _error(BadInput(f"no such data: /api/{view}.{fmt}; views: {', '.join(VIEWS)}; "
                                    "formats: json, csv", field="view", status=404))
-        ctx = context()
+        catalog = load_catalog()
         try:
-            state = urls.parse(f"/{view}", request.query_string.decode(), ctx, strict=True).state
-            queries = VIEWS[view].queries(state, ctx)
+            state = urls.parse(f"/{view}", request.query_string.decode(), catalog, strict=True).state
+            queries = VIEWS[view].queries(state, catalog)
         except BadInput as exc:
             return _error(exc)
         try:
-            keys, cached = work.submit(queries)
+            keys, cached = jobclient.submit(queries)
         except BadInput as exc:  # e.g. Redis unreachable: 503 with the same error body
             return _error(exc)
-        outcomes = work.wait(keys, WAIT_S)
+        outcomes = jobclient.wait(keys, WAIT_S)
         failed = [o for o in outcomes.values() if o.state in ("failed", "cancelled", "missing")]
         if failed:
             return _error(BadInput("; ".join(f"{o.state}: {o.error or 'no result'}" for o in failed), status=422))

@@ -21,8 +21,8 @@ from dash import ALL, Input, Output, State, ctx as dash_ctx, html, no_update
 
 from models.errors import BadInput
 
-from . import ids, urls, work
-from .runs import context
+from . import ids, jobclient, urls
+from .runs import load_catalog
 from .views import VIEWS
 
 HIDDEN = {"display": "none"}
@@ -76,15 +76,15 @@ def register(app) -> None:
         Input(ids.URL, "pathname"), Input(ids.URL, "search"), Input(ctl_all, "value"),
         State(ids.CANONICAL, "data"))
     def sync(pathname, search, _values, replaced):
-        ctx = context()
+        catalog = load_catalog()
         trigger = dash_ctx.triggered_id
         from_address = trigger is None or trigger == ids.URL
-        parsed = urls.parse(pathname, search, ctx)
+        parsed = urls.parse(pathname, search, catalog)
         state, notices, errors = parsed.state, parsed.notices, {}
         view = state["view"]
         if not from_address:
             values = _active_controls(dash_ctx.inputs_list[2], view)
-            state, errors = urls.from_controls(state, values, _edited(view), ctx)
+            state, errors = urls.from_controls(state, values, _edited(view), catalog)
             notices = []
         new_path, new_search = urls.path(state), urls.search(state)
         outputs = dash_ctx.outputs_list
@@ -100,7 +100,7 @@ def register(app) -> None:
         for item in outputs[2]:
             cid = item["id"]
             param = urls.PARAMS[cid["ctl"]]
-            options.append(param.options(state, ctx) if cid["view"] == view and param.options else no_update)
+            options.append(param.options(state, catalog) if cid["view"] == view and param.options else no_update)
         field_errors = [errors.get(i["id"]["err"], "") if i["id"]["view"] == view else ""
                         for i in outputs[3]]
         boxes = [(SHOWN if urls.PARAMS[i["id"]["fieldbox"]].relevant(state) else HIDDEN)
@@ -134,27 +134,27 @@ def register(app) -> None:
         # Submitting and polling are one callback on purpose: Dash drops the answer of a call
         # that a newer call of the same callback supersedes, so a late poll of the previous
         # address can never overwrite the jobs (or stop the polling) of the current one.
-        ctx = context()
-        state = urls.parse(pathname, search, ctx).state
+        catalog = load_catalog()
+        state = urls.parse(pathname, search, catalog).state
         if not spec or spec.get("href") != urls.href(state):
-            spec = _submit(state, ctx)
+            spec = _submit(state, catalog)
             new_spec = spec
         else:
             new_spec = no_update
         if not spec["keys"]:
             return new_spec, None, True, None
-        outs = work.outcomes(spec["keys"], with_results=False)
+        outs = jobclient.outcomes(spec["keys"], with_results=False)
         new_tick = {"href": spec["href"], "states": {k: o.state for k, o in outs.items()}}
-        all_done = all(work.finished(o.state) for o in outs.values())
+        all_done = all(jobclient.finished(o.state) for o in outs.values())
         return (new_spec, new_tick if new_tick != tick else no_update, all_done,
-                _progress_bar(*work.progress(outs)))
+                _progress_bar(*jobclient.progress(outs)))
 
     @app.callback(Output(ids.STATUS, "children", allow_duplicate=True), Input(ids.CANCEL, "n_clicks"),
                   State(ids.JOBS, "data"), prevent_initial_call=True)
     def cancel(n, spec):
         if not n or not spec:
             return no_update
-        work.cancel(spec.get("keys") or {})
+        jobclient.cancel(spec.get("keys") or {})
         return html.Span("cancelled", className="status-note")
 
     @app.callback(
@@ -164,23 +164,23 @@ def register(app) -> None:
         graphs = dash_ctx.outputs_list[0]
         if not spec:
             return [no_update] * len(graphs), no_update
-        ctx = context()
+        catalog = load_catalog()
         path, _, query = spec["href"].partition("?")
-        state = urls.parse(path, query, ctx).state
+        state = urls.parse(path, query, catalog).state
         view = VIEWS[spec["view"]]
-        outs = work.outcomes(spec["keys"])
-        figures = view.draw(state, ctx, outs)
+        outs = jobclient.outcomes(spec["keys"])
+        figures = view.draw(state, catalog, outs)
         out = [figures.get(g["id"]["graph"], no_update) if g["id"]["view"] == view.name else no_update
                for g in graphs]
         return out, _status(spec, outs)
 
 
-def _submit(state: dict, ctx) -> dict:
+def _submit(state: dict, catalog) -> dict:
     """The view's queries for `state`, submitted (cached ones are done at once)."""
     view = VIEWS[state["view"]]
     spec = {"view": view.name, "href": urls.href(state), "keys": {}, "cached": False, "error": None}
     try:
-        spec["keys"], spec["cached"] = work.submit(view.queries(state, ctx))
+        spec["keys"], spec["cached"] = jobclient.submit(view.queries(state, catalog))
     except BadInput as exc:  # nothing can run (no runs, a pair without its second run, Redis down...)
         spec["error"] = {"field": exc.field, "message": exc.message}
     return spec

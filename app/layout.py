@@ -7,17 +7,17 @@ from __future__ import annotations
 from dash import dcc, html
 
 from . import ids
-from .runs import Context
+from .runs import RunCatalog
 from .views import VIEWS
 
 PAPER = "https://arxiv.org/abs/1412.6544"
 
 
-def shell(ctx: Context) -> html.Div:
+def shell(catalog: RunCatalog) -> html.Div:
     nav = [dcc.Link(view.title, href=f"/{name}", id=ids.nav(name), className="nav-link", title=view.description)
            for name, view in VIEWS.items()]
     first = next(iter(VIEWS))
-    views = [html.Div(view.layout(ctx), id=ids.view_box(name), style={} if name == first else {"display": "none"})
+    views = [html.Div(view.layout(catalog), id=ids.view_box(name), style={} if name == first else {"display": "none"})
              for name, view in VIEWS.items()]
     return html.Div([
         dcc.Location(id=ids.URL, refresh="callback-nav"),
@@ -35,7 +35,7 @@ def shell(ctx: Context) -> html.Div:
         html.Div([html.Div(id=ids.PROGRESS, className="progress"), html.Div(id=ids.STATUS, className="status")],
                  className="status-row"),
         html.Main(views, className="content"),
-        html.Footer(f"{len(ctx.runs)} run{'s' if len(ctx.runs) != 1 else ''} recorded · every view is its "
+        html.Footer(f"{len(catalog.runs)} run{'s' if len(catalog.runs) != 1 else ''} recorded · every view is its "
                     "address: copy it to share · data downloads are the view's /api twin", className="footer"),
     ], className="page")
 

@@ -28,7 +28,8 @@ from urllib.parse import parse_qsl, quote
 from models.errors import BadInput
 from compute.queries import Endpoint, parse_dropout_samples, parse_points, parse_range, parse_splits
 
-from .runs import Context
+from .figures import METRIC_LABELS, SPLIT_NAMES
+from .runs import RunCatalog
 
 State = dict  # {"view": str, param name: value}
 
@@ -41,16 +42,16 @@ def _always(state: State) -> bool:
 class Param:
     """One URL parameter and form control.
 
-    parse(text, state, ctx) -> value, raising BadInput; `state` holds the params parsed before
+    parse(text, state, catalog) -> value, raising BadInput; `state` holds the params parsed before
     this one (a view lists `run` before the params that depend on it).
     """
 
     name: str
-    parse: Callable[[str, State, Context], Any]
+    parse: Callable[[str, State, RunCatalog], Any]
     format: Callable[[Any], str]
-    default: Callable[[State, Context], Any]
+    default: Callable[[State, RunCatalog], Any]
     relevant: Callable[[State], bool] = _always  # shown and written to the URL only when true
-    options: Callable[[State, Context], list[dict]] | None = None  # for choice controls
+    options: Callable[[State, RunCatalog], list[dict]] | None = None  # for choice controls
     multi: bool = False  # the control's value is a list (checklist, multi-select)
     help: str = ""
 
@@ -99,12 +100,12 @@ def _int(text: str, name: str, minimum: int = 0) -> int:
 
 
 def _choice(name: str, choices: dict[str, str]):
-    def parse(text: str, state: State, ctx: Context) -> str:
+    def parse(text: str, state: State, catalog: RunCatalog) -> str:
         if text not in choices:
             raise BadInput(f"{text!r} is not one of {', '.join(choices)}", field=name)
         return text
 
-    def options(state: State, ctx: Context) -> list[dict]:
+    def options(state: State, catalog: RunCatalog) -> list[dict]:
         return [{"label": label, "value": value} for value, label in choices.items()]
 
     return parse, options
@@ -112,15 +113,15 @@ def _choice(name: str, choices: dict[str, str]):
 
 # --- the parameters of the line, trajectory and compare views --------------------------------
 
-def _parse_run(text: str, state: State, ctx: Context) -> str:
-    run = ctx.find(str(text).strip())
+def _parse_run(text: str, state: State, catalog: RunCatalog) -> str:
+    run = catalog.find(str(text).strip())
     if run is None:
         raise BadInput(f"unknown run {text!r}", field="run")
     return run.id
 
 
-def _run_options(state: State, ctx: Context) -> list[dict]:
-    return [{"label": r.label, "value": r.id} for r in sorted(ctx.runs, key=lambda r: (r.model, r.preset, r.seed))]
+def _run_options(state: State, catalog: RunCatalog) -> list[dict]:
+    return [{"label": r.label, "value": r.id} for r in sorted(catalog.runs, key=lambda r: (r.model, r.preset, r.seed))]
 
 
 register_param(Param("run", _parse_run, _text,
@@ -134,8 +135,8 @@ register_param(Param("pair", _pair_parse, _text, lambda s, c: "init", options=_p
                      help="endpoint pair: init (θ_i→θ_f), seeds (θ_f→θ_f of another seed), random, step"))
 
 
-def _parse_other(text: str, state: State, ctx: Context) -> str:
-    other, run = ctx.find(str(text).strip()), ctx.get(state.get("run"))
+def _parse_other(text: str, state: State, catalog: RunCatalog) -> str:
+    other, run = catalog.find(str(text).strip()), catalog.get(state.get("run"))
     if other is None:
         raise BadInput(f"unknown run {text!r}", field="other")
     if run is not None and other.family != run.family:
@@ -145,8 +146,8 @@ def _parse_other(text: str, state: State, ctx: Context) -> str:
     return other.id
 
 
-def _other_default(state: State, ctx: Context) -> str | None:
-    siblings = ctx.siblings(state.get("run"))
+def _other_default(state: State, catalog: RunCatalog) -> str | None:
+    siblings = catalog.siblings(state.get("run"))
     return siblings[0].id if siblings else None
 
 
@@ -156,22 +157,22 @@ register_param(Param(
     help="the second run of a final→final pair (same model, another seed)"))
 
 
-def _parse_step(text: str, state: State, ctx: Context) -> int:
+def _parse_step(text: str, state: State, catalog: RunCatalog) -> int:
     step = _int(text, "step")
-    run = ctx.get(state.get("run"))
+    run = catalog.get(state.get("run"))
     if run is not None and step not in run.steps:
         shown = ", ".join(map(str, run.steps[:8])) + (", …" if len(run.steps) > 8 else "")
         raise BadInput(f"the run has no checkpoint at step {step} (recorded: {shown})", field="step")
     return step
 
 
-def _step_default(state: State, ctx: Context) -> int | None:
-    run = ctx.get(state.get("run"))
+def _step_default(state: State, catalog: RunCatalog) -> int | None:
+    run = catalog.get(state.get("run"))
     return run.steps[len(run.steps) // 2] if run else None
 
 
-def _step_options(state: State, ctx: Context) -> list[dict]:
-    run = ctx.get(state.get("run"))
+def _step_options(state: State, catalog: RunCatalog) -> list[dict]:
+    run = catalog.get(state.get("run"))
     if run is None:
         return []
     return [{"label": f"t = {s} (epoch {e:g})", "value": str(s)} for s, e in zip(run.steps, run.epochs)]
@@ -183,7 +184,7 @@ register_param(Param("rseed", lambda t, s, c: _int(t, "rseed"), _text, lambda s,
                      relevant=lambda s: s.get("pair") == "random", help="seed of the random point"))
 
 
-def _parse_scale(text: str, state: State, ctx: Context) -> float:
+def _parse_scale(text: str, state: State, catalog: RunCatalog) -> float:
     # compute's endpoint parser is the one that says what a random endpoint's scale may be
     return Endpoint.parse(f"random:0:{str(text).strip()}", "scale").scale
 
@@ -197,9 +198,9 @@ register_param(Param("points", lambda t, s, c: parse_points(t, "points"), _text,
 
 
 
-def _parse_dropout(text: str, state: State, ctx: Context) -> int:
+def _parse_dropout(text: str, state: State, catalog: RunCatalog) -> int:
     samples = parse_dropout_samples(str(text).strip() or 0, "dropout")
-    run = ctx.get(state.get("run"))
+    run = catalog.get(state.get("run"))
     if samples and run is not None and not run.dropout:
         raise BadInput(f"{run.model}/{run.preset} has no dropout: its line is the plain cost", field="dropout")
     return samples
@@ -209,12 +210,10 @@ register_param(Param("dropout", _parse_dropout, lambda n: str(n) if n else "", l
                      help="0 or empty: dropout off, weights scaled (the paper's J); N: a Monte-Carlo estimate "
                           "with dropout on, the mean of N passes (models with dropout)"))
 
-SPLIT_LABELS = {"train": "train", "valid": "validation", "test": "test"}
 register_param(Param("splits", lambda t, s, c: parse_splits(t, "splits"), ",".join, lambda s, c: ("train", "valid"),
-                     options=lambda s, c: [{"label": v, "value": k} for k, v in SPLIT_LABELS.items()],
+                     options=lambda s, c: [{"label": v, "value": k} for k, v in SPLIT_NAMES.items()],
                      multi=True, help="splits drawn, e.g. train,valid"))
-METRICS = {"cost": "cost J(θ)", "error": "error rate"}
-_metric_parse, _metric_options = _choice("metric", METRICS)
+_metric_parse, _metric_options = _choice("metric", METRIC_LABELS)
 register_param(Param("metric", _metric_parse, _text, lambda s, c: "cost", options=_metric_options,
                      help="cost (the objective) or error (misclassification rate)"))
 _y_parse, _y_options = _choice("y", {"linear": "linear", "log": "log"})
@@ -222,7 +221,7 @@ register_param(Param("y", _y_parse, _text, lambda s, c: "log" if s.get("view") =
                      options=_y_options, help="y axis scale"))
 
 
-def _parse_zoom(text: str, state: State, ctx: Context) -> tuple[float, float] | None:
+def _parse_zoom(text: str, state: State, catalog: RunCatalog) -> tuple[float, float] | None:
     text = str(text).strip()
     return None if text == "" else parse_range(text, "zoom")
 
@@ -233,13 +232,13 @@ register_param(Param("zoom", _parse_zoom, _range_text, lambda s, c: None,
 MAX_COMPARE = 10
 
 
-def _parse_runs(text: str, state: State, ctx: Context) -> tuple[str, ...]:
+def _parse_runs(text: str, state: State, catalog: RunCatalog) -> tuple[str, ...]:
     refs = [r.strip() for r in str(text).split(",") if r.strip()]
     if not refs:
         raise BadInput("pick at least one run", field="runs")
     if len(refs) > MAX_COMPARE:
         raise BadInput(f"at most {MAX_COMPARE} runs, got {len(refs)}", field="runs")
-    found = [ctx.find(r) for r in refs]
+    found = [catalog.find(r) for r in refs]
     unknown = [r for r, f in zip(refs, found) if f is None]
     if unknown:
         raise BadInput(f"unknown run{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}", field="runs")
@@ -274,7 +273,7 @@ def view_of(pathname: str | None) -> str | None:
     return name if name in VIEW_PARAMS else None
 
 
-def parse(pathname: str | None, search: str | None, ctx: Context, strict: bool = False) -> Parsed:
+def parse(pathname: str | None, search: str | None, catalog: RunCatalog, strict: bool = False) -> Parsed:
     """The state an address asks for; what cannot be used is replaced by defaults and noticed."""
     notices: list[str] = []
 
@@ -294,13 +293,13 @@ def parse(pathname: str | None, search: str | None, ctx: Context, strict: bool =
     for name in VIEW_PARAMS[view]:
         param = PARAMS[name]
         text = given.pop(name, None)
-        if text is None or (text == "" and not _accepts_empty(param, state, ctx)):
-            state[name] = param.default(state, ctx)
+        if text is None or (text == "" and not _accepts_empty(param, state, catalog)):
+            state[name] = param.default(state, catalog)
             continue
         try:
-            state[name] = param.parse(text, state, ctx)
+            state[name] = param.parse(text, state, catalog)
         except BadInput as exc:
-            state[name] = param.default(state, ctx)
+            state[name] = param.default(state, catalog)
             shown = param.format(state[name])
             problem(f"{name}={text!r} ignored: {exc.message}" + (f" (using {shown})" if shown else ""), name,
                     f"{name}={text!r}: {exc.message}")
@@ -317,9 +316,9 @@ def _given_names(search: str | None) -> set[str]:
     return {k for k, _ in parse_qsl((search or "").lstrip("?"), keep_blank_values=True)}
 
 
-def _accepts_empty(param: Param, state: State, ctx: Context) -> bool:
+def _accepts_empty(param: Param, state: State, catalog: RunCatalog) -> bool:
     try:
-        param.parse("", state, ctx)
+        param.parse("", state, catalog)
         return True
     except BadInput:
         return False
@@ -365,9 +364,9 @@ def carry(state: State, view: str) -> State:
     return out
 
 
-def canonical(state: State, ctx: Context) -> State:
+def canonical(state: State, catalog: RunCatalog) -> State:
     """The state its own address parses to: values the view does not use are re-derived."""
-    return parse(path(state), search(state), ctx).state
+    return parse(path(state), search(state), catalog).state
 
 
 # --- form controls -------------------------------------------------------------------------------
@@ -389,7 +388,8 @@ def control_text(name: str, control_value: Any) -> str:
     return "" if control_value is None else str(control_value)
 
 
-def from_controls(base: State, values: dict[str, Any], edited: set[str], ctx: Context) -> tuple[State, dict[str, str]]:
+def from_controls(base: State, values: dict[str, Any], edited: set[str],
+                  catalog: RunCatalog) -> tuple[State, dict[str, str]]:
     """The state a form asks for: `base` (the current address's state) with the form's values.
 
     Returns the new state and, for the controls the person just `edited`, a message per
@@ -409,16 +409,16 @@ def from_controls(base: State, values: dict[str, Any], edited: set[str], ctx: Co
             candidates.append(param.format(base[name]))
         state[name] = _MISSING
         for i, text in enumerate(candidates):
-            if text == "" and not _accepts_empty(param, state, ctx):
+            if text == "" and not _accepts_empty(param, state, catalog):
                 continue
             try:
-                state[name] = param.parse(text, state, ctx)
+                state[name] = param.parse(text, state, catalog)
                 break
             except BadInput as exc:
                 if i == 0 and name in values and name in edited and param.relevant(state):
                     errors[name] = exc.message
         if state[name] is _MISSING:
-            state[name] = param.default(state, ctx)
+            state[name] = param.default(state, catalog)
     return state, errors
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dash import dcc, html
 
 from . import ids, urls
-from .runs import Context
+from .runs import RunCatalog
 
 
 def field(view: str, param: str, label: str, control, hint: str | None = None) -> html.Div:
@@ -20,36 +20,38 @@ def field(view: str, param: str, label: str, control, hint: str | None = None) -
     return html.Div(children, id=ids.field_box(view, param), className="field")
 
 
-def _initial(view: str, param: str, ctx: Context):
-    state = urls.parse(f"/{view}", "", ctx).state
-    return urls.to_control(param, state.get(param)), urls.PARAMS[param].options(state, ctx) \
+def _initial(view: str, param: str, catalog: RunCatalog):
+    state = urls.parse(f"/{view}", "", catalog).state
+    return urls.to_control(param, state.get(param)), urls.PARAMS[param].options(state, catalog) \
         if urls.PARAMS[param].options else None
 
 
-def dropdown(view: str, param: str, label: str, ctx: Context, hint: str | None = None, multi: bool = False,
+def dropdown(view: str, param: str, label: str, catalog: RunCatalog, hint: str | None = None, multi: bool = False,
              placeholder: str = "") -> html.Div:
-    value, options = _initial(view, param, ctx)
+    value, options = _initial(view, param, catalog)
     return field(view, param, label, dcc.Dropdown(
         id=ids.control(view, param, ids.CHOICE), options=options, value=value, multi=multi, clearable=multi,
         placeholder=placeholder, className="control"), hint)
 
 
-def radio(view: str, param: str, label: str, ctx: Context, hint: str | None = None, inline: bool = False) -> html.Div:
-    value, options = _initial(view, param, ctx)
+def radio(view: str, param: str, label: str, catalog: RunCatalog, hint: str | None = None,
+          inline: bool = False) -> html.Div:
+    value, options = _initial(view, param, catalog)
     return field(view, param, label, dcc.RadioItems(
         id=ids.control(view, param, ids.CHOICE), options=options, value=value, inline=inline,
         className="control radio" + (" inline" if inline else "")), hint)
 
 
-def checklist(view: str, param: str, label: str, ctx: Context, hint: str | None = None) -> html.Div:
-    value, options = _initial(view, param, ctx)
+def checklist(view: str, param: str, label: str, catalog: RunCatalog, hint: str | None = None) -> html.Div:
+    value, options = _initial(view, param, catalog)
     return field(view, param, label, dcc.Checklist(
         id=ids.control(view, param, ids.CHOICE), options=options, value=value, inline=True,
         className="control radio inline"), hint)
 
 
-def text(view: str, param: str, label: str, ctx: Context, hint: str | None = None, placeholder: str = "") -> html.Div:
-    value, _ = _initial(view, param, ctx)
+def text(view: str, param: str, label: str, catalog: RunCatalog, hint: str | None = None,
+         placeholder: str = "") -> html.Div:
+    value, _ = _initial(view, param, catalog)
     # debounce: validate and recompute when the person presses Enter or leaves the field,
     # not at every keystroke
     return field(view, param, label, dcc.Input(

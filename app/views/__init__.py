@@ -14,14 +14,14 @@ Adding a view, e.g. the α/β surface (app/views/surface.py):
 
     urls.register_param(urls.Param("camera", ...))          # only for params that are new
 
-    def layout(ctx):                                        # controls + graphs, ids from widgets
-        return html.Div([widgets.dropdown("surface", "run", "Run", ctx), ...,
+    def layout(catalog):                                        # controls + graphs, ids from widgets
+        return html.Div([widgets.dropdown("surface", "run", "Run", catalog), ...,
                          widgets.graph("surface", "surface", "landscape-surface")])
 
-    def queries(state, ctx):                                # raise BadInput for what cannot run
+    def queries(state, catalog):                                # raise BadInput for what cannot run
         return {"surface": SurfaceQuery(...)}
 
-    def draw(state, ctx, outcomes):                         # {graph name: figure}
+    def draw(state, catalog, outcomes):                         # {graph name: figure}
         ...
 
     def export(state, outcomes):                            # (JSON object, CSV text)
@@ -41,7 +41,7 @@ from typing import Any, Callable
 from compute.queries import Query
 
 from .. import urls
-from ..runs import Context
+from ..runs import RunCatalog
 
 
 @dataclass
@@ -65,9 +65,9 @@ class View:
     name: str  # path segment: /<name>
     title: str  # nav label
     params: tuple[str, ...]  # URL parameters, in dependency order (run before step)
-    layout: Callable[[Context], Any]  # the view's controls and graphs
-    queries: Callable[[dict, Context], dict[str, Query]]  # state -> named queries (BadInput if none can run)
-    draw: Callable[[dict, Context, dict[str, Outcome]], dict[str, Any]]  # -> {graph name: figure}
+    layout: Callable[[RunCatalog], Any]  # the view's controls and graphs
+    queries: Callable[[dict, RunCatalog], dict[str, Query]]  # state -> named queries (BadInput if none can run)
+    draw: Callable[[dict, RunCatalog, dict[str, Outcome]], dict[str, Any]]  # -> {graph name: figure}
     export: Callable[[dict, dict[str, Outcome]], tuple[Any, str]]  # -> (JSON object, CSV text)
     callbacks: Callable[[Any], None] | None = None  # view-specific callbacks: callbacks(app)
     description: str = ""

@@ -15,7 +15,7 @@ from compute.queries import CONTROL_PARAMS, ControlQuery
 from compute.surface_results import ControlResult
 
 from .. import figures, urls, widgets
-from ..runs import Context
+from ..runs import RunCatalog
 from . import Outcome, View, register
 
 NAME = "controls"
@@ -32,7 +32,7 @@ FIELDS = {"dims": ("random-walk", "dims", "Dimensions d"), "seeds": ("random-wal
 
 
 def _exp_param() -> urls.Param:
-    def parse(text: str, state: dict, ctx: Context) -> str:
+    def parse(text: str, state: dict, catalog: RunCatalog) -> str:
         if text not in EXPERIMENTS:
             raise BadInput(f"{text!r} is not one of {', '.join(EXPERIMENTS)}", field="exp")
         return text
@@ -53,7 +53,7 @@ def _field_param(name: str, experiment: str, param: str) -> urls.Param:
         return urls.num(value) if isinstance(value, float) else str(value)
 
     # compute.queries' parsers are the ones that say what a parameter may be (field: the URL name)
-    def parse(text: str, state: dict, ctx: Context):
+    def parse(text: str, state: dict, catalog: RunCatalog):
         try:
             return parser(text, name)
         except BadInput as exc:
@@ -71,12 +71,12 @@ urls.register_param(urls.Param("xrun", _run.parse, _run.format, _run.default, op
                                relevant=lambda s: s.get("exp") == "extremes", help="the run of Fig. 7 right"))
 
 
-def queries(state: dict, ctx: Context) -> dict[str, ControlQuery]:
+def queries(state: dict, catalog: RunCatalog) -> dict[str, ControlQuery]:
     exp = state["exp"]
     params = tuple((param, state[name]) for name, (e, param, _) in FIELDS.items() if e == exp)
     run = None
     if exp == "extremes":
-        if ctx.get(state.get("xrun")) is None:
+        if catalog.get(state.get("xrun")) is None:
             raise BadInput("no run chosen: train one with `landscape train relu-mnist`", field="xrun")
         run = state["xrun"]
     return {"control": ControlQuery(exp, run, params)}
@@ -177,7 +177,7 @@ DRAW = {"random-walk": random_walk_figure, "convex": convex_figure, "factored": 
         "scalar-lines": scalar_lines_figure, "extremes": extremes_figure}
 
 
-def draw(state: dict, ctx: Context, outcomes: dict[str, Outcome]) -> dict:
+def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
     out = outcomes.get("control")
     if out is None or not out.ready:
         text = "" if out is None else (f"the job failed<br>{out.error}" if out.state == "failed"
@@ -191,13 +191,13 @@ def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
     return result, ControlResult.from_json(result).to_csv()
 
 
-def layout(ctx: Context) -> html.Div:
+def layout(catalog: RunCatalog) -> html.Div:
     v = NAME
-    fields = [widgets.text(v, name, label, ctx) for name, (_, _, label) in FIELDS.items()]
+    fields = [widgets.text(v, name, label, catalog) for name, (_, _, label) in FIELDS.items()]
     controls = html.Div([
-        widgets.radio(v, "exp", "Experiment", ctx),
+        widgets.radio(v, "exp", "Experiment", catalog),
         *fields,
-        widgets.dropdown(v, "xrun", "Run", ctx, placeholder="no runs yet"),
+        widgets.dropdown(v, "xrun", "Run", catalog, placeholder="no runs yet"),
         html.Div("Controls are reminders of how to read the other pictures: in high dimension the α–β curve "
                  "of almost any path has the same shape (Figs 11, 12), and a random plane shows little of "
                  "the cost's variation (Fig. 21).", className="field-hint explain"),

@@ -15,7 +15,7 @@ from compute.queries import LineQuery
 from compute.results import LineResult
 
 from .. import figures, ids, urls, widgets
-from ..runs import Context, context
+from ..runs import RunCatalog, load_catalog
 from . import Outcome, View, register
 
 NAME = "line"
@@ -24,14 +24,14 @@ EMPTY = ("No runs yet.<br>Train one with <b>landscape train relu-mnist</b>,<br>"
          "or start the dashboard with <b>landscape serve --demo</b>.")
 
 
-def endpoints(state: dict, ctx: Context) -> tuple[str, str, tuple[str, str]]:
+def endpoints(state: dict, catalog: RunCatalog) -> tuple[str, str, tuple[str, str]]:
     """The endpoint pair's compute names and the labels drawn at α = 0 and α = 1."""
-    run = ctx.get(state.get("run"))
+    run = catalog.get(state.get("run"))
     if run is None:
         raise BadInput("no run chosen: train one with `landscape train relu-mnist`", field="run")
     pair = state["pair"]
     if pair == "seeds":
-        other = ctx.get(state.get("other"))
+        other = catalog.get(state.get("other"))
         if other is None:
             raise BadInput(f"{run.model}/{run.preset} has only one run: train another seed with "
                            f"`landscape train {run.model} --seed {run.seed + 1}`", field="other")
@@ -44,8 +44,8 @@ def endpoints(state: dict, ctx: Context) -> tuple[str, str, tuple[str, str]]:
     return f"init:{run.id}", f"final:{run.id}", ("θᵢ", "θ_f")
 
 
-def queries(state: dict, ctx: Context) -> dict[str, LineQuery]:
-    start, end, _ = endpoints(state, ctx)
+def queries(state: dict, catalog: RunCatalog) -> dict[str, LineQuery]:
+    start, end, _ = endpoints(state, catalog)
     lo, hi = state["alpha"]
     samples = state.get("dropout", 0)
     out = {"main": LineQuery(start, end, lo, hi, state["points"], state["splits"], dropout_samples=samples)}
@@ -55,21 +55,21 @@ def queries(state: dict, ctx: Context) -> dict[str, LineQuery]:
     return out
 
 
-def _title(state: dict, ctx: Context, names: tuple[str, str]) -> str:
-    run = ctx.get(state["run"])
+def _title(state: dict, catalog: RunCatalog, names: tuple[str, str]) -> str:
+    run = catalog.get(state["run"])
     samples = state.get("dropout", 0)
     mc = f" · dropout on, mean of {samples} passes" if samples else ""
     return f"{run.label}: {names[0]} → {names[1]}{mc}"
 
 
-def draw(state: dict, ctx: Context, outcomes: dict[str, Outcome]) -> dict:
-    if not ctx.runs:
+def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
+    if not catalog.runs:
         return {"line": figures.message_figure(EMPTY)}
     try:
-        _, _, names = endpoints(state, ctx)
+        _, _, names = endpoints(state, catalog)
     except BadInput as exc:
         return {"line": figures.message_figure(exc.message)}
-    title = _title(state, ctx, names)
+    title = _title(state, catalog, names)
     main, zoom = outcomes.get("main"), outcomes.get("zoom")
     common = dict(metric=state["metric"], log_y=state["y"] == "log", title=title, names=names)
     if zoom is not None and zoom.ready:
@@ -98,28 +98,28 @@ def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
     return shown.result, LineResult.from_json(shown.result).to_csv()
 
 
-def layout(ctx: Context) -> html.Div:
+def layout(catalog: RunCatalog) -> html.Div:
     v = NAME
     controls = html.Div([
-        widgets.dropdown(v, "run", "Run", ctx, placeholder="no runs yet"),
-        widgets.radio(v, "pair", "Endpoints θ₀ → θ₁", ctx),
-        widgets.dropdown(v, "other", "Second seed (θ₁ = its θ_f)", ctx, placeholder="no other seed of this model"),
-        widgets.dropdown(v, "step", "Checkpoint θ(t)", ctx),
-        widgets.text(v, "rseed", "Random point: seed", ctx),
-        widgets.text(v, "scale", "Random point: scale", ctx, hint="× the initializer's draw; 10 or more is a "
+        widgets.dropdown(v, "run", "Run", catalog, placeholder="no runs yet"),
+        widgets.radio(v, "pair", "Endpoints θ₀ → θ₁", catalog),
+        widgets.dropdown(v, "other", "Second seed (θ₁ = its θ_f)", catalog, placeholder="no other seed of this model"),
+        widgets.dropdown(v, "step", "Checkpoint θ(t)", catalog),
+        widgets.text(v, "rseed", "Random point: seed", catalog),
+        widgets.text(v, "scale", "Random point: scale", catalog, hint="× the initializer's draw; 10 or more is a "
                                                                    "point of large norm (Fig. 5)"),
-        widgets.text(v, "alpha", "α range", ctx, placeholder="A:B", hint="A:B, e.g. -0.25:1.25"),
-        widgets.text(v, "points", "Points", ctx, hint="2 to 2001 α values"),
-        widgets.checklist(v, "splits", "Splits", ctx),
-        widgets.text(v, "dropout", "Dropout samples", ctx, placeholder="0",
+        widgets.text(v, "alpha", "α range", catalog, placeholder="A:B", hint="A:B, e.g. -0.25:1.25"),
+        widgets.text(v, "points", "Points", catalog, hint="2 to 2001 α values"),
+        widgets.checklist(v, "splits", "Splits", catalog),
+        widgets.text(v, "dropout", "Dropout samples", catalog, placeholder="0",
                      hint="empty: dropout off (the paper's J); N: Monte-Carlo estimate, dropout on"),
-        widgets.radio(v, "metric", "Metric", ctx, inline=True),
-        widgets.radio(v, "y", "y axis", ctx, inline=True),
+        widgets.radio(v, "metric", "Metric", catalog, inline=True),
+        widgets.radio(v, "y", "y axis", catalog, inline=True),
     ], className="controls")
     zoom = html.Div([
         html.Div([
             html.Span("Zoom α", className="zoom-label"),
-            widgets.text(v, "zoom", "", ctx, placeholder="A:B"),
+            widgets.text(v, "zoom", "", catalog, placeholder="A:B"),
             html.Button("[0, .01]", id=ids.button(v, "zoom-start"), className="btn"),
             html.Button("[.99, 1]", id=ids.button(v, "zoom-end"), className="btn"),
             html.Button("reset", id=ids.button(v, "zoom-reset"), className="btn btn-quiet"),
@@ -172,7 +172,7 @@ def callbacks(app) -> None:
             window = _window(relayout)
             if window is False:
                 return no_update
-        state = urls.parse(pathname, search, context()).state
+        state = urls.parse(pathname, search, load_catalog()).state
         if state["view"] != NAME or state.get("run") is None or state.get("zoom") == window:
             return no_update
         state["zoom"] = window

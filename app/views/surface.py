@@ -19,7 +19,7 @@ from compute.queries import SurfaceQuery, parse_grid, parse_range
 from compute.surface_results import SurfaceResult
 
 from .. import figures, ids, urls, widgets
-from ..runs import Context, context
+from ..runs import RunCatalog, load_catalog
 from . import Outcome, View, register
 from .line import EMPTY
 
@@ -35,7 +35,7 @@ def _always(state: dict) -> bool:
 
 
 def _choice(name: str, choices: dict[str, str], default: str, relevant=_always) -> urls.Param:
-    def parse(text: str, state: dict, ctx: Context) -> str:
+    def parse(text: str, state: dict, catalog: RunCatalog) -> str:
         if text not in choices:
             raise BadInput(f"{text!r} is not one of {', '.join(choices)}", field=name)
         return text
@@ -48,7 +48,7 @@ def _range_text(r: tuple[float, float] | None) -> str:
     return "" if r is None else f"{urls.num(r[0])}:{urls.num(r[1])}"
 
 
-def _seed(text: str, state: dict, ctx: Context) -> int:
+def _seed(text: str, state: dict, catalog: RunCatalog) -> int:
     try:
         value = int(str(text).strip())
     except ValueError:
@@ -59,14 +59,14 @@ def _seed(text: str, state: dict, ctx: Context) -> int:
 
 
 def _optional_range(name: str):
-    def parse(text: str, state: dict, ctx: Context):
+    def parse(text: str, state: dict, catalog: RunCatalog):
         text = str(text).strip()
         return None if text == "" else parse_range(text, name)
 
     return parse
 
 
-def _parse_camera(text: str, state: dict, ctx: Context) -> tuple[float, ...] | None:
+def _parse_camera(text: str, state: dict, catalog: RunCatalog) -> tuple[float, ...] | None:
     text = str(text).strip()
     if text == "":
         return None
@@ -109,7 +109,7 @@ urls.register_param(urls.Param("brange", _optional_range("brange"), _range_text,
                                help="β (or b) range B0:B1; empty: fitted to the trajectory"))
 urls.register_param(urls.Param("grid", lambda t, s, c: parse_grid(t, "grid"), lambda g: f"{g[0]}x{g[1]}",
                                lambda s, c: (31, 31), help="resolution NxM: N rows along α, M along β, 2..201 each"))
-urls.register_param(_choice("split", {k: v for k, v in urls.SPLIT_LABELS.items()}, "train"))
+urls.register_param(_choice("split", figures.SPLIT_NAMES, "train"))
 urls.register_param(urls.Param("dseed", _seed, str, lambda s, c: 0,
                                relevant=_not_paper, help="seed of the random direction(s)"))
 urls.register_param(_choice("norm", {"global": "global (norm ‖θ_f − θᵢ‖)", "filter": "filter-wise (Li et al.)"},
@@ -120,8 +120,8 @@ urls.register_param(urls.Param("camera", _parse_camera, _format_camera, lambda s
                                help="3-D camera: eye x,y,z (and center, up); set by rotating the plot"))
 
 
-def queries(state: dict, ctx: Context) -> dict[str, SurfaceQuery]:
-    if ctx.get(state.get("run")) is None:
+def queries(state: dict, catalog: RunCatalog) -> dict[str, SurfaceQuery]:
+    if catalog.get(state.get("run")) is None:
         raise BadInput("no run chosen: train one with `landscape train relu-mnist`", field="run")
     kind = state["kind"]
     (a_lo, a_hi), (b_lo, b_hi) = state["arange"] or (None, None), state["brange"] or (None, None)
@@ -212,8 +212,8 @@ def surface_figure(result: dict, *, split: str, plot: str = "surface", log_z: bo
     return fig
 
 
-def _title(state: dict, ctx: Context, result: dict) -> str:
-    run = ctx.get(state["run"])
+def _title(state: dict, catalog: RunCatalog, result: dict) -> str:
+    run = catalog.get(state["run"])
     meta = result.get("meta", {})
     rows = f"{len(result['alpha'])} rows × {len(result['beta'])} β values"
     kind = {"paper": "rows along the residual directions", "random-plane": "random plane through θ_f",
@@ -221,8 +221,8 @@ def _title(state: dict, ctx: Context, result: dict) -> str:
     return f"{run.label}: {kind} ({rows}; ‖θ_f − θᵢ‖ = {meta.get('distance', 0):.4g})"
 
 
-def draw(state: dict, ctx: Context, outcomes: dict[str, Outcome]) -> dict:
-    if not ctx.runs:
+def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
+    if not catalog.runs:
         return {"surface": figures.message_figure(EMPTY, height=620)}
     out = outcomes.get("surface")
     if out is None or not out.ready:
@@ -235,7 +235,7 @@ def draw(state: dict, ctx: Context, outcomes: dict[str, Outcome]) -> dict:
         return {"surface": figures.message_figure(text, height=620)}
     return {"surface": surface_figure(out.result, split=state["split"], plot=state["plot"],
                                       log_z=state["y"] == "log", camera=state.get("camera"),
-                                      title=_title(state, ctx, out.result))}
+                                      title=_title(state, catalog, out.result))}
 
 
 def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
@@ -243,19 +243,20 @@ def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
     return result, SurfaceResult.from_json(result).to_csv()
 
 
-def layout(ctx: Context) -> html.Div:
+def layout(catalog: RunCatalog) -> html.Div:
     v = NAME
     controls = html.Div([
-        widgets.dropdown(v, "run", "Run", ctx, placeholder="no runs yet"),
-        widgets.radio(v, "kind", "Surface", ctx),
-        widgets.text(v, "arange", "α range", ctx, placeholder="auto", hint="A:B; empty: fitted to the trajectory"),
-        widgets.text(v, "brange", "β range", ctx, placeholder="auto", hint="B0:B1; empty: fitted to the trajectory"),
-        widgets.text(v, "grid", "Resolution", ctx, hint="NxM: rows along α × values along β, up to 201x201"),
-        widgets.text(v, "dseed", "Random direction: seed", ctx),
-        widgets.radio(v, "norm", "Random directions' norm", ctx),
-        widgets.radio(v, "split", "Split", ctx, inline=True),
-        widgets.radio(v, "plot", "Plot", ctx, inline=True),
-        widgets.radio(v, "y", "Cost axis", ctx, inline=True),
+        widgets.dropdown(v, "run", "Run", catalog, placeholder="no runs yet"),
+        widgets.radio(v, "kind", "Surface", catalog),
+        widgets.text(v, "arange", "α range", catalog, placeholder="auto", hint="A:B; empty: fitted to the trajectory"),
+        widgets.text(v, "brange", "β range", catalog, placeholder="auto",
+                     hint="B0:B1; empty: fitted to the trajectory"),
+        widgets.text(v, "grid", "Resolution", catalog, hint="NxM: rows along α × values along β, up to 201x201"),
+        widgets.text(v, "dseed", "Random direction: seed", catalog),
+        widgets.radio(v, "norm", "Random directions' norm", catalog),
+        widgets.radio(v, "split", "Split", catalog, inline=True),
+        widgets.radio(v, "plot", "Plot", catalog, inline=True),
+        widgets.radio(v, "y", "Cost axis", catalog, inline=True),
         html.Div(["paper: for each recorded step t, the line through θᵢ + α(t)(θ_f − θᵢ) along the residual "
                   "direction v(t); rows drawn side by side (appendix C) — not a plane. Every trajectory point "
                   "is a vertex of the surface: J(θ(t)) exactly. Drag to rotate: the angle goes into the address."],
@@ -274,7 +275,7 @@ def callbacks(app) -> None:
         camera = camera_of(relayout)
         if camera is None:
             return no_update
-        state = urls.parse(pathname, search, context()).state
+        state = urls.parse(pathname, search, load_catalog()).state
         if state["view"] != NAME or state.get("plot") != "surface" or state.get("camera") == camera:
             return no_update
         state["camera"] = camera

@@ -11,7 +11,7 @@ from compute.queries import TrajectoryQuery
 from compute.results import TrajectoryResult
 
 from .. import figures, widgets
-from ..runs import Context
+from ..runs import RunCatalog
 from . import Outcome, View, register
 from .line import EMPTY
 
@@ -19,17 +19,17 @@ NAME = "trajectory"
 GRAPHS = ("curve", "ab", "ratio")
 
 
-def queries(state: dict, ctx: Context) -> dict[str, TrajectoryQuery]:
-    if ctx.get(state.get("run")) is None:
+def queries(state: dict, catalog: RunCatalog) -> dict[str, TrajectoryQuery]:
+    if catalog.get(state.get("run")) is None:
         raise BadInput("no run chosen: train one with `landscape train relu-mnist`", field="run")
     return {"trajectory": TrajectoryQuery(state["run"])}
 
 
-def draw(state: dict, ctx: Context, outcomes: dict[str, Outcome]) -> dict:
-    if not ctx.runs:
+def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
+    if not catalog.runs:
         return {g: figures.message_figure(EMPTY if g == "curve" else "", height=400) for g in GRAPHS}
     out = outcomes.get("trajectory")
-    run = ctx.get(state.get("run"))
+    run = catalog.get(state.get("run"))
     if out is None or not out.ready:
         text = "" if out is None else (f"the job failed<br>{out.error}" if out.state == "failed"
                                        else "computing α(t) and β(t)…")
@@ -48,12 +48,12 @@ def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
     return result, TrajectoryResult.from_json(result).to_csv()
 
 
-def layout(ctx: Context) -> html.Div:
+def layout(catalog: RunCatalog) -> html.Div:
     v = NAME
     controls = html.Div([
-        widgets.dropdown(v, "run", "Run", ctx, placeholder="no runs yet"),
-        widgets.radio(v, "metric", "Learning curve metric", ctx, inline=True),
-        widgets.radio(v, "y", "y axis", ctx, inline=True),
+        widgets.dropdown(v, "run", "Run", catalog, placeholder="no runs yet"),
+        widgets.radio(v, "metric", "Learning curve metric", catalog, inline=True),
+        widgets.radio(v, "y", "y axis", catalog, inline=True),
         html.Div(["u = (θ_f − θᵢ)/‖θ_f − θᵢ‖; α(t) = (θ(t) − θᵢ)ᵀu; β(t) = ‖θ(t) − θᵢ − α(t)u‖ ",
                   "(appendix B). Hover a point for its step and β/‖θ‖."], className="field-hint explain"),
     ], className="controls")

@@ -108,11 +108,11 @@ def test_zoom_recomputes_and_the_address_reopens_the_same_figure(dashboard, fres
 
 
 def test_invalid_address_opens_defaults_with_a_notice(dashboard, scalar_run, monkeypatch):
-    from app.runs import context
+    from app.runs import load_catalog
     from compute.evaluator import Evaluator
 
     duo = dashboard
-    default = context().default_run()
+    default = load_catalog().default_run()
     duo.driver.get(f"{duo.server_url}/line?run=no-such-run&points=99999&alpha=1:0&bogus=1")
     notice = wait_for(lambda: duo.driver.find_element(By.CLASS_NAME, "notice-box").text, what="the notice")
     assert "unknown run 'no-such-run'" in notice

@@ -1,4 +1,5 @@
-"""A view's queries through the job layer (compute.jobs.get_jobs()): submit, look, wait.
+"""The app's job client: a view's queries through the job layer (compute.jobs.get_jobs()):
+submit, look, wait.
 
 Used alike by the page's callbacks and by the JSON API. Nothing here computes: a query that
 is in the cache is answered from it, one that is running is shared, anything else is queued.
