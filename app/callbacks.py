@@ -18,12 +18,13 @@ from __future__ import annotations
 import json
 
 from dash import ALL, Input, Output, State, ctx as dash_ctx, html, no_update
+from dash.exceptions import PreventUpdate
 
 from models.errors import BadInput
 
 from . import ids, jobclient, urls
 from .runs import load_catalog
-from .views import VIEWS
+from .views import PARAMS, VIEWS
 
 HIDDEN = {"display": "none"}
 SHOWN: dict = {}
@@ -73,16 +74,21 @@ def register(app) -> None:
         Output({"err": ALL, "view": ALL}, "children"), Output({"fieldbox": ALL, "view": ALL}, "style"),
         Output({"viewbox": ALL}, "style"), Output({"nav": ALL}, "href"), Output({"nav": ALL}, "className"),
         Output({"export": ALL, "view": ALL}, "href"), Output(ids.NOTICE, "children"), Output(ids.CANONICAL, "data"),
-        Input(ids.URL, "pathname"), Input(ids.URL, "search"), Input(ctl_all, "value"),
+        Input(ids.URL, "pathname"), Input(ids.URL, "search"), Input(ctl_all, "value"), Input(ids.EDIT, "data"),
         State(ids.CANONICAL, "data"))
-    def sync(pathname, search, _values, replaced):
+    def sync(pathname, search, _values, edit, replaced):
         catalog = load_catalog()
         trigger = dash_ctx.triggered_id
         from_address = trigger is None or trigger == ids.URL
         parsed = urls.parse(pathname, search, catalog)
         state, notices, errors = parsed.state, parsed.notices, {}
         view = state["view"]
-        if not from_address:
+        if trigger == ids.EDIT:  # a view's own edit (a zoom window, a camera): values as the form holds them
+            if edit.get("view") != view:
+                raise PreventUpdate
+            state, errors = urls.from_controls(state, edit["values"], set(edit["values"]), catalog)
+            notices = []
+        elif not from_address:
             values = _active_controls(dash_ctx.inputs_list[2], view)
             state, errors = urls.from_controls(state, values, _edited(view), catalog)
             notices = []
@@ -99,11 +105,11 @@ def register(app) -> None:
                 controls.append(urls.to_control(name, state.get(name)))
         for item in outputs[2]:
             cid = item["id"]
-            param = urls.PARAMS[cid["ctl"]]
+            param = PARAMS[cid["ctl"]]
             options.append(param.options(state, catalog) if cid["view"] == view and param.options else no_update)
         field_errors = [errors.get(i["id"]["err"], "") if i["id"]["view"] == view else ""
                         for i in outputs[3]]
-        boxes = [(SHOWN if urls.PARAMS[i["id"]["fieldbox"]].relevant(state) else HIDDEN)
+        boxes = [(SHOWN if PARAMS[i["id"]["fieldbox"]].relevant(state) else HIDDEN)
                  if i["id"]["view"] == view else no_update for i in outputs[4]]
         views = [SHOWN if i["id"]["viewbox"] == view else HIDDEN for i in outputs[5]]
         navs = [urls.href(state, i["id"]["nav"]) for i in outputs[6]]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from . import ids
+from . import ids, urls
 from .runs import RunCatalog
 from .views import VIEWS
 
@@ -17,11 +17,13 @@ def shell(catalog: RunCatalog) -> html.Div:
     nav = [dcc.Link(view.title, href=f"/{name}", id=ids.nav(name), className="nav-link", title=view.description)
            for name, view in VIEWS.items()]
     first = next(iter(VIEWS))
-    views = [html.Div(view.layout(catalog), id=ids.view_box(name), style={} if name == first else {"display": "none"})
-             for name, view in VIEWS.items()]
+    # every view is laid out (the nav links switch views without a reload); each view's controls are
+    # first filled from its default state, made once per view; the address fills them right after
+    views = [html.Div(view.layout(urls.default_state(name, catalog), catalog), id=ids.view_box(name),
+                      style={} if name == first else {"display": "none"}) for name, view in VIEWS.items()]
     return html.Div([
         dcc.Location(id=ids.URL, refresh="callback-nav"),
-        dcc.Store(id=ids.JOBS), dcc.Store(id=ids.TICK), dcc.Store(id=ids.CANONICAL),
+        dcc.Store(id=ids.JOBS), dcc.Store(id=ids.TICK), dcc.Store(id=ids.CANONICAL), dcc.Store(id=ids.EDIT),
         html.Div(id=ids.CANONICAL_SINK, style={"display": "none"}),
         dcc.Interval(id=ids.POLL, interval=250, disabled=True),
         html.Header([

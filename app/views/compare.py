@@ -12,9 +12,10 @@ from dash import html
 from models.errors import BadInput
 from compute.queries import LineQuery
 
-from .. import figures, widgets
+from .. import figures, params, widgets
+from ..jobclient import Outcome
 from ..runs import RunCatalog
-from . import Outcome, View, register
+from .base import View
 from .line import EMPTY
 
 NAME = "compare"
@@ -81,20 +82,20 @@ def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
     return {"lines": lines}, buf.getvalue()
 
 
-def layout(catalog: RunCatalog) -> html.Div:
-    v = NAME
+def layout(state: dict, catalog: RunCatalog) -> html.Div:
+    v, form = NAME, widgets.Form(NAME, state, catalog)
     controls = html.Div([
-        widgets.dropdown(v, "runs", "Runs", catalog, multi=True, placeholder="pick runs to compare"),
-        widgets.text(v, "alpha", "α range", catalog, placeholder="A:B", hint="A:B, e.g. 0:1"),
-        widgets.text(v, "points", "Points", catalog, hint="2 to 2001 α values per line"),
-        widgets.checklist(v, "splits", "Splits", catalog),
-        widgets.radio(v, "metric", "Metric", catalog, inline=True),
-        widgets.radio(v, "y", "y axis", catalog, inline=True),
+        form.dropdown(params.RUNS, "Runs", multi=True, placeholder="pick runs to compare"),
+        form.text(params.ALPHA, "α range", placeholder="A:B", hint="A:B, e.g. 0:1"),
+        form.text(params.POINTS, "Points", hint="2 to 2001 α values per line"),
+        form.checklist(params.SPLITS, "Splits"),
+        form.radio(params.METRIC, "Metric", inline=True),
+        form.radio(params.Y, "y axis", inline=True),
     ], className="controls")
     main = html.Div([widgets.graph(v, "compare", "landscape-compare", height=520), widgets.export_links(v)],
                     className="main")
     return html.Div([controls, main], className="view-grid")
 
 
-register(View(NAME, "Compare", ("runs", "alpha", "points", "splits", "metric", "y"), layout, queries, draw, export,
-              None, "init→final lines of several models on one axis (Fig. 3)"))
+VIEW = View(NAME, "Compare", (params.RUNS, params.ALPHA, params.POINTS, params.SPLITS, params.METRIC, params.Y),
+            layout, queries, draw, export, None, "init→final lines of several models on one axis (Fig. 3)")

@@ -6,6 +6,8 @@ for any run, the two most-travelled components of θ against the cost (Fig. 7 ri
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import plotly.graph_objects as go
 from dash import html
 from plotly.subplots import make_subplots
@@ -14,9 +16,11 @@ from models.errors import BadInput
 from compute.queries import CONTROL_PARAMS, ControlQuery
 from compute.surface_results import ControlResult
 
-from .. import figures, urls, widgets
+from .. import figures, params, values, widgets
+from ..jobclient import Outcome
+from ..params import Param
 from ..runs import RunCatalog
-from . import Outcome, View, register
+from .base import View
 
 NAME = "controls"
 EXPERIMENTS = {"random-walk": "random walks (Fig. 11)", "convex": "convex quadratic, GD (Fig. 12)",
@@ -31,26 +35,19 @@ FIELDS = {"dims": ("random-walk", "dims", "Dimensions d"), "seeds": ("random-wal
           "rscale": ("scalar-lines", "random_scale", "Random point: scale")}
 
 
-def _exp_param() -> urls.Param:
-    def parse(text: str, state: dict, catalog: RunCatalog) -> str:
-        if text not in EXPERIMENTS:
-            raise BadInput(f"{text!r} is not one of {', '.join(EXPERIMENTS)}", field="exp")
-        return text
-
-    return urls.Param("exp", parse, str, lambda s, c: "random-walk",
-                      options=lambda s, c: [{"label": v, "value": k} for k, v in EXPERIMENTS.items()])
+EXP = params.choice("exp", EXPERIMENTS, "random-walk")
 
 
-def _field_param(name: str, experiment: str, param: str) -> urls.Param:
+def _field_param(name: str, experiment: str, param: str) -> Param:
     parser, default = CONTROL_PARAMS[experiment][param]
     is_range = name in ("w1", "w2")
 
     def fmt(value) -> str:
         if is_range:
-            return f"{urls.num(value[0])}:{urls.num(value[1])}"
+            return values.range_text(value)
         if isinstance(value, (tuple, list)):
-            return ",".join(urls.num(v) if isinstance(v, float) else str(v) for v in value)
-        return urls.num(value) if isinstance(value, float) else str(value)
+            return ",".join(values.num(v) if isinstance(v, float) else str(v) for v in value)
+        return values.num(value) if isinstance(value, float) else str(value)
 
     # compute.queries' parsers are the ones that say what a parameter may be (field: the URL name)
     def parse(text: str, state: dict, catalog: RunCatalog):
@@ -59,16 +56,12 @@ def _field_param(name: str, experiment: str, param: str) -> urls.Param:
         except BadInput as exc:
             raise BadInput(exc.message, field=name) from None
 
-    return urls.Param(name, parse, fmt, lambda s, c: parser(default, name),
-                      relevant=lambda s: s.get("exp") == experiment)
+    return Param(name, parse, fmt, lambda s, c: parser(default, name),
+                 relevant=lambda s: s.get("exp") == experiment)
 
 
-urls.register_param(_exp_param())
-for _name, (_exp, _param, _) in FIELDS.items():
-    urls.register_param(_field_param(_name, _exp, _param))
-_run = urls.PARAMS["run"]
-urls.register_param(urls.Param("xrun", _run.parse, _run.format, _run.default, options=_run.options,
-                               relevant=lambda s: s.get("exp") == "extremes", help="the run of Fig. 7 right"))
+FIELD_PARAMS = tuple(_field_param(name, exp, param) for name, (exp, param, _) in FIELDS.items())
+XRUN = replace(params.RUN, name="xrun", relevant=lambda s: s.get("exp") == "extremes", help="the run of Fig. 7 right")
 
 
 def queries(state: dict, catalog: RunCatalog) -> dict[str, ControlQuery]:
@@ -191,13 +184,13 @@ def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
     return result, ControlResult.from_json(result).to_csv()
 
 
-def layout(catalog: RunCatalog) -> html.Div:
-    v = NAME
-    fields = [widgets.text(v, name, label, catalog) for name, (_, _, label) in FIELDS.items()]
+def layout(state: dict, catalog: RunCatalog) -> html.Div:
+    v, form = NAME, widgets.Form(NAME, state, catalog)
+    labels = {name: label for name, (_, _, label) in FIELDS.items()}
     controls = html.Div([
-        widgets.radio(v, "exp", "Experiment", catalog),
-        *fields,
-        widgets.dropdown(v, "xrun", "Run", catalog, placeholder="no runs yet"),
+        form.radio(EXP, "Experiment"),
+        *[form.text(param, labels[param.name]) for param in FIELD_PARAMS],
+        form.dropdown(XRUN, "Run", placeholder="no runs yet"),
         html.Div("Controls are reminders of how to read the other pictures: in high dimension the α–β curve "
                  "of almost any path has the same shape (Figs 11, 12), and a random plane shows little of "
                  "the cost's variation (Fig. 21).", className="field-hint explain"),
@@ -207,5 +200,5 @@ def layout(catalog: RunCatalog) -> html.Div:
     return html.Div([controls, main], className="view-grid")
 
 
-register(View(NAME, "Controls", ("exp", *FIELDS, "xrun"), layout, queries, draw, export, None,
-              "control experiments: random walks, convex GD, the factored model, scalar lines, Fig. 7 right"))
+VIEW = View(NAME, "Controls", (EXP, *FIELD_PARAMS, XRUN), layout, queries, draw, export, None,
+            "control experiments: random walks, convex GD, the factored model, scalar lines, Fig. 7 right")

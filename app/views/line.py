@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import math
 
-from dash import Input, Output, State, ctx as dash_ctx, html, no_update
+from dash import Input, Output, ctx as dash_ctx, html, no_update
 
 from models.errors import BadInput
 from compute.queries import LineQuery
 from compute.results import LineResult
 
-from .. import figures, ids, urls, widgets
-from ..runs import RunCatalog, load_catalog
-from . import Outcome, View, register
+from .. import figures, ids, params, values, widgets
+from ..jobclient import Outcome
+from ..runs import RunCatalog
+from .base import View
 
 NAME = "line"
 ZOOMS = {"zoom-start": (0.0, 0.01), "zoom-end": (0.99, 1.0)}  # Fig. 4's windows
@@ -37,7 +38,7 @@ def endpoints(state: dict, catalog: RunCatalog) -> tuple[str, str, tuple[str, st
                            f"`landscape train {run.model} --seed {run.seed + 1}`", field="other")
         return f"final:{run.id}", f"final:{other.id}", (f"θ_f seed {run.seed}", f"θ_f seed {other.seed}")
     if pair == "random":
-        scale = urls.num(state["scale"])
+        scale = values.num(state["scale"])
         return f"random:{state['rseed']}:{scale}", f"final:{run.id}", (f"random ×{scale}", "θ_f")
     if pair == "step":
         return f"step:{run.id}:{state['step']}", f"final:{run.id}", (f"θ(t={state['step']})", "θ_f")
@@ -79,7 +80,7 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
         if zoom is not None:  # the coarse curve stays, the window shaded, until the zoomed one is ready
             lo, hi = state["zoom"]
             figures.banner(figures.shade(fig, lo, hi),
-                           _pending_text(zoom, f"zoom α ∈ [{urls.num(lo)}, {urls.num(hi)}]"))
+                           _pending_text(zoom, f"zoom α ∈ [{values.num(lo)}, {values.num(hi)}]"))
         return {"line": fig}
     return {"line": figures.message_figure(_pending_text(main, "the line") if main else "", title)}
 
@@ -98,28 +99,28 @@ def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
     return shown.result, LineResult.from_json(shown.result).to_csv()
 
 
-def layout(catalog: RunCatalog) -> html.Div:
-    v = NAME
+def layout(state: dict, catalog: RunCatalog) -> html.Div:
+    v, form = NAME, widgets.Form(NAME, state, catalog)
     controls = html.Div([
-        widgets.dropdown(v, "run", "Run", catalog, placeholder="no runs yet"),
-        widgets.radio(v, "pair", "Endpoints θ₀ → θ₁", catalog),
-        widgets.dropdown(v, "other", "Second seed (θ₁ = its θ_f)", catalog, placeholder="no other seed of this model"),
-        widgets.dropdown(v, "step", "Checkpoint θ(t)", catalog),
-        widgets.text(v, "rseed", "Random point: seed", catalog),
-        widgets.text(v, "scale", "Random point: scale", catalog, hint="× the initializer's draw; 10 or more is a "
-                                                                   "point of large norm (Fig. 5)"),
-        widgets.text(v, "alpha", "α range", catalog, placeholder="A:B", hint="A:B, e.g. -0.25:1.25"),
-        widgets.text(v, "points", "Points", catalog, hint="2 to 2001 α values"),
-        widgets.checklist(v, "splits", "Splits", catalog),
-        widgets.text(v, "dropout", "Dropout samples", catalog, placeholder="0",
-                     hint="empty: dropout off (the paper's J); N: Monte-Carlo estimate, dropout on"),
-        widgets.radio(v, "metric", "Metric", catalog, inline=True),
-        widgets.radio(v, "y", "y axis", catalog, inline=True),
+        form.dropdown(params.RUN, "Run", placeholder="no runs yet"),
+        form.radio(params.PAIR, "Endpoints θ₀ → θ₁"),
+        form.dropdown(params.OTHER, "Second seed (θ₁ = its θ_f)", placeholder="no other seed of this model"),
+        form.dropdown(params.STEP, "Checkpoint θ(t)"),
+        form.text(params.RSEED, "Random point: seed"),
+        form.text(params.SCALE, "Random point: scale",
+                  hint="× the initializer's draw; 10 or more is a point of large norm (Fig. 5)"),
+        form.text(params.ALPHA, "α range", placeholder="A:B", hint="A:B, e.g. -0.25:1.25"),
+        form.text(params.POINTS, "Points", hint="2 to 2001 α values"),
+        form.checklist(params.SPLITS, "Splits"),
+        form.text(params.DROPOUT, "Dropout samples", placeholder="0",
+                  hint="empty: dropout off (the paper's J); N: Monte-Carlo estimate, dropout on"),
+        form.radio(params.METRIC, "Metric", inline=True),
+        form.radio(params.Y, "y axis", inline=True),
     ], className="controls")
     zoom = html.Div([
         html.Div([
             html.Span("Zoom α", className="zoom-label"),
-            widgets.text(v, "zoom", "", catalog, placeholder="A:B"),
+            form.text(params.ZOOM, "", placeholder="A:B"),
             html.Button("[0, .01]", id=ids.button(v, "zoom-start"), className="btn"),
             html.Button("[.99, 1]", id=ids.button(v, "zoom-end"), className="btn"),
             html.Button("reset", id=ids.button(v, "zoom-reset"), className="btn btn-quiet"),
@@ -155,13 +156,13 @@ def _window(relayout: dict | None) -> tuple[float, float] | None | bool:
 
 
 def callbacks(app) -> None:
-    @app.callback(Output(ids.URL, "href", allow_duplicate=True),
+    @app.callback(Output(ids.EDIT, "data", allow_duplicate=True),
                   Input(ids.graph(NAME, "line"), "relayoutData"),
                   Input(ids.button(NAME, "zoom-start"), "n_clicks"),
                   Input(ids.button(NAME, "zoom-end"), "n_clicks"),
-                  Input(ids.button(NAME, "zoom-reset"), "n_clicks"),
-                  State(ids.URL, "pathname"), State(ids.URL, "search"), prevent_initial_call=True)
-    def zoom(relayout, _start, _end, _reset, pathname, search):
+                  Input(ids.button(NAME, "zoom-reset"), "n_clicks"), prevent_initial_call=True)
+    def zoom(relayout, _start, _end, _reset):
+        # an edit of the zoom parameter, applied to the address by the shell (app/callbacks.py)
         trigger = dash_ctx.triggered_id
         name = trigger.get("button") if isinstance(trigger, dict) else None
         if name in ZOOMS:
@@ -172,14 +173,11 @@ def callbacks(app) -> None:
             window = _window(relayout)
             if window is False:
                 return no_update
-        state = urls.parse(pathname, search, load_catalog()).state
-        if state["view"] != NAME or state.get("run") is None or state.get("zoom") == window:
-            return no_update
-        state["zoom"] = window
-        return urls.href(state)
+        return {"view": NAME, "values": {"zoom": values.range_text(window)}}
 
 
-register(View(NAME, "Line", ("run", "pair", "other", "step", "rseed", "scale", "alpha", "points", "splits",
-                             "dropout", "metric", "y", "zoom"),
-              layout, queries, draw, export, callbacks,
-              "J(θ) along the straight line between two points: init→final, two seeds, random, step→final"))
+VIEW = View(NAME, "Line", (params.RUN, params.PAIR, params.OTHER, params.STEP, params.RSEED, params.SCALE,
+                           params.ALPHA, params.POINTS, params.SPLITS, params.DROPOUT, params.METRIC, params.Y,
+                           params.ZOOM),
+            layout, queries, draw, export, callbacks,
+            "J(θ) along the straight line between two points: init→final, two seeds, random, step→final")

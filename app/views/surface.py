@@ -12,15 +12,17 @@ from __future__ import annotations
 import math
 
 import plotly.graph_objects as go
-from dash import Input, Output, State, html, no_update
+from dash import Input, Output, html, no_update
 
 from models.errors import BadInput
-from compute.queries import SurfaceQuery, parse_grid, parse_range
+from compute.queries import SurfaceQuery
 from compute.surface_results import SurfaceResult
 
-from .. import figures, ids, urls, widgets
-from ..runs import RunCatalog, load_catalog
-from . import Outcome, View, register
+from .. import figures, ids, params, values, widgets
+from ..jobclient import Outcome
+from ..params import Param
+from ..runs import RunCatalog
+from .base import View
 from .line import EMPTY
 
 NAME = "surface"
@@ -28,42 +30,6 @@ KINDS = {"paper": "paper: rows along β(t) (App. C)", "random-plane": "random pl
          "alpha-random": "α × random direction (Fig. 22)"}
 PLOTS = {"surface": "3-D surface", "heatmap": "heat map", "contour": "contour"}
 DEFAULT_CAMERA = {"eye": (1.25, 1.25, 1.25), "center": (0.0, 0.0, 0.0), "up": (0.0, 0.0, 1.0)}
-
-
-def _always(state: dict) -> bool:
-    return True
-
-
-def _choice(name: str, choices: dict[str, str], default: str, relevant=_always) -> urls.Param:
-    def parse(text: str, state: dict, catalog: RunCatalog) -> str:
-        if text not in choices:
-            raise BadInput(f"{text!r} is not one of {', '.join(choices)}", field=name)
-        return text
-
-    return urls.Param(name, parse, str, lambda s, c: default, relevant=relevant,
-                      options=lambda s, c: [{"label": v, "value": k} for k, v in choices.items()])
-
-
-def _range_text(r: tuple[float, float] | None) -> str:
-    return "" if r is None else f"{urls.num(r[0])}:{urls.num(r[1])}"
-
-
-def _seed(text: str, state: dict, catalog: RunCatalog) -> int:
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        raise BadInput(f"{text!r} is not an integer", field="dseed") from None
-    if value < 0:
-        raise BadInput(f"must be >= 0, got {value}", field="dseed")
-    return value
-
-
-def _optional_range(name: str):
-    def parse(text: str, state: dict, catalog: RunCatalog):
-        text = str(text).strip()
-        return None if text == "" else parse_range(text, name)
-
-    return parse
 
 
 def _parse_camera(text: str, state: dict, catalog: RunCatalog) -> tuple[float, ...] | None:
@@ -82,7 +48,7 @@ def _parse_camera(text: str, state: dict, catalog: RunCatalog) -> tuple[float, .
 
 
 def _format_camera(camera: tuple[float, ...] | None) -> str:
-    return "" if camera is None else ",".join(urls.num(v) for v in camera)
+    return "" if camera is None else ",".join(values.num(v) for v in camera)
 
 
 def camera_of(relayout: dict | None) -> tuple[float, ...] | None:
@@ -101,23 +67,24 @@ def camera_of(relayout: dict | None) -> tuple[float, ...] | None:
     return tuple(values[:3]) if tuple(values[3:]) == DEFAULT_CAMERA["center"] + DEFAULT_CAMERA["up"] else tuple(values)
 
 
-_not_paper = lambda s: s.get("kind", "paper") != "paper"  # noqa: E731
-urls.register_param(_choice("kind", KINDS, "paper"))
-urls.register_param(urls.Param("arange", _optional_range("arange"), _range_text, lambda s, c: None,
-                               help="α (or a) range A:B; empty: fitted to the trajectory"))
-urls.register_param(urls.Param("brange", _optional_range("brange"), _range_text, lambda s, c: None,
-                               help="β (or b) range B0:B1; empty: fitted to the trajectory"))
-urls.register_param(urls.Param("grid", lambda t, s, c: parse_grid(t, "grid"), lambda g: f"{g[0]}x{g[1]}",
-                               lambda s, c: (31, 31), help="resolution NxM: N rows along α, M along β, 2..201 each"))
-urls.register_param(_choice("split", figures.SPLIT_NAMES, "train"))
-urls.register_param(urls.Param("dseed", _seed, str, lambda s, c: 0,
-                               relevant=_not_paper, help="seed of the random direction(s)"))
-urls.register_param(_choice("norm", {"global": "global (norm ‖θ_f − θᵢ‖)", "filter": "filter-wise (Li et al.)"},
-                            "global", relevant=lambda s: s.get("kind") == "random-plane"))
-urls.register_param(_choice("plot", PLOTS, "surface"))
-urls.register_param(urls.Param("camera", _parse_camera, _format_camera, lambda s, c: None,
-                               relevant=lambda s: s.get("plot", "surface") == "surface",
-                               help="3-D camera: eye x,y,z (and center, up); set by rotating the plot"))
+def _not_paper(state: dict) -> bool:
+    return state.get("kind", "paper") != "paper"
+
+
+KIND = params.choice("kind", KINDS, "paper")
+ARANGE = params.optional_range("arange", "α (or a) range A:B; empty: fitted to the trajectory")
+BRANGE = params.optional_range("brange", "β (or b) range B0:B1; empty: fitted to the trajectory")
+GRID = Param("grid", lambda t, s, c: values.parse_grid(t, "grid"), lambda g: f"{g[0]}x{g[1]}", lambda s, c: (31, 31),
+             help="resolution NxM: N rows along α, M along β, 2..201 each")
+SPLIT = params.choice("split", figures.SPLIT_NAMES, "train")
+DSEED = Param("dseed", lambda t, s, c: values.parse_int(t, "dseed"), str, lambda s, c: 0, relevant=_not_paper,
+              help="seed of the random direction(s)")
+NORM = params.choice("norm", {"global": "global (norm ‖θ_f − θᵢ‖)", "filter": "filter-wise (Li et al.)"}, "global",
+                     relevant=lambda s: s.get("kind") == "random-plane")
+PLOT = params.choice("plot", PLOTS, "surface")
+CAMERA = Param("camera", _parse_camera, _format_camera, lambda s, c: None,
+               relevant=lambda s: s.get("plot", "surface") == "surface",
+               help="3-D camera: eye x,y,z (and center, up); set by rotating the plot")
 
 
 def queries(state: dict, catalog: RunCatalog) -> dict[str, SurfaceQuery]:
@@ -243,20 +210,19 @@ def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
     return result, SurfaceResult.from_json(result).to_csv()
 
 
-def layout(catalog: RunCatalog) -> html.Div:
-    v = NAME
+def layout(state: dict, catalog: RunCatalog) -> html.Div:
+    v, form = NAME, widgets.Form(NAME, state, catalog)
     controls = html.Div([
-        widgets.dropdown(v, "run", "Run", catalog, placeholder="no runs yet"),
-        widgets.radio(v, "kind", "Surface", catalog),
-        widgets.text(v, "arange", "α range", catalog, placeholder="auto", hint="A:B; empty: fitted to the trajectory"),
-        widgets.text(v, "brange", "β range", catalog, placeholder="auto",
-                     hint="B0:B1; empty: fitted to the trajectory"),
-        widgets.text(v, "grid", "Resolution", catalog, hint="NxM: rows along α × values along β, up to 201x201"),
-        widgets.text(v, "dseed", "Random direction: seed", catalog),
-        widgets.radio(v, "norm", "Random directions' norm", catalog),
-        widgets.radio(v, "split", "Split", catalog, inline=True),
-        widgets.radio(v, "plot", "Plot", catalog, inline=True),
-        widgets.radio(v, "y", "Cost axis", catalog, inline=True),
+        form.dropdown(params.RUN, "Run", placeholder="no runs yet"),
+        form.radio(KIND, "Surface"),
+        form.text(ARANGE, "α range", placeholder="auto", hint="A:B; empty: fitted to the trajectory"),
+        form.text(BRANGE, "β range", placeholder="auto", hint="B0:B1; empty: fitted to the trajectory"),
+        form.text(GRID, "Resolution", hint="NxM: rows along α × values along β, up to 201x201"),
+        form.text(DSEED, "Random direction: seed"),
+        form.radio(NORM, "Random directions' norm"),
+        form.radio(SPLIT, "Split", inline=True),
+        form.radio(PLOT, "Plot", inline=True),
+        form.radio(params.Y, "Cost axis", inline=True),
         html.Div(["paper: for each recorded step t, the line through θᵢ + α(t)(θ_f − θᵢ) along the residual "
                   "direction v(t); rows drawn side by side (appendix C) — not a plane. Every trajectory point "
                   "is a vertex of the surface: J(θ(t)) exactly. Drag to rotate: the angle goes into the address."],
@@ -268,21 +234,16 @@ def layout(catalog: RunCatalog) -> html.Div:
 
 
 def callbacks(app) -> None:
-    @app.callback(Output(ids.URL, "href", allow_duplicate=True),
-                  Input(ids.graph(NAME, "surface"), "relayoutData"),
-                  State(ids.URL, "pathname"), State(ids.URL, "search"), prevent_initial_call=True)
-    def remember_camera(relayout, pathname, search):
+    @app.callback(Output(ids.EDIT, "data", allow_duplicate=True),
+                  Input(ids.graph(NAME, "surface"), "relayoutData"), prevent_initial_call=True)
+    def remember_camera(relayout):
+        # an edit of the camera parameter, applied to the address by the shell (app/callbacks.py)
         camera = camera_of(relayout)
         if camera is None:
             return no_update
-        state = urls.parse(pathname, search, load_catalog()).state
-        if state["view"] != NAME or state.get("plot") != "surface" or state.get("camera") == camera:
-            return no_update
-        state["camera"] = camera
-        return urls.href(state)
+        return {"view": NAME, "values": {"camera": _format_camera(camera)}}
 
 
-register(View(NAME, "Surface", ("run", "kind", "arange", "brange", "grid", "dseed", "norm", "split", "plot", "y",
-                                "camera"),
-              layout, queries, draw, export, callbacks,
-              "3-D cost surfaces with the SGD trajectory on them (appendix C), and the control planes (appendix D)"))
+VIEW = View(NAME, "Surface", (params.RUN, KIND, ARANGE, BRANGE, GRID, DSEED, NORM, SPLIT, PLOT, params.Y, CAMERA),
+            layout, queries, draw, export, callbacks,
+            "3-D cost surfaces with the SGD trajectory on them (appendix C), and the control planes (appendix D)")

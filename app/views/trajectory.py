@@ -10,9 +10,10 @@ from models.errors import BadInput
 from compute.queries import TrajectoryQuery
 from compute.results import TrajectoryResult
 
-from .. import figures, widgets
+from .. import figures, params, widgets
+from ..jobclient import Outcome
 from ..runs import RunCatalog
-from . import Outcome, View, register
+from .base import View
 from .line import EMPTY
 
 NAME = "trajectory"
@@ -48,12 +49,12 @@ def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
     return result, TrajectoryResult.from_json(result).to_csv()
 
 
-def layout(catalog: RunCatalog) -> html.Div:
-    v = NAME
+def layout(state: dict, catalog: RunCatalog) -> html.Div:
+    v, form = NAME, widgets.Form(NAME, state, catalog)
     controls = html.Div([
-        widgets.dropdown(v, "run", "Run", catalog, placeholder="no runs yet"),
-        widgets.radio(v, "metric", "Learning curve metric", catalog, inline=True),
-        widgets.radio(v, "y", "y axis", catalog, inline=True),
+        form.dropdown(params.RUN, "Run", placeholder="no runs yet"),
+        form.radio(params.METRIC, "Learning curve metric", inline=True),
+        form.radio(params.Y, "y axis", inline=True),
         html.Div(["u = (θ_f − θᵢ)/‖θ_f − θᵢ‖; α(t) = (θ(t) − θᵢ)ᵀu; β(t) = ‖θ(t) − θᵢ − α(t)u‖ ",
                   "(appendix B). Hover a point for its step and β/‖θ‖."], className="field-hint explain"),
     ], className="controls")
@@ -66,5 +67,5 @@ def layout(catalog: RunCatalog) -> html.Div:
     return html.Div([controls, main], className="view-grid")
 
 
-register(View(NAME, "Trajectory", ("run", "metric", "y"), layout, queries, draw, export, None,
-              "the learning curve, and α(t) against β(t) (appendix B)"))
+VIEW = View(NAME, "Trajectory", (params.RUN, params.METRIC, params.Y), layout, queries, draw, export, None,
+            "the learning curve, and α(t) against β(t) (appendix B)")

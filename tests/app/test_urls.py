@@ -8,9 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import urls
+from app.params import PAIRS
 from app.figures import METRIC_LABELS
 from app.runs import RunCatalog, RunInfo
-from app.views import VIEWS
+from app.views import PARAMS, VIEWS
 from models.errors import BadInput
 from compute.queries import MAX_DROPOUT_SAMPLES, MAX_POINTS, SPLITS
 
@@ -46,7 +47,7 @@ def line_states(draw):
     run = draw(runs)
     siblings = CATALOG.siblings(run.id)
     return {
-        "view": "line", "run": run.id, "pair": draw(st.sampled_from(list(urls.PAIRS))),
+        "view": "line", "run": run.id, "pair": draw(st.sampled_from(list(PAIRS))),
         "other": draw(st.sampled_from([s.id for s in siblings])) if siblings else None,
         "step": draw(st.sampled_from(run.steps)), "rseed": draw(st.integers(0, 2**40)),
         "scale": draw(st.floats(min_value=1e-9, max_value=1e9, allow_nan=False)),
@@ -76,7 +77,7 @@ any_state = st.one_of(*STATES.values())
 
 
 def relevant(state: dict) -> dict:
-    return {k: v for k, v in state.items() if k == "view" or urls.PARAMS[k].relevant(state)}
+    return {k: v for k, v in state.items() if k == "view" or PARAMS[k].relevant(state)}
 
 
 @settings(max_examples=5, deadline=None)
@@ -84,7 +85,7 @@ def relevant(state: dict) -> dict:
 def test_every_param_of_these_views_has_a_strategy(data):
     # a control added to a view without a random state here would not be round-trip tested
     for view in MY_VIEWS:
-        assert set(urls.VIEW_PARAMS[view]) <= set(data.draw(STATES[view])), view
+        assert set(VIEWS[view].param_names) <= set(data.draw(STATES[view])), view
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -112,7 +113,7 @@ def query_keys(state: dict):
 def test_form_round_trip(state):
     # the form holds each value as its control does; reading the form back gives the same view
     base = urls.parse(f"/{state['view']}", "", CATALOG).state
-    values = {name: urls.to_control(name, state[name]) for name in urls.VIEW_PARAMS[state["view"]]
+    values = {name: urls.to_control(name, state[name]) for name in VIEWS[state["view"]].param_names
               if state.get(name) is not None}
     got, errors = urls.from_controls(base, values, set(values), CATALOG)
     assert errors == {}
@@ -120,8 +121,8 @@ def test_form_round_trip(state):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from(sorted(urls.VIEW_PARAMS)),
-       st.dictionaries(st.sampled_from(sorted(urls.PARAMS) + ["bogus", "α"]), st.text(max_size=12), max_size=6))
+@given(st.sampled_from(sorted(VIEWS)),
+       st.dictionaries(st.sampled_from(sorted(PARAMS) + ["bogus", "α"]), st.text(max_size=12), max_size=6))
 def test_any_address_opens_a_valid_view(view, garbage):
     # whatever is typed into the address bar of any view (surface and controls included): a
     # state, never an exception; its canonical address opens the same state without notices

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from app import urls
 from app.runs import RunCatalog, load_catalog
-from app.views import VIEWS, Outcome
+from app.jobclient import Outcome
+from app.views import VIEWS
 from compute.jobs import run_job
 
 
