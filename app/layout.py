@@ -23,7 +23,7 @@ def shell(catalog: RunCatalog) -> html.Div:
                       style={} if name == first else {"display": "none"}) for name, view in VIEWS.items()]
     return html.Div([
         dcc.Location(id=ids.URL, refresh="callback-nav"),
-        dcc.Store(id=ids.JOBS), dcc.Store(id=ids.TICK), dcc.Store(id=ids.CANONICAL), dcc.Store(id=ids.EDIT),
+        dcc.Store(id=ids.ADDRESS), dcc.Store(id=ids.TICK), dcc.Store(id=ids.CANONICAL), dcc.Store(id=ids.EDIT),
         html.Div(id=ids.CANONICAL_SINK, style={"display": "none"}),
         dcc.Interval(id=ids.POLL, interval=250, disabled=True),
         html.Header([
@@ -44,13 +44,15 @@ def shell(catalog: RunCatalog) -> html.Div:
 
 # The canonical address replaces the typed one without a new history entry (see callbacks.sync).
 # dcc.Location pushes its `href` prop when that differs from the address bar, so it must learn of
-# the replacement, or its next update would push the stale address back.
+# the replacement, or its next update would push the stale address back. Location has no
+# "replace" option (writing its href always pushes), but it follows the address bar on
+# `popstate`, the browser's own event for a history change made outside it: we send that one
+# (public DOM API) rather than Dash's private `_dashprivate_pushstate`.
 REPLACE_STATE = """
 function(href) {
     if (href && window.location.pathname + window.location.search !== href) {
         window.history.replaceState(window.history.state, "", href);
-        // tell dcc.Location, so that its props match the address bar again
-        window.dispatchEvent(new CustomEvent("_dashprivate_pushstate"));
+        window.dispatchEvent(new PopStateEvent("popstate", {state: window.history.state}));
     }
     return "";
 }

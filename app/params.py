@@ -10,6 +10,7 @@ which raise BadInput with a field and a message.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -60,6 +61,18 @@ def control_text(control_value: Any) -> str:
     if isinstance(control_value, float) and math.isfinite(control_value):
         return values.num(control_value)
     return "" if control_value is None else str(control_value)
+
+
+def dump_state(state: State) -> str:
+    """A state as JSON text, for a dcc.Store. Text, so that the browser hands back exactly these
+    values (as JSON numbers, JavaScript would turn the float 1.0 into the integer 1)."""
+    return json.dumps(state, separators=(",", ":"))
+
+
+def load_state(text: str) -> State:
+    """The state `dump_state` wrote: lists back to the tuples they were. No parsing: the state
+    was made from an address or a form and validated then."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(text).items()}
 
 
 def _text(v: Any) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from dash import Input, Output, ctx as dash_ctx, html, no_update
+from dash import Input, Output, State, ctx as dash_ctx, html, no_update
 
 from models.errors import BadInput
 from compute.queries import LineQuery
@@ -160,8 +160,9 @@ def callbacks(app) -> None:
                   Input(ids.graph(NAME, "line"), "relayoutData"),
                   Input(ids.button(NAME, "zoom-start"), "n_clicks"),
                   Input(ids.button(NAME, "zoom-end"), "n_clicks"),
-                  Input(ids.button(NAME, "zoom-reset"), "n_clicks"), prevent_initial_call=True)
-    def zoom(relayout, _start, _end, _reset):
+                  Input(ids.button(NAME, "zoom-reset"), "n_clicks"),
+                  State(ids.ADDRESS, "data"), prevent_initial_call=True)
+    def zoom(relayout, _start, _end, _reset, address):
         # an edit of the zoom parameter, applied to the address by the shell (app/callbacks.py)
         trigger = dash_ctx.triggered_id
         name = trigger.get("button") if isinstance(trigger, dict) else None
@@ -173,6 +174,9 @@ def callbacks(app) -> None:
             window = _window(relayout)
             if window is False:
                 return no_update
+        state = params.load_state(address["state"]) if address else {}
+        if state.get("view") != NAME or state.get("run") is None or state.get("zoom") == window:
+            return no_update
         return {"view": NAME, "values": {"zoom": values.range_text(window)}}
 
 

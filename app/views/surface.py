@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 import plotly.graph_objects as go
-from dash import Input, Output, html, no_update
+from dash import Input, Output, State, html, no_update
 
 from models.errors import BadInput
 from compute.queries import SurfaceQuery
@@ -235,11 +235,14 @@ def layout(state: dict, catalog: RunCatalog) -> html.Div:
 
 def callbacks(app) -> None:
     @app.callback(Output(ids.EDIT, "data", allow_duplicate=True),
-                  Input(ids.graph(NAME, "surface"), "relayoutData"), prevent_initial_call=True)
-    def remember_camera(relayout):
+                  Input(ids.graph(NAME, "surface"), "relayoutData"), State(ids.ADDRESS, "data"),
+                  prevent_initial_call=True)
+    def remember_camera(relayout, address):
         # an edit of the camera parameter, applied to the address by the shell (app/callbacks.py)
         camera = camera_of(relayout)
-        if camera is None:
+        state = params.load_state(address["state"]) if address else {}
+        if camera is None or state.get("view") != NAME or state.get("plot") != "surface" \
+                or state.get("camera") == camera:
             return no_update
         return {"view": NAME, "values": {"camera": _format_camera(camera)}}
 

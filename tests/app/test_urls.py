@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import urls
-from app.params import PAIRS
+from app.params import PAIRS, dump_state, load_state
 from app.figures import METRIC_LABELS
 from app.runs import RunCatalog, RunInfo
 from app.views import PARAMS, VIEWS
@@ -99,6 +99,14 @@ def test_address_round_trip(state):
     assert urls.href(parsed.state) == href  # canonical: one address per view
     # the query computed from the shared address is the very one of the original view
     assert query_keys(parsed.state) == query_keys(state)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(any_state)
+def test_a_stored_state_comes_back_as_it_was(state):
+    # the ADDRESS store keeps the state as JSON text: floats stay floats, tuples come back
+    back = load_state(dump_state(state))
+    assert back == state and all(type(back[k]) is type(v) for k, v in state.items())
 
 
 def query_keys(state: dict):
