@@ -33,8 +33,6 @@ FIELDS = {"dims": ("random-walk", "dims", "Dimensions d"), "seeds": ("random-wal
           "w1": ("factored", "w1", "w₁ window"), "w2": ("factored", "w2", "w₂ window"),
           "solutions": ("scalar-lines", "solutions", "Solutions (a, 1/a), (b, 1/b): a,b"),
           "rscale": ("scalar-lines", "random_scale", "Random point: scale")}
-
-
 EXP = params.choice("exp", EXPERIMENTS, "random-walk")
 
 
