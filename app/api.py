@@ -1,31 +1,57 @@
 """Every view's JSON (and CSV) twin, à la Datasette: /api/<view>.json?<the view's query string>.
 
-    curl 'http://127.0.0.1:8050/api/line.json?run=relu-mnist-small-s0&pair=init&alpha=0:1&points=50'
+    curl 'http://127.0.0.1:8050/api/line.json?run=relu-mnist-small-s0&pair=init&alpha=0:1&points=50&wait=30'
     curl 'http://127.0.0.1:8050/api/compare.csv?runs=relu-mnist-small-s0,sigmoid-mnist-small-s0'
     curl 'http://127.0.0.1:8050/api/runs.json'
 
 The same parser as the page reads the query string, but strictly: a value the page would
-replace by its default is a 400 here with the one error body {"ok": false, "error", "field",
-"status"}. A result not in the cache is computed first (the request waits up to WAIT_S seconds,
-then answers 202 with the jobs' progress: ask again). The header X-Landscape-Cache says hit or
-miss.
+replace by its default is a 400 here. The answer comes at once and never holds a server thread
+for a computation: the result when it is cached (200; the header X-Landscape-Cache says hit or
+miss), else 202 with the jobs' progress, a `Location` (the same URL: ask again) and a
+`Retry-After`. `wait=S` (0 to 60 seconds; not part of the view, nor of its cache key) waits up
+to S seconds for the result first, for a script that would rather not poll.
+
+Every answer that is not the result has one body, made by `error_body`:
+{"ok": false, "status": N, "error": message, "field": name or null, "jobs": {...} or null}.
 """
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlencode
+
 from flask import Flask, Response, jsonify, request
 
 from models.errors import BadInput
+from compute import validate
 
-from . import urls, work
-from .runs import context
+from . import jobclient, urls
+from .runs import load_catalog
 from .views import VIEWS
 
-WAIT_S = 300.0
+MAX_WAIT_S = 60.0
+RETRY_AFTER_S = 2
 
 
-def _error(exc: BadInput):
-    return jsonify(exc.to_json()), exc.status
+def error_body(status: int, message: str, field: str | None = None, jobs: dict | None = None) -> dict:
+    """The one body of every answer that is not a result (400, 404, 422, 503, 202)."""
+    return {"ok": False, "status": status, "error": message, "field": field, "jobs": jobs}
+
+
+def _refusal(exc: BadInput, jobs: dict | None = None):
+    return jsonify(error_body(exc.status, exc.message, exc.field, jobs)), exc.status
+
+
+def _jobs(outcomes: dict[str, jobclient.Outcome]) -> dict:
+    return {name: {"key": o.key, "state": o.state, "done": o.done, "total": o.total, "error": o.error}
+            for name, o in outcomes.items()}
+
+
+def _split_wait(query_string: str) -> tuple[str, float]:
+    """The view's own query string, and the seconds `wait=` asks for (BadInput if invalid)."""
+    pairs = parse_qsl(query_string, keep_blank_values=True)
+    waits = [v for k, v in pairs if k == "wait"]
+    wait = validate.parse_float(waits[-1], "wait", 0.0, MAX_WAIT_S) if waits else 0.0
+    return urlencode([(k, v) for k, v in pairs if k != "wait"]), wait
 
 
 def register(server: Flask) -> None:
@@ -33,32 +59,29 @@ def register(server: Flask) -> None:
     def runs_json():
         return jsonify([{"id": r.id, "model": r.model, "preset": r.preset, "seed": r.seed, "steps": list(r.steps),
                          "final_step": r.final_step, "final_valid_cost": r.final_valid_cost}
-                        for r in context().runs])
+                        for r in load_catalog().runs])
 
     @server.route("/api/<view>.<fmt>")
     def view_data(view: str, fmt: str):
         if view not in VIEWS or fmt not in ("json", "csv"):
-            return _error(BadInput(f"no such data: /api/{view}.{fmt}; views: {', '.join(VIEWS)}; "
-                                   "formats: json, csv", field="view", status=404))
-        ctx = context()
+            return _refusal(BadInput(f"no such data: /api/{view}.{fmt}; views: {', '.join(VIEWS)}; "
+                                     "formats: json, csv", field="view", status=404))
+        catalog = load_catalog()
         try:
-            state = urls.parse(f"/{view}", request.query_string.decode(), ctx, strict=True).state
-            queries = VIEWS[view].queries(state, ctx)
-        except BadInput as exc:
-            return _error(exc)
-        try:
-            keys, cached = work.submit(queries)
-        except BadInput as exc:  # e.g. Redis unreachable: 503 with the same error body
-            return _error(exc)
-        outcomes = work.wait(keys, WAIT_S)
+            search, wait = _split_wait(request.query_string.decode())
+            state = urls.parse(f"/{view}", search, catalog, strict=True).state
+            keys, cached = jobclient.submit(VIEWS[view].queries(state, catalog))
+        except BadInput as exc:  # bad input: 400; Redis unreachable: 503
+            return _refusal(exc)
+        outcomes = jobclient.wait(keys, wait)
         failed = [o for o in outcomes.values() if o.state in ("failed", "cancelled", "missing")]
         if failed:
-            return _error(BadInput("; ".join(f"{o.state}: {o.error or 'no result'}" for o in failed), status=422))
+            return _refusal(BadInput("; ".join(f"{o.state}: {o.error or 'no result'}" for o in failed), status=422),
+                            _jobs(outcomes))
         if not all(o.ready for o in outcomes.values()):
-            body = {"ok": False, "status": 202, "error": "still computing: ask again",
-                    "jobs": {name: {"key": o.key, "state": o.state, "done": o.done, "total": o.total}
-                             for name, o in outcomes.items()}}
-            return jsonify(body), 202, {"Retry-After": "2"}
+            message = f"still computing: ask again (or add wait=S, up to {MAX_WAIT_S:g} s, to wait here)"
+            return jsonify(error_body(202, message, jobs=_jobs(outcomes))), 202, {
+                "Location": request.full_path.rstrip("?"), "Retry-After": str(RETRY_AFTER_S)}
         data, csv_text = VIEWS[view].export(state, outcomes)
         headers = {"X-Landscape-Cache": "hit" if cached else "miss", "Link": f'<{urls.href(state)}>; rel="alternate"'}
         if fmt == "csv":

@@ -1,16 +1,25 @@
 """The shell's callbacks, the same for every view (they find a view's components by the
 pattern-matching ids of app/ids.py):
 
-  sync    address <-> form. From the address (page load, Back/Forward, a link): parse it, fill
-          the form, show what was ignored. From the form: validate what was edited (message
-          next to the field), write the new address without reloading.
-  track   address -> the view's queries -> the job layer (cached ones are done at once); then,
-          while a job runs, polls it: progress bar, and `tick`, which changes only when a
-          job's state changes.
-  draw    jobs' results -> the view's figures.
+  sync    address <-> form. From the address (page load, Back/Forward, a link): parse it, the
+          one time an address is parsed; fill the form, show what was ignored, submit the view's
+          queries to the job layer (cached ones are done at once) and keep the state and the
+          jobs' keys in the ADDRESS store. From the form (or a view's own edit: a zoom window, a
+          camera): validate what was edited against the stored state (message next to the
+          field), write the new address without reloading.
+  track   ADDRESS store -> while a job runs, polls it: progress bar, and `tick`, which changes
+          only when a job's state changes.
+  draw    ADDRESS store + jobs' results -> the view's figures.
 
 The address is the single source of truth: jobs follow the address, never the form, so a
 view opened from a shared link is computed exactly as the one it was copied from.
+
+Not Dash's `pages` (register_page, layout(**query)): its router re-renders the page's layout on
+every change of the query string, i.e. at every edit here (each α typed, each zoom), which would
+drop the coarse curve kept on screen while a zoomed one computes, the Plotly camera and the
+focus of the field being typed in, and parse the address a second time; its views are found by
+importing modules (pages_folder) rather than listed. One shell with every view laid out and the
+address read once by `sync` keeps all of that.
 """
 
 from __future__ import annotations
@@ -18,12 +27,13 @@ from __future__ import annotations
 import json
 
 from dash import ALL, Input, Output, State, ctx as dash_ctx, html, no_update
+from dash.exceptions import PreventUpdate
 
 from models.errors import BadInput
 
-from . import ids, urls, work
-from .runs import context
-from .views import VIEWS
+from . import ids, jobclient, params, urls
+from .runs import load_catalog
+from .views import PARAMS, VIEWS
 
 HIDDEN = {"display": "none"}
 SHOWN: dict = {}
@@ -73,117 +83,109 @@ def register(app) -> None:
         Output({"err": ALL, "view": ALL}, "children"), Output({"fieldbox": ALL, "view": ALL}, "style"),
         Output({"viewbox": ALL}, "style"), Output({"nav": ALL}, "href"), Output({"nav": ALL}, "className"),
         Output({"export": ALL, "view": ALL}, "href"), Output(ids.NOTICE, "children"), Output(ids.CANONICAL, "data"),
-        Input(ids.URL, "pathname"), Input(ids.URL, "search"), Input(ctl_all, "value"),
-        State(ids.CANONICAL, "data"))
-    def sync(pathname, search, _values, replaced):
-        ctx = context()
+        Output(ids.ADDRESS, "data"),
+        Input(ids.URL, "pathname"), Input(ids.URL, "search"), Input(ctl_all, "value"), Input(ids.EDIT, "data"),
+        State(ids.ADDRESS, "data"))
+    def sync(pathname, search, _values, edit, current):
+        catalog = load_catalog()
         trigger = dash_ctx.triggered_id
-        from_address = trigger is None or trigger == ids.URL
-        parsed = urls.parse(pathname, search, ctx)
-        state, notices, errors = parsed.state, parsed.notices, {}
-        view = state["view"]
-        if not from_address:
-            values = _active_controls(dash_ctx.inputs_list[2], view)
-            state, errors = urls.from_controls(state, values, _edited(view), ctx)
-            notices = []
-        new_path, new_search = urls.path(state), urls.search(state)
-        outputs = dash_ctx.outputs_list
-
-        controls, options = [], []
-        for item in outputs[1]:
-            cid = item["id"]
-            name = cid["ctl"]
-            if cid["view"] != view or name in errors:
-                controls.append(no_update)  # an invalid entry stays as typed, to be corrected
+        raw = (pathname or "/") + (search or "")
+        from_address = trigger is None or trigger == ids.URL or not current
+        if from_address:
+            if current and raw == current["href"]:
+                # the address already read: our own canonical replacement of a typed address
+                # arriving back (its notice stays), or nothing new
+                raise PreventUpdate
+            parsed = urls.parse(pathname, search, catalog)
+            state, notices, errors = parsed.state, parsed.notices, {}
+        else:
+            state, notices = params.load_state(current["state"]), []
+            if trigger == ids.EDIT:  # a view's own edit (a zoom window, a camera), as the form holds it
+                if edit.get("view") != state["view"]:
+                    raise PreventUpdate
+                values, edited = edit["values"], set(edit["values"])
             else:
-                controls.append(urls.to_control(name, state.get(name)))
-        for item in outputs[2]:
-            cid = item["id"]
-            param = urls.PARAMS[cid["ctl"]]
-            options.append(param.options(state, ctx) if cid["view"] == view and param.options else no_update)
-        field_errors = [errors.get(i["id"]["err"], "") if i["id"]["view"] == view else ""
-                        for i in outputs[3]]
-        boxes = [(SHOWN if urls.PARAMS[i["id"]["fieldbox"]].relevant(state) else HIDDEN)
-                 if i["id"]["view"] == view else no_update for i in outputs[4]]
-        views = [SHOWN if i["id"]["viewbox"] == view else HIDDEN for i in outputs[5]]
-        navs = [urls.href(state, i["id"]["nav"]) for i in outputs[6]]
-        nav_classes = ["nav-link active" if i["id"]["nav"] == view else "nav-link" for i in outputs[7]]
-        exports = [urls.api_href(state, i["id"]["export"]) if i["id"]["view"] == view else no_update
-                   for i in outputs[8]]
+                values, edited = _active_controls(dash_ctx.inputs_list[2], state["view"]), _edited(state["view"])
+            state, errors = urls.from_controls(state, values, edited, catalog)
+        form = _form(state, errors, catalog)
+        new_href = urls.href(state)
         if from_address:
             # The address bar gets the canonical form by replaceState (app/layout.py), not a new
             # history entry: pushing one here would trap Back on an address that redirects.
-            canonical = new_path + new_search
-            raw = (pathname or "/") + (search or "")
-            # our own replacement of a typed address arriving back: keep the notice about it
-            notice = no_update if raw == replaced and not notices else _notice(notices)
-            return (no_update, controls, options, field_errors, boxes, views, navs, nav_classes,
-                    exports, notice, canonical if canonical != raw else no_update)
-        new_href = new_path + new_search
+            return (no_update, *form, _notice(notices), new_href if new_href != raw else no_update,
+                    _address(state, catalog))
         # a new history entry, so that Back returns to the previous view
-        href = new_href if new_href != (pathname or "/") + (search or "") else no_update
-        return (href, controls, options, field_errors, boxes, views, navs, nav_classes, exports, _notice(notices),
-                no_update)
+        return (new_href if new_href != raw else no_update, *form, _notice(notices), no_update, no_update)
 
     @app.callback(
-        Output(ids.JOBS, "data"), Output(ids.TICK, "data"), Output(ids.POLL, "disabled"),
-        Output(ids.PROGRESS, "children"),
-        Input(ids.URL, "pathname"), Input(ids.URL, "search"), Input(ids.POLL, "n_intervals"),
-        State(ids.JOBS, "data"), State(ids.TICK, "data"))
-    def track(pathname, search, _n, spec, tick):
-        # Submitting and polling are one callback on purpose: Dash drops the answer of a call
-        # that a newer call of the same callback supersedes, so a late poll of the previous
-        # address can never overwrite the jobs (or stop the polling) of the current one.
-        ctx = context()
-        state = urls.parse(pathname, search, ctx).state
-        if not spec or spec.get("href") != urls.href(state):
-            spec = _submit(state, ctx)
-            new_spec = spec
-        else:
-            new_spec = no_update
-        if not spec["keys"]:
-            return new_spec, None, True, None
-        outs = work.outcomes(spec["keys"], with_results=False)
-        new_tick = {"href": spec["href"], "states": {k: o.state for k, o in outs.items()}}
-        all_done = all(work.finished(o.state) for o in outs.values())
-        return (new_spec, new_tick if new_tick != tick else no_update, all_done,
-                _progress_bar(*work.progress(outs)))
+        Output(ids.TICK, "data"), Output(ids.POLL, "disabled"), Output(ids.PROGRESS, "children"),
+        Input(ids.ADDRESS, "data"), Input(ids.POLL, "n_intervals"), State(ids.TICK, "data"))
+    def track(address, _n, tick):
+        # Dash drops the answer of a call that a newer call of the same callback supersedes, so a
+        # late poll of the previous address can never overwrite the tick (or stop the polling) of
+        # the current one.
+        if not address or not address["keys"]:
+            return None, True, None
+        outs = jobclient.outcomes(address["keys"], with_results=False)
+        new_tick = {"href": address["href"], "states": {k: o.state for k, o in outs.items()}}
+        all_done = all(jobclient.finished(o.state) for o in outs.values())
+        return new_tick if new_tick != tick else no_update, all_done, _progress_bar(*jobclient.progress(outs))
 
     @app.callback(Output(ids.STATUS, "children", allow_duplicate=True), Input(ids.CANCEL, "n_clicks"),
-                  State(ids.JOBS, "data"), prevent_initial_call=True)
-    def cancel(n, spec):
-        if not n or not spec:
+                  State(ids.ADDRESS, "data"), prevent_initial_call=True)
+    def cancel(n, address):
+        if not n or not address:
             return no_update
-        work.cancel(spec.get("keys") or {})
+        jobclient.cancel(address.get("keys") or {})
         return html.Span("cancelled", className="status-note")
 
     @app.callback(
         Output({"graph": ALL, "view": ALL}, "figure"), Output(ids.STATUS, "children"),
-        Input(ids.JOBS, "data"), Input(ids.TICK, "data"))
-    def draw(spec, _tick):
+        Input(ids.ADDRESS, "data"), Input(ids.TICK, "data"))
+    def draw(address, _tick):
         graphs = dash_ctx.outputs_list[0]
-        if not spec:
+        if not address:
             return [no_update] * len(graphs), no_update
-        ctx = context()
-        path, _, query = spec["href"].partition("?")
-        state = urls.parse(path, query, ctx).state
-        view = VIEWS[spec["view"]]
-        outs = work.outcomes(spec["keys"])
-        figures = view.draw(state, ctx, outs)
+        view = VIEWS[address["view"]]
+        outs = jobclient.outcomes(address["keys"])
+        figures = view.draw(params.load_state(address["state"]), load_catalog(), outs)
         out = [figures.get(g["id"]["graph"], no_update) if g["id"]["view"] == view.name else no_update
                for g in graphs]
-        return out, _status(spec, outs)
+        return out, _status(address, outs)
 
 
-def _submit(state: dict, ctx) -> dict:
-    """The view's queries for `state`, submitted (cached ones are done at once)."""
+def _form(state: dict, errors: dict[str, str], catalog) -> tuple:
+    """What the shell shows of `state`: the active view's controls (an invalid entry stays as typed,
+    to be corrected), their options, messages and visibility; which view is shown; the nav links
+    (carrying the state) and the data links."""
+    view, outputs = state["view"], dash_ctx.outputs_list
+    controls = [urls.to_control(i["id"]["ctl"], state.get(i["id"]["ctl"]))
+                if i["id"]["view"] == view and i["id"]["ctl"] not in errors else no_update for i in outputs[1]]
+    options = []
+    for item in outputs[2]:
+        param = PARAMS[item["id"]["ctl"]]
+        options.append(param.options(state, catalog) if item["id"]["view"] == view and param.options else no_update)
+    field_errors = [errors.get(i["id"]["err"], "") if i["id"]["view"] == view else "" for i in outputs[3]]
+    boxes = [(SHOWN if PARAMS[i["id"]["fieldbox"]].relevant(state) else HIDDEN)
+             if i["id"]["view"] == view else no_update for i in outputs[4]]
+    views = [SHOWN if i["id"]["viewbox"] == view else HIDDEN for i in outputs[5]]
+    navs = [urls.href(state, i["id"]["nav"]) for i in outputs[6]]
+    nav_classes = ["nav-link active" if i["id"]["nav"] == view else "nav-link" for i in outputs[7]]
+    exports = [urls.api_href(state, i["id"]["export"]) if i["id"]["view"] == view else no_update
+               for i in outputs[8]]
+    return controls, options, field_errors, boxes, views, navs, nav_classes, exports
+
+
+def _address(state: dict, catalog) -> dict:
+    """The ADDRESS store of `state`: the view's queries submitted (cached ones are done at once)."""
     view = VIEWS[state["view"]]
-    spec = {"view": view.name, "href": urls.href(state), "keys": {}, "cached": False, "error": None}
+    address = {"href": urls.href(state), "view": view.name, "state": params.dump_state(state), "keys": {},
+               "cached": False, "error": None}
     try:
-        spec["keys"], spec["cached"] = work.submit(view.queries(state, ctx))
+        address["keys"], address["cached"] = jobclient.submit(view.queries(state, catalog))
     except BadInput as exc:  # nothing can run (no runs, a pair without its second run, Redis down...)
-        spec["error"] = {"field": exc.field, "message": exc.message}
-    return spec
+        address["error"] = {"field": exc.field, "message": exc.message}
+    return address
 
 
 def _status(spec: dict, outs: dict) -> object:

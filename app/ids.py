@@ -8,8 +8,11 @@ from __future__ import annotations
 URL = "url"  # dcc.Location: the address
 CANONICAL = "canonical-href"  # Store: an address to put in place of the current one (replaceState)
 CANONICAL_SINK = "canonical-sink"
+EDIT = "edit"  # Store: an edit a view makes itself (zoom window, camera): {"view", "values": {param: text}}
 NOTICE = "notice"  # what was ignored from the address
-JOBS = "jobs"  # Store: the active view's queries (their keys) for the current address
+# Store: the current address read once: {"href": canonical, "view", "state": params.dump_state text,
+# "keys": {query name: job key}, "cached", "error"}; what tracking and drawing read
+ADDRESS = "address"
 TICK = "jobs-tick"  # Store: the jobs' states; changes only when one of them changes
 POLL = "jobs-poll"  # Interval: on while a job runs
 PROGRESS = "progress"

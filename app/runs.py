@@ -39,8 +39,9 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
-class Context:
-    """Everything URL parsing needs to know about the world: the known runs."""
+class RunCatalog:
+    """The known runs: everything URL parsing needs to know about the world. (Called a catalog,
+    not a context, so that it is never mistaken for Dash's callback `ctx`.)"""
 
     runs: tuple[RunInfo, ...] = ()
 
@@ -94,22 +95,22 @@ def _uses_dropout(run) -> bool:
 
 
 _lock = threading.Lock()
-_cached: dict[str, tuple[int, Context]] = {}
+_cached: dict[str, tuple[int, RunCatalog]] = {}
 
 
-def context(store: Store | None = None) -> Context:
+def load_catalog(store: Store | None = None) -> RunCatalog:
     """The runs of `store` (default: $LANDSCAPE_HOME), re-read only when the runs folder changes."""
     store = store or Store()
     try:
         stamp = os.stat(store.runs_dir).st_mtime_ns
     except OSError:
-        return Context()
+        return RunCatalog()
     key = str(store.runs_dir)
     with _lock:
         hit = _cached.get(key)
         if hit is not None and hit[0] == stamp:
             return hit[1]
-    ctx = Context(tuple(info(r) for r in store.list_runs()))
+    catalog = RunCatalog(tuple(info(r) for r in store.list_runs()))
     with _lock:
-        _cached[key] = (stamp, ctx)
-    return ctx
+        _cached[key] = (stamp, catalog)
+    return catalog

@@ -21,13 +21,13 @@ def create_app():
     from dash import Dash, Input, Output
 
     from . import api, callbacks, ids, layout
-    from .runs import context
+    from .runs import load_catalog
     from .views import VIEWS
 
     app = Dash(__name__, title="Landscape", update_title=None, suppress_callback_exceptions=True,
                assets_folder=str(Path(__file__).parent / "assets"))
     # a function: each page load lists the runs as they are now
-    app.layout = lambda: layout.shell(context())
+    app.layout = lambda: layout.shell(load_catalog())
     callbacks.register(app)
     app.clientside_callback(layout.REPLACE_STATE, Output(ids.CANONICAL_SINK, "children"), Input(ids.CANONICAL, "data"))
     for view in VIEWS.values():

@@ -6,249 +6,27 @@ A view's address is `/<view>?<param>=<value>&...`, e.g.
           &splits=train,valid&metric=cost&y=linear&zoom=0:0.01
 
 A *state* is a plain dict: {"view": name, param: value, ...} with typed values (str, int,
-float, tuples). `parse` turns an address into a state and `format`/`href` turn a state back into
+float, tuples). `parse` turns an address into a state and `search`/`href` turn a state back into
 its canonical address; every link, download URL, history entry and API call is made by them.
 `parse` never fails: an unknown or invalid value falls back to its default and is reported in
 `notices` (the page shows them); with `strict=True` (the JSON API) the first problem raises
 `BadInput` instead.
 
-Parameters are a small registry (`Param`, `register_param`); each view lists the ones it uses
-(`register_view`). A value's text form is the same in the address and in its form control, so
-the form is validated by the very parsers that validate addresses: compute.queries' parsers,
-which raise BadInput with a field and a message.
+These are plain functions over the tables of app/views/__init__.py: the views (`VIEWS`), each
+listing its parameters (app/params.py), and every parameter by name (`PARAMS`).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from models.errors import BadInput
-from compute.queries import Endpoint
-from compute.validate import parse_dropout_samples, parse_points, parse_range, parse_splits
 
-from .runs import Context
-
-State = dict  # {"view": str, param name: value}
-
-
-def _always(state: State) -> bool:
-    return True
-
-
-@dataclass(frozen=True)
-class Param:
-    """One URL parameter and form control.
-
-    parse(text, state, ctx) -> value, raising BadInput; `state` holds the params parsed before
-    this one (a view lists `run` before the params that depend on it).
-    """
-
-    name: str
-    parse: Callable[[str, State, Context], Any]
-    format: Callable[[Any], str]
-    default: Callable[[State, Context], Any]
-    relevant: Callable[[State], bool] = _always  # shown and written to the URL only when true
-    options: Callable[[State, Context], list[dict]] | None = None  # for choice controls
-    multi: bool = False  # the control's value is a list (checklist, multi-select)
-    help: str = ""
-
-
-PARAMS: dict[str, Param] = {}
-VIEW_PARAMS: dict[str, tuple[str, ...]] = {}  # view name -> its params, in dependency order
-DEFAULT_VIEW = "line"
-
-
-def register_param(param: Param) -> Param:
-    PARAMS[param.name] = param
-    return param
-
-
-def register_view(name: str, params: tuple[str, ...]) -> None:
-    unknown = [p for p in params if p not in PARAMS]
-    if unknown:
-        raise KeyError(f"view {name}: unregistered params {unknown}")
-    VIEW_PARAMS[name] = tuple(params)
-
-
-# --- value <-> text ---------------------------------------------------------------------------
-
-def num(x: float) -> str:
-    """Shortest text that reads back as the same float: 1.0 -> '1', 0.25 -> '0.25'."""
-    text = repr(float(x))
-    return text[:-2] if text.endswith(".0") else text
-
-
-def _range_text(r: tuple[float, float] | None) -> str:
-    return "" if r is None else f"{num(r[0])}:{num(r[1])}"
-
-
-def _text(v: Any) -> str:
-    return "" if v is None else str(v)
-
-
-def _int(text: str, name: str, minimum: int = 0) -> int:
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        raise BadInput(f"{text!r} is not an integer", field=name) from None
-    if value < minimum:
-        raise BadInput(f"must be >= {minimum}, got {value}", field=name)
-    return value
-
-
-def _choice(name: str, choices: dict[str, str]):
-    def parse(text: str, state: State, ctx: Context) -> str:
-        if text not in choices:
-            raise BadInput(f"{text!r} is not one of {', '.join(choices)}", field=name)
-        return text
-
-    def options(state: State, ctx: Context) -> list[dict]:
-        return [{"label": label, "value": value} for value, label in choices.items()]
-
-    return parse, options
-
-
-# --- the parameters of the line, trajectory and compare views --------------------------------
-
-def _parse_run(text: str, state: State, ctx: Context) -> str:
-    run = ctx.find(str(text).strip())
-    if run is None:
-        raise BadInput(f"unknown run {text!r}", field="run")
-    return run.id
-
-
-def _run_options(state: State, ctx: Context) -> list[dict]:
-    return [{"label": r.label, "value": r.id} for r in sorted(ctx.runs, key=lambda r: (r.model, r.preset, r.seed))]
-
-
-register_param(Param("run", _parse_run, _text,
-                     lambda s, c: c.default_run().id if c.default_run() else None,
-                     options=_run_options, help="the run: full id or a unique prefix such as relu-mnist-small-s0"))
-
-PAIRS = {"init": "init → final", "seeds": "final → final of two seeds", "random": "random → final",
-         "step": "step t → final"}
-_pair_parse, _pair_options = _choice("pair", PAIRS)
-register_param(Param("pair", _pair_parse, _text, lambda s, c: "init", options=_pair_options,
-                     help="endpoint pair: init (θ_i→θ_f), seeds (θ_f→θ_f of another seed), random, step"))
-
-
-def _parse_other(text: str, state: State, ctx: Context) -> str:
-    other, run = ctx.find(str(text).strip()), ctx.get(state.get("run"))
-    if other is None:
-        raise BadInput(f"unknown run {text!r}", field="other")
-    if run is not None and other.family != run.family:
-        raise BadInput(f"{other.label} is not the same model as {run.label}", field="other")
-    if other.id == state.get("run"):
-        raise BadInput("pick a different seed than the first run", field="other")
-    return other.id
-
-
-def _other_default(state: State, ctx: Context) -> str | None:
-    siblings = ctx.siblings(state.get("run"))
-    return siblings[0].id if siblings else None
-
-
-register_param(Param(
-    "other", _parse_other, _text, _other_default, relevant=lambda s: s.get("pair") == "seeds",
-    options=lambda s, c: [{"label": r.label, "value": r.id} for r in c.siblings(s.get("run"))],
-    help="the second run of a final→final pair (same model, another seed)"))
-
-
-def _parse_step(text: str, state: State, ctx: Context) -> int:
-    step = _int(text, "step")
-    run = ctx.get(state.get("run"))
-    if run is not None and step not in run.steps:
-        shown = ", ".join(map(str, run.steps[:8])) + (", …" if len(run.steps) > 8 else "")
-        raise BadInput(f"the run has no checkpoint at step {step} (recorded: {shown})", field="step")
-    return step
-
-
-def _step_default(state: State, ctx: Context) -> int | None:
-    run = ctx.get(state.get("run"))
-    return run.steps[len(run.steps) // 2] if run else None
-
-
-def _step_options(state: State, ctx: Context) -> list[dict]:
-    run = ctx.get(state.get("run"))
-    if run is None:
-        return []
-    return [{"label": f"t = {s} (epoch {e:g})", "value": str(s)} for s, e in zip(run.steps, run.epochs)]
-
-
-register_param(Param("step", _parse_step, _text, _step_default, relevant=lambda s: s.get("pair") == "step",
-                     options=_step_options, help="the checkpoint θ(t) of a step→final pair"))
-register_param(Param("rseed", lambda t, s, c: _int(t, "rseed"), _text, lambda s, c: 0,
-                     relevant=lambda s: s.get("pair") == "random", help="seed of the random point"))
-
-
-def _parse_scale(text: str, state: State, ctx: Context) -> float:
-    # compute's endpoint parser is the one that says what a random endpoint's scale may be
-    return Endpoint.parse(f"random:0:{str(text).strip()}", "scale").scale
-
-
-register_param(Param("scale", _parse_scale, num, lambda s, c: 1.0, relevant=lambda s: s.get("pair") == "random",
-                     help="the random point is the initializer's draw times this (10 or more: large norm, Fig. 5)"))
-register_param(Param("alpha", lambda t, s, c: parse_range(t, "alpha"), _range_text, lambda s, c: (-0.25, 1.25),
-                     help="α range A:B (may extend below 0 and above 1)"))
-register_param(Param("points", lambda t, s, c: parse_points(t, "points"), _text, lambda s, c: 50,
-                     help="α values per curve, 2 to 2001"))
-
-
-
-def _parse_dropout(text: str, state: State, ctx: Context) -> int:
-    samples = parse_dropout_samples(str(text).strip() or 0, "dropout")
-    run = ctx.get(state.get("run"))
-    if samples and run is not None and not run.dropout:
-        raise BadInput(f"{run.model}/{run.preset} has no dropout: its line is the plain cost", field="dropout")
-    return samples
-
-
-register_param(Param("dropout", _parse_dropout, lambda n: str(n) if n else "", lambda s, c: 0,
-                     help="0 or empty: dropout off, weights scaled (the paper's J); N: a Monte-Carlo estimate "
-                          "with dropout on, the mean of N passes (models with dropout)"))
-
-SPLIT_LABELS = {"train": "train", "valid": "validation", "test": "test"}
-register_param(Param("splits", lambda t, s, c: parse_splits(t, "splits"), ",".join, lambda s, c: ("train", "valid"),
-                     options=lambda s, c: [{"label": v, "value": k} for k, v in SPLIT_LABELS.items()],
-                     multi=True, help="splits drawn, e.g. train,valid"))
-METRICS = {"cost": "cost J(θ)", "error": "error rate"}
-_metric_parse, _metric_options = _choice("metric", METRICS)
-register_param(Param("metric", _metric_parse, _text, lambda s, c: "cost", options=_metric_options,
-                     help="cost (the objective) or error (misclassification rate)"))
-_y_parse, _y_options = _choice("y", {"linear": "linear", "log": "log"})
-register_param(Param("y", _y_parse, _text, lambda s, c: "log" if s.get("view") == "compare" else "linear",
-                     options=_y_options, help="y axis scale"))
-
-
-def _parse_zoom(text: str, state: State, ctx: Context) -> tuple[float, float] | None:
-    text = str(text).strip()
-    return None if text == "" else parse_range(text, "zoom")
-
-
-register_param(Param("zoom", _parse_zoom, _range_text, lambda s, c: None,
-                     help="α window recomputed at full resolution, A:B (empty: no zoom)"))
-
-MAX_COMPARE = 10
-
-
-def _parse_runs(text: str, state: State, ctx: Context) -> tuple[str, ...]:
-    refs = [r.strip() for r in str(text).split(",") if r.strip()]
-    if not refs:
-        raise BadInput("pick at least one run", field="runs")
-    if len(refs) > MAX_COMPARE:
-        raise BadInput(f"at most {MAX_COMPARE} runs, got {len(refs)}", field="runs")
-    found = [ctx.find(r) for r in refs]
-    unknown = [r for r, f in zip(refs, found) if f is None]
-    if unknown:
-        raise BadInput(f"unknown run{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}", field="runs")
-    return tuple(dict.fromkeys(f.id for f in found))  # order kept, duplicates dropped
-
-
-register_param(Param("runs", _parse_runs, ",".join, lambda s, c: tuple(r.id for r in c.one_per_model()),
-                     options=_run_options, multi=True, help="runs compared (init→final of each)"))
+from .params import Param, State, control_text
+from .runs import RunCatalog
+from .views import DEFAULT_VIEW, PARAMS, VIEWS
 
 
 # --- parse / format --------------------------------------------------------------------------
@@ -259,23 +37,15 @@ class Parsed:
     notices: list[str] = field(default_factory=list)
 
 
-def _load_views() -> None:
-    # The views register their params on import (app/views/__init__.py imports this module, so
-    # the import cannot be at the top): whoever parses an address gets every view registered.
-    if not VIEW_PARAMS:
-        from . import views  # noqa: F401
-
-
 def view_of(pathname: str | None) -> str | None:
     """'/line' -> 'line'; '/' or '' -> the default view; an unknown path -> None."""
-    _load_views()
     name = (pathname or "/").strip("/").split("/")[0]
     if name == "":
         return DEFAULT_VIEW
-    return name if name in VIEW_PARAMS else None
+    return name if name in VIEWS else None
 
 
-def parse(pathname: str | None, search: str | None, ctx: Context, strict: bool = False) -> Parsed:
+def parse(pathname: str | None, search: str | None, catalog: RunCatalog, strict: bool = False) -> Parsed:
     """The state an address asks for; what cannot be used is replaced by defaults and noticed."""
     notices: list[str] = []
 
@@ -292,21 +62,22 @@ def parse(pathname: str | None, search: str | None, ctx: Context, strict: bool =
     for key, value in parse_qsl((search or "").lstrip("?"), keep_blank_values=True):
         given[key] = value  # a repeated key: the last one wins, as in most web frameworks
     state: State = {"view": view}
-    for name in VIEW_PARAMS[view]:
-        param = PARAMS[name]
+    for param in VIEWS[view].params:
+        name = param.name
         text = given.pop(name, None)
-        if text is None or (text == "" and not _accepts_empty(param, state, ctx)):
-            state[name] = param.default(state, ctx)
+        if text is None or (text == "" and not _accepts_empty(param, state, catalog)):
+            state[name] = param.default(state, catalog)
             continue
         try:
-            state[name] = param.parse(text, state, ctx)
+            state[name] = param.parse(text, state, catalog)
         except BadInput as exc:
-            state[name] = param.default(state, ctx)
+            state[name] = param.default(state, catalog)
             shown = param.format(state[name])
             problem(f"{name}={text!r} ignored: {exc.message}" + (f" (using {shown})" if shown else ""), name,
                     f"{name}={text!r}: {exc.message}")
-    for name in VIEW_PARAMS[view]:  # a value the view would not use: say so, it was typed by someone
-        if name in state and not PARAMS[name].relevant(state) and name in _given_names(search):
+    for param in VIEWS[view].params:  # a value the view would not use: say so, it was typed by someone
+        name = param.name
+        if name in state and not param.relevant(state) and name in _given_names(search):
             problem(f"{name} ignored: not used with pair={state.get('pair')}", name)
     for key in given:
         where = "not used by the " + view + " view" if key in PARAMS else "unknown parameter"
@@ -318,9 +89,9 @@ def _given_names(search: str | None) -> set[str]:
     return {k for k, _ in parse_qsl((search or "").lstrip("?"), keep_blank_values=True)}
 
 
-def _accepts_empty(param: Param, state: State, ctx: Context) -> bool:
+def _accepts_empty(param: Param, state: State, catalog: RunCatalog) -> bool:
     try:
-        param.parse("", state, ctx)
+        param.parse("", state, catalog)
         return True
     except BadInput:
         return False
@@ -332,10 +103,9 @@ def path(state: State) -> str:
 
 def search(state: State) -> str:
     """The canonical query string of `state` (with the leading '?'; '' when there is nothing)."""
-    _load_views()
     parts = []
-    for name in VIEW_PARAMS[state["view"]]:
-        param = PARAMS[name]
+    for param in VIEWS[state["view"]].params:
+        name = param.name
         if name not in state or state[name] is None or not param.relevant(state):
             continue  # left out: parsing fills in the default
         text = param.format(state[name])
@@ -360,37 +130,34 @@ def carry(state: State, view: str) -> State:
     """The state of `view` keeping what it shares with `state` (run, ranges, splits...).
     Values that do not fit the other view are re-derived when the address is parsed."""
     out = {"view": view}
-    for name in VIEW_PARAMS[view]:
+    for name in VIEWS[view].param_names:
         if name in state and name != "y":  # the y scale's default differs per view (log for compare)
             out[name] = state[name]
     return out
 
 
-def canonical(state: State, ctx: Context) -> State:
+def canonical(state: State, catalog: RunCatalog) -> State:
     """The state its own address parses to: values the view does not use are re-derived."""
-    return parse(path(state), search(state), ctx).state
+    return parse(path(state), search(state), catalog).state
+
+
+def default_state(view: str, catalog: RunCatalog) -> State:
+    """`view` with every parameter at its default: the state `/<view>` opens, made without parsing."""
+    state: State = {"view": view}
+    for param in VIEWS[view].params:
+        state[param.name] = param.default(state, catalog)
+    return state
 
 
 # --- form controls -------------------------------------------------------------------------------
 
 def to_control(name: str, value: Any) -> Any:
     """A value as its form control holds it (a list for multi controls, text otherwise)."""
-    param = PARAMS[name]
-    text = param.format(value)
-    if param.multi:
-        return [t for t in text.split(",") if t]
-    return text
+    return PARAMS[name].control_value(value)
 
 
-def control_text(name: str, control_value: Any) -> str:
-    if isinstance(control_value, (list, tuple)):
-        return ",".join(str(v) for v in control_value)
-    if isinstance(control_value, float) and math.isfinite(control_value):
-        return num(control_value)
-    return "" if control_value is None else str(control_value)
-
-
-def from_controls(base: State, values: dict[str, Any], edited: set[str], ctx: Context) -> tuple[State, dict[str, str]]:
+def from_controls(base: State, values: dict[str, Any], edited: set[str],
+                  catalog: RunCatalog) -> tuple[State, dict[str, str]]:
     """The state a form asks for: `base` (the current address's state) with the form's values.
 
     Returns the new state and, for the controls the person just `edited`, a message per
@@ -401,25 +168,25 @@ def from_controls(base: State, values: dict[str, Any], edited: set[str], ctx: Co
     view = base["view"]
     state: State = {"view": view}
     errors: dict[str, str] = {}
-    for name in VIEW_PARAMS[view]:
-        param = PARAMS[name]
+    for param in VIEWS[view].params:
+        name = param.name
         candidates = []
         if name in values:
-            candidates.append(control_text(name, values[name]))
+            candidates.append(control_text(values[name]))
         if name in base:
             candidates.append(param.format(base[name]))
         state[name] = _MISSING
         for i, text in enumerate(candidates):
-            if text == "" and not _accepts_empty(param, state, ctx):
+            if text == "" and not _accepts_empty(param, state, catalog):
                 continue
             try:
-                state[name] = param.parse(text, state, ctx)
+                state[name] = param.parse(text, state, catalog)
                 break
             except BadInput as exc:
                 if i == 0 and name in values and name in edited and param.relevant(state):
                     errors[name] = exc.message
         if state[name] is _MISSING:
-            state[name] = param.default(state, ctx)
+            state[name] = param.default(state, catalog)
     return state, errors
 
 

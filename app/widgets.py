@@ -1,14 +1,18 @@
 """Form fields, graphs and export links built with the shell's ids (see app/ids.py), so that
 the shell's callbacks fill, validate and sync them with the address. Values and options are
-filled from the address when the page loads; what is given here is only the first paint.
+filled from the address when the page loads; what a `Form` is given (one state for the
+whole layout of a view) is only the first paint.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from dash import dcc, html
 
-from . import ids, urls
-from .runs import Context
+from . import ids
+from .params import Param, State
+from .runs import RunCatalog
 
 
 def field(view: str, param: str, label: str, control, hint: str | None = None) -> html.Div:
@@ -20,41 +24,44 @@ def field(view: str, param: str, label: str, control, hint: str | None = None) -
     return html.Div(children, id=ids.field_box(view, param), className="field")
 
 
-def _initial(view: str, param: str, ctx: Context):
-    state = urls.parse(f"/{view}", "", ctx).state
-    return urls.to_control(param, state.get(param)), urls.PARAMS[param].options(state, ctx) \
-        if urls.PARAMS[param].options else None
+@dataclass(frozen=True)
+class Form:
+    """The controls of one view, first filled from one `state` (made once for the whole layout)."""
 
+    view: str
+    state: State
+    catalog: RunCatalog
 
-def dropdown(view: str, param: str, label: str, ctx: Context, hint: str | None = None, multi: bool = False,
-             placeholder: str = "") -> html.Div:
-    value, options = _initial(view, param, ctx)
-    return field(view, param, label, dcc.Dropdown(
-        id=ids.control(view, param, ids.CHOICE), options=options, value=value, multi=multi, clearable=multi,
-        placeholder=placeholder, className="control"), hint)
+    def _initial(self, param: Param):
+        options = param.options(self.state, self.catalog) if param.options else None
+        return param.control_value(self.state.get(param.name)), options
 
+    def dropdown(self, param: Param, label: str, hint: str | None = None, multi: bool = False,
+                 placeholder: str = "") -> html.Div:
+        value, options = self._initial(param)
+        return field(self.view, param.name, label, dcc.Dropdown(
+            id=ids.control(self.view, param.name, ids.CHOICE), options=options, value=value, multi=multi,
+            clearable=multi, placeholder=placeholder, className="control"), hint)
 
-def radio(view: str, param: str, label: str, ctx: Context, hint: str | None = None, inline: bool = False) -> html.Div:
-    value, options = _initial(view, param, ctx)
-    return field(view, param, label, dcc.RadioItems(
-        id=ids.control(view, param, ids.CHOICE), options=options, value=value, inline=inline,
-        className="control radio" + (" inline" if inline else "")), hint)
+    def radio(self, param: Param, label: str, hint: str | None = None, inline: bool = False) -> html.Div:
+        value, options = self._initial(param)
+        return field(self.view, param.name, label, dcc.RadioItems(
+            id=ids.control(self.view, param.name, ids.CHOICE), options=options, value=value, inline=inline,
+            className="control radio" + (" inline" if inline else "")), hint)
 
+    def checklist(self, param: Param, label: str, hint: str | None = None) -> html.Div:
+        value, options = self._initial(param)
+        return field(self.view, param.name, label, dcc.Checklist(
+            id=ids.control(self.view, param.name, ids.CHOICE), options=options, value=value, inline=True,
+            className="control radio inline"), hint)
 
-def checklist(view: str, param: str, label: str, ctx: Context, hint: str | None = None) -> html.Div:
-    value, options = _initial(view, param, ctx)
-    return field(view, param, label, dcc.Checklist(
-        id=ids.control(view, param, ids.CHOICE), options=options, value=value, inline=True,
-        className="control radio inline"), hint)
-
-
-def text(view: str, param: str, label: str, ctx: Context, hint: str | None = None, placeholder: str = "") -> html.Div:
-    value, _ = _initial(view, param, ctx)
-    # debounce: validate and recompute when the person presses Enter or leaves the field,
-    # not at every keystroke
-    return field(view, param, label, dcc.Input(
-        id=ids.control(view, param, ids.TEXT), type="text", value=value, debounce=True,
-        placeholder=placeholder, className="control text", spellCheck=False), hint)
+    def text(self, param: Param, label: str, hint: str | None = None, placeholder: str = "") -> html.Div:
+        value, _ = self._initial(param)
+        # debounce: validate and recompute when the person presses Enter or leaves the field,
+        # not at every keystroke
+        return field(self.view, param.name, label, dcc.Input(
+            id=ids.control(self.view, param.name, ids.TEXT), type="text", value=value, debounce=True,
+            placeholder=placeholder, className="control text", spellCheck=False), hint)
 
 
 def graph(view: str, name: str, filename: str, height: int = 460) -> dcc.Graph:

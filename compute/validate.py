@@ -86,6 +86,17 @@ def parse_range(text: str, field: str = "alpha") -> tuple[float, float]:
     return lo, hi
 
 
+def parse_optional_range(text, field: str) -> tuple[float, float] | None:
+    """'A:B', or empty for none (a zoom window, a surface range fitted to the trajectory)."""
+    text = "" if text is None else str(text).strip()
+    return None if text == "" else parse_range(text, field)
+
+
+def format_range(r: tuple[float, float] | None) -> str:
+    """'A:B' of a range, the text parse_range reads back; '' for none."""
+    return "" if r is None else f"{format_number(r[0])}:{format_number(r[1])}"
+
+
 def parse_bounds(lo, hi, field: str, optional: bool = False) -> tuple[float | None, float | None]:
     """Two finite bounds with lo < hi; with `optional`, both may be None ("auto")."""
     if optional and lo is None and hi is None:

@@ -147,7 +147,7 @@ def test_the_line_view_asks_for_dropout_samples(dropout_run, capsys):
     from app.server import create_app
 
     client = create_app().server.test_client()
-    address = f"/api/line.json?run={dropout_run.id}&pair=init&points=5&splits=train"
+    address = f"/api/line.json?run={dropout_run.id}&pair=init&points=5&splits=train&wait=60"
     plain = client.get(address)
     mc = client.get(address + "&dropout=3")
     assert plain.status_code == 200 and mc.status_code == 200, mc.json

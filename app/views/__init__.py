@@ -1,85 +1,42 @@
-"""The dashboard's views: a small registry. Each view is one module that registers a `View`.
+"""The dashboard's views, listed here: the one place that says which views there are.
 
-A view says which URL parameters it uses (declared in app/urls.py, or registered by the view
-module itself with `urls.register_param`), lays out its controls and graphs with the helpers of
-app/widgets.py, turns a state into the compute queries it needs, and draws their results. The
-shell (app/callbacks.py) does the rest for every view alike: address <-> form sync, validation
-messages, submitting jobs, progress, drawing, and the JSON/CSV twin at /api/<view>.json|csv.
+Each view is one module that defines its `VIEW` (app/views/base.py says what a view is). The
+table below, in nav order, is what the shell, the address (app/urls.py) and the API twin are
+built from; the parameter table is built from the views' own parameters.
 
 Adding a view, e.g. the α/β surface (app/views/surface.py):
 
     from compute.queries import SurfaceQuery
-    from .. import urls, widgets
-    from . import View, register
+    from .. import params, widgets
+    from .base import View
 
-    urls.register_param(urls.Param("camera", ...))          # only for params that are new
+    CAMERA = params.Param("camera", ...)                     # only for params that are new
 
-    def layout(ctx):                                        # controls + graphs, ids from widgets
-        return html.Div([widgets.dropdown("surface", "run", "Run", ctx), ...,
-                         widgets.graph("surface", "surface", "landscape-surface")])
+    def layout(state, catalog):                             # controls + graphs, ids from widgets
+        return html.Div([widgets.dropdown(NAME, params.RUN, "Run", state, catalog), ...,
+                         widgets.graph(NAME, "surface", "landscape-surface")])
 
-    def queries(state, ctx):                                # raise BadInput for what cannot run
+    def queries(state, catalog):                            # raise BadInput for what cannot run
         return {"surface": SurfaceQuery(...)}
 
-    def draw(state, ctx, outcomes):                         # {graph name: figure}
+    def draw(state, catalog, outcomes):                     # {graph name: figure}
         ...
 
     def export(state, outcomes):                            # (JSON object, CSV text)
         ...
 
-    register(View("surface", "Surface", ("run", ..., "camera"), layout, queries, draw, export))
+    VIEW = View("surface", "Surface", (params.RUN, ..., CAMERA), layout, queries, draw, export)
 
-then add `surface` to the import line at the bottom of this file. That is all: the nav link,
-the URL, the jobs and the API twin follow from the registration.
+then add `surface.VIEW` to the table below. That is all: the nav link, the URL, the jobs and the
+API twin follow from it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+from ..params import Param
+from . import compare, controls, line, surface, trajectory
+from .base import View, params_table, views_table
 
-from compute.queries import Query
-
-from .. import urls
-from ..runs import Context
-
-
-@dataclass
-class Outcome:
-    """A query's job as a view sees it when drawing."""
-
-    key: str
-    state: str  # pending | running | done | failed | cancelled | missing
-    done: int = 0
-    total: int = 0
-    error: str | None = None
-    result: dict | None = None  # the result's JSON once done
-
-    @property
-    def ready(self) -> bool:
-        return self.result is not None
-
-
-@dataclass(frozen=True)
-class View:
-    name: str  # path segment: /<name>
-    title: str  # nav label
-    params: tuple[str, ...]  # URL parameters, in dependency order (run before step)
-    layout: Callable[[Context], Any]  # the view's controls and graphs
-    queries: Callable[[dict, Context], dict[str, Query]]  # state -> named queries (BadInput if none can run)
-    draw: Callable[[dict, Context, dict[str, Outcome]], dict[str, Any]]  # -> {graph name: figure}
-    export: Callable[[dict, dict[str, Outcome]], tuple[Any, str]]  # -> (JSON object, CSV text)
-    callbacks: Callable[[Any], None] | None = None  # view-specific callbacks: callbacks(app)
-    description: str = ""
-
-
-VIEWS: dict[str, View] = {}
-
-
-def register(view: View) -> View:
-    urls.register_view(view.name, view.params)
-    VIEWS[view.name] = view
-    return view
-
-
-from . import line, trajectory, compare, surface, controls  # noqa: E402,F401  (registration order = nav order)
+VIEWS: dict[str, View] = views_table(line.VIEW, trajectory.VIEW, compare.VIEW, surface.VIEW, controls.VIEW)
+PARAMS: dict[str, Param] = params_table(VIEWS.values())
+DEFAULT_VIEW = "line"

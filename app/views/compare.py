@@ -12,15 +12,16 @@ from dash import html
 from models.errors import BadInput
 from compute.queries import LineQuery
 
-from .. import figures, widgets
-from ..runs import Context
-from . import Outcome, View, register
+from .. import figures, params, widgets
+from ..jobclient import Outcome
+from ..runs import RunCatalog
+from .base import View
 from .line import EMPTY
 
 NAME = "compare"
 
 
-def queries(state: dict, ctx: Context) -> dict[str, LineQuery]:
+def queries(state: dict, catalog: RunCatalog) -> dict[str, LineQuery]:
     if not state.get("runs"):
         raise BadInput("pick at least one run", field="runs")
     lo, hi = state["alpha"]
@@ -28,17 +29,17 @@ def queries(state: dict, ctx: Context) -> dict[str, LineQuery]:
             for run in state["runs"]}
 
 
-def _labels(state: dict, ctx: Context) -> dict[str, str]:
+def _labels(state: dict, catalog: RunCatalog) -> dict[str, str]:
     """The model's name, with preset and seed only where they tell two compared runs apart."""
-    runs = [ctx.get(r) for r in state["runs"] if ctx.get(r) is not None]
+    runs = [catalog.get(r) for r in state["runs"] if catalog.get(r) is not None]
     models = [r.model for r in runs]
     return {r.id: r.model if models.count(r.model) == 1 else f"{r.model} ({r.preset}, seed {r.seed})" for r in runs}
 
 
-def draw(state: dict, ctx: Context, outcomes: dict[str, Outcome]) -> dict:
-    if not ctx.runs:
+def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
+    if not catalog.runs:
         return {"compare": figures.message_figure(EMPTY)}
-    labels = _labels(state, ctx)
+    labels = _labels(state, catalog)
     ready = [(labels.get(k, k), o.result) for k, o in outcomes.items() if o.ready]
     waiting = [k for k, o in outcomes.items() if not o.ready]
     failed = [f"{labels.get(k, k)}: {o.error}" for k, o in outcomes.items() if o.state == "failed"]
@@ -81,20 +82,20 @@ def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
     return {"lines": lines}, buf.getvalue()
 
 
-def layout(ctx: Context) -> html.Div:
-    v = NAME
+def layout(state: dict, catalog: RunCatalog) -> html.Div:
+    v, form = NAME, widgets.Form(NAME, state, catalog)
     controls = html.Div([
-        widgets.dropdown(v, "runs", "Runs", ctx, multi=True, placeholder="pick runs to compare"),
-        widgets.text(v, "alpha", "α range", ctx, placeholder="A:B", hint="A:B, e.g. 0:1"),
-        widgets.text(v, "points", "Points", ctx, hint="2 to 2001 α values per line"),
-        widgets.checklist(v, "splits", "Splits", ctx),
-        widgets.radio(v, "metric", "Metric", ctx, inline=True),
-        widgets.radio(v, "y", "y axis", ctx, inline=True),
+        form.dropdown(params.RUNS, "Runs", multi=True, placeholder="pick runs to compare"),
+        form.text(params.ALPHA, "α range", placeholder="A:B", hint="A:B, e.g. 0:1"),
+        form.text(params.POINTS, "Points", hint="2 to 2001 α values per line"),
+        form.checklist(params.SPLITS, "Splits"),
+        form.radio(params.METRIC, "Metric", inline=True),
+        form.radio(params.Y, "y axis", inline=True),
     ], className="controls")
     main = html.Div([widgets.graph(v, "compare", "landscape-compare", height=520), widgets.export_links(v)],
                     className="main")
     return html.Div([controls, main], className="view-grid")
 
 
-register(View(NAME, "Compare", ("runs", "alpha", "points", "splits", "metric", "y"), layout, queries, draw, export,
-              None, "init→final lines of several models on one axis (Fig. 3)"))
+VIEW = View(NAME, "Compare", (params.RUNS, params.ALPHA, params.POINTS, params.SPLITS, params.METRIC, params.Y),
+            layout, queries, draw, export, None, "init→final lines of several models on one axis (Fig. 3)")

@@ -6,17 +6,22 @@ for any run, the two most-travelled components of θ against the cost (Fig. 7 ri
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import plotly.graph_objects as go
 from dash import html
 from plotly.subplots import make_subplots
 
 from models.errors import BadInput
+from compute import validate
 from compute.queries import CONTROL_PARAMS, ControlQuery
 from compute.control_results import ControlResult
 
-from .. import figures, urls, widgets
-from ..runs import Context
-from . import Outcome, View, register
+from .. import figures, params, values, widgets
+from ..jobclient import Outcome
+from ..params import Param
+from ..runs import RunCatalog
+from .base import View
 
 NAME = "controls"
 EXPERIMENTS = {"random-walk": "random walks (Fig. 11)", "convex": "convex quadratic, GD (Fig. 12)",
@@ -29,54 +34,41 @@ FIELDS = {"dims": ("random-walk", "dims", "Dimensions d"), "seeds": ("random-wal
           "w1": ("factored", "w1", "w₁ window"), "w2": ("factored", "w2", "w₂ window"),
           "solutions": ("scalar-lines", "solutions", "Solutions (a, 1/a), (b, 1/b): a,b"),
           "rscale": ("scalar-lines", "random_scale", "Random point: scale")}
+EXP = params.choice("exp", EXPERIMENTS, "random-walk")
 
 
-def _exp_param() -> urls.Param:
-    def parse(text: str, state: dict, ctx: Context) -> str:
-        if text not in EXPERIMENTS:
-            raise BadInput(f"{text!r} is not one of {', '.join(EXPERIMENTS)}", field="exp")
-        return text
-
-    return urls.Param("exp", parse, str, lambda s, c: "random-walk",
-                      options=lambda s, c: [{"label": v, "value": k} for k, v in EXPERIMENTS.items()])
-
-
-def _field_param(name: str, experiment: str, param: str) -> urls.Param:
+def _field_param(name: str, experiment: str, param: str) -> Param:
     parser, default = CONTROL_PARAMS[experiment][param]
     is_range = name in ("w1", "w2")
 
     def fmt(value) -> str:
         if is_range:
-            return f"{urls.num(value[0])}:{urls.num(value[1])}"
+            return validate.format_range(value)
         if isinstance(value, (tuple, list)):
-            return ",".join(urls.num(v) if isinstance(v, float) else str(v) for v in value)
-        return urls.num(value) if isinstance(value, float) else str(value)
+            return ",".join(validate.format_number(v) if isinstance(v, float) else str(v) for v in value)
+        return validate.format_number(value) if isinstance(value, float) else str(value)
 
     # compute.queries' parsers are the ones that say what a parameter may be (field: the URL name)
-    def parse(text: str, state: dict, ctx: Context):
+    def parse(text: str, state: dict, catalog: RunCatalog):
         try:
             return parser(text, name)
         except BadInput as exc:
             raise BadInput(exc.message, field=name) from None
 
-    return urls.Param(name, parse, fmt, lambda s, c: parser(default, name),
-                      relevant=lambda s: s.get("exp") == experiment)
+    return Param(name, parse, fmt, lambda s, c: parser(default, name),
+                 relevant=lambda s: s.get("exp") == experiment)
 
 
-urls.register_param(_exp_param())
-for _name, (_exp, _param, _) in FIELDS.items():
-    urls.register_param(_field_param(_name, _exp, _param))
-_run = urls.PARAMS["run"]
-urls.register_param(urls.Param("xrun", _run.parse, _run.format, _run.default, options=_run.options,
-                               relevant=lambda s: s.get("exp") == "extremes", help="the run of Fig. 7 right"))
+FIELD_PARAMS = tuple(_field_param(name, exp, param) for name, (exp, param, _) in FIELDS.items())
+XRUN = replace(params.RUN, name="xrun", relevant=lambda s: s.get("exp") == "extremes", help="the run of Fig. 7 right")
 
 
-def queries(state: dict, ctx: Context) -> dict[str, ControlQuery]:
+def queries(state: dict, catalog: RunCatalog) -> dict[str, ControlQuery]:
     exp = state["exp"]
     params = tuple((param, state[name]) for name, (e, param, _) in FIELDS.items() if e == exp)
     run = None
     if exp == "extremes":
-        if ctx.get(state.get("xrun")) is None:
+        if catalog.get(state.get("xrun")) is None:
             raise BadInput("no run chosen: train one with `landscape train relu-mnist`", field="xrun")
         run = state["xrun"]
     return {"control": ControlQuery(exp, run, params)}
@@ -177,7 +169,7 @@ DRAW = {"random-walk": random_walk_figure, "convex": convex_figure, "factored": 
         "scalar-lines": scalar_lines_figure, "extremes": extremes_figure}
 
 
-def draw(state: dict, ctx: Context, outcomes: dict[str, Outcome]) -> dict:
+def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
     out = outcomes.get("control")
     if out is None or not out.ready:
         text = "" if out is None else (f"the job failed<br>{out.error}" if out.state == "failed"
@@ -191,13 +183,13 @@ def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
     return result, ControlResult.from_json(result).to_csv()
 
 
-def layout(ctx: Context) -> html.Div:
-    v = NAME
-    fields = [widgets.text(v, name, label, ctx) for name, (_, _, label) in FIELDS.items()]
+def layout(state: dict, catalog: RunCatalog) -> html.Div:
+    v, form = NAME, widgets.Form(NAME, state, catalog)
+    labels = {name: label for name, (_, _, label) in FIELDS.items()}
     controls = html.Div([
-        widgets.radio(v, "exp", "Experiment", ctx),
-        *fields,
-        widgets.dropdown(v, "xrun", "Run", ctx, placeholder="no runs yet"),
+        form.radio(EXP, "Experiment"),
+        *[form.text(param, labels[param.name]) for param in FIELD_PARAMS],
+        form.dropdown(XRUN, "Run", placeholder="no runs yet"),
         html.Div("Controls are reminders of how to read the other pictures: in high dimension the α–β curve "
                  "of almost any path has the same shape (Figs 11, 12), and a random plane shows little of "
                  "the cost's variation (Fig. 21).", className="field-hint explain"),
@@ -207,5 +199,5 @@ def layout(ctx: Context) -> html.Div:
     return html.Div([controls, main], className="view-grid")
 
 
-register(View(NAME, "Controls", ("exp", *FIELDS, "xrun"), layout, queries, draw, export, None,
-              "control experiments: random walks, convex GD, the factored model, scalar lines, Fig. 7 right"))
+VIEW = View(NAME, "Controls", (EXP, *FIELD_PARAMS, XRUN), layout, queries, draw, export, None,
+            "control experiments: random walks, convex GD, the factored model, scalar lines, Fig. 7 right")

@@ -14,9 +14,12 @@ from models.errors import BadInput
 from compute.queries import LineQuery
 from compute.results import LineResult
 
-from .. import figures, ids, urls, widgets
-from ..runs import Context, context
-from . import Outcome, View, register
+from compute import validate
+
+from .. import figures, ids, params, widgets
+from ..jobclient import Outcome
+from ..runs import RunCatalog
+from .base import View
 
 NAME = "line"
 ZOOMS = {"zoom-start": (0.0, 0.01), "zoom-end": (0.99, 1.0)}  # Fig. 4's windows
@@ -24,28 +27,28 @@ EMPTY = ("No runs yet.<br>Train one with <b>landscape train relu-mnist</b>,<br>"
          "or start the dashboard with <b>landscape serve --demo</b>.")
 
 
-def endpoints(state: dict, ctx: Context) -> tuple[str, str, tuple[str, str]]:
+def endpoints(state: dict, catalog: RunCatalog) -> tuple[str, str, tuple[str, str]]:
     """The endpoint pair's compute names and the labels drawn at α = 0 and α = 1."""
-    run = ctx.get(state.get("run"))
+    run = catalog.get(state.get("run"))
     if run is None:
         raise BadInput("no run chosen: train one with `landscape train relu-mnist`", field="run")
     pair = state["pair"]
     if pair == "seeds":
-        other = ctx.get(state.get("other"))
+        other = catalog.get(state.get("other"))
         if other is None:
             raise BadInput(f"{run.model}/{run.preset} has only one run: train another seed with "
                            f"`landscape train {run.model} --seed {run.seed + 1}`", field="other")
         return f"final:{run.id}", f"final:{other.id}", (f"θ_f seed {run.seed}", f"θ_f seed {other.seed}")
     if pair == "random":
-        scale = urls.num(state["scale"])
+        scale = validate.format_number(state["scale"])
         return f"random:{state['rseed']}:{scale}", f"final:{run.id}", (f"random ×{scale}", "θ_f")
     if pair == "step":
         return f"step:{run.id}:{state['step']}", f"final:{run.id}", (f"θ(t={state['step']})", "θ_f")
     return f"init:{run.id}", f"final:{run.id}", ("θᵢ", "θ_f")
 
 
-def queries(state: dict, ctx: Context) -> dict[str, LineQuery]:
-    start, end, _ = endpoints(state, ctx)
+def queries(state: dict, catalog: RunCatalog) -> dict[str, LineQuery]:
+    start, end, _ = endpoints(state, catalog)
     lo, hi = state["alpha"]
     samples = state.get("dropout", 0)
     out = {"main": LineQuery(start, end, lo, hi, state["points"], state["splits"], dropout_samples=samples)}
@@ -55,21 +58,21 @@ def queries(state: dict, ctx: Context) -> dict[str, LineQuery]:
     return out
 
 
-def _title(state: dict, ctx: Context, names: tuple[str, str]) -> str:
-    run = ctx.get(state["run"])
+def _title(state: dict, catalog: RunCatalog, names: tuple[str, str]) -> str:
+    run = catalog.get(state["run"])
     samples = state.get("dropout", 0)
     mc = f" · dropout on, mean of {samples} passes" if samples else ""
     return f"{run.label}: {names[0]} → {names[1]}{mc}"
 
 
-def draw(state: dict, ctx: Context, outcomes: dict[str, Outcome]) -> dict:
-    if not ctx.runs:
+def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
+    if not catalog.runs:
         return {"line": figures.message_figure(EMPTY)}
     try:
-        _, _, names = endpoints(state, ctx)
+        _, _, names = endpoints(state, catalog)
     except BadInput as exc:
         return {"line": figures.message_figure(exc.message)}
-    title = _title(state, ctx, names)
+    title = _title(state, catalog, names)
     main, zoom = outcomes.get("main"), outcomes.get("zoom")
     common = dict(metric=state["metric"], log_y=state["y"] == "log", title=title, names=names)
     if zoom is not None and zoom.ready:
@@ -79,7 +82,7 @@ def draw(state: dict, ctx: Context, outcomes: dict[str, Outcome]) -> dict:
         if zoom is not None:  # the coarse curve stays, the window shaded, until the zoomed one is ready
             lo, hi = state["zoom"]
             figures.banner(figures.shade(fig, lo, hi),
-                           _pending_text(zoom, f"zoom α ∈ [{urls.num(lo)}, {urls.num(hi)}]"))
+                           _pending_text(zoom, f"zoom α ∈ [{validate.format_number(lo)}, {validate.format_number(hi)}]"))
         return {"line": fig}
     return {"line": figures.message_figure(_pending_text(main, "the line") if main else "", title)}
 
@@ -98,28 +101,28 @@ def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
     return shown.result, LineResult.from_json(shown.result).to_csv()
 
 
-def layout(ctx: Context) -> html.Div:
-    v = NAME
+def layout(state: dict, catalog: RunCatalog) -> html.Div:
+    v, form = NAME, widgets.Form(NAME, state, catalog)
     controls = html.Div([
-        widgets.dropdown(v, "run", "Run", ctx, placeholder="no runs yet"),
-        widgets.radio(v, "pair", "Endpoints θ₀ → θ₁", ctx),
-        widgets.dropdown(v, "other", "Second seed (θ₁ = its θ_f)", ctx, placeholder="no other seed of this model"),
-        widgets.dropdown(v, "step", "Checkpoint θ(t)", ctx),
-        widgets.text(v, "rseed", "Random point: seed", ctx),
-        widgets.text(v, "scale", "Random point: scale", ctx, hint="× the initializer's draw; 10 or more is a "
-                                                                   "point of large norm (Fig. 5)"),
-        widgets.text(v, "alpha", "α range", ctx, placeholder="A:B", hint="A:B, e.g. -0.25:1.25"),
-        widgets.text(v, "points", "Points", ctx, hint="2 to 2001 α values"),
-        widgets.checklist(v, "splits", "Splits", ctx),
-        widgets.text(v, "dropout", "Dropout samples", ctx, placeholder="0",
-                     hint="empty: dropout off (the paper's J); N: Monte-Carlo estimate, dropout on"),
-        widgets.radio(v, "metric", "Metric", ctx, inline=True),
-        widgets.radio(v, "y", "y axis", ctx, inline=True),
+        form.dropdown(params.RUN, "Run", placeholder="no runs yet"),
+        form.radio(params.PAIR, "Endpoints θ₀ → θ₁"),
+        form.dropdown(params.OTHER, "Second seed (θ₁ = its θ_f)", placeholder="no other seed of this model"),
+        form.dropdown(params.STEP, "Checkpoint θ(t)"),
+        form.text(params.RSEED, "Random point: seed"),
+        form.text(params.SCALE, "Random point: scale",
+                  hint="× the initializer's draw; 10 or more is a point of large norm (Fig. 5)"),
+        form.text(params.ALPHA, "α range", placeholder="A:B", hint="A:B, e.g. -0.25:1.25"),
+        form.text(params.POINTS, "Points", hint="2 to 2001 α values"),
+        form.checklist(params.SPLITS, "Splits"),
+        form.text(params.DROPOUT, "Dropout samples", placeholder="0",
+                  hint="empty: dropout off (the paper's J); N: Monte-Carlo estimate, dropout on"),
+        form.radio(params.METRIC, "Metric", inline=True),
+        form.radio(params.Y, "y axis", inline=True),
     ], className="controls")
     zoom = html.Div([
         html.Div([
             html.Span("Zoom α", className="zoom-label"),
-            widgets.text(v, "zoom", "", ctx, placeholder="A:B"),
+            form.text(params.ZOOM, "", placeholder="A:B"),
             html.Button("[0, .01]", id=ids.button(v, "zoom-start"), className="btn"),
             html.Button("[.99, 1]", id=ids.button(v, "zoom-end"), className="btn"),
             html.Button("reset", id=ids.button(v, "zoom-reset"), className="btn btn-quiet"),
@@ -155,13 +158,14 @@ def _window(relayout: dict | None) -> tuple[float, float] | None | bool:
 
 
 def callbacks(app) -> None:
-    @app.callback(Output(ids.URL, "href", allow_duplicate=True),
+    @app.callback(Output(ids.EDIT, "data", allow_duplicate=True),
                   Input(ids.graph(NAME, "line"), "relayoutData"),
                   Input(ids.button(NAME, "zoom-start"), "n_clicks"),
                   Input(ids.button(NAME, "zoom-end"), "n_clicks"),
                   Input(ids.button(NAME, "zoom-reset"), "n_clicks"),
-                  State(ids.URL, "pathname"), State(ids.URL, "search"), prevent_initial_call=True)
-    def zoom(relayout, _start, _end, _reset, pathname, search):
+                  State(ids.ADDRESS, "data"), prevent_initial_call=True)
+    def zoom(relayout, _start, _end, _reset, address):
+        # an edit of the zoom parameter, applied to the address by the shell (app/callbacks.py)
         trigger = dash_ctx.triggered_id
         name = trigger.get("button") if isinstance(trigger, dict) else None
         if name in ZOOMS:
@@ -172,14 +176,14 @@ def callbacks(app) -> None:
             window = _window(relayout)
             if window is False:
                 return no_update
-        state = urls.parse(pathname, search, context()).state
-        if state["view"] != NAME or state.get("run") is None or state.get("zoom") == window:
+        state = params.load_state(address["state"]) if address else {}
+        if state.get("view") != NAME or state.get("run") is None or state.get("zoom") == window:
             return no_update
-        state["zoom"] = window
-        return urls.href(state)
+        return {"view": NAME, "values": {"zoom": validate.format_range(window)}}
 
 
-register(View(NAME, "Line", ("run", "pair", "other", "step", "rseed", "scale", "alpha", "points", "splits",
-                             "dropout", "metric", "y", "zoom"),
-              layout, queries, draw, export, callbacks,
-              "J(θ) along the straight line between two points: init→final, two seeds, random, step→final"))
+VIEW = View(NAME, "Line", (params.RUN, params.PAIR, params.OTHER, params.STEP, params.RSEED, params.SCALE,
+                           params.ALPHA, params.POINTS, params.SPLITS, params.DROPOUT, params.METRIC, params.Y,
+                           params.ZOOM),
+            layout, queries, draw, export, callbacks,
+            "J(θ) along the straight line between two points: init→final, two seeds, random, step→final")

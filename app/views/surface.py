@@ -16,12 +16,15 @@ from dash import Input, Output, State, html, no_update
 
 from models.errors import BadInput
 from compute.queries import SurfaceQuery
-from compute.validate import parse_grid, parse_range
 from compute.surface_results import SurfaceResult
 
-from .. import figures, ids, urls, widgets
-from ..runs import Context, context
-from . import Outcome, View, register
+from compute import validate
+
+from .. import figures, ids, params, widgets
+from ..jobclient import Outcome
+from ..params import Param
+from ..runs import RunCatalog
+from .base import View
 from .line import EMPTY
 
 NAME = "surface"
@@ -31,43 +34,7 @@ PLOTS = {"surface": "3-D surface", "heatmap": "heat map", "contour": "contour"}
 DEFAULT_CAMERA = {"eye": (1.25, 1.25, 1.25), "center": (0.0, 0.0, 0.0), "up": (0.0, 0.0, 1.0)}
 
 
-def _always(state: dict) -> bool:
-    return True
-
-
-def _choice(name: str, choices: dict[str, str], default: str, relevant=_always) -> urls.Param:
-    def parse(text: str, state: dict, ctx: Context) -> str:
-        if text not in choices:
-            raise BadInput(f"{text!r} is not one of {', '.join(choices)}", field=name)
-        return text
-
-    return urls.Param(name, parse, str, lambda s, c: default, relevant=relevant,
-                      options=lambda s, c: [{"label": v, "value": k} for k, v in choices.items()])
-
-
-def _range_text(r: tuple[float, float] | None) -> str:
-    return "" if r is None else f"{urls.num(r[0])}:{urls.num(r[1])}"
-
-
-def _seed(text: str, state: dict, ctx: Context) -> int:
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        raise BadInput(f"{text!r} is not an integer", field="dseed") from None
-    if value < 0:
-        raise BadInput(f"must be >= 0, got {value}", field="dseed")
-    return value
-
-
-def _optional_range(name: str):
-    def parse(text: str, state: dict, ctx: Context):
-        text = str(text).strip()
-        return None if text == "" else parse_range(text, name)
-
-    return parse
-
-
-def _parse_camera(text: str, state: dict, ctx: Context) -> tuple[float, ...] | None:
+def _parse_camera(text: str, state: dict, catalog: RunCatalog) -> tuple[float, ...] | None:
     text = str(text).strip()
     if text == "":
         return None
@@ -83,7 +50,7 @@ def _parse_camera(text: str, state: dict, ctx: Context) -> tuple[float, ...] | N
 
 
 def _format_camera(camera: tuple[float, ...] | None) -> str:
-    return "" if camera is None else ",".join(urls.num(v) for v in camera)
+    return "" if camera is None else ",".join(validate.format_number(v) for v in camera)
 
 
 def camera_of(relayout: dict | None) -> tuple[float, ...] | None:
@@ -102,27 +69,28 @@ def camera_of(relayout: dict | None) -> tuple[float, ...] | None:
     return tuple(values[:3]) if tuple(values[3:]) == DEFAULT_CAMERA["center"] + DEFAULT_CAMERA["up"] else tuple(values)
 
 
-_not_paper = lambda s: s.get("kind", "paper") != "paper"  # noqa: E731
-urls.register_param(_choice("kind", KINDS, "paper"))
-urls.register_param(urls.Param("arange", _optional_range("arange"), _range_text, lambda s, c: None,
-                               help="α (or a) range A:B; empty: fitted to the trajectory"))
-urls.register_param(urls.Param("brange", _optional_range("brange"), _range_text, lambda s, c: None,
-                               help="β (or b) range B0:B1; empty: fitted to the trajectory"))
-urls.register_param(urls.Param("grid", lambda t, s, c: parse_grid(t, "grid"), lambda g: f"{g[0]}x{g[1]}",
-                               lambda s, c: (31, 31), help="resolution NxM: N rows along α, M along β, 2..201 each"))
-urls.register_param(_choice("split", {k: v for k, v in urls.SPLIT_LABELS.items()}, "train"))
-urls.register_param(urls.Param("dseed", _seed, str, lambda s, c: 0,
-                               relevant=_not_paper, help="seed of the random direction(s)"))
-urls.register_param(_choice("norm", {"global": "global (norm ‖θ_f − θᵢ‖)", "filter": "filter-wise (Li et al.)"},
-                            "global", relevant=lambda s: s.get("kind") == "random-plane"))
-urls.register_param(_choice("plot", PLOTS, "surface"))
-urls.register_param(urls.Param("camera", _parse_camera, _format_camera, lambda s, c: None,
-                               relevant=lambda s: s.get("plot", "surface") == "surface",
-                               help="3-D camera: eye x,y,z (and center, up); set by rotating the plot"))
+def _not_paper(state: dict) -> bool:
+    return state.get("kind", "paper") != "paper"
 
 
-def queries(state: dict, ctx: Context) -> dict[str, SurfaceQuery]:
-    if ctx.get(state.get("run")) is None:
+KIND = params.choice("kind", KINDS, "paper")
+ARANGE = params.optional_range("arange", "α (or a) range A:B; empty: fitted to the trajectory")
+BRANGE = params.optional_range("brange", "β (or b) range B0:B1; empty: fitted to the trajectory")
+GRID = Param("grid", lambda t, s, c: validate.parse_grid(t, "grid"), lambda g: f"{g[0]}x{g[1]}", lambda s, c: (31, 31),
+             help="resolution NxM: N rows along α, M along β, 2..201 each")
+SPLIT = params.choice("split", figures.SPLIT_NAMES, "train")
+DSEED = Param("dseed", lambda t, s, c: validate.parse_int(t, "dseed", minimum=0), str, lambda s, c: 0, relevant=_not_paper,
+              help="seed of the random direction(s)")
+NORM = params.choice("norm", {"global": "global (norm ‖θ_f − θᵢ‖)", "filter": "filter-wise (Li et al.)"}, "global",
+                     relevant=lambda s: s.get("kind") == "random-plane")
+PLOT = params.choice("plot", PLOTS, "surface")
+CAMERA = Param("camera", _parse_camera, _format_camera, lambda s, c: None,
+               relevant=lambda s: s.get("plot", "surface") == "surface",
+               help="3-D camera: eye x,y,z (and center, up); set by rotating the plot")
+
+
+def queries(state: dict, catalog: RunCatalog) -> dict[str, SurfaceQuery]:
+    if catalog.get(state.get("run")) is None:
         raise BadInput("no run chosen: train one with `landscape train relu-mnist`", field="run")
     kind = state["kind"]
     (a_lo, a_hi), (b_lo, b_hi) = state["arange"] or (None, None), state["brange"] or (None, None)
@@ -213,8 +181,8 @@ def surface_figure(result: dict, *, split: str, plot: str = "surface", log_z: bo
     return fig
 
 
-def _title(state: dict, ctx: Context, result: dict) -> str:
-    run = ctx.get(state["run"])
+def _title(state: dict, catalog: RunCatalog, result: dict) -> str:
+    run = catalog.get(state["run"])
     meta = result.get("meta", {})
     rows = f"{len(result['alpha'])} rows × {len(result['beta'])} β values"
     kind = {"paper": "rows along the residual directions", "random-plane": "random plane through θ_f",
@@ -222,8 +190,8 @@ def _title(state: dict, ctx: Context, result: dict) -> str:
     return f"{run.label}: {kind} ({rows}; ‖θ_f − θᵢ‖ = {meta.get('distance', 0):.4g})"
 
 
-def draw(state: dict, ctx: Context, outcomes: dict[str, Outcome]) -> dict:
-    if not ctx.runs:
+def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
+    if not catalog.runs:
         return {"surface": figures.message_figure(EMPTY, height=620)}
     out = outcomes.get("surface")
     if out is None or not out.ready:
@@ -236,7 +204,7 @@ def draw(state: dict, ctx: Context, outcomes: dict[str, Outcome]) -> dict:
         return {"surface": figures.message_figure(text, height=620)}
     return {"surface": surface_figure(out.result, split=state["split"], plot=state["plot"],
                                       log_z=state["y"] == "log", camera=state.get("camera"),
-                                      title=_title(state, ctx, out.result))}
+                                      title=_title(state, catalog, out.result))}
 
 
 def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
@@ -244,19 +212,19 @@ def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
     return result, SurfaceResult.from_json(result).to_csv()
 
 
-def layout(ctx: Context) -> html.Div:
-    v = NAME
+def layout(state: dict, catalog: RunCatalog) -> html.Div:
+    v, form = NAME, widgets.Form(NAME, state, catalog)
     controls = html.Div([
-        widgets.dropdown(v, "run", "Run", ctx, placeholder="no runs yet"),
-        widgets.radio(v, "kind", "Surface", ctx),
-        widgets.text(v, "arange", "α range", ctx, placeholder="auto", hint="A:B; empty: fitted to the trajectory"),
-        widgets.text(v, "brange", "β range", ctx, placeholder="auto", hint="B0:B1; empty: fitted to the trajectory"),
-        widgets.text(v, "grid", "Resolution", ctx, hint="NxM: rows along α × values along β, up to 201x201"),
-        widgets.text(v, "dseed", "Random direction: seed", ctx),
-        widgets.radio(v, "norm", "Random directions' norm", ctx),
-        widgets.radio(v, "split", "Split", ctx, inline=True),
-        widgets.radio(v, "plot", "Plot", ctx, inline=True),
-        widgets.radio(v, "y", "Cost axis", ctx, inline=True),
+        form.dropdown(params.RUN, "Run", placeholder="no runs yet"),
+        form.radio(KIND, "Surface"),
+        form.text(ARANGE, "α range", placeholder="auto", hint="A:B; empty: fitted to the trajectory"),
+        form.text(BRANGE, "β range", placeholder="auto", hint="B0:B1; empty: fitted to the trajectory"),
+        form.text(GRID, "Resolution", hint="NxM: rows along α × values along β, up to 201x201"),
+        form.text(DSEED, "Random direction: seed"),
+        form.radio(NORM, "Random directions' norm"),
+        form.radio(SPLIT, "Split", inline=True),
+        form.radio(PLOT, "Plot", inline=True),
+        form.radio(params.Y, "Cost axis", inline=True),
         html.Div(["paper: for each recorded step t, the line through θᵢ + α(t)(θ_f − θᵢ) along the residual "
                   "direction v(t); rows drawn side by side (appendix C) — not a plane. Every trajectory point "
                   "is a vertex of the surface: J(θ(t)) exactly. Drag to rotate: the angle goes into the address."],
@@ -268,21 +236,19 @@ def layout(ctx: Context) -> html.Div:
 
 
 def callbacks(app) -> None:
-    @app.callback(Output(ids.URL, "href", allow_duplicate=True),
-                  Input(ids.graph(NAME, "surface"), "relayoutData"),
-                  State(ids.URL, "pathname"), State(ids.URL, "search"), prevent_initial_call=True)
-    def remember_camera(relayout, pathname, search):
+    @app.callback(Output(ids.EDIT, "data", allow_duplicate=True),
+                  Input(ids.graph(NAME, "surface"), "relayoutData"), State(ids.ADDRESS, "data"),
+                  prevent_initial_call=True)
+    def remember_camera(relayout, address):
+        # an edit of the camera parameter, applied to the address by the shell (app/callbacks.py)
         camera = camera_of(relayout)
-        if camera is None:
+        state = params.load_state(address["state"]) if address else {}
+        if camera is None or state.get("view") != NAME or state.get("plot") != "surface" \
+                or state.get("camera") == camera:
             return no_update
-        state = urls.parse(pathname, search, context()).state
-        if state["view"] != NAME or state.get("plot") != "surface" or state.get("camera") == camera:
-            return no_update
-        state["camera"] = camera
-        return urls.href(state)
+        return {"view": NAME, "values": {"camera": _format_camera(camera)}}
 
 
-register(View(NAME, "Surface", ("run", "kind", "arange", "brange", "grid", "dseed", "norm", "split", "plot", "y",
-                                "camera"),
-              layout, queries, draw, export, callbacks,
-              "3-D cost surfaces with the SGD trajectory on them (appendix C), and the control planes (appendix D)"))
+VIEW = View(NAME, "Surface", (params.RUN, KIND, ARANGE, BRANGE, GRID, DSEED, NORM, SPLIT, PLOT, params.Y, CAMERA),
+            layout, queries, draw, export, callbacks,
+            "3-D cost surfaces with the SGD trajectory on them (appendix C), and the control planes (appendix D)")

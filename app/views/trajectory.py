@@ -10,26 +10,27 @@ from models.errors import BadInput
 from compute.queries import TrajectoryQuery
 from compute.results import TrajectoryResult
 
-from .. import figures, widgets
-from ..runs import Context
-from . import Outcome, View, register
+from .. import figures, params, widgets
+from ..jobclient import Outcome
+from ..runs import RunCatalog
+from .base import View
 from .line import EMPTY
 
 NAME = "trajectory"
 GRAPHS = ("curve", "ab", "ratio")
 
 
-def queries(state: dict, ctx: Context) -> dict[str, TrajectoryQuery]:
-    if ctx.get(state.get("run")) is None:
+def queries(state: dict, catalog: RunCatalog) -> dict[str, TrajectoryQuery]:
+    if catalog.get(state.get("run")) is None:
         raise BadInput("no run chosen: train one with `landscape train relu-mnist`", field="run")
     return {"trajectory": TrajectoryQuery(state["run"])}
 
 
-def draw(state: dict, ctx: Context, outcomes: dict[str, Outcome]) -> dict:
-    if not ctx.runs:
+def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
+    if not catalog.runs:
         return {g: figures.message_figure(EMPTY if g == "curve" else "", height=400) for g in GRAPHS}
     out = outcomes.get("trajectory")
-    run = ctx.get(state.get("run"))
+    run = catalog.get(state.get("run"))
     if out is None or not out.ready:
         text = "" if out is None else (f"the job failed<br>{out.error}" if out.state == "failed"
                                        else "computing α(t) and β(t)…")
@@ -48,12 +49,12 @@ def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
     return result, TrajectoryResult.from_json(result).to_csv()
 
 
-def layout(ctx: Context) -> html.Div:
-    v = NAME
+def layout(state: dict, catalog: RunCatalog) -> html.Div:
+    v, form = NAME, widgets.Form(NAME, state, catalog)
     controls = html.Div([
-        widgets.dropdown(v, "run", "Run", ctx, placeholder="no runs yet"),
-        widgets.radio(v, "metric", "Learning curve metric", ctx, inline=True),
-        widgets.radio(v, "y", "y axis", ctx, inline=True),
+        form.dropdown(params.RUN, "Run", placeholder="no runs yet"),
+        form.radio(params.METRIC, "Learning curve metric", inline=True),
+        form.radio(params.Y, "y axis", inline=True),
         html.Div(["u = (θ_f − θᵢ)/‖θ_f − θᵢ‖; α(t) = (θ(t) − θᵢ)ᵀu; β(t) = ‖θ(t) − θᵢ − α(t)u‖ ",
                   "(appendix B). Hover a point for its step and β/‖θ‖."], className="field-hint explain"),
     ], className="controls")
@@ -66,5 +67,5 @@ def layout(ctx: Context) -> html.Div:
     return html.Div([controls, main], className="view-grid")
 
 
-register(View(NAME, "Trajectory", ("run", "metric", "y"), layout, queries, draw, export, None,
-              "the learning curve, and α(t) against β(t) (appendix B)"))
+VIEW = View(NAME, "Trajectory", (params.RUN, params.METRIC, params.Y), layout, queries, draw, export, None,
+            "the learning curve, and α(t) against β(t) (appendix B)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -107,12 +108,36 @@ def test_zoom_recomputes_and_the_address_reopens_the_same_figure(dashboard, fres
     assert len(back[0]["x"]) == 41 and min(back[0]["x"]) == pytest.approx(-0.5)
 
 
+def test_an_edit_parses_the_address_once(dashboard, scalar_run, monkeypatch):
+    # the address is read once per change (app/callbacks.py sync); the form, the jobs and the
+    # figures of that change all come from the state it keeps in the ADDRESS store
+    from app import urls
+
+    duo = dashboard
+    duo.driver.get(f"{duo.server_url}/line?run={scalar_run.id}&pair=init&alpha=0:1&points=23")
+    curve(duo, 23)
+    calls = []
+    original = urls.parse
+
+    def counting(*args, **kwargs):
+        calls.append(args[:2])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(urls, "parse", counting)
+    type_into(control(duo, "line", "alpha", "text"), "-1:2")
+    wait_for(lambda: query(duo).get("alpha") == "-1:2", what="the edited address")
+    wait_for(lambda: (lambda d: d if d and len(d[0]["x"]) == 23 and d[0]["x"][0] == -1.0 else None)(
+        traces(duo, "line", "line")), what="the edited curve")
+    time.sleep(1.0)  # whatever the edit still had in flight
+    assert len(calls) == 1, calls
+
+
 def test_invalid_address_opens_defaults_with_a_notice(dashboard, scalar_run, monkeypatch):
-    from app.runs import context
+    from app.runs import load_catalog
     from compute.evaluator import Evaluator
 
     duo = dashboard
-    default = context().default_run()
+    default = load_catalog().default_run()
     duo.driver.get(f"{duo.server_url}/line?run=no-such-run&points=99999&alpha=1:0&bogus=1")
     notice = wait_for(lambda: duo.driver.find_element(By.CLASS_NAME, "notice-box").text, what="the notice")
     assert "unknown run 'no-such-run'" in notice

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from app import urls
-from app.runs import Context, context
-from app.views import VIEWS, Outcome
+from app.runs import RunCatalog, load_catalog
+from app.jobclient import Outcome
+from app.views import VIEWS
 from compute.jobs import run_job
 
 
@@ -20,22 +21,22 @@ def outcomes(queries: dict, ready: set[str] | None = None) -> dict[str, Outcome]
 
 def test_empty_store_says_how_to_get_runs():
     for name in ("line", "trajectory", "compare"):
-        state = urls.parse(f"/{name}", "", Context()).state
-        figures = VIEWS[name].draw(state, Context(), {})
+        state = urls.parse(f"/{name}", "", RunCatalog()).state
+        figures = VIEWS[name].draw(state, RunCatalog(), {})
         texts = [a["text"] for f in figures.values() for a in f["layout"]["annotations"]]
         assert any("No runs yet" in t and "landscape train" in t for t in texts), name
 
 
 def test_line_keeps_the_coarse_curve_until_the_zoomed_one_is_ready(scalar_run):
-    ctx = context()
-    state = urls.parse("/line", f"run={scalar_run.id}&alpha=-0.5:1.5&points=21&zoom=0.99:1", ctx).state
-    queries = VIEWS["line"].queries(state, ctx)
-    waiting = VIEWS["line"].draw(state, ctx, outcomes(queries, ready={"main"}))["line"]
+    catalog = load_catalog()
+    state = urls.parse("/line", f"run={scalar_run.id}&alpha=-0.5:1.5&points=21&zoom=0.99:1", catalog).state
+    queries = VIEWS["line"].queries(state, catalog)
+    waiting = VIEWS["line"].draw(state, catalog, outcomes(queries, ready={"main"}))["line"]
     assert [len(t["x"]) for t in waiting["data"]] == [21, 21] and waiting["data"][0]["x"][0] == -0.5
     assert any(s["type"] == "rect" and (s["x0"], s["x1"]) == (0.99, 1.0) for s in waiting["layout"]["shapes"])
     assert any("computing zoom α ∈ [0.99, 1]" in a["text"] for a in waiting["layout"]["annotations"])
 
-    zoomed = VIEWS["line"].draw(state, ctx, outcomes(queries))["line"]
+    zoomed = VIEWS["line"].draw(state, catalog, outcomes(queries))["line"]
     assert all(0.99 <= a <= 1.0 for t in zoomed["data"] for a in t["x"]) and len(zoomed["data"][0]["x"]) == 21
     assert zoomed["layout"]["xaxis"]["range"] == [0.99, 1.0]
     # α = 1 is θ_f, a solution of y = w1 w2 x
@@ -46,19 +47,19 @@ def test_line_keeps_the_coarse_curve_until_the_zoomed_one_is_ready(scalar_run):
 
 
 def test_compare_draws_what_is_ready_and_says_what_is_not(scalar_run, scalar_run_seed1):
-    ctx = context()
-    state = urls.parse("/compare", f"runs={scalar_run.id},{scalar_run_seed1.id}&points=9&splits=train", ctx).state
-    queries = VIEWS["compare"].queries(state, ctx)
-    fig = VIEWS["compare"].draw(state, ctx, outcomes(queries, ready={scalar_run.id}))["compare"]
+    catalog = load_catalog()
+    state = urls.parse("/compare", f"runs={scalar_run.id},{scalar_run_seed1.id}&points=9&splits=train", catalog).state
+    queries = VIEWS["compare"].queries(state, catalog)
+    fig = VIEWS["compare"].draw(state, catalog, outcomes(queries, ready={scalar_run.id}))["compare"]
     assert [t["name"] for t in fig["data"]] == ["scalar-linear (small, seed 0) · train"]
     assert fig["layout"]["yaxis"]["type"] == "log"
     assert any("computing 1 more line" in a["text"] for a in fig["layout"]["annotations"])
 
 
 def test_trajectory_figures_hold_every_checkpoint(scalar_run):
-    ctx = context()
-    state = urls.parse("/trajectory", f"run={scalar_run.id}&y=log", ctx).state
-    figs = VIEWS["trajectory"].draw(state, ctx, outcomes(VIEWS["trajectory"].queries(state, ctx)))
+    catalog = load_catalog()
+    state = urls.parse("/trajectory", f"run={scalar_run.id}&y=log", catalog).state
+    figs = VIEWS["trajectory"].draw(state, catalog, outcomes(VIEWS["trajectory"].queries(state, catalog)))
     n = len(scalar_run.steps)
     assert all(len(t["x"]) == n for t in figs["curve"]["data"]) and figs["curve"]["layout"]["yaxis"]["type"] == "log"
     sgd = figs["ab"]["data"][1]

@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from app import urls
-from app.runs import Context, RunInfo
+from app.runs import RunCatalog, RunInfo
 from app.views.surface import camera_of
 
 RUN = RunInfo("relu-mnist-small-s0-0123456789", "relu-mnist", "small", 0, (0, 5, 10), (0.0, 0.5, 1.0), 10)
-CTX = Context((RUN,))
+CATALOG = RunCatalog((RUN,))
 
 finite = st.floats(-50, 50, allow_nan=False).map(lambda x: round(x, 3))
 ranges = st.one_of(st.none(), st.tuples(finite, finite).filter(lambda r: r[0] < r[1]))
@@ -25,7 +25,7 @@ ranges = st.one_of(st.none(), st.tuples(finite, finite).filter(lambda r: r[0] < 
 def test_surface_address_round_trip(kind, arange, brange, grid, dseed, norm, split, plot, y, camera):
     state = {"view": "surface", "run": RUN.id, "kind": kind, "arange": arange, "brange": brange, "grid": grid,
              "dseed": dseed, "norm": norm, "split": split, "plot": plot, "y": y, "camera": camera}
-    parsed = urls.parse("/surface", urls.search(state), CTX)
+    parsed = urls.parse("/surface", urls.search(state), CATALOG)
     assert parsed.notices == []
     expected = dict(state)
     if kind == "paper":
@@ -42,7 +42,7 @@ def test_surface_address_round_trip(kind, arange, brange, grid, dseed, norm, spl
     ("?arange=2:1", "arange"), ("?kind=random-plane&dseed=-3", "dseed"),
 ])
 def test_invalid_surface_addresses_fall_back_with_a_notice(search, notice):
-    parsed = urls.parse("/surface", search, CTX)
+    parsed = urls.parse("/surface", search, CATALOG)
     assert len(parsed.notices) == 1 and parsed.notices[0].startswith(notice)
 
 
@@ -65,11 +65,11 @@ def test_camera_from_a_rotation_event():
 def test_controls_address_round_trip_and_queries(search, params):
     from app.views import VIEWS
 
-    parsed = urls.parse("/controls", search, CTX)
+    parsed = urls.parse("/controls", search, CATALOG)
     assert parsed.notices == []
     for name, value in params.items():
         assert parsed.state[name] == value
-    again = urls.parse("/controls", urls.search(parsed.state), CTX)
+    again = urls.parse("/controls", urls.search(parsed.state), CATALOG)
     assert again.state == parsed.state
-    query = VIEWS["controls"].queries(parsed.state, CTX)["control"]
+    query = VIEWS["controls"].queries(parsed.state, CATALOG)["control"]
     assert query.experiment == parsed.state["exp"]

@@ -1,4 +1,5 @@
-"""A view's queries through the job layer (compute.jobs.get_jobs()): submit, look, wait.
+"""The app's job client: a view's queries through the job layer (compute.jobs.get_jobs()):
+submit, look, wait.
 
 Used alike by the page's callbacks and by the JSON API. Nothing here computes: a query that
 is in the cache is answered from it, one that is running is shared, anything else is queued.
@@ -7,14 +8,29 @@ is in the cache is answered from it, one that is running is shared, anything els
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from models.errors import BadInput
 from compute.jobs import get_jobs
 from compute.queries import Query
 
-from .views import Outcome
-
 DONE, FAILED, CANCELLED = "done", "failed", "cancelled"
+
+
+@dataclass
+class Outcome:
+    """A query's job as a view sees it when drawing."""
+
+    key: str
+    state: str  # pending | running | done | failed | cancelled | missing
+    done: int = 0
+    total: int = 0
+    error: str | None = None
+    result: dict | None = None  # the result's JSON once done
+
+    @property
+    def ready(self) -> bool:
+        return self.result is not None
 
 
 def submit(queries: dict[str, Query]) -> tuple[dict[str, str], bool]:
