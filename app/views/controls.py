@@ -17,7 +17,7 @@ from compute import validate
 from compute.queries import CONTROL_PARAMS, ControlQuery
 from compute.control_results import ControlResult
 
-from .. import figures, params, values, widgets
+from .. import figures, params, widgets
 from ..jobclient import Outcome
 from ..params import Param
 from ..runs import RunCatalog
