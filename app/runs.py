@@ -12,8 +12,8 @@ import threading
 from dataclasses import dataclass
 
 from models.errors import BadInput
+from compute.sources import source_of
 from compute.store import Store
-from models import get_model
 
 
 @dataclass(frozen=True)
@@ -27,15 +27,15 @@ class RunInfo:
     final_step: int
     final_valid_cost: float | None = None
     dropout: bool = False  # the model applies dropout in training (a Monte-Carlo line is possible)
+    family: str = ""  # runs of one family share architecture and data: their θ can be joined by a line
+    batchnorm: bool = False  # a BatchNorm policy applies to its lines and surfaces
+    imported: bool = False  # the user's own model (landscape import / Recorder)
 
     @property
     def label(self) -> str:
+        if self.imported:
+            return f"{self.model} · imported"
         return f"{self.model} · {self.preset} · seed {self.seed}"
-
-    @property
-    def family(self) -> tuple[str, str]:
-        """Runs of one family share architecture and data: their θ can be joined by a line."""
-        return (self.model, self.preset)
 
 
 @dataclass(frozen=True)
@@ -84,13 +84,14 @@ def info(run) -> RunInfo:
     final = next((s for s in run.manifest["steps"] if s["step"] == run.final_step), {})
     return RunInfo(run.id, run.model_id, run.preset, int(run.manifest.get("seed", 0)), tuple(run.steps),
                    tuple(float(s.get("epoch", 0.0)) for s in run.manifest["steps"]), run.final_step,
-                   final.get("cost", {}).get("valid"), _uses_dropout(run))
+                   final.get("cost", {}).get("valid"), _uses_dropout(run), run.family,
+                   bool(run.manifest.get("batchnorm")), "source" in run.manifest)
 
 
 def _uses_dropout(run) -> bool:
     try:
-        return get_model(run.model_id).uses_dropout(run.preset)
-    except (KeyError, BadInput):  # a run of a model or preset this version does not have
+        return source_of(run.manifest).uses_dropout()
+    except BadInput:  # a run of a model or preset this version does not have
         return False
 
 

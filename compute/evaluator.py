@@ -146,8 +146,9 @@ class Evaluator:
         with torch.no_grad():
             for p in range(len(c)):
                 point = c[p] @ basis
-                params, buffers = self._unflatten(point)
-                fresh = recompute_statistics(self.model, params, buffers, x_train)
+                numel = self.layout.numel
+                params = self.layout.unflatten(point[:numel])
+                fresh = recompute_statistics(self.model, params, self.buffer_layout.unflatten(point[numel:]), x_train)
                 rows.append(self.buffer_layout.flatten(fresh).to(self.device, self.dtype))
                 if progress is not None:  # may raise to cancel
                     progress(0, len(c))

@@ -26,7 +26,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from models.errors import BadInput
-from models.user import DataRef, LossRef, Ref, build_model, data_digest
+from models.user import DataRef, LossRef, Ref, build_model, data_digest, uses_dropout
 
 from .batchnorm import BufferLayout, has_batchnorm
 from .params import ParamLayout
@@ -136,7 +136,7 @@ def import_run(folder: str | Path, model: str, data: str, loss: str = "cross-ent
     evaluation = evaluator.evaluate_points(thetas, curve_splits, progress, buffer_basis=buffer_basis)
     meta = dict(model=name, preset="imported", seed=0, dataset={"name": "imported", "data": data_ref.to_json()},
                 data_digest=data_digest(splits), hyperparameters={}, arch={}, layout=layout.to_json(),
-                buffers=buffers.to_json(), batchnorm=has_batchnorm(net),
+                buffers=buffers.to_json(), batchnorm=has_batchnorm(net), dropout=uses_dropout(net),
                 source=user_source(model_ref, data_ref, loss_ref))
     staging = store.stage()
     try:

@@ -11,13 +11,13 @@ import time
 import numpy as np
 import torch
 
-from models import get_model
-
 from models.errors import BadInput
+
 from .chunks import ChunkKind, check_carries_query, finite_or_null, index_ranges
 from .evaluator import Progress
 from .queries import Endpoint, LineQuery
-from .resources import evaluator_for, random_theta, theta_of
+from .resources import buffer_basis, evaluator_for, random_theta, theta_of
+from .sources import source_of
 from .results import LineResult
 from .store import Run, Store
 
@@ -26,7 +26,7 @@ def endpoint_runs(query: LineQuery, store: Store) -> list[Run]:
     runs = [store.load(e.run) for e in query.endpoints if e.run is not None]
     first = runs[0]
     for other in runs[1:]:
-        if (other.model_id, other.preset) != (first.model_id, first.preset) or other.layout != first.layout:
+        if other.family != first.family or other.layout != first.layout:
             raise BadInput(f"endpoints are of different architectures: {first.id} ({first.model_id}/"
                            f"{first.preset}) and {other.id} ({other.model_id}/{other.preset})", field="to")
         if other.manifest["dataset"] != first.manifest["dataset"]:
@@ -34,12 +34,25 @@ def endpoint_runs(query: LineQuery, store: Store) -> list[Run]:
     return runs
 
 
+def endpoint_step(endpoint: Endpoint, store: Store) -> int | None:
+    """The recorded step an endpoint names (None for a random one)."""
+    if endpoint.kind == "random":
+        return None
+    run = store.load(endpoint.run)
+    return {"init": run.init_step, "final": run.final_step}.get(endpoint.kind, endpoint.step)
+
+
 def endpoint_theta(endpoint: Endpoint, reference: Run, store: Store) -> torch.Tensor:
     if endpoint.kind == "random":
         return random_theta(reference, endpoint.seed, endpoint.scale)
-    run = store.load(endpoint.run)
-    step = {"init": run.init_step, "final": run.final_step}.get(endpoint.kind, endpoint.step)
-    return theta_of(run, step)
+    return theta_of(store.load(endpoint.run), endpoint_step(endpoint, store))
+
+
+def endpoint_buffers(endpoints: tuple[Endpoint, ...], reference: Run, store: Store) -> torch.Tensor | None:
+    """The buffer basis of a line's endpoints (see resources.buffer_basis); None without buffers."""
+    rows = [buffer_basis(reference, ["random"], e.seed) if e.kind == "random"
+            else buffer_basis(store.load(e.run), [endpoint_step(e, store)]) for e in endpoints]
+    return None if rows[0] is None else torch.cat(rows)
 
 
 def compute_line(query: LineQuery, store: Store, progress: Progress | None = None,
@@ -48,13 +61,14 @@ def compute_line(query: LineQuery, store: Store, progress: Progress | None = Non
     runs = endpoint_runs(query, store)
     theta0, theta1 = (endpoint_theta(e, runs[0], store) for e in query.endpoints)
     alphas = query.alphas() if alphas is None else np.asarray(alphas, dtype=np.float64)
-    if query.dropout_samples and not get_model(runs[0].model_id).uses_dropout(runs[0].preset):
+    if query.dropout_samples and not source_of(runs[0].manifest).uses_dropout():
         raise BadInput(f"{runs[0].model_id}/{runs[0].preset} has no dropout: a Monte-Carlo dropout estimate "
                        "would equal the plain cost (ask for 0 dropout samples)", field="dropout_samples")
     started = time.perf_counter()
     evaluation = evaluator_for(runs[0], query.dtype).evaluate(
         torch.stack([theta0, theta1]), np.stack([1.0 - alphas, alphas], axis=1), query.splits, progress,
-        dropout_samples=query.dropout_samples)
+        dropout_samples=query.dropout_samples, buffer_basis=endpoint_buffers(query.endpoints, runs[0], store),
+        bn=query.bn)
     return LineResult(
         alpha=alphas.tolist(),
         cost={s: m.cost.tolist() for s, m in evaluation.splits.items()},
@@ -64,6 +78,7 @@ def compute_line(query: LineQuery, store: Store, progress: Progress | None = Non
         query=query.to_json(), key=query.key(),
         meta={"model": runs[0].model_id, "preset": runs[0].preset, "dtype": evaluation.dtype,
               "dropout_samples": query.dropout_samples,
+              "bn": query.bn if runs[0].manifest.get("batchnorm") else None,
               "precision_error": evaluation.precision_error, "seconds": round(time.perf_counter() - started, 4),
               "distance": float(torch.linalg.vector_norm((theta1 - theta0).double()))})
 

@@ -9,13 +9,13 @@ from collections import OrderedDict
 
 import torch
 
-from models import get_model
-from models.datasets import DatasetRef, load_dataset
-
 from models.errors import BadInput
+
+from .batchnorm import BufferLayout
 from .evaluator import Evaluator
-from .validate import SPLITS
+from .sources import source_of
 from .store import Run
+from .validate import SPLITS
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
 
@@ -47,18 +47,17 @@ _thetas = _LRU(64)
 
 def evaluator_for(run: Run, dtype: str = "float32") -> Evaluator:
     """The evaluator of a run's model on its recorded data (all splits on the device once)."""
-    key = (run.model_id, run.preset, repr(run.manifest["dataset"]), run.manifest.get("data_digest"), dtype)
+    key = (run.model_id, run.preset, repr(run.manifest["dataset"]), repr(run.manifest.get("source")),
+           run.manifest.get("data_digest"), dtype)
 
     def make() -> Evaluator:
-        spec = get_model(run.model_id)
-        ref = DatasetRef.from_json(run.manifest["dataset"])
-        data = load_dataset(ref)
-        digest = run.manifest.get("data_digest")
-        if digest and data.digest() != digest:
-            raise BadInput(f"the data of run {run.id} ({data.description}) is not the data it was "
+        source = source_of(run.manifest)
+        splits, digest, description = source.load()
+        recorded = run.manifest.get("data_digest")
+        if recorded and digest != recorded:
+            raise BadInput(f"the data of run {run.id} ({description}) is not the data it was "
                            "trained on (digest mismatch)", field="data")
-        model = spec.build(run.preset)
-        return Evaluator(model, spec.objective, {s: data.splits[s] for s in SPLITS if s in data.splits},
+        return Evaluator(source.build(None), source.objective(), {s: splits[s] for s in SPLITS if s in splits},
                          dtype=_DTYPES[dtype])
 
     return _evaluators.get(key, make)
@@ -70,9 +69,26 @@ def theta_of(run: Run, step: int) -> torch.Tensor:
 
 def random_theta(run: Run, seed: int, scale: float) -> torch.Tensor:
     """The architecture's own initializer drawn with `seed`, times `scale`."""
-    spec = get_model(run.model_id)
-    model = spec.build(run.preset, seed)
+    model = source_of(run.manifest).build(seed)
     return run.layout.flatten_model(model) * scale
+
+
+def buffer_basis(run: Run, steps: list[int | None], random_seed: int | None = None) -> torch.Tensor | None:
+    """The buffers (BatchNorm statistics) that go with each basis vector of an evaluation: a
+    checkpoint's own for a step, none (zeros) for a direction (None), and for a random endpoint
+    (step "random") those of the freshly built model. None for a model without buffers."""
+    layout = BufferLayout.from_json(run.manifest.get("buffers"))
+    if not layout.names:
+        return None
+    rows = []
+    for step in steps:
+        if step is None:
+            rows.append(torch.zeros(layout.numel))
+        elif step == "random":
+            rows.append(layout.flatten_model(source_of(run.manifest).build(random_seed)))
+        else:
+            rows.append(_thetas.get((run.id, step, "buffers"), lambda: run.buffers(step)))
+    return torch.stack(rows)
 
 
 def clear() -> None:

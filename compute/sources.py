@@ -15,7 +15,7 @@ from models import get_model
 from models.datasets import DatasetRef, load_dataset
 from models.errors import BadInput
 from models.objectives import Objective
-from models.user import DataRef, LossRef, Ref, build_model, data_digest, uses_dropout
+from models.user import DataRef, LossRef, Ref, build_model, data_digest
 
 Splits = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
@@ -42,8 +42,9 @@ def source_of(manifest: dict) -> RunSource:
         splits = data.load()
         return splits, data_digest(splits), f"the data of {data}"
 
+    # recorded on import: listing runs must not have to build (run) the user's model
     return RunSource(str(model), lambda seed: build_model(model, seed), loss.objective, load,
-                     lambda: uses_dropout(build_model(model)), True)
+                     lambda: bool(manifest.get("dropout")), True)
 
 
 def _builtin(manifest: dict) -> RunSource:

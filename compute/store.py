@@ -73,6 +73,14 @@ class Run:
     def preset(self) -> str:
         return self.manifest["preset"]
 
+    @property
+    def family(self) -> str:
+        """Runs of one family share architecture and data, so their θ can be joined by a line:
+        a zoo model and preset, or the user's model factory for an imported run."""
+        source = self.manifest.get("source")
+        model = f"{source['model']['module']}:{source['model']['function']}" if source else self.model_id
+        return f"{model}/{self.preset}"
+
     @cached_property
     def layout(self) -> ParamLayout:
         return ParamLayout.from_json(self.manifest["layout"])

@@ -51,7 +51,7 @@ from models.errors import BadInput
 from .evaluator import Evaluator, Progress, offset_progress
 from .chunks import ChunkKind, check_carries_query, finite_or_null, index_ranges
 from .queries import SurfaceQuery
-from .resources import evaluator_for, theta_of
+from .resources import buffer_basis, evaluator_for, theta_of
 from .store import Run, Store
 from .surface_results import SurfaceResult
 from .trajectory import Frame, frame_of
@@ -140,6 +140,7 @@ def paper_surface(query: SurfaceQuery, store: Store, progress: Progress | None =
         betas = np.linspace(0.0, 1.5 * top, query.columns)
     chosen = list(range(len(plan)))[rows.start:rows.stop] if rows is not None else list(range(len(plan)))
     evaluator = evaluator_for(run, query.dtype)
+    buffers = buffer_basis(run, [run.init_step, run.final_step, None])  # v(t) is a direction: no buffers
     cost = {s: [] for s in query.splits}
     path = {"beta": [], "step": [], "cost": {s: [] for s in query.splits}}
     row_alpha, borrowed = [], 0
@@ -151,7 +152,7 @@ def paper_surface(query: SurfaceQuery, store: Store, progress: Progress | None =
         coeffs[:, 0], coeffs[:, 1] = 1.0 - alpha, alpha  # as on the line: (1-alpha) theta_i + alpha theta_f
         coeffs[:-1, 2], coeffs[-1, 2] = betas, path_beta  # the grid, then the row's path point
         evaluation = evaluator.evaluate(torch.stack([frame.theta_i, frame.theta_f, v]), coeffs, query.splits,
-                                        offset_progress(progress, n, len(chosen)))
+                                        offset_progress(progress, n, len(chosen)), buffer_basis=buffers, bn=query.bn)
         for s, m in evaluation.splits.items():
             cost[s].append(m.cost[:-1].tolist())
             path["cost"][s].append(float(m.cost[-1]))
@@ -169,7 +170,7 @@ def paper_surface(query: SurfaceQuery, store: Store, progress: Progress | None =
         alpha=row_alpha, beta=betas.tolist(), cost=cost, trajectory=trajectory, query=query.to_json(),
         key=query.key(), path=path,
         meta=_meta(run, evaluator, frame.distance, started, axes=["alpha", "beta"],
-                   rows=len(plan), recorded_steps=len(frame.steps), borrowed_directions=borrowed,
+                   rows=len(plan), recorded_steps=len(frame.steps), borrowed_directions=borrowed, bn=_bn(run, query),
                    # |J on the surface - J recorded while training| at the trajectory points (float rounding)
                    path_mismatch=max(mismatch) if mismatch else None))
 
@@ -275,16 +276,21 @@ def plane_surface(query: SurfaceQuery, store: Store, progress: Progress | None =
     alphas = all_alphas[rows.start:rows.stop] if rows is not None else all_alphas
     betas = np.linspace(*b_range, query.columns)
     evaluator = evaluator_for(run, query.dtype)
+    # the plane's origin carries its checkpoint's buffers, its directions none
+    buffers = buffer_basis(run, [run.init_step, run.final_step, None] if query.surface == "alpha-random"
+                           else [run.final_step, None, None])
     cost = {s: [] for s in query.splits}
     # One call per row, as for `paper`: a row's values do not depend on how a job chunks the grid.
     for n, a in enumerate(alphas):
         coeffs = _coefficients(query.surface, np.full(len(betas), a), betas)
-        evaluation = evaluator.evaluate(basis, coeffs, query.splits, offset_progress(progress, n, len(alphas)))
+        evaluation = evaluator.evaluate(basis, coeffs, query.splits, offset_progress(progress, n, len(alphas)),
+                                        buffer_basis=buffers, bn=query.bn)
         for s, m in evaluation.splits.items():
             cost[s].append(m.cost.tolist())
     trajectory = None
     if rows is None or rows.start == 0:  # the first chunk carries the trajectory
-        plane = evaluator.evaluate(basis, _coefficients(query.surface, ta, tb), query.splits)
+        plane = evaluator.evaluate(basis, _coefficients(query.surface, ta, tb), query.splits, buffer_basis=buffers,
+                                   bn=query.bn)
         trajectory = {"step": list(frame.steps), "alpha": ta.tolist(), "beta": tb.tolist(),
                       "cost": checkpoint_costs(evaluator, run, frame.steps, query.splits),
                       "residual": residual.tolist(),
@@ -294,7 +300,8 @@ def plane_surface(query: SurfaceQuery, store: Store, progress: Progress | None =
         alpha=alphas.tolist(), beta=betas.tolist(), cost=cost, trajectory=trajectory, query=query.to_json(),
         key=query.key(), path=None,
         meta=_meta(run, evaluator, frame.distance, started,
-                   axes=["alpha", "b"] if query.surface == "alpha-random" else ["a", "b"], **plane_meta))
+                   axes=["alpha", "b"] if query.surface == "alpha-random" else ["a", "b"], bn=_bn(run, query),
+                   **plane_meta))
 
 
 # ------------------------------------------------------------------------------------------ shared
@@ -302,8 +309,9 @@ def checkpoint_costs(evaluator: Evaluator, run: Run, steps: list[int], splits) -
     """J(theta(t)) at the given recorded steps, through the evaluator, a few checkpoints per call."""
     out = {s: [] for s in splits}
     for start in range(0, len(steps), _POINT_GROUP):
-        thetas = torch.stack([theta_of(run, t) for t in steps[start:start + _POINT_GROUP]])
-        for s, m in evaluator.evaluate_points(thetas, splits).splits.items():
+        group = steps[start:start + _POINT_GROUP]
+        thetas = torch.stack([theta_of(run, t) for t in group])
+        for s, m in evaluator.evaluate_points(thetas, splits, buffer_basis=buffer_basis(run, group)).splits.items():
             out[s].extend(m.cost.tolist())
     return out
 
@@ -311,6 +319,11 @@ def checkpoint_costs(evaluator: Evaluator, run: Run, steps: list[int], splits) -
 def recorded_costs(run: Run, steps: list[int], splits) -> dict[str, list[float]]:
     by_step = {s["step"]: s["cost"] for s in run.manifest["steps"]}
     return {s: [by_step[t][s] for t in steps] for s in splits if all(s in by_step[t] for t in steps)}
+
+
+def _bn(run: Run, query: SurfaceQuery) -> str | None:
+    """The BatchNorm policy the surface used; None for a model without BatchNorm."""
+    return query.bn if run.manifest.get("batchnorm") else None
 
 
 def _meta(run: Run, evaluator: Evaluator, distance: float, started: float, **extra) -> dict:

@@ -146,3 +146,67 @@ def test_bad_imports_say_what_and_write_nothing(case, message, tmp_path, empty_s
     assert message in info.value.message, info.value.message
     assert "\n" not in info.value.message
     assert _store_files(empty_store) == before
+
+
+def _interpolated_model(folder, alpha, step0, step1, factory=resnet.resnet8):
+    """The independent per-point loop: the model with the state dict (1-α) s0 + α s1 loaded."""
+    s0 = torch.load(folder / f"step_{step0}.pt", weights_only=True)
+    s1 = torch.load(folder / f"step_{step1}.pt", weights_only=True)
+    model = factory()
+    model.load_state_dict({k: ((1 - alpha) * v + alpha * s1[k]) if v.is_floating_point() else v
+                           for k, v in s0.items()})
+    return model
+
+
+def _recomputed(model, x_train):
+    """BatchNorm statistics re-estimated as the `recompute` policy defines them."""
+    from compute.batchnorm import RECOMPUTE_BATCH
+
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+    model.train()
+    with torch.no_grad():
+        for xb in torch.tensor_split(x_train, -(-len(x_train) // RECOMPUTE_BATCH)):
+            model(xb)
+    return model.eval()
+
+
+@pytest.mark.parametrize("bn", ["interpolate", "recompute"])
+def test_lines_of_an_imported_resnet_match_a_per_point_loop(bn, resnet_ckpts, empty_store):
+    from compute.lines import compute_line
+    from compute.queries import LineQuery, resolve
+
+    run = _import(resnet_ckpts, empty_store)
+    query = resolve(LineQuery.from_args(f"init:{run.id}", f"final:{run.id}", "-0.5:1.5", 5, "train,valid",
+                                        bn=bn), empty_store)
+    assert query.bn == bn and (bn == "interpolate") == ("bn" not in query.to_json())
+    line = compute_line(query, empty_store)
+    assert line.meta["bn"] == bn
+    splits = user_data.cifar_like()
+    for alpha, train_cost, valid_cost in zip(line.alpha, line.cost["train"], line.cost["valid"]):
+        model = _interpolated_model(resnet_ckpts, alpha, run.init_step, run.final_step)
+        if bn == "recompute":
+            model = _recomputed(model, splits["train"][0])
+        assert train_cost == pytest.approx(_cost(model, *splits["train"]), abs=1e-5)
+        assert valid_cost == pytest.approx(_cost(model, *splits["valid"]), abs=1e-5)
+
+
+def test_the_two_policies_differ_and_are_two_cache_keys(resnet_ckpts, empty_store):
+    from compute.lines import compute_line
+    from compute.queries import LineQuery, resolve
+
+    run = _import(resnet_ckpts, empty_store)
+    a, b = (resolve(LineQuery.from_args(f"random:3", f"final:{run.id}", "0:1", 3, "train", bn=bn), empty_store)
+            for bn in ("interpolate", "recompute"))
+    assert a.key() != b.key()
+    assert compute_line(a, empty_store).cost["train"][0] != compute_line(b, empty_store).cost["train"][0]
+
+
+def test_a_model_without_batchnorm_ignores_the_policy(relu_run, store):
+    from compute.queries import LineQuery, resolve
+
+    a, b = (resolve(LineQuery.from_args(f"init:{relu_run.id}", f"final:{relu_run.id}", bn=bn), store)
+            for bn in ("interpolate", "recompute"))
+    assert a == b and a.key() == b.key()
