@@ -35,6 +35,7 @@ from compute.store import Store
 from compute.settings import worker_redis_url
 from compute.surface_results import SurfaceResult
 from compute.training import train
+from compute.validate import DEFAULT_BN
 from compute.worker import POOLS, run as run_worker
 from models import MODELS
 from models.download import download
@@ -127,6 +128,13 @@ def _result_options(command):
                            help="write to FILE instead of stdout")(command)
     return click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
                         help="json (default) or csv")(command)
+
+
+def _bn_option(command):
+    return click.option("--bn", default=DEFAULT_BN, metavar="POLICY",
+                        help="BatchNorm statistics off the checkpoints: interpolate (default; mixed like the "
+                             "parameters) or recompute (re-estimated on the training split at every point); "
+                             "models without BatchNorm ignore it")(command)
 
 
 def _table_format(command):
@@ -224,11 +232,12 @@ def cmd_runs(fmt: str) -> None:
 @click.option("--dropout-samples", default="0", metavar="N",
               help="0 (default): the cost with dropout off, weights scaled, as in the paper; N > 0: a "
                    "Monte-Carlo estimate with dropout on, the mean of N passes (models with dropout)")
+@_bn_option
 @_result_options
 def cmd_line(start: str, end: str, alpha: str, points: str, splits: str, dtype: str, dropout_samples: str,
-             fmt: str, out: str | None, local: bool) -> None:
+             bn: str, fmt: str, out: str | None, local: bool) -> None:
     """exact cost along the line between two endpoints"""
-    query = resolve(LineQuery.from_args(start, end, alpha, points, splits, dtype, dropout_samples), Store())
+    query = resolve(LineQuery.from_args(start, end, alpha, points, splits, dtype, dropout_samples, bn), Store())
     _emit(LineResult.from_json(_run_job(query, local, "line")), fmt, out)
 
 
@@ -254,13 +263,14 @@ def cmd_trajectory(run: str, fmt: str, out: str | None, local: bool) -> None:
 @click.option("--scale", help="random-plane: direction norm (default ||theta_f - theta_i||), or with "
               "--normalization filter a factor on theta_f's filter norms (default 1)")
 @click.option("--normalization", help="random-plane: global (default) or filter (Li et al. 2018)")
+@_bn_option
 @_result_options
 def cmd_surface(run: str, kind: str, alpha: str | None, beta: str | None, points: str, splits: str, dtype: str,
-                seed: str | None, scale: str | None, normalization: str | None, fmt: str, out: str | None,
+                seed: str | None, scale: str | None, normalization: str | None, bn: str, fmt: str, out: str | None,
                 local: bool) -> None:
     """cost surface of a run with its trajectory on it (Figs 15-22)"""
     query = resolve(SurfaceQuery.from_args(run, kind, alpha, beta, points, splits, dtype, seed, scale,
-                                           normalization), Store())
+                                           normalization, bn), Store())
     _emit(SurfaceResult.from_json(_run_job(query, local, f"surface {kind}")), fmt, out)
 
 

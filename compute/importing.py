@@ -26,14 +26,14 @@ from safetensors.torch import load_file
 from torch import nn
 
 from models.errors import BadInput
-from models.user import DataRef, LossRef, Ref, build_model, data_digest, uses_dropout
+from models.user import Ref, build_model
 
-from .batchnorm import BufferLayout, has_batchnorm
+from .batchnorm import BufferLayout
 from .params import ParamLayout
+from .recorder import Recorder
 from .store import Run, Store
 
 SUFFIXES = (".safetensors", ".pt", ".pth")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
 _LAST_INT = re.compile(r"(\d+)(?!.*\d)")
 
 
@@ -104,53 +104,20 @@ def _few(items: list[str]) -> str:
     return ", ".join(items[:5]) + (f" and {len(items) - 5} more" if len(items) > 5 else "")
 
 
-def user_source(model: Ref, data: DataRef, loss: LossRef) -> dict:
-    """The manifest's record of where an imported run's model, data and loss come from."""
-    return {"kind": "user", "model": model.to_json(), "data": data.to_json(), "loss": loss.to_json()}
-
-
 def import_run(folder: str | Path, model: str, data: str, loss: str = "cross-entropy", path: str | None = None,
                name: str | None = None, final_step: int | None = None, store: Store | None = None,
                progress: Callable[[int, int], None] | None = None) -> Run:
     """Import the checkpoints in `folder` as a run of the user's model (see the module docstring)."""
-    from .evaluator import Evaluator  # here: the evaluator pulls in the line fast path's compiled loops
-
-    store = store or Store()
     checkpoints = find_checkpoints(folder)
-    name = name or Path(folder).expanduser().resolve().name
-    if not _NAME.match(name) or len(name) > 64:
-        raise BadInput(f"--name {name!r}: use letters, digits, '_' and '.' (at most 64)", field="name")
-    model_ref, data_ref, loss_ref = Ref.parse(model, "model", path), DataRef.parse(data, path), LossRef.parse(loss, path)
-    net = build_model(model_ref)
+    net = build_model(Ref.parse(model, "model", path))
     layout, buffers = ParamLayout.of(net), BufferLayout.of(net)
-    splits = data_ref.load()
     states = [(step, *split_state(net, layout, buffers, read_state_dict(file), file.name)) for step, file in checkpoints]
     if final_step is not None and final_step not in {s for s, _, _ in states}:
         raise BadInput(f"--final {final_step}: no checkpoint has that step (steps: "
                        f"{', '.join(str(s) for s, _, _ in states[:10])}{', …' if len(states) > 10 else ''})",
                        field="final")
-    evaluator = Evaluator(net, loss_ref.objective(), splits, device="cpu")
-    curve_splits = [s for s in ("train", "valid") if s in splits]
-    thetas = torch.stack([t for _, t, _ in states])
-    buffer_basis = torch.stack([b for _, _, b in states]) if buffers.names else None
-    evaluation = evaluator.evaluate_points(thetas, curve_splits, progress, buffer_basis=buffer_basis)
-    meta = dict(model=name, preset="imported", seed=0, dataset={"name": "imported", "data": data_ref.to_json()},
-                data_digest=data_digest(splits), hyperparameters={}, arch={}, layout=layout.to_json(),
-                buffers=buffers.to_json(), batchnorm=has_batchnorm(net), dropout=uses_dropout(net),
-                source=user_source(model_ref, data_ref, loss_ref))
-    staging = store.stage()
-    try:
-        entries = []
-        for i, (step, theta, buffer) in enumerate(states):  # epochs unknown: the step stands in
-            entry = store.save_checkpoint(staging, step, theta, buffer if buffers.names else None)
-            entry.update(epoch=float(step), cost={s: float(evaluation.splits[s].cost[i]) for s in curve_splits},
-                         error={s: float(evaluation.splits[s].error[i]) for s in curve_splits
-                                if evaluation.splits[s].error is not None})
-            entries.append(entry)
-    except BaseException:
-        store.abort(staging)
-        raise
-    if final_step is None:
-        key = "valid" if "valid" in curve_splits else "train"
-        final_step = min(entries, key=lambda e: e["cost"][key])["step"]
-    return store.commit(staging, dict(meta, steps=entries, final_step=final_step))
+    name = name or Path(folder).expanduser().resolve().name
+    with Recorder.of(net, model=model, data=data, loss=loss, path=path, name=name, store=store) as rec:
+        for step, theta, buffer in states:  # epochs are unknown: the step stands in
+            rec.record(step, float(step), theta=theta, buffers=buffer if buffers.names else None)
+        return rec.finish(final_step, progress)

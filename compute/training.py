@@ -1,14 +1,7 @@
 """Training with SGD + momentum as in the paper, recorded by a `Recorder`.
 
-The Recorder is the public way to record any PyTorch training loop:
-
-    rec = Recorder(store, model, model_id="relu-mnist", preset="small", seed=0, dataset=ref)
-    rec.record(step=0, epoch=0.0, model=model, costs={"train": ..., "valid": ...})
-    ...                                   # your loop, calling rec.record(...) when you like
-    run = rec.finish()                    # theta_f = the checkpoint with the lowest valid cost
-
-Checkpoints go to a staging folder as they are recorded (a long run never sits in memory) and
-the run appears in the store only when `finish` succeeds; an exception aborts it cleanly.
+Each run is recorded by a `Recorder` (compute/recorder.py), the same one a user's own training
+loop uses.
 """
 
 from __future__ import annotations
@@ -29,56 +22,8 @@ from models.objectives import objective_cost
 from models.errors import BadInput
 from .evaluator import Evaluator, default_device
 from .params import ParamLayout
+from .recorder import Recorder
 from .store import Run, Store
-
-
-class Recorder:
-    def __init__(self, store: Store, model: nn.Module, *, model_id: str, preset: str, seed: int,
-                 dataset: DatasetRef, data_digest: str | None = None, hyperparameters: dict | None = None,
-                 arch: dict | None = None):
-        self.store = store
-        self.layout = ParamLayout.of(model)
-        self.staging: Path | None = store.stage()
-        self.steps: list[dict] = []
-        self.meta = dict(model=model_id, preset=preset, seed=seed, dataset=dataset.to_json(),
-                         data_digest=data_digest, hyperparameters=hyperparameters or {}, arch=arch or {},
-                         layout=self.layout.to_json())
-
-    def record(self, step: int, epoch: float, model: nn.Module | None = None, theta: torch.Tensor | None = None,
-               costs: dict[str, float] | None = None, errors: dict[str, float] | None = None) -> None:
-        """Record theta(step) (from `model` or a flat `theta`) with its exact costs if known."""
-        if self.staging is None:
-            raise RuntimeError("this Recorder has finished")
-        if self.steps and step <= self.steps[-1]["step"]:
-            raise ValueError(f"steps must increase: {step} after {self.steps[-1]['step']}")
-        theta = self.layout.flatten_model(model) if theta is None else theta
-        entry = self.store.save_checkpoint(self.staging, step, theta)
-        entry.update(epoch=round(float(epoch), 6), cost=dict(costs or {}), error=dict(errors or {}))
-        self.steps.append(entry)
-
-    def finish(self, final_step: int | None = None) -> Run:
-        """Commit the run. theta_f: `final_step`, else the lowest recorded validation cost."""
-        if final_step is None:
-            with_valid = [s for s in self.steps if "valid" in s["cost"]]
-            final_step = (min(with_valid, key=lambda s: s["cost"]["valid"]) if with_valid else self.steps[-1])["step"]
-        if final_step not in {s["step"] for s in self.steps}:
-            raise ValueError(f"final_step {final_step} was not recorded")
-        manifest = dict(self.meta, steps=self.steps, final_step=final_step,
-                        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-        staging, self.staging = self.staging, None
-        return self.store.commit(staging, manifest)
-
-    def abort(self) -> None:
-        if self.staging is not None:
-            self.store.abort(self.staging)
-            self.staging = None
-
-    def __enter__(self) -> "Recorder":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self.abort()
 
 
 def first_epoch_checkpoints(steps_per_epoch: int, count: int) -> set[int]:

@@ -210,3 +210,29 @@ def test_a_model_without_batchnorm_ignores_the_policy(relu_run, store):
     a, b = (resolve(LineQuery.from_args(f"init:{relu_run.id}", f"final:{relu_run.id}", bn=bn), store)
             for bn in ("interpolate", "recompute"))
     assert a == b and a.key() == b.key()
+
+
+def test_a_training_loop_recorded_with_the_recorder(empty_store):
+    """The README's four lines in a user's own loop (tests/userpkg/train.py)."""
+    from compute.recorder import Recorder
+
+    model = resnet.resnet8()
+    rec = Recorder.of(model, model="userpkg.resnet:resnet8", data="userpkg.data:cifar_like", path=str(TESTS),
+                      store=empty_store)
+    run = user_train.train_with_recorder(model, user_data.images(), rec)
+    assert run.id.startswith("resnet8-imported-") and run.steps == [0, 2, 4, 6]
+    final = resnet.resnet8()
+    final.load_state_dict(model.state_dict())
+    last = run.manifest["steps"][-1]
+    assert last["cost"]["train"] == pytest.approx(_cost(final, *user_data.images()["train"]), abs=2e-6)
+    assert torch.equal(run.buffers(6), torch.cat([b.reshape(-1) for n, b in model.state_dict().items()
+                                                  if b.is_floating_point() and "running" in n]))
+
+
+def test_the_recorder_refuses_a_factory_of_another_model(empty_store):
+    from compute.recorder import Recorder
+
+    with pytest.raises(BadInput, match="differ"):
+        Recorder.of(resnet.resnet8(), model="userpkg.resnet:resnet20", data="userpkg.data:cifar_like",
+                    path=str(TESTS), store=empty_store)
+    assert _store_files(empty_store) in ([], ["runs"])

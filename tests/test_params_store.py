@@ -6,7 +6,8 @@ import torch
 from models.errors import BadInput
 from compute.params import ParamLayout
 from compute.store import Store
-from compute.training import Recorder, first_epoch_checkpoints
+from compute.recorder import Recorder
+from compute.training import first_epoch_checkpoints
 from models import get_model
 from models.datasets import DatasetRef
 
