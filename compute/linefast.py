@@ -98,6 +98,26 @@ class _Affine:
         return self.w + t * self.dw, (self.b + t * self.db if self.b is not None else None)
 
 
+def piecewise_linear_mlp(model: torch.nn.Module) -> tuple[str, list[str]] | None:
+    """(activation, the affine layers' parameter prefixes) of an MLP this path is exact for: ours
+    with ReLU or linear activations, or a user's nn.Sequential of [Flatten,] Linear, ReLU, Linear,
+    ... , Linear (eval-mode Dropout between them is the identity); None for anything else."""
+    if type(model) is MLP:
+        if model.activation in ("relu", "linear") and len(model.layers) >= 2:
+            return model.activation, [f"layers.{i}" for i in range(len(model.layers))]
+        return None
+    if type(model) is not torch.nn.Sequential:
+        return None
+    kept = [(name, m) for name, m in model.named_children() if type(m) is not torch.nn.Dropout]
+    if kept and type(kept[0][1]) is torch.nn.Flatten and kept[0][1].start_dim == 1 and kept[0][1].end_dim == -1:
+        kept = kept[1:]
+    linear = [name for name, m in kept[0::2] if type(m) is torch.nn.Linear]
+    relus = [m for _, m in kept[1::2] if type(m) is torch.nn.ReLU]
+    if len(linear) >= 2 and len(linear) == len(kept[0::2]) and len(relus) == len(kept[1::2]) == len(linear) - 1:
+        return "relu", linear
+    return None
+
+
 def line_positions(coeffs: torch.Tensor) -> tuple[int, int, np.ndarray] | None:
     """If all coefficient rows lie on one straight line: (lo, hi, u) with
     coeffs[p] = coeffs[lo] + u[p] (coeffs[hi] - coeffs[lo]) and u in [0, 1]; else None."""
@@ -125,9 +145,9 @@ class LinePath:
     without the GIL); the caller runs blocks in parallel.
     """
 
-    def __init__(self, model: MLP, ends: tuple[dict, dict], t: np.ndarray):
-        self.relu = model.activation == "relu"
-        first, self.second, *self.rest = (_Affine.between(ends, f"layers.{i}") for i in range(len(model.layers)))
+    def __init__(self, activation: str, layers: list[str], ends: tuple[dict, dict], t: np.ndarray):
+        self.relu = activation == "relu"
+        first, self.second, *self.rest = (_Affine.between(ends, prefix) for prefix in layers)
         self.first_stacked = (torch.cat([first.w, first.dw]),
                               torch.cat([first.b, first.db]) if first.b is not None else None)
         # [P0 | P1] (b, 2H) @ w_big = [Q0 | Q1 | Q2] (b, 3 width): the quadratic's coefficients
@@ -159,8 +179,9 @@ class LinePath:
     def plan(cls, model: torch.nn.Module, layout: ParamLayout, basis: torch.Tensor,
              coeffs: torch.Tensor) -> "LinePath | None":
         """The fast path for theta_p = coeffs[p] @ basis, or None where it is not exact or pays not."""
-        if not (ENABLED and type(model) is MLP and model.activation in ("relu", "linear") and not model.training
-                and len(model.layers) >= 2 and basis.dtype in (torch.float32, torch.float64)
+        structure = piecewise_linear_mlp(model)
+        if not (ENABLED and structure is not None and not model.training
+                and basis.dtype in (torch.float32, torch.float64)
                 and basis.device.type == "cpu" and len(coeffs) >= MIN_POINTS):
             return None
         line = line_positions(coeffs)
@@ -170,7 +191,7 @@ class LinePath:
         c = torch.as_tensor(np.asarray(coeffs, dtype=np.float64)).to(basis.dtype)
         # The segment between the extreme points, centred: theta(t) = (lo + hi)/2 + t (hi - lo).
         ends = layout.unflatten(c[lo] @ basis), layout.unflatten(c[hi] @ basis)
-        return cls(model, ends, u - 0.5)
+        return cls(*structure, ends, u - 0.5)
 
     def examples_within(self, budget: int) -> int:
         """How many examples' outputs at every point fit in `budget` bytes (with the caller's

@@ -236,3 +236,23 @@ def test_the_recorder_refuses_a_factory_of_another_model(empty_store):
         Recorder.of(resnet.resnet8(), model="userpkg.resnet:resnet20", data="userpkg.data:cifar_like",
                     path=str(TESTS), store=empty_store)
     assert _store_files(empty_store) in ([], ["runs"])
+
+
+def test_an_imported_relu_mlp_takes_the_line_fast_path(tmp_path, empty_store, monkeypatch):
+    from compute import linefast
+    from compute.lines import compute_line
+    from compute.queries import LineQuery, resolve
+
+    assert linefast.piecewise_linear_mlp(resnet.mlp()) == ("relu", ["1", "3", "5"])
+    folder = user_train.train_and_save(resnet.mlp(), user_data.images(), tmp_path / "mlp", steps=4, every=4)
+    run = _import(folder, empty_store, model="userpkg.resnet:mlp")
+    query = resolve(LineQuery.from_args(f"init:{run.id}", f"final:{run.id}", "-1:2", 40, "train"), empty_store)
+    calls = []
+    outputs = linefast.LinePath.outputs
+    monkeypatch.setattr(linefast.LinePath, "outputs", lambda self, x: calls.append(len(x)) or outputs(self, x))
+    fast = compute_line(query, empty_store)
+    assert calls, "the line did not take the fast path"
+    x, y = user_data.cifar_like()["train"]
+    for alpha, cost in list(zip(fast.alpha, fast.cost["train"]))[::13]:
+        model = _interpolated_model(folder, alpha, run.init_step, run.final_step, factory=resnet.mlp)
+        assert cost == pytest.approx(_cost(model, x, y), abs=1e-5)
