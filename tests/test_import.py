@@ -34,6 +34,7 @@ def _cost(model, x, y):
 @pytest.fixture(scope="module")
 def resnet_ckpts(tmp_path_factory):
     folder = tmp_path_factory.mktemp("resnet8")
+    torch.manual_seed(0)
     return user_train.train_and_save(resnet.resnet8(), user_data.images(), folder)
 
 
@@ -95,6 +96,15 @@ def test_a_transformer_language_model_on_tokens(tmp_path, empty_store):
     model.load_state_dict(torch.load(folder / "step_4.pt", weights_only=True))
     step4 = next(e for e in run.manifest["steps"] if e["step"] == 4)
     assert step4["cost"]["train"] == pytest.approx(_cost(model, *data["train"]), abs=2e-6)
+
+    from compute.lines import compute_line
+    from compute.queries import LineQuery, resolve
+
+    line = compute_line(resolve(LineQuery.from_args(f"step:{run.id}:0", f"step:{run.id}:4", "-0.5:1.5", 3, "train"),
+                                empty_store), empty_store)
+    for alpha, cost in zip(line.alpha, line.cost["train"]):
+        between = _interpolated_model(folder, alpha, 0, 4, factory=transformer.tiny_lm)
+        assert cost == pytest.approx(_cost(between, *data["train"]), abs=1e-5)
 
 
 def _store_files(store):
@@ -178,7 +188,7 @@ def test_lines_of_an_imported_resnet_match_a_per_point_loop(bn, resnet_ckpts, em
     from compute.lines import compute_line
     from compute.queries import LineQuery, resolve
 
-    run = _import(resnet_ckpts, empty_store)
+    run = _import(resnet_ckpts, empty_store, final_step=6)  # a few steps: the best may be step 0
     query = resolve(LineQuery.from_args(f"init:{run.id}", f"final:{run.id}", "-0.5:1.5", 5, "train,valid",
                                         bn=bn), empty_store)
     assert query.bn == bn and (bn == "interpolate") == ("bn" not in query.to_json())
@@ -197,7 +207,7 @@ def test_the_two_policies_differ_and_are_two_cache_keys(resnet_ckpts, empty_stor
     from compute.lines import compute_line
     from compute.queries import LineQuery, resolve
 
-    run = _import(resnet_ckpts, empty_store)
+    run = _import(resnet_ckpts, empty_store, final_step=6)
     a, b = (resolve(LineQuery.from_args(f"random:3", f"final:{run.id}", "0:1", 3, "train", bn=bn), empty_store)
             for bn in ("interpolate", "recompute"))
     assert a.key() != b.key()
@@ -245,7 +255,7 @@ def test_an_imported_relu_mlp_takes_the_line_fast_path(tmp_path, empty_store, mo
 
     assert linefast.piecewise_linear_mlp(resnet.mlp()) == ("relu", ["1", "3", "5"])
     folder = user_train.train_and_save(resnet.mlp(), user_data.images(), tmp_path / "mlp", steps=4, every=4)
-    run = _import(folder, empty_store, model="userpkg.resnet:mlp")
+    run = _import(folder, empty_store, model="userpkg.resnet:mlp", final_step=4)
     query = resolve(LineQuery.from_args(f"init:{run.id}", f"final:{run.id}", "-1:2", 40, "train"), empty_store)
     calls = []
     outputs = linefast.LinePath.outputs

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 from compute import resources
 from compute.importing import import_run
@@ -24,9 +25,10 @@ from userpkg import data as user_data, resnet, train as user_train  # noqa: E402
 
 @pytest.fixture(scope="module")
 def imported_resnet(store, tmp_path_factory):
+    torch.manual_seed(0)
     folder = user_train.train_and_save(resnet.resnet8(), user_data.images(), tmp_path_factory.mktemp("ck"))
     return import_run(folder, "userpkg.resnet:resnet8", "userpkg.data:cifar_like", path=str(TESTS),
-                      name="resnet8_jobs", store=store)
+                      name="resnet8_jobs", final_step=6, store=store)  # a few steps: the best may be step 0
 
 
 @pytest.mark.parametrize("bn", ["interpolate", "recompute"])
@@ -59,7 +61,8 @@ def test_a_worker_without_the_module_fails_the_job_naming_it(thread_worker, jobs
             return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10))
     """))
     folder = user_train.train_and_save(_load(package).build(), user_data.images(), tmp_path / "ck", steps=2, every=2)
-    run = import_run(folder, "vanishing_net:build", "userpkg.data:cifar_like", path=str(package), store=store)
+    run = import_run(folder, "vanishing_net:build", "userpkg.data:cifar_like", path=str(package), final_step=2,
+                     store=store)
     shutil.rmtree(package)  # the code is gone: on this "machine" the module cannot be imported
     sys.modules.pop("vanishing_net", None)
     resources.clear()
