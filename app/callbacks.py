@@ -166,7 +166,7 @@ def _form(state: dict, errors: dict[str, str], catalog) -> tuple:
         param = PARAMS[item["id"]["ctl"]]
         options.append(param.options(state, catalog) if item["id"]["view"] == view and param.options else no_update)
     field_errors = [errors.get(i["id"]["err"], "") if i["id"]["view"] == view else "" for i in outputs[3]]
-    boxes = [(SHOWN if PARAMS[i["id"]["fieldbox"]].relevant(state) else HIDDEN)
+    boxes = [(SHOWN if PARAMS[i["id"]["fieldbox"]].shown(state, catalog) else HIDDEN)
              if i["id"]["view"] == view else no_update for i in outputs[4]]
     views = [SHOWN if i["id"]["viewbox"] == view else HIDDEN for i in outputs[5]]
     navs = [urls.href(state, i["id"]["nav"]) for i in outputs[6]]

@@ -45,6 +45,12 @@ class Param:
     options: Callable[[State, RunCatalog], list[dict]] | None = None  # for choice controls
     multi: bool = False  # the control's value is a list (checklist, multi-select)
     help: str = ""
+    # whether the form shows the control for this run (e.g. dropout samples only for a model with
+    # dropout); the address keeps what `relevant` says either way
+    applies: Callable[[State, RunCatalog], bool] | None = None
+
+    def shown(self, state: State, catalog: RunCatalog) -> bool:
+        return self.relevant(state) and (self.applies is None or self.applies(state, catalog))
 
     def control_value(self, value: Any) -> Any:
         """A value as its form control holds it (a list for multi controls, text otherwise)."""
@@ -197,9 +203,32 @@ def _parse_dropout(text: str, state: State, catalog: RunCatalog) -> int:
     return samples
 
 
+def _run_has(flag: str) -> Callable[[State, RunCatalog], bool]:
+    def applies(state: State, catalog: RunCatalog) -> bool:
+        run = catalog.get(state.get("run"))
+        return run is not None and bool(getattr(run, flag))
+    return applies
+
+
 DROPOUT = Param("dropout", _parse_dropout, lambda n: str(n) if n else "", lambda s, c: 0,
                 help="0 or empty: dropout off, weights scaled (the paper's J); N: a Monte-Carlo estimate "
-                     "with dropout on, the mean of N passes (models with dropout)")
+                     "with dropout on, the mean of N passes (models with dropout)", applies=_run_has("dropout"))
+
+
+def _parse_bn(text: str, state: State, catalog: RunCatalog) -> str:
+    policy = validate.parse_bn(str(text).strip() or validate.DEFAULT_BN, "bn")
+    run = catalog.get(state.get("run"))
+    if policy != validate.DEFAULT_BN and run is not None and not run.batchnorm:
+        raise BadInput(f"{run.label} has no BatchNorm: the policy does not apply", field="bn")
+    return policy
+
+
+BN = Param("bn", _parse_bn, lambda p: "" if p == validate.DEFAULT_BN else p, lambda s, c: validate.DEFAULT_BN,
+           options=choice_options({"interpolate": "interpolate (mixed like θ)",
+                                   "recompute": "recompute on the training split"}),
+           help="BatchNorm statistics between checkpoints: interpolate (mixed with the same α) or recompute "
+                "(re-estimated at every point by a pass over the training split; honest, slower)",
+           applies=_run_has("batchnorm"))
 SPLITS = Param("splits", lambda t, s, c: validate.parse_splits(t, "splits"), ",".join, lambda s, c: ("train", "valid"),
                options=choice_options(SPLIT_NAMES), multi=True, help="splits drawn, e.g. train,valid")
 METRIC = choice("metric", METRIC_LABELS, "cost", help="cost (the objective) or error (misclassification rate)")

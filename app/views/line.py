@@ -50,11 +50,12 @@ def endpoints(state: dict, catalog: RunCatalog) -> tuple[str, str, tuple[str, st
 def queries(state: dict, catalog: RunCatalog) -> dict[str, LineQuery]:
     start, end, _ = endpoints(state, catalog)
     lo, hi = state["alpha"]
-    samples = state.get("dropout", 0)
-    out = {"main": LineQuery(start, end, lo, hi, state["points"], state["splits"], dropout_samples=samples)}
+    samples, bn = state.get("dropout", 0), state.get("bn", validate.DEFAULT_BN)
+    out = {"main": LineQuery(start, end, lo, hi, state["points"], state["splits"], dropout_samples=samples, bn=bn)}
     if state.get("zoom") is not None:
         zlo, zhi = state["zoom"]
-        out["zoom"] = LineQuery(start, end, zlo, zhi, state["points"], state["splits"], dropout_samples=samples)
+        out["zoom"] = LineQuery(start, end, zlo, zhi, state["points"], state["splits"], dropout_samples=samples,
+                                bn=bn)
     return out
 
 
@@ -62,7 +63,11 @@ def _title(state: dict, catalog: RunCatalog, names: tuple[str, str]) -> str:
     run = catalog.get(state["run"])
     samples = state.get("dropout", 0)
     mc = f" · dropout on, mean of {samples} passes" if samples else ""
-    return f"{run.label}: {names[0]} → {names[1]}{mc}"
+    bn = f" · BatchNorm statistics {_BN_TITLES[state.get('bn', validate.DEFAULT_BN)]}" if run.batchnorm else ""
+    return f"{run.label}: {names[0]} → {names[1]}{mc}{bn}"
+
+
+_BN_TITLES = {"interpolate": "interpolated", "recompute": "recomputed"}
 
 
 def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
@@ -116,6 +121,8 @@ def layout(state: dict, catalog: RunCatalog) -> html.Div:
         form.checklist(params.SPLITS, "Splits"),
         form.text(params.DROPOUT, "Dropout samples", placeholder="0",
                   hint="empty: dropout off (the paper's J); N: Monte-Carlo estimate, dropout on"),
+        form.radio(params.BN, "BatchNorm statistics",
+                   hint="recompute: re-estimated at every point (interpolated ones can draw false barriers)"),
         form.radio(params.METRIC, "Metric", inline=True),
         form.radio(params.Y, "y axis", inline=True),
     ], className="controls")
@@ -183,7 +190,7 @@ def callbacks(app) -> None:
 
 
 VIEW = View(NAME, "Line", (params.RUN, params.PAIR, params.OTHER, params.STEP, params.RSEED, params.SCALE,
-                           params.ALPHA, params.POINTS, params.SPLITS, params.DROPOUT, params.METRIC, params.Y,
+                           params.ALPHA, params.POINTS, params.SPLITS, params.DROPOUT, params.BN, params.METRIC, params.Y,
                            params.ZOOM),
             layout, queries, draw, export, callbacks,
             "J(θ) along the straight line between two points: init→final, two seeds, random, step→final")

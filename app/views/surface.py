@@ -97,7 +97,8 @@ def queries(state: dict, catalog: RunCatalog) -> dict[str, SurfaceQuery]:
     rows, columns = state["grid"]
     return {"surface": SurfaceQuery(state["run"], kind, a_lo, a_hi, b_lo, b_hi, rows, columns, (state["split"],),
                                     seed=state["dseed"] if kind != "paper" else None,
-                                    normalization=state["norm"] if kind == "random-plane" else None)}
+                                    normalization=state["norm"] if kind == "random-plane" else None,
+                                    bn=state.get("bn", validate.DEFAULT_BN))}
 
 
 # ------------------------------------------------------------------------------------------ figures
@@ -187,7 +188,8 @@ def _title(state: dict, catalog: RunCatalog, result: dict) -> str:
     rows = f"{len(result['alpha'])} rows × {len(result['beta'])} β values"
     kind = {"paper": "rows along the residual directions", "random-plane": "random plane through θ_f",
             "alpha-random": "α and a random direction ⟂ u"}[result["query"]["surface"]]
-    return f"{run.label}: {kind} ({rows}; ‖θ_f − θᵢ‖ = {meta.get('distance', 0):.4g})"
+    bn = f"; BatchNorm statistics {meta['bn']}d" if meta.get("bn") else ""  # interpolated / recomputed
+    return f"{run.label}: {kind} ({rows}; ‖θ_f − θᵢ‖ = {meta.get('distance', 0):.4g}{bn})"
 
 
 def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
@@ -223,6 +225,7 @@ def layout(state: dict, catalog: RunCatalog) -> html.Div:
         form.text(DSEED, "Random direction: seed"),
         form.radio(NORM, "Random directions' norm"),
         form.radio(SPLIT, "Split", inline=True),
+        form.radio(params.BN, "BatchNorm statistics", hint="off the checkpoints: mixed like θ, or recomputed"),
         form.radio(PLOT, "Plot", inline=True),
         form.radio(params.Y, "Cost axis", inline=True),
         html.Div(["paper: for each recorded step t, the line through θᵢ + α(t)(θ_f − θᵢ) along the residual "
@@ -249,6 +252,7 @@ def callbacks(app) -> None:
         return {"view": NAME, "values": {"camera": _format_camera(camera)}}
 
 
-VIEW = View(NAME, "Surface", (params.RUN, KIND, ARANGE, BRANGE, GRID, DSEED, NORM, SPLIT, PLOT, params.Y, CAMERA),
+VIEW = View(NAME, "Surface", (params.RUN, KIND, ARANGE, BRANGE, GRID, DSEED, NORM, SPLIT, params.BN, PLOT, params.Y,
+                              CAMERA),
             layout, queries, draw, export, callbacks,
             "3-D cost surfaces with the SGD trajectory on them (appendix C), and the control planes (appendix D)")

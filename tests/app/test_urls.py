@@ -18,12 +18,14 @@ from compute.validate import MAX_DROPOUT_SAMPLES, MAX_POINTS, SPLITS
 
 def _run(model: str, seed: int, digest: str, steps=(0, 2, 5, 10, 100, 200, 300)) -> RunInfo:
     return RunInfo(f"{model}-small-s{seed}-{digest}", model, "small", seed, tuple(steps),
-                   tuple(s / 100 for s in steps), steps[-2], 0.1, dropout="dropout" in model)
+                   tuple(s / 100 for s in steps), steps[-2], 0.1, dropout="dropout" in model,
+                   family=f"{model}/small", batchnorm="resnet" in model)
 
 
 RUNS = (_run("relu-mnist", 0, "aaaaaaaaaa"), _run("relu-mnist", 1, "bbbbbbbbbb"),
         _run("relu-mnist", 10, "cccccccccc"), _run("sigmoid-mnist", 0, "dddddddddd"),
-        _run("scalar-linear", 0, "eeeeeeeeee", steps=(0, 1, 2, 3)), _run("relu-dropout-mnist", 0, "ffffffffff"))
+        _run("scalar-linear", 0, "eeeeeeeeee", steps=(0, 1, 2, 3)), _run("relu-dropout-mnist", 0, "ffffffffff"),
+        _run("resnet8", 0, "gggggggggg"))
 CATALOG = RunCatalog(RUNS)
 MY_VIEWS = ("line", "trajectory", "compare")
 
@@ -53,6 +55,7 @@ def line_states(draw):
         "scale": draw(st.floats(min_value=1e-9, max_value=1e9, allow_nan=False)),
         "alpha": draw(ranges()), "points": draw(st.integers(2, MAX_POINTS)), "splits": draw(splits),
         "dropout": draw(st.integers(0, MAX_DROPOUT_SAMPLES)) if run.dropout else 0,
+        "bn": draw(st.sampled_from(["interpolate", "recompute"])) if run.batchnorm else "interpolate",
         "metric": draw(st.sampled_from(list(METRIC_LABELS))), "y": draw(st.sampled_from(["linear", "log"])),
         "zoom": draw(st.none() | ranges()),
     }
@@ -220,3 +223,17 @@ def test_dropout_samples_only_for_models_with_dropout():
     assert refused.state["dropout"] == 0 and "relu-mnist/small has no dropout" in refused.notices[0]
     state, errors = urls.from_controls(plain, {"dropout": "-3"}, {"dropout"}, CATALOG)
     assert "between 0" in errors["dropout"] and state["dropout"] == 0
+
+
+def test_the_batchnorm_policy_only_for_models_with_batchnorm():
+    relu0, resnet0 = RUNS[0].id, RUNS[6].id
+    parsed = urls.parse("/line", f"run={resnet0}&bn=recompute", CATALOG)
+    assert parsed.notices == [] and "bn=recompute" in urls.href(parsed.state)
+    assert VIEWS["line"].queries(parsed.state, CATALOG)["main"].bn == "recompute"
+    default = urls.parse("/line", f"run={resnet0}", CATALOG).state
+    assert default["bn"] == "interpolate" and "bn=" not in urls.href(default)  # the default stays out
+    refused = urls.parse("/line", f"run={relu0}&bn=recompute", CATALOG)
+    assert refused.state["bn"] == "interpolate" and "has no BatchNorm" in refused.notices[0]
+    with pytest.raises(BadInput, match="BatchNorm policy must be one of"):
+        urls.parse("/surface", f"run={resnet0}&bn=guess", CATALOG, strict=True)
+    assert PARAMS["bn"].shown(default, CATALOG) and not PARAMS["bn"].shown({"run": relu0}, CATALOG)
