@@ -224,8 +224,8 @@ def _parse_bn(text: str, state: State, catalog: RunCatalog) -> str:
 
 
 BN = Param("bn", _parse_bn, lambda p: "" if p == validate.DEFAULT_BN else p, lambda s, c: validate.DEFAULT_BN,
-           options=choice_options({"interpolate": "interpolate (mixed like θ)",
-                                   "recompute": "recompute on the training split"}),
+           # the default's control value is "" (its text in the address, which leaves it out)
+           options=choice_options({"": "interpolate (mixed like θ)", "recompute": "recompute on the training split"}),
            help="BatchNorm statistics between checkpoints: interpolate (mixed with the same α) or recompute "
                 "(re-estimated at every point by a pass over the training split; honest, slower)",
            applies=_run_has("batchnorm"))
