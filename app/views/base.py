@@ -54,3 +54,11 @@ def params_table(views: Iterable[View]) -> dict[str, Param]:
             if table.setdefault(param.name, param) is not param:
                 raise ValueError(f"view {view.name}: a second parameter named {param.name!r}")
     return table
+
+
+def export_result(name: str, result_type: type) -> Callable[[State, dict[str, Outcome]], tuple[Any, str]]:
+    """The `export` of a view that shows one result: its JSON, and its CSV by `result_type`."""
+    def export(state: State, outcomes: dict[str, Outcome]) -> tuple[Any, str]:
+        result = outcomes[name].result
+        return result, result_type.from_json(result).to_csv()
+    return export

@@ -21,7 +21,7 @@ from .. import figures, params, widgets
 from ..jobclient import Outcome
 from ..params import Param
 from ..runs import RunCatalog
-from .base import View
+from .base import View, export_result
 
 NAME = "controls"
 EXPERIMENTS = {"random-walk": "random walks (Fig. 11)", "convex": "convex quadratic, GD (Fig. 12)",
@@ -178,11 +178,6 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
     return {"control": DRAW[out.result["experiment"]](out.result)}
 
 
-def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
-    result = outcomes["control"].result
-    return result, ControlResult.from_json(result).to_csv()
-
-
 def layout(state: dict, catalog: RunCatalog) -> html.Div:
     v, form = NAME, widgets.Form(NAME, state, catalog)
     labels = {name: label for name, (_, _, label) in FIELDS.items()}
@@ -199,5 +194,6 @@ def layout(state: dict, catalog: RunCatalog) -> html.Div:
     return html.Div([controls, main], className="view-grid")
 
 
-VIEW = View(NAME, "Controls", (EXP, *FIELD_PARAMS, XRUN), layout, queries, draw, export, None,
+VIEW = View(NAME, "Controls", (EXP, *FIELD_PARAMS, XRUN), layout, queries, draw,
+            export_result("control", ControlResult), None,
             "control experiments: random walks, convex GD, the factored model, scalar lines, Fig. 7 right")

@@ -24,7 +24,7 @@ from .. import figures, ids, params, widgets
 from ..jobclient import Outcome
 from ..params import Param
 from ..runs import RunCatalog
-from .base import View
+from .base import View, export_result
 from .line import EMPTY
 
 NAME = "surface"
@@ -209,11 +209,6 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
                                       title=_title(state, catalog, out.result))}
 
 
-def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
-    result = outcomes["surface"].result
-    return result, SurfaceResult.from_json(result).to_csv()
-
-
 def layout(state: dict, catalog: RunCatalog) -> html.Div:
     v, form = NAME, widgets.Form(NAME, state, catalog)
     controls = html.Div([
@@ -254,5 +249,5 @@ def callbacks(app) -> None:
 
 VIEW = View(NAME, "Surface", (params.RUN, KIND, ARANGE, BRANGE, GRID, DSEED, NORM, SPLIT, params.BN, PLOT, params.Y,
                               CAMERA),
-            layout, queries, draw, export, callbacks,
+            layout, queries, draw, export_result("surface", SurfaceResult), callbacks,
             "3-D cost surfaces with the SGD trajectory on them (appendix C), and the control planes (appendix D)")

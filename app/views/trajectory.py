@@ -13,7 +13,7 @@ from compute.results import TrajectoryResult
 from .. import figures, params, widgets
 from ..jobclient import Outcome
 from ..runs import RunCatalog
-from .base import View
+from .base import View, export_result
 from .line import EMPTY
 
 NAME = "trajectory"
@@ -44,11 +44,6 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
     }
 
 
-def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
-    result = outcomes["trajectory"].result
-    return result, TrajectoryResult.from_json(result).to_csv()
-
-
 def layout(state: dict, catalog: RunCatalog) -> html.Div:
     v, form = NAME, widgets.Form(NAME, state, catalog)
     controls = html.Div([
@@ -67,5 +62,6 @@ def layout(state: dict, catalog: RunCatalog) -> html.Div:
     return html.Div([controls, main], className="view-grid")
 
 
-VIEW = View(NAME, "Trajectory", (params.RUN, params.METRIC, params.Y), layout, queries, draw, export, None,
+VIEW = View(NAME, "Trajectory", (params.RUN, params.METRIC, params.Y), layout, queries, draw,
+            export_result("trajectory", TrajectoryResult), None,
             "the learning curve, and α(t) against β(t) (appendix B)")

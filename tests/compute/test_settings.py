@@ -11,7 +11,7 @@ import pytest
 from compute.settings import SETTINGS, int_setting, setting
 from models.errors import BadInput
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _readme_table() -> dict[str, str]:

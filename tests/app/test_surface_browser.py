@@ -36,8 +36,8 @@ def drawn_surface(browser):
     return got if got and any(t["type"] == "surface" for t in got["traces"]) else None
 
 
-def test_surface_view_draws_the_trajectory_and_keeps_the_camera_in_the_url(surface_dashboard, relu_run):
-    duo = surface_dashboard
+def test_surface_view_draws_the_trajectory_and_keeps_the_camera_in_the_url(dashboard, relu_run):
+    duo = dashboard
     duo.driver.get(f"{duo.server_url}/surface?run={relu_run.id}&kind=paper&grid=4x3&camera=1.8,0.4,0.9")
     try:
         got = wait_for(lambda: drawn_surface(duo), what="the 3-D surface")
@@ -76,8 +76,8 @@ def test_surface_view_draws_the_trajectory_and_keeps_the_camera_in_the_url(surfa
     assert heat["traces"][1]["x"] == traj["x"] and heat["traces"][1]["y"] == traj["y"]
 
 
-def test_controls_view_draws_the_factored_model(surface_dashboard):
-    duo = surface_dashboard
+def test_controls_view_draws_the_factored_model(dashboard):
+    duo = dashboard
     duo.driver.get(f"{duo.server_url}/controls?exp=factored&w1=-2:2&w2=-1:2")
     got = wait_for(lambda: (lambda g: g if g and g["traces"][0]["type"] == "heatmap" else None)(
         plot(duo, "controls", "control")), what="the factored model's heat map")

@@ -16,7 +16,7 @@ from compute.importing import find_checkpoints, import_run
 from compute.store import Store
 from models.errors import BadInput
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TESTS))  # the user's package, as `--path tests` puts it there
 
 from userpkg import data as user_data, resnet, train as user_train, transformer  # noqa: E402

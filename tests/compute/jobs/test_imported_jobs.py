@@ -17,7 +17,7 @@ from compute.importing import import_run
 from compute.jobs import JobFailed, run_job
 from compute.queries import LineQuery, SurfaceQuery, resolve
 
-TESTS = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(TESTS))
 
 from userpkg import data as user_data, resnet, train as user_train  # noqa: E402

@@ -114,13 +114,17 @@ def test_negative_alpha_range_needs_no_equals_sign(capsys, relu_run):
 
 
 # Monte-Carlo dropout lines (dropout on, the mean of N seeded passes) through the CLI and the
-# dashboard's JSON twin, on a real relu-dropout-mnist run. This file runs after tests/app: a run of
-# another model in the session store would change the views' default run sets there.
+# dashboard's JSON twin, on a real relu-dropout-mnist run. It leaves the session store when these
+# tests end: a run of another model there would change the other views' default run sets.
 @pytest.fixture(scope="module")
 def dropout_run(store):
+    import shutil
+
     from compute.training import train
 
-    return train("relu-dropout-mnist", "small", 0, store=store, progress=False)
+    run = train("relu-dropout-mnist", "small", 0, store=store, progress=False)
+    yield run
+    shutil.rmtree(run.path)
 
 
 def test_monte_carlo_dropout_line(capsys, dropout_run, relu_run):
