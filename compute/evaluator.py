@@ -37,6 +37,7 @@ from torch.func import functional_call, vmap
 from models.objectives import Objective, objective_cost
 
 from .batchnorm import BN_POLICIES, BufferLayout, has_batchnorm, recompute_statistics
+from .convfold import CHANNELS_LAST, FoldedForward
 from .linefast import LinePath
 from .params import ParamLayout
 
@@ -79,6 +80,10 @@ class Evaluator:
         self.layout = ParamLayout.of(model)
         self.buffer_layout = BufferLayout.of(model)  # float buffers (BatchNorm statistics): compute/batchnorm.py
         self.batchnorm = has_batchnorm(model)
+        # eval-mode BatchNorm folded into its convolution, channels-last (compute/convfold.py): CPU only,
+        # where it was measured
+        self.folded = FoldedForward.plan(self.model) if self.device.type == "cpu" else None
+        self._own_buffers = dict(self.model.named_buffers())
         self.objective = objective
         self.memory_budget = memory_budget
         self.points_per_call = points_per_call or (16 if self.device.type == "cuda" else 1)
@@ -86,9 +91,14 @@ class Evaluator:
         # functional_call swaps the module's parameters while it runs: one evaluation at a time.
         self.lock = threading.RLock()
         # The data goes to the device once, in the evaluation dtype.
-        self.data = {name: (x.to(self.device, dtype if x.is_floating_point() else x.dtype),
+        self.data = {name: (self._layout_input(x.to(self.device, dtype if x.is_floating_point() else x.dtype)),
                             y.to(self.device, dtype if y.is_floating_point() else y.dtype))
                      for name, (x, y) in splits.items()}
+
+    def _layout_input(self, x: torch.Tensor) -> torch.Tensor:
+        if self.folded is not None and x.dim() == 4 and x.is_floating_point():
+            return x.contiguous(memory_format=CHANNELS_LAST)  # slices along the batch stay channels-last
+        return x
 
     # ------------------------------------------------------------------ public API
     def evaluate(self, basis: torch.Tensor, coeffs: torch.Tensor | np.ndarray, splits: Sequence[str],
@@ -303,6 +313,8 @@ class Evaluator:
                 target[:, i] += values[:, lo - start:hi - start].sum(dim=1).cpu()
 
     def _call(self, params: dict, x: torch.Tensor, **kwargs) -> torch.Tensor:
+        if self.folded is not None and not kwargs and not self.model.training:
+            return functional_call(self.folded.module, self.folded.fold(params, self._own_buffers), (x,))
         return functional_call(self.model, params, (x,), kwargs)
 
     def _forward(self, thetas: torch.Tensor, x: torch.Tensor, first: torch.Tensor | None) -> torch.Tensor:

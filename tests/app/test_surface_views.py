@@ -24,7 +24,7 @@ ranges = st.one_of(st.none(), st.tuples(finite, finite).filter(lambda r: r[0] < 
        camera=st.one_of(st.none(), st.tuples(finite.filter(bool), finite, finite)))
 def test_surface_address_round_trip(kind, arange, brange, grid, dseed, norm, split, plot, y, camera):
     state = {"view": "surface", "run": RUN.id, "kind": kind, "arange": arange, "brange": brange, "grid": grid,
-             "dseed": dseed, "norm": norm, "split": split, "plot": plot, "y": y, "camera": camera}
+             "dseed": dseed, "norm": norm, "split": split, "bn": "interpolate", "plot": plot, "y": y, "camera": camera}
     parsed = urls.parse("/surface", urls.search(state), CATALOG)
     assert parsed.notices == []
     expected = dict(state)
