@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from models import MODELS
-from models.datasets import _to_tensors, demo_digits, demo_patterns, demo_text, global_contrast_normalize, \
-    ptb_vocabulary, ptb_words, sequences
+from models.ptb import demo_text, ptb_vocabulary, ptb_words, sequences
+from models.datasets import _to_tensors, demo_digits, demo_patterns, global_contrast_normalize
 from models.mpdbm import draw_masks, pack_inputs
 from models.spec import Preset
 
