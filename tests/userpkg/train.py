@@ -44,3 +44,13 @@ def train_with_recorder(model, data, recorder, steps=6, every=2, **sgd):
         if step % every == 0:
             recorder.record(step=step, epoch=step / 10, model=model)
     return recorder.finish()
+
+
+if __name__ == "__main__":  # python tests/userpkg/train.py DIR: the README's example checkpoints
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from userpkg import data, resnet
+
+    torch.manual_seed(0)
+    print(train_and_save(resnet.resnet8(), data.images(), sys.argv[1] if len(sys.argv) > 1 else "ckpts"))
