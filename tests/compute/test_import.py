@@ -116,7 +116,7 @@ class _Payload:
         return (print, ("this ran while unpickling",))
 
 
-@pytest.mark.parametrize("case, message", [
+BAD_IMPORTS = [
     ("missing dir", "is not a folder"),
     ("no checkpoints", "no checkpoints"),
     ("no step number", "no step number"),
@@ -126,8 +126,11 @@ class _Payload:
     ("factory raises", "raised RuntimeError"),
     ("wrong data shape", "same number"),
     ("unknown module", "cannot import module"),
-])
-def test_bad_imports_say_what_and_write_nothing(case, message, tmp_path, empty_store):
+]
+
+
+def _bad_import(case: str, tmp_path: Path) -> tuple[Path, dict]:
+    """A checkpoint folder and import arguments with one thing wrong, as `case` names it."""
     folder = tmp_path / "ckpts"
     folder.mkdir()
     state = resnet.resnet8().state_dict()
@@ -150,12 +153,36 @@ def test_bad_imports_say_what_and_write_nothing(case, message, tmp_path, empty_s
         kw = {"factory raises": dict(model="userpkg.resnet:broken"),
               "wrong data shape": dict(data="userpkg.data:wrong_shape"),
               "unknown module": dict(model="nosuchpkg.nets:net")}.get(case, {})
+    return folder, kw
+
+
+@pytest.mark.parametrize("case, message", BAD_IMPORTS)
+def test_bad_imports_say_what_and_write_nothing(case, message, tmp_path, empty_store):
+    folder, kw = _bad_import(case, tmp_path)
     before = _store_files(empty_store)
     with pytest.raises(BadInput) as info:
         _import(folder, empty_store, **kw)
     assert message in info.value.message, info.value.message
     assert "\n" not in info.value.message
     assert _store_files(empty_store) == before
+
+
+@pytest.mark.parametrize("case, message", BAD_IMPORTS)
+def test_bad_imports_on_the_command_line_exit_2_with_one_line(case, message, tmp_path, monkeypatch, capsys):
+    from app.cli import main
+
+    folder, kw = _bad_import(case, tmp_path)
+    home = tmp_path / "home"
+    monkeypatch.setenv("LANDSCAPE_HOME", str(home))
+    argv = ["import", str(folder), "--model", kw.get("model", "userpkg.resnet:resnet8"),
+            "--data", kw.get("data", "userpkg.data:cifar_like"), "--path", str(TESTS)]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("landscape: error:") and message in lines[0], captured.err
+    assert captured.out == ""
+    runs = home / "runs"
+    assert not runs.exists() or not [p for p in runs.iterdir()], "the store was changed"
 
 
 def _interpolated_model(folder, alpha, step0, step1, factory=resnet.resnet8):
