@@ -232,7 +232,7 @@ METRIC_COLUMNS = ("split", "monotone on [0, 1]", "barrier", "local minima", "ini
 def metrics_table(named: list[tuple[str, dict]], title: str = "Line metrics") -> dict:
     """A table figure of the metrics of one or more lines ((label, metrics) pairs)."""
     rows = [(f"{label}: {r[0]}" if label else r[0],) + r[1:] for label, metrics in named for r in metrics_rows(metrics)]
-    fig = _base(title, "", "", height=90 + 34 * max(len(rows), 1))
+    fig = _base(title, "", "", height=max(250, 90 + 34 * len(rows)))
     fig["layout"].update(xaxis={"visible": False}, yaxis={"visible": False}, hovermode=False,
                          margin={"l": 10, "r": 10, "t": 40, "b": 10})
     columns = list(zip(*rows)) if rows else [[] for _ in METRIC_COLUMNS]

@@ -1,11 +1,13 @@
 """Adaptive alpha (points=auto): sample a line densely only where it bends.
 
-Start from a coarse grid over [lo, hi]; test every interval between neighbouring samples at one
-new point inside it: where linear interpolation between the two neighbours misses J there by more
-than `tolerance` x (max J - min J) (for any split), both halves are tested again in the next
-round; where it does not, the interval is done. Every tested point is kept (it was evaluated).
-Rounds end when every interval is done or the budget of BUDGET points is reached (then the
-intervals whose last test missed most are refined first).
+Start from a coarse grid over [lo, hi]; estimate on every interval between neighbouring samples
+how far linear interpolation is from J, from the curvature the neighbouring samples show (second
+divided differences: the error of linear interpolation is |J''| h^2 / 8); split, in one round,
+every interval whose estimate exceeds `tolerance` x (max J - min J) (for any split of the data),
+worst first. Rounds end when no estimate exceeds the tolerance or the budget of BUDGET points is
+reached. Only points that are needed are evaluated: an interval judged fine costs nothing. The
+coarse grid must be fine enough to see every bend (16 intervals): a feature narrower than one
+coarse interval that leaves no trace at the samples is not found.
 
 The new points lie on a dyadic lattice of the alpha axis (multiples of powers of two), not on a
 lattice of the window: the coarse grid is lo, hi and the multiples of 2^floor(log2((hi-lo)/16))
@@ -42,6 +44,18 @@ def lattice_point(a: float, b: float) -> float | None:
     return None
 
 
+def interpolation_error(a: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """(P-1, S): the error of linear interpolation on each interval, estimated from the curvature
+    at its two ends (second divided differences of neighbouring samples): |J''| h^2 / 8."""
+    h = np.diff(a)
+    slope = np.diff(j, axis=0) / h[:, None]
+    curvature = np.zeros_like(j)
+    if len(a) > 2:
+        curvature[1:-1] = 2 * np.abs(np.diff(slope, axis=0)) / (h[:-1] + h[1:])[:, None]
+        curvature[0], curvature[-1] = curvature[1], curvature[-2]  # the ends: their neighbour's
+    return np.maximum(curvature[:-1], curvature[1:]) * (h ** 2 / 8)[:, None]
+
+
 def coarse_grid(lo: float, hi: float) -> list[float]:
     step = 2.0 ** math.floor(math.log2((hi - lo) / COARSE_INTERVALS))
     inner = [k * step for k in range(math.floor(lo / step) + 1, math.ceil(hi / step))]
@@ -65,33 +79,18 @@ def adaptive_alphas(lo: float, hi: float, tolerance: float,
                 values[a] = row
 
     add(coarse_grid(lo, hi))
-    points = sorted(values)
-    # open intervals (a, b) with how badly they were last missed (inf: never tested)
-    open_ = {(a, b): math.inf for a, b in zip(points[:-1], points[1:])}
     min_width = _MIN_WIDTH * (hi - lo)
-    while open_ and len(values) < budget:
-        tests = {iv: lattice_point(*iv) for iv in open_ if iv[1] - iv[0] > min_width}
-        tests = {iv: m for iv, m in tests.items() if m is not None}
-        if not tests:
+    while len(values) < budget:
+        a = np.array(sorted(values))
+        j = np.array([values[x] for x in a])  # (P, S)
+        span = np.nanmax(j, axis=0) - np.nanmin(j, axis=0)
+        miss = interpolation_error(a, j) / np.where(span > 0, span, np.inf)[None, :]  # (P-1, S)
+        worst = np.where(np.isnan(miss), np.inf, miss).max(axis=1)  # a NaN is a miss too: look closer
+        order = [k for k in np.argsort(-worst, kind="stable") if worst[k] > tolerance and a[k + 1] - a[k] > min_width]
+        new = [m for m in (lattice_point(float(a[k]), float(a[k + 1])) for k in order) if m is not None]
+        if not new:
             break
-        room = budget - len(values)
-        ranked = sorted(tests, key=lambda iv: (-open_[iv], iv[0]))
-        new = [tests[iv] for iv in ranked if tests[iv] not in values]
-        add(new[:room])
-        stack = np.array(list(values.values()))
-        span = np.nanmax(stack, axis=0) - np.nanmin(stack, axis=0)
-        next_open = {}
-        for iv in ranked:
-            m = tests[iv]
-            if m not in values:  # over budget: left as it is
-                continue
-            a, b = iv
-            line = values[a] + (values[b] - values[a]) * (m - a) / (b - a)
-            miss = np.abs(values[m] - line) / np.where(span > 0, span, np.inf)
-            worst = float(np.nanmax(miss)) if np.isfinite(miss).any() else math.inf
-            if not worst <= tolerance:  # a NaN is a miss too: look closer
-                next_open[(a, m)] = next_open[(m, b)] = worst
-        open_ = next_open
+        add(new[:budget - len(values)])
         if progress is not None:
             progress(len(values), budget)
     return sorted(values)

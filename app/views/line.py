@@ -23,6 +23,7 @@ from ..runs import RunCatalog
 from .base import View
 
 NAME = "line"
+METRICS_HEIGHT = 250  # px: the metrics table of two lines (aligned and not), two splits each
 ZOOMS = {"zoom-start": (0.0, 0.01), "zoom-end": (0.99, 1.0)}  # Fig. 4's windows
 EMPTY = ("No runs yet.<br>Train one with <b>landscape train relu-mnist</b>,<br>"
          "or start the dashboard with <b>landscape serve --demo</b>.")
@@ -187,7 +188,7 @@ def layout(state: dict, catalog: RunCatalog) -> html.Div:
                  className="field-hint"),
     ], className="zoom")
     main = html.Div([widgets.graph(v, "line", "landscape-line"), zoom,
-                     widgets.graph(v, "metrics", "landscape-line-metrics", height=170), widgets.export_links(v)],
+                     widgets.graph(v, "metrics", "landscape-line-metrics", height=METRICS_HEIGHT), widgets.export_links(v)],
                     className="main")
     return html.Div([controls, main], className="view-grid")
 
