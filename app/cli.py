@@ -226,7 +226,11 @@ def cmd_runs(fmt: str) -> None:
               help="init:RUN, final:RUN, step:RUN:T, random:SEED[:SCALE]")
 @click.option("--to", "end", required=True, callback=_name)
 @click.option("--alpha", default="0:1", help="range A:B (default 0:1)")
-@click.option("--points", default="50", help="2 to 2001 (default 50)")
+@click.option("--points", default="50", help="2 to 2001 (default 50), or auto: an adaptive grid (see --tolerance)")
+@click.option("--tolerance", default=None, metavar="T",
+              help="with --points auto: refine until linear interpolation is within T x the curve's range "
+                   "(default 0.001; at most 401 points)")
+@click.option("--derivatives", is_flag=True, help="also dJ/dalpha and d2J/dalpha2 at every point, exactly (forward mode)")
 @click.option("--splits", default="train,valid")
 @click.option("--dtype", default="float32", help="float32 (default, exact), float64, bfloat16 (preview)")
 @click.option("--dropout-samples", default="0", metavar="N",
@@ -234,10 +238,11 @@ def cmd_runs(fmt: str) -> None:
                    "Monte-Carlo estimate with dropout on, the mean of N passes (models with dropout)")
 @_bn_option
 @_result_options
-def cmd_line(start: str, end: str, alpha: str, points: str, splits: str, dtype: str, dropout_samples: str,
-             bn: str, fmt: str, out: str | None, local: bool) -> None:
-    """exact cost along the line between two endpoints"""
-    query = resolve(LineQuery.from_args(start, end, alpha, points, splits, dtype, dropout_samples, bn), Store())
+def cmd_line(start: str, end: str, alpha: str, points: str, tolerance: str | None, derivatives: bool, splits: str,
+             dtype: str, dropout_samples: str, bn: str, fmt: str, out: str | None, local: bool) -> None:
+    """exact cost along the line between two endpoints, with its metrics (barrier, monotonicity, minima)"""
+    query = resolve(LineQuery.from_args(start, end, alpha, points, splits, dtype, dropout_samples, bn, derivatives,
+                                        tolerance), Store())
     _emit(LineResult.from_json(_run_job(query, local, "line")), fmt, out)
 
 

@@ -199,3 +199,112 @@ def ratio_figure(traj: dict, title: str = "") -> dict:
         "customdata": traj["step"], "line": {"color": "#8e44ad", "width": 2}, "marker": {"size": 5},
         "hovertemplate": "step %{customdata}, epoch %{x:.3g}<br>β/‖θ‖ = %{y:.4f}<extra></extra>"})
     return fig
+
+
+# --- issue 13: line metrics, derivatives along the line, aligned endpoints -------------------------
+def _fmt(v, digits: int = 4) -> str:
+    return "–" if v is None else f"{v:.{digits}g}"
+
+
+def metrics_rows(metrics: dict) -> list[tuple[str, str, str, str, str, str]]:
+    """One row per split of a line's metrics (compute/metrics.py): split, monotone / max rise,
+    barrier (at α), local minima, initial vs mean slope."""
+    rows = []
+    for split, m in metrics.items():
+        rise = m.get("max_rise")
+        mono = "–" if m.get("monotone") is None else ("yes" if m["monotone"] else "no")
+        if rise is not None and rise.get("rise"):
+            mono += f" (rise {_fmt(rise['rise'])} over α {_fmt(rise['from_alpha'], 3)}→{_fmt(rise['to_alpha'], 3)})"
+        barrier = m.get("barrier")
+        barrier_text = "–" if barrier is None else f"{_fmt(barrier['height'])} at α = {_fmt(barrier['alpha'], 3)}"
+        minima = ", ".join(f"α {_fmt(x['alpha'], 3)} (J {_fmt(x['cost'])})" for x in m.get("minima", [])[:4]) or "none"
+        slope = m.get("initial_slope")
+        slope_text = "–" if slope is None else (f"{_fmt(slope['slope'])} vs mean {_fmt(slope['mean_slope'])}"
+                                                f" ({slope['method']})")
+        rows.append((SPLIT_NAMES.get(split, split), mono, barrier_text, minima, slope_text,
+                     f"α {_fmt(m.get('argmin_alpha'), 3)}"))
+    return rows
+
+
+METRIC_COLUMNS = ("split", "monotone on [0, 1]", "barrier", "local minima", "initial slope dJ/dα", "global minimum")
+
+
+def metrics_table(named: list[tuple[str, dict]], title: str = "Line metrics") -> dict:
+    """A table figure of the metrics of one or more lines ((label, metrics) pairs)."""
+    rows = [(f"{label}: {r[0]}" if label else r[0],) + r[1:] for label, metrics in named for r in metrics_rows(metrics)]
+    fig = _base(title, "", "", height=max(250, 90 + 34 * len(rows)))
+    fig["layout"].update(xaxis={"visible": False}, yaxis={"visible": False}, hovermode=False,
+                         margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    columns = list(zip(*rows)) if rows else [[] for _ in METRIC_COLUMNS]
+    fig["data"].append({"type": "table", "columnwidth": [1.2, 2, 1.6, 2.4, 2.4, 1.2],
+                        "header": {"values": list(METRIC_COLUMNS), "align": "left", "fill": {"color": "#f3f5f8"},
+                                   "font": {"size": 12}},
+                        "cells": {"values": [list(c) for c in columns], "align": "left", "height": 26,
+                                  "font": {"size": 12}}})
+    return fig
+
+
+def with_derivatives(fig: dict, result: dict) -> dict:
+    """A second panel under the curve: dJ/dα and d²J/dα² of each split, the α where d²J/dα² < 0
+    (of the first split) shaded in both panels."""
+    dcost, d2cost = result.get("dcost") or {}, result.get("d2cost") or {}
+    if not dcost:
+        return fig
+    layout, alpha = fig["layout"], result["alpha"]
+    layout["height"] = max(layout.get("height", 460), 460)
+    layout["yaxis"]["domain"] = [0.42, 1.0]
+    layout["yaxis2"] = _axis("dJ/dα, d²J/dα²", domain=[0.0, 0.32], anchor="x", fixedrange=True)
+    layout["xaxis"]["anchor"] = "y2"
+    for split in dcost:
+        name = SPLIT_NAMES.get(split, split)
+        for values, label, dash in ((dcost[split], "dJ/dα", "solid"), (d2cost.get(split), "d²J/dα²", "dot")):
+            if values is not None:
+                fig["data"].append({"type": "scatter", "x": alpha, "y": values, "yaxis": "y2", "mode": "lines",
+                                    "name": f"{label} {name}", "meta": f"{split}-{label}",
+                                    "line": {"color": SPLIT_COLORS.get(split), "width": 1.5, "dash": dash},
+                                    "hovertemplate": f"{label} = %{{y:.6g}}<extra>{name}</extra>"})
+    first = next(iter(d2cost.values()), None) or []
+    for lo, hi in _negative_runs(alpha, first):
+        layout["shapes"].append({"type": "rect", "xref": "x", "yref": "paper", "x0": lo, "x1": hi, "y0": 0, "y1": 1,
+                                 "fillcolor": "#8e44ad", "opacity": 0.10, "line": {"width": 0}, "layer": "below",
+                                 "name": "negative curvature"})
+    if first:
+        layout["annotations"].append({"text": "shaded: d²J/dα² < 0 (negative curvature)", "x": 1.0, "y": 0.34,
+                                      "xref": "paper", "yref": "paper", "xanchor": "right", "showarrow": False,
+                                      "font": {"size": 11, "color": "#6c3483"}})
+    return fig
+
+
+def _negative_runs(alpha: list, values: list) -> list[tuple[float, float]]:
+    """The α intervals where values < 0, each from its first sample to its last."""
+    runs, start, prev = [], None, None
+    for a, v in zip(alpha, values):
+        if v is not None and v < 0:
+            start = a if start is None else start
+            prev = a
+        elif start is not None:
+            runs.append((start, prev))
+            start = None
+    if start is not None:
+        runs.append((start, prev))
+    return runs
+
+
+def with_aligned(fig: dict, aligned: dict, metric: str, barriers: list[str]) -> dict:
+    """The aligned line (θ₁'s units matched to θ₀'s) drawn on the same axis, thinner, with the
+    barriers of both lines written beside the plot."""
+    for split in aligned.get("cost", {}):
+        values = _values(aligned, metric, split)
+        if values is None:
+            continue
+        name = f"{SPLIT_NAMES.get(split, split)}, aligned"
+        fig["data"].append({"type": "scatter", "x": aligned["alpha"], "y": values, "name": name,
+                            "meta": f"{split}-aligned", "mode": "lines",
+                            "line": {"color": "#4c9a2a" if split == "train" else "#f0a202", "width": 2,
+                                     "dash": SPLIT_DASH.get(split, "solid")},
+                            "hovertemplate": f"%{{y:.6g}}<extra>{name}</extra>"})
+    fig["layout"]["annotations"].append({
+        "text": "<br>".join(barriers), "x": 0.01, "y": 0.98, "xref": "paper", "yref": "paper", "xanchor": "left",
+        "yanchor": "top", "showarrow": False, "align": "left", "bgcolor": "rgba(255,255,255,0.85)",
+        "bordercolor": "#ccc", "borderpad": 4, "font": {"size": 12}})
+    return fig

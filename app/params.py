@@ -191,8 +191,8 @@ SCALE = Param("scale", _parse_scale, validate.format_number, lambda s, c: 1.0, r
               help="the random point is the initializer's draw times this (10 or more: large norm, Fig. 5)")
 ALPHA = Param("alpha", lambda t, s, c: validate.parse_range(t, "alpha"), validate.format_range, lambda s, c: (-0.25, 1.25),
               help="α range A:B (may extend below 0 and above 1)")
-POINTS = Param("points", lambda t, s, c: validate.parse_points(t, "points"), _text, lambda s, c: 50,
-               help="α values per curve, 2 to 2001")
+POINTS = Param("points", lambda t, s, c: validate.parse_line_points(t, "points"), _text, lambda s, c: 50,
+               help="α values per curve, 2 to 2001, or auto (adaptive: dense only where the curve bends)")
 
 
 def _parse_dropout(text: str, state: State, catalog: RunCatalog) -> int:
@@ -256,3 +256,22 @@ def _parse_runs(text: str, state: State, catalog: RunCatalog) -> tuple[str, ...]
 
 RUNS = Param("runs", _parse_runs, ",".join, lambda s, c: tuple(r.id for r in c.one_per_model()),
              options=_run_options, multi=True, help="runs compared (init→final of each)")
+
+
+# --- the Line view's options of issue 13 -----------------------------------------------------------
+def _flag(name: str, relevant: Callable[[State], bool] = _always, help: str = "", on: str = "on",
+          applies: Callable[[State, RunCatalog], bool] | None = None) -> Param:
+    """An on/off parameter: 1 in the address when on, left out when off (its control value "")."""
+    return Param(name, lambda text, state, catalog: validate.parse_flag(text, name), lambda v: "1" if v else "",
+                 lambda state, catalog: False, relevant=relevant, options=choice_options({"": "off", "1": on}),
+                 help=help, applies=applies)
+
+
+DERIVATIVES = _flag("derivatives", help="1: also dJ/dα and d²J/dα² at every point, exactly (forward-mode "
+                                        "differentiation along θ₁ − θ₀), drawn under the curve")
+ALIGN = _flag("align", relevant=_uses_pair("seeds"), on="aligned and not, on one axis",
+              help="1: also the line to the second solution with its hidden units permuted to match the first "
+                   "(weight matching), both barriers beside")
+TOLERANCE = Param("tolerance", lambda t, s, c: validate.parse_tolerance(t, "tolerance"), validate.format_number,
+                  lambda s, c: validate.DEFAULT_TOLERANCE, relevant=lambda s: s.get("points") == validate.AUTO_POINTS,
+                  help="points=auto: refine until linear interpolation is within this share of the curve's range")

@@ -5,6 +5,11 @@ Methods, timed in one run, interleaved, median of --repeats:
   generic       the same with the line fast path switched off (first-layer reuse only)
   naive         a fresh model per alpha: load parameters, forward, cross-entropy
   loss-lands.   loss-landscapes 3.0.6 `linear_interpolation` with a `Loss` metric
+  +derivatives  the evaluator's line and, on the same grid, dJ/dalpha and d2J/dalpha2 by nested
+                forward mode (Evaluator.derivatives, compute/derivatives.py); "deriv/eval" is the
+                cost of a line with derivatives relative to one without (issue 13: target <= 4x on
+                the small relu-mnist). Forward mode warms up once per process (~10 s): one
+                untimed call goes first.
 
 loss-landscapes evaluates alpha = i/steps for i = 1..steps (never alpha = 0), walking the line
 in place by adding the step to the parameters; every method here uses that grid. Its max
@@ -85,6 +90,14 @@ def run_evaluator(case, theta0, theta1, alphas, x, y, fast: bool) -> np.ndarray:
         linefast.ENABLED = True
 
 
+def run_with_derivatives(case, theta0, theta1, alphas, x, y) -> np.ndarray:
+    ev = Evaluator(case.make(), OBJECTIVES["cross-entropy"], {"train": (x, y)}, device="cpu")
+    coeffs = np.stack([1 - alphas, alphas], axis=1)
+    cost = ev.evaluate(torch.stack([theta0, theta1]), coeffs, ["train"]).splits["train"].cost
+    ev.derivatives(theta0, theta1, alphas, ["train"])
+    return cost
+
+
 def run_naive(case, theta0, theta1, alphas, x, y) -> np.ndarray:
     costs = []
     with torch.no_grad():
@@ -116,7 +129,9 @@ def bench(case: Case, repeats: int, with_ll: bool) -> dict:
         "evaluator": lambda: run_evaluator(case, theta0, theta1, alphas, x, y, fast=True),
         "generic": lambda: run_evaluator(case, theta0, theta1, alphas, x, y, fast=False),
         "naive": lambda: run_naive(case, theta0, theta1, alphas, x, y),
+        "+derivatives": lambda: run_with_derivatives(case, theta0, theta1, alphas, x, y),
     }
+    run_with_derivatives(case, theta0, theta1, alphas[:2], x[:10], y[:10])  # forward mode's one-time warm-up
     if with_ll:
         methods["loss-lands."] = lambda: run_loss_landscapes(case, theta0, theta1, alphas, x, y)
     times: dict[str, list[float]] = {k: [] for k in methods}
@@ -133,16 +148,17 @@ def bench(case: Case, repeats: int, with_ll: bool) -> dict:
 
 
 def print_table(rows: list[dict]) -> None:
-    names = ["evaluator", "generic", "naive", "loss-lands."]
+    names = ["evaluator", "generic", "naive", "loss-lands.", "+derivatives"]
     print()
     print(f"{'case':<30} {'N':>6} {'P':>4}  " + "  ".join(f"{n:>11}" for n in names)
-          + f"  {'LL/eval':>8} {'naive/eval':>10} {'generic/eval':>12}")
+          + f"  {'LL/eval':>8} {'naive/eval':>10} {'generic/eval':>12} {'deriv/eval':>10} {'deriv/generic':>13}")
     for r in rows:
         c, med = r["case"], r["median"]
         cells = "  ".join(f"{med[n]:>10.3f}s" if n in med else f"{'-':>11}" for n in names)
         ll = f"{med['loss-lands.'] / med['evaluator']:>7.2f}x" if "loss-lands." in med else f"{'-':>8}"
         print(f"{c.name:<30} {c.examples:>6} {c.points:>4}  {cells}  {ll} "
-              f"{med['naive'] / med['evaluator']:>9.2f}x {med['generic'] / med['evaluator']:>11.2f}x")
+              f"{med['naive'] / med['evaluator']:>9.2f}x {med['generic'] / med['evaluator']:>11.2f}x "
+              f"{med['+derivatives'] / med['evaluator']:>9.2f}x {med['+derivatives'] / med['generic']:>12.2f}x")
     print()
     print("max |J - J_naive| over the grid (cost range on the line):")
     for r in rows:

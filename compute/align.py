@@ -24,6 +24,7 @@ Everything works on the flat θ of compute/params.py: a permutation of units bec
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
+from models import get_model
 from models.conv import ConvMaxout
 from models.errors import BadInput
 from models.mlp import MLP
@@ -196,3 +198,21 @@ def _conv_spec(model: ConvMaxout) -> PermutationSpec:
 
 
 _SPEC_BUILDERS = {MLP: _mlp_spec, ConvMaxout: _conv_spec}  # exact classes: a subclass may add weights
+
+
+def model_refusal(model_id: str, preset: str, imported: bool = False) -> str | None:
+    """Why runs of this model cannot be aligned (a message), or None when they can."""
+    if imported:
+        return (f"cannot align the hidden units of an imported model ({model_id}): weight matching "
+                f"supports {_SUPPORTED} of the zoo")
+    return _zoo_refusal(model_id, preset)
+
+
+@functools.lru_cache(maxsize=64)
+def _zoo_refusal(model_id: str, preset: str) -> str | None:
+    # the zoo's model, built only to read its structure
+    try:
+        permutation_spec(get_model(model_id).build(preset))
+    except BadInput as exc:
+        return exc.message
+    return None

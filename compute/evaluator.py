@@ -38,6 +38,7 @@ from models.objectives import Objective, objective_cost
 
 from .batchnorm import BN_POLICIES, BufferLayout, has_batchnorm, recompute_statistics
 from .convfold import CHANNELS_LAST, FoldedForward
+from .derivatives import line_derivatives
 from .linefast import LinePath
 from .params import ParamLayout
 
@@ -148,6 +149,15 @@ class Evaluator:
                         buffer_basis: torch.Tensor | None = None) -> Evaluation:
         """J at each of the points `thetas` (with each point's own buffers, when given)."""
         return self.evaluate(thetas, np.eye(len(thetas)), splits, progress, buffer_basis=buffer_basis)
+
+    def derivatives(self, theta0: torch.Tensor, theta1: torch.Tensor, alphas: np.ndarray, splits: Sequence[str],
+                    progress: Progress | None = None,
+                    buffer_basis: torch.Tensor | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """{split: (dJ/dalpha, d2J/dalpha2)} along theta0 -> theta1, exactly (compute/derivatives.py)."""
+        if self.objective.perturb is not None:
+            raise ValueError("derivatives of an objective that perturbs its inputs are not defined here")
+        with self.lock:
+            return line_derivatives(self, theta0, theta1, alphas, splits, progress, buffer_basis)
 
     def _recomputed_buffers(self, basis: torch.Tensor, coeffs: torch.Tensor, progress: Progress | None) -> torch.Tensor:
         """(P, buffers) with the BatchNorm statistics of every point re-estimated on the training split."""

@@ -1,7 +1,13 @@
 """Lines: J((1-alpha) theta0 + alpha theta1) on a grid of alpha (section 2, Figs 1-10).
 
 The job kind "line" (`LINE_KIND`, listed in compute/kinds.py) cuts the alpha grid into chunks of
-points; each chunk is `compute_line` on its alphas, and the parts are joined in order.
+points; each chunk is `compute_line` on its alphas, and the parts are joined in order. An
+adaptive line (points=auto, compute/adaptive.py) is one chunk that evaluates its rounds of new
+points itself, reusing the points of the same line evaluated before in this process.
+
+Every assembled line carries `metrics` (compute/metrics.py) per split, computed from its joined
+curve; they are derived, so `LineResult.to_json` recomputes them and a result cached before they
+existed gets them when read through LineResult.
 """
 
 from __future__ import annotations
@@ -13,17 +19,20 @@ import torch
 
 from models.errors import BadInput
 
+from . import adaptive
+from .align import align_theta
 from .chunks import ChunkKind, check_carries_query, finite_or_null, index_ranges
-from .evaluator import Progress
+from .evaluator import Progress, offset_progress
 from .queries import Endpoint, LineQuery
-from .resources import buffer_basis, evaluator_for, random_theta, theta_of
+from .resources import LRU, buffer_basis, evaluator_for, random_theta, remembered_theta, theta_of
 from .sources import source_of
-from .results import LineResult
+from .results import LineResult, line_metrics_by_split
 from .store import Run, Store
 
 
 def endpoint_runs(query: LineQuery, store: Store) -> list[Run]:
     runs = [store.load(e.run) for e in query.endpoints if e.run is not None]
+    runs += [store.load(e.aligned_to) for e in query.endpoints if e.aligned_to is not None]
     first = runs[0]
     for other in runs[1:]:
         if other.family != first.family or other.layout != first.layout:
@@ -45,7 +54,22 @@ def endpoint_step(endpoint: Endpoint, store: Store) -> int | None:
 def endpoint_theta(endpoint: Endpoint, reference: Run, store: Store) -> torch.Tensor:
     if endpoint.kind == "random":
         return random_theta(reference, endpoint.seed, endpoint.scale)
+    if endpoint.aligned_to is not None:
+        return aligned_theta(store.load(endpoint.run), store.load(endpoint.aligned_to))
     return theta_of(store.load(endpoint.run), endpoint_step(endpoint, store))
+
+
+def aligned_theta(run_b: Run, run_a: Run) -> torch.Tensor:
+    """run_b's theta_f with its hidden units permuted to match run_a's theta_f (compute/align.py):
+    the same function as run_b's, so the same J; made once per process."""
+    source = source_of(run_b.manifest)
+    if source.imported or run_b.manifest.get("buffers"):
+        raise BadInput(f"cannot align the hidden units of {run_b.id} ({source.label}): weight matching supports "
+                       "the MLP family and the convolutional maxout network of the zoo, not imported models",
+                       field="endpoint")
+    key = ("aligned", run_b.id, run_b.final_step, run_a.id, run_a.final_step)
+    return remembered_theta(key, lambda: align_theta(source.build(None), theta_of(run_b, run_b.final_step),
+                                                     theta_of(run_a, run_a.final_step)))
 
 
 def endpoint_buffers(endpoints: tuple[Endpoint, ...], reference: Run, store: Store) -> torch.Tensor | None:
@@ -65,10 +89,18 @@ def compute_line(query: LineQuery, store: Store, progress: Progress | None = Non
         raise BadInput(f"{runs[0].model_id}/{runs[0].preset} has no dropout: a Monte-Carlo dropout estimate "
                        "would equal the plain cost (ask for 0 dropout samples)", field="dropout_samples")
     started = time.perf_counter()
-    evaluation = evaluator_for(runs[0], query.dtype).evaluate(
-        torch.stack([theta0, theta1]), np.stack([1.0 - alphas, alphas], axis=1), query.splits, progress,
-        dropout_samples=query.dropout_samples, buffer_basis=endpoint_buffers(query.endpoints, runs[0], store),
-        bn=query.bn)
+    evaluator, buffers = evaluator_for(runs[0], query.dtype), endpoint_buffers(query.endpoints, runs[0], store)
+    if query.derivatives and evaluator.objective.perturb is not None:
+        raise BadInput(f"{runs[0].model_id}: derivatives of an objective that perturbs its inputs (adversarial "
+                       "training) are not computed", field="derivatives")
+    parts = 2 if query.derivatives else 1
+    evaluation = evaluator.evaluate(
+        torch.stack([theta0, theta1]), np.stack([1.0 - alphas, alphas], axis=1), query.splits,
+        offset_progress(progress, 0, parts), dropout_samples=query.dropout_samples, buffer_basis=buffers, bn=query.bn)
+    derivatives = {}
+    if query.derivatives:
+        derivatives = evaluator.derivatives(theta0, theta1, alphas, query.splits, offset_progress(progress, 1, 2),
+                                            buffer_basis=buffers)
     return LineResult(
         alpha=alphas.tolist(),
         cost={s: m.cost.tolist() for s, m in evaluation.splits.items()},
@@ -76,6 +108,8 @@ def compute_line(query: LineQuery, store: Store, progress: Progress | None = Non
         extra={k: {s: m.extra[k].tolist() for s, m in evaluation.splits.items()}
                for k in next(iter(evaluation.splits.values())).extra},
         query=query.to_json(), key=query.key(),
+        dcost={s: d[0].tolist() for s, d in derivatives.items()},
+        d2cost={s: d[1].tolist() for s, d in derivatives.items()},
         meta={"model": runs[0].model_id, "preset": runs[0].preset, "dtype": evaluation.dtype,
               "dropout_samples": query.dropout_samples,
               "bn": query.bn if runs[0].manifest.get("batchnorm") else None,
@@ -85,12 +119,65 @@ def compute_line(query: LineQuery, store: Store, progress: Progress | None = Non
 
 # ------------------------------------------------------------------------------------------ job chunks
 def split_line(query: LineQuery, points: int) -> list[list[int]]:
+    if query.adaptive:  # one chunk: its rounds depend on the values of the previous ones
+        return [[0, 0]]
     return index_ranges(query.points, points)
 
 
 def compute_line_chunk(query: LineQuery, store: Store, chunk: list[int], progress: Progress | None) -> dict:
+    if query.adaptive:
+        return compute_adaptive_line(query, store, progress)
     lo, hi = chunk
-    return compute_line(query, store, progress, alphas=query.alphas()[lo:hi]).to_json()
+    return compute_line(query, store, progress, alphas=query.alphas()[lo:hi]).to_json(metrics=False)
+
+
+# the points of each line evaluated in this process: line identity -> {alpha: that point's part}
+_evaluated_points = LRU(16)
+
+
+def _line_identity(query: LineQuery) -> str:
+    """The line a query samples, whatever its grid: what its evaluated points may be shared by."""
+    out = query.to_json()
+    for name in ("alpha_min", "alpha_max", "points", "tolerance"):
+        out.pop(name, None)
+    return repr(sorted(out.items()))
+
+
+def _point_parts(part: dict) -> list[dict]:
+    """A chunk's part as one part per point (each as a chunk of one point)."""
+    n = len(part["alpha"])
+    meta = dict(part["meta"], seconds=part["meta"]["seconds"] / n)
+    pick = lambda by_split, i: {s: (v[i:i + 1] if v is not None else None) for s, v in by_split.items()}  # noqa: E731
+    return [{"alpha": part["alpha"][i:i + 1], "cost": pick(part["cost"], i), "error": pick(part["error"], i),
+             "extra": {k: pick(by_split, i) for k, by_split in part["extra"].items()},
+             "dcost": pick(part.get("dcost", {}), i), "d2cost": pick(part.get("d2cost", {}), i),
+             "query": part["query"], "key": part["key"], "meta": meta} for i in range(n)]
+
+
+def compute_adaptive_line(query: LineQuery, store: Store, progress: Progress | None = None) -> dict:
+    """The part of an adaptive line (its only chunk): alphas chosen by compute/adaptive.py."""
+    known = _evaluated_points.get(_line_identity(query), dict)
+
+    def evaluate(alphas: list[float]) -> np.ndarray:
+        part = compute_line(query, store, None, alphas=np.asarray(alphas)).to_json(metrics=False)
+        for a, point in zip(alphas, _point_parts(part)):
+            known[a] = point
+        return np.array([[_nan(known[a]["cost"][s][0]) for s in query.splits] for a in alphas])
+
+    reusable = {a: np.array([_nan(p["cost"][s][0]) for s in query.splits]) for a, p in list(known.items())}
+    alphas = adaptive.adaptive_alphas(query.alpha_min, query.alpha_max, query.tolerance, evaluate, reusable,
+                                      progress=progress)
+    # the points are stamped with this query (a reused one was evaluated for another window)
+    points = [dict(known[a], query=query.to_json(), key=query.key()) for a in alphas]
+    joined = assemble_line(query, points)
+    joined["meta"].update(chunks=1, adaptive={"tolerance": query.tolerance, "budget": adaptive.BUDGET,
+                                              "points": len(alphas)})
+    del joined["metrics"]  # a part: the assembled result gets them
+    return joined
+
+
+def _nan(v) -> float:
+    return float("nan") if v is None else float(v)
 
 
 def assemble_line(query: LineQuery, parts: list[dict]) -> dict:
@@ -106,19 +193,35 @@ def assemble_line(query: LineQuery, parts: list[dict]) -> dict:
               "extra": {k: {s: [v for p in parts for v in p["extra"][k][s]] for s in by_split}
                         for k, by_split in first.get("extra", {}).items()},
               "query": first["query"], "key": first["key"], "meta": meta}
+    for field in ("dcost", "d2cost"):  # exact derivatives along the line, when asked for
+        if first.get(field):
+            result[field] = {s: joined(field, s) for s in first[field]}
     meta["nonfinite"] = {s: sum(v is None for v in c) for s, c in result["cost"].items()}  # NaN/inf marked
+    result["metrics"] = line_metrics_by_split(result["alpha"], result["cost"], result.get("dcost"))
     return result
 
 
 def check_line(query: LineQuery, result: dict) -> None:
     check_carries_query(query, result)
-    alpha, n = result["alpha"], query.points
-    if len(alpha) != n or finite_or_null(alpha, "alpha") or not np.allclose(alpha, query.alphas(), rtol=0, atol=1e-12):
-        raise ValueError(f"alpha is not the query's grid of {n} points")
+    alpha = result["alpha"]
+    if query.adaptive:
+        n = len(alpha)
+        if (finite_or_null(alpha, "alpha") or not 2 <= n <= adaptive.BUDGET or alpha[0] != query.alpha_min
+                or alpha[-1] != query.alpha_max or np.any(np.diff(alpha) <= 0)):
+            raise ValueError(f"alpha is not an ascending grid over [{query.alpha_min}, {query.alpha_max}] "
+                             f"of at most {adaptive.BUDGET} points")
+    else:
+        n = query.points
+        if len(alpha) != n or finite_or_null(alpha, "alpha") or not np.allclose(alpha, query.alphas(), rtol=0,
+                                                                                 atol=1e-12):
+            raise ValueError(f"alpha is not the query's grid of {n} points")
+    fields = ("cost", "error") + (("dcost", "d2cost") if query.derivatives else ())
+    if query.derivatives and any(list(result.get(f) or {}) != list(query.splits) for f in fields[2:]):
+        raise ValueError("the derivatives asked for are missing")
     if list(result["cost"]) != list(query.splits):
         raise ValueError(f"costs for {list(result['cost'])}, asked for {list(query.splits)}")
     for s in query.splits:
-        for field in ("cost", "error"):
+        for field in fields:
             values = result[field].get(s)
             if values is None and field == "error":
                 continue

@@ -19,32 +19,40 @@ import numpy as np
 
 from . import ENGINE_VERSION
 from models.errors import BadInput
-from .validate import (DEFAULT_BN, format_number, parse_bn, parse_bounds, parse_choice, parse_dropout_samples,
-                       parse_dtype, parse_finite, parse_float, parse_grid, parse_int, parse_points, parse_range,
-                       parse_splits)
+from .validate import (AUTO_POINTS, DEFAULT_BN, DEFAULT_TOLERANCE, format_number, parse_bn, parse_bounds,
+                       parse_choice, parse_dropout_samples, parse_dtype, parse_finite, parse_flag, parse_float,
+                       parse_grid, parse_int, parse_line_points, parse_points, parse_range, parse_splits,
+                       parse_tolerance)
 _RUN_ID = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
-_ENDPOINT = re.compile(rf"^(?:(init|final):({_RUN_ID})|step:({_RUN_ID}):(\d+)|random:(\d+)(?::([^:]+))?)$")
+_ENDPOINT = re.compile(rf"^(?:(init|final):({_RUN_ID})(?:~({_RUN_ID}))?|step:({_RUN_ID}):(\d+)|random:(\d+)(?::([^:]+))?)$")
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A named point in parameter space: init:RUN, final:RUN, step:RUN:T, random:SEED[:SCALE]."""
+    """A named point in parameter space: init:RUN, final:RUN, step:RUN:T, random:SEED[:SCALE], and
+    final:RUN_B~RUN_A: RUN_B's theta_f with its hidden units permuted to match RUN_A's theta_f
+    (weight matching, compute/align.py)."""
 
     kind: str  # "init" | "final" | "step" | "random"
     run: str | None = None
     step: int | None = None
     seed: int | None = None
     scale: float = 1.0
+    aligned_to: str | None = None  # final:B~A: the run whose theta_f B's units are matched to
 
     @classmethod
     def parse(cls, text: str, field_name: str = "endpoint") -> "Endpoint":
         m = _ENDPOINT.match(str(text).strip())
         if not m:
-            raise BadInput(f"malformed endpoint {text!r}: expected init:RUN, final:RUN, step:RUN:T "
-                           "or random:SEED[:SCALE]", field=field_name)
-        kind_run, run, step_run, step, seed, scale = m.groups()
+            raise BadInput(f"malformed endpoint {text!r}: expected init:RUN, final:RUN, step:RUN:T, "
+                           "random:SEED[:SCALE] or final:RUN_B~RUN_A", field=field_name)
+        kind_run, run, aligned_to, step_run, step, seed, scale = m.groups()
+        if aligned_to is not None and kind_run != "final":
+            raise BadInput(f"only a final endpoint can be aligned (final:RUN_B~RUN_A), got {text!r}", field=field_name)
+        if aligned_to is not None and aligned_to == run:
+            raise BadInput(f"{text!r} aligns a run to itself: name another run after ~", field=field_name)
         if kind_run:
-            return cls(kind_run, run=run)
+            return cls(kind_run, run=run, aligned_to=aligned_to)
         if step_run:
             return cls("step", run=step_run, step=int(step))
         scale_value = parse_finite(scale, field_name, "scale") if scale is not None else 1.0
@@ -53,6 +61,8 @@ class Endpoint:
         return cls("random", seed=int(seed), scale=scale_value)
 
     def __str__(self) -> str:
+        if self.aligned_to is not None:
+            return f"final:{self.run}~{self.aligned_to}"
         if self.kind in ("init", "final"):
             return f"{self.kind}:{self.run}"
         if self.kind == "step":
@@ -81,20 +91,25 @@ class Query:
 
 @dataclass(frozen=True)
 class LineQuery(Query):
-    """J((1-alpha) theta0 + alpha theta1) on a uniform grid of alpha, for each split."""
+    """J((1-alpha) theta0 + alpha theta1) on a uniform grid of alpha, for each split; or on an
+    adaptive one (points="auto", refined until linear interpolation is within `tolerance` of the
+    curve's range: compute/adaptive.py); with `derivatives`, dJ/dalpha and d2J/dalpha2 exactly
+    (forward mode, compute/derivatives.py)."""
 
     kind: ClassVar[str] = "line"
     start: str  # canonical endpoint text
     end: str
     alpha_min: float = 0.0
     alpha_max: float = 1.0
-    points: int = 50
+    points: int | str = 50  # or "auto"
     splits: tuple[str, ...] = ("train", "valid")
     dtype: str = "float32"
     # 0: the cost in eval mode (dropout off, weights scaled), the paper's J. N > 0: a Monte-Carlo
     # estimate of the cost with dropout on, the mean of N passes (compute/evaluator.py).
     dropout_samples: int = 0
     bn: str = DEFAULT_BN  # BatchNorm statistics between the endpoints (models with BatchNorm only)
+    derivatives: bool = False  # also dJ/dalpha and d2J/dalpha2 at every point
+    tolerance: float | None = None  # points="auto" only (DEFAULT_TOLERANCE when not given)
 
     def __post_init__(self):
         start, end = Endpoint.parse(self.start, "from"), Endpoint.parse(self.end, "to")
@@ -106,24 +121,46 @@ class LineQuery(Query):
         object.__setattr__(self, "end", str(end))
         object.__setattr__(self, "alpha_min", lo)
         object.__setattr__(self, "alpha_max", hi)
-        object.__setattr__(self, "points", parse_points(self.points))
+        points = parse_line_points(self.points)
+        object.__setattr__(self, "points", points)
         object.__setattr__(self, "splits", parse_splits(self.splits))
         object.__setattr__(self, "dtype", parse_dtype(self.dtype))
         object.__setattr__(self, "dropout_samples", parse_dropout_samples(self.dropout_samples))
         object.__setattr__(self, "bn", parse_bn(self.bn))
+        derivatives = parse_flag(self.derivatives, "derivatives")
+        if derivatives and self.bn == "recompute":
+            raise BadInput("derivatives along the line need interpolated BatchNorm statistics: statistics "
+                           "re-estimated at every point are not a differentiable function of alpha here "
+                           "(ask for bn=interpolate, or no derivatives)", field="derivatives")
+        if derivatives and self.dropout_samples:
+            raise BadInput("derivatives are of the eval-mode cost: ask for 0 dropout samples", field="derivatives")
+        object.__setattr__(self, "derivatives", derivatives)
+        if points != AUTO_POINTS and self.tolerance is not None:
+            raise BadInput("a tolerance applies to points=auto only", field="tolerance")
+        tolerance = parse_tolerance(DEFAULT_TOLERANCE if self.tolerance is None else self.tolerance)
+        object.__setattr__(self, "tolerance", tolerance if points == AUTO_POINTS else None)
+
+    @property
+    def adaptive(self) -> bool:
+        return self.points == AUTO_POINTS
 
     def to_json(self) -> dict:
         out = super().to_json()
         if not self.dropout_samples:  # the plain line keeps the key it always had
             del out["dropout_samples"]
+        for name in ("derivatives", "tolerance"):  # in the key only when asked for
+            if not out[name]:
+                del out[name]
         return _default_bn_omitted(out)
 
     @classmethod
     def from_args(cls, start: str, end: str, alpha: str = "0:1", points: int | str = 50,
                   splits: str = "train,valid", dtype: str = "float32", dropout_samples: int | str = 0,
-                  bn: str = DEFAULT_BN) -> "LineQuery":
+                  bn: str = DEFAULT_BN, derivatives: bool | str = False,
+                  tolerance: float | str | None = None) -> "LineQuery":
         lo, hi = parse_range(alpha)
-        return cls(start, end, lo, hi, parse_points(points), parse_splits(splits), dtype, dropout_samples, bn)
+        return cls(start, end, lo, hi, parse_line_points(points), parse_splits(splits), dtype, dropout_samples, bn,
+                   derivatives, tolerance)
 
     @classmethod
     def from_json(cls, obj: dict) -> "LineQuery":
@@ -131,13 +168,16 @@ class LineQuery(Query):
             raise BadInput(f"not a line query: kind {obj.get('kind')!r}")
         return cls(obj["start"], obj["end"], obj["alpha_min"], obj["alpha_max"], obj["points"],
                    tuple(obj["splits"]), obj.get("dtype", "float32"), obj.get("dropout_samples", 0),
-                   obj.get("bn", DEFAULT_BN))
+                   obj.get("bn", DEFAULT_BN), obj.get("derivatives", False), obj.get("tolerance"))
 
     @property
     def endpoints(self) -> tuple[Endpoint, Endpoint]:
         return Endpoint.parse(self.start), Endpoint.parse(self.end)
 
     def alphas(self) -> np.ndarray:
+        """The uniform grid (an adaptive line's grid is known only once computed)."""
+        if self.adaptive:
+            raise ValueError("an adaptive line (points=auto) has no grid before it is computed")
         return np.linspace(self.alpha_min, self.alpha_max, self.points)
 
 
@@ -164,7 +204,11 @@ def resolve_endpoint(endpoint: Endpoint, store) -> Endpoint:
     run = store.load(endpoint.run)
     if endpoint.kind == "step" and endpoint.step not in run.steps:
         raise BadInput(f"run {run.id} has no checkpoint at step {endpoint.step}", field="endpoint")
-    return Endpoint(endpoint.kind, run=run.id, step=endpoint.step, seed=endpoint.seed, scale=endpoint.scale)
+    aligned_to = store.load(endpoint.aligned_to).id if endpoint.aligned_to is not None else None
+    if aligned_to == run.id:
+        raise BadInput(f"{endpoint} aligns run {run.id} to itself", field="endpoint")
+    return Endpoint(endpoint.kind, run=run.id, step=endpoint.step, seed=endpoint.seed, scale=endpoint.scale,
+                    aligned_to=aligned_to)
 
 
 def _default_bn_omitted(out: dict) -> dict:

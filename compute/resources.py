@@ -20,7 +20,7 @@ from .validate import SPLITS
 _DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
 
 
-class _LRU:
+class LRU:
     def __init__(self, size: int):
         self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
 
@@ -41,8 +41,8 @@ class _LRU:
             self.items.clear()
 
 
-_evaluators = _LRU(4)
-_thetas = _LRU(64)
+_evaluators = LRU(4)
+_thetas = LRU(64)
 
 
 def evaluator_for(run: Run, dtype: str = "float32") -> Evaluator:
@@ -65,6 +65,11 @@ def evaluator_for(run: Run, dtype: str = "float32") -> Evaluator:
 
 def theta_of(run: Run, step: int) -> torch.Tensor:
     return _thetas.get((run.id, step), lambda: run.theta(step))
+
+
+def remembered_theta(key: tuple, make) -> torch.Tensor:
+    """A derived theta kept beside the checkpoints (e.g. an aligned one), made once per process."""
+    return _thetas.get(key, make)
 
 
 def random_theta(run: Run, seed: int, scale: float) -> torch.Tensor:

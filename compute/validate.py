@@ -147,3 +147,32 @@ def parse_bn(value, field: str = "bn") -> str:
     """A BatchNorm policy: interpolate (the statistics mixed like the parameters) or recompute."""
     return parse_choice(str(value).strip() if value is not None else DEFAULT_BN, field, BN_POLICIES,
                         what="BatchNorm policy")
+
+
+# --- line options of issue 13: adaptive alpha, derivatives, aligned endpoints ---------------------
+AUTO_POINTS = "auto"  # points=auto: an adaptive alpha grid (compute/adaptive.py)
+DEFAULT_TOLERANCE = 1e-3  # an adaptive grid's tolerance, relative to the curve's range
+
+
+def parse_line_points(value, field: str = "points") -> int | str:
+    """A line's number of points (2..MAX_POINTS), or "auto" for an adaptive grid."""
+    if isinstance(value, str) and value.strip().lower() == AUTO_POINTS:
+        return AUTO_POINTS
+    return parse_points(value, field)
+
+
+def parse_tolerance(value, field: str = "tolerance") -> float:
+    """An adaptive grid's tolerance: a fraction of the curve's range, in [1e-6, 0.5]."""
+    return parse_float(value, field, 1e-6, 0.5)
+
+
+def parse_flag(value, field: str) -> bool:
+    """An on/off option: 1/0, true/false, on/off, yes/no, or a bool."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "on", "yes"):
+        return True
+    if text in ("0", "false", "off", "no", ""):
+        return False
+    raise BadInput(f"{field} must be 1 or 0, got {value!r}", field=field)

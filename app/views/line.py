@@ -15,6 +15,7 @@ from compute.queries import LineQuery
 from compute.results import LineResult
 
 from compute import validate
+from compute.align import model_refusal
 
 from .. import figures, ids, params, widgets
 from ..jobclient import Outcome
@@ -22,6 +23,7 @@ from ..runs import RunCatalog
 from .base import View
 
 NAME = "line"
+METRICS_HEIGHT = 250  # px: the metrics table of two lines (aligned and not), two splits each
 ZOOMS = {"zoom-start": (0.0, 0.01), "zoom-end": (0.99, 1.0)}  # Fig. 4's windows
 EMPTY = ("No runs yet.<br>Train one with <b>landscape train relu-mnist</b>,<br>"
          "or start the dashboard with <b>landscape serve --demo</b>.")
@@ -47,15 +49,29 @@ def endpoints(state: dict, catalog: RunCatalog) -> tuple[str, str, tuple[str, st
     return f"init:{run.id}", f"final:{run.id}", ("θᵢ", "θ_f")
 
 
+def align_refusal(state: dict, catalog: RunCatalog) -> str | None:
+    """Why the aligned line is not drawn though asked for (a model weight matching cannot permute)."""
+    run = catalog.get(state.get("run"))
+    if not state.get("align") or state.get("pair") != "seeds" or run is None:
+        return None
+    return model_refusal(run.model, run.preset, run.imported)
+
+
 def queries(state: dict, catalog: RunCatalog) -> dict[str, LineQuery]:
     start, end, _ = endpoints(state, catalog)
     lo, hi = state["alpha"]
-    samples, bn = state.get("dropout", 0), state.get("bn", validate.DEFAULT_BN)
-    out = {"main": LineQuery(start, end, lo, hi, state["points"], state["splits"], dropout_samples=samples, bn=bn)}
+    options = dict(dropout_samples=state.get("dropout", 0), bn=state.get("bn", validate.DEFAULT_BN),
+                   derivatives=state.get("derivatives", False),
+                   tolerance=state.get("tolerance") if state["points"] == validate.AUTO_POINTS else None)
+    windows = {"main": (lo, hi)}
     if state.get("zoom") is not None:
-        zlo, zhi = state["zoom"]
-        out["zoom"] = LineQuery(start, end, zlo, zhi, state["points"], state["splits"], dropout_samples=samples,
-                                bn=bn)
+        windows["zoom"] = state["zoom"]
+    out = {name: LineQuery(start, end, a, b, state["points"], state["splits"], **options)
+           for name, (a, b) in windows.items()}
+    if state.get("align") and state["pair"] == "seeds" and align_refusal(state, catalog) is None:
+        aligned_end = f"{end}~{start.split(':', 1)[1]}"  # final:B~A: B's units matched to A's
+        out.update({f"{name}-aligned": LineQuery(start, aligned_end, a, b, state["points"], state["splits"],
+                                                 **options) for name, (a, b) in windows.items()})
     return out
 
 
@@ -72,24 +88,54 @@ _BN_TITLES = {"interpolate": "interpolated", "recompute": "recomputed"}
 
 def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
     if not catalog.runs:
-        return {"line": figures.message_figure(EMPTY)}
+        return {"line": figures.message_figure(EMPTY), "metrics": figures.metrics_table([])}
     try:
         _, _, names = endpoints(state, catalog)
     except BadInput as exc:
-        return {"line": figures.message_figure(exc.message)}
+        return {"line": figures.message_figure(exc.message), "metrics": figures.metrics_table([])}
     title = _title(state, catalog, names)
     main, zoom = outcomes.get("main"), outcomes.get("zoom")
     common = dict(metric=state["metric"], log_y=state["y"] == "log", title=title, names=names)
     if zoom is not None and zoom.ready:
-        return {"line": figures.line_figure(zoom.result, window=state["zoom"], **common)}
+        fig = figures.line_figure(zoom.result, window=state["zoom"], **common)
+        return _decorated(fig, state, catalog, zoom, outcomes.get("zoom-aligned"))
     if main is not None and main.ready:
         fig = figures.line_figure(main.result, **common)
         if zoom is not None:  # the coarse curve stays, the window shaded, until the zoomed one is ready
             lo, hi = state["zoom"]
             figures.banner(figures.shade(fig, lo, hi),
                            _pending_text(zoom, f"zoom α ∈ [{validate.format_number(lo)}, {validate.format_number(hi)}]"))
-        return {"line": fig}
-    return {"line": figures.message_figure(_pending_text(main, "the line") if main else "", title)}
+        return _decorated(fig, state, catalog, main, outcomes.get("main-aligned"))
+    return {"line": figures.message_figure(_pending_text(main, "the line") if main else "", title),
+            "metrics": figures.metrics_table([], "Line metrics: computing…")}
+
+
+def _metrics(result: dict) -> dict:
+    # a result cached before metrics existed gets them from its curve (compute/results.py)
+    return result.get("metrics") or LineResult.from_json(result).metrics()
+
+
+def _barrier_text(label: str, metrics: dict) -> str:
+    m = metrics.get("train") or next(iter(metrics.values()), {})
+    b = m.get("barrier")
+    shown = "–" if b is None else f"{b['height']:.4g} at α = {b['alpha']:.3g}"
+    return f"{label}: barrier {shown}"
+
+
+def _decorated(fig: dict, state: dict, catalog: RunCatalog, shown: Outcome, aligned: Outcome | None) -> dict:
+    """The curve with its derivatives panel, the aligned line when asked for, and the metrics table."""
+    figures.with_derivatives(fig, shown.result)
+    named = [("", _metrics(shown.result))]
+    refusal = align_refusal(state, catalog)
+    if refusal is not None:
+        figures.banner(fig, f"not aligned: {refusal}")
+    elif aligned is not None and aligned.ready:
+        named = [("as trained", named[0][1]), ("aligned", _metrics(aligned.result))]
+        figures.with_aligned(fig, aligned.result, state["metric"],
+                             [_barrier_text("as trained", named[0][1]), _barrier_text("aligned", named[1][1])])
+    elif aligned is not None:
+        figures.banner(fig, _pending_text(aligned, "the aligned line"))
+    return {"line": fig, "metrics": figures.metrics_table(named)}
 
 
 def _pending_text(outcome: Outcome, what: str) -> str:
@@ -102,8 +148,8 @@ def _pending_text(outcome: Outcome, what: str) -> str:
 
 
 def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
-    shown = outcomes["zoom"] if "zoom" in outcomes else outcomes["main"]
-    return shown.result, LineResult.from_json(shown.result).to_csv()
+    shown = LineResult.from_json((outcomes["zoom"] if "zoom" in outcomes else outcomes["main"]).result)
+    return shown.to_json(), shown.to_csv()
 
 
 def layout(state: dict, catalog: RunCatalog) -> html.Div:
@@ -117,12 +163,16 @@ def layout(state: dict, catalog: RunCatalog) -> html.Div:
         form.text(params.SCALE, "Random point: scale",
                   hint="× the initializer's draw; 10 or more is a point of large norm (Fig. 5)"),
         form.text(params.ALPHA, "α range", placeholder="A:B", hint="A:B, e.g. -0.25:1.25"),
-        form.text(params.POINTS, "Points", hint="2 to 2001 α values"),
+        form.text(params.POINTS, "Points", hint="2 to 2001 α values, or auto (dense where the curve bends)"),
+        form.text(params.TOLERANCE, "Tolerance (points = auto)", hint="share of the curve's range"),
         form.checklist(params.SPLITS, "Splits"),
         form.text(params.DROPOUT, "Dropout samples", placeholder="0",
                   hint="empty: dropout off (the paper's J); N: Monte-Carlo estimate, dropout on"),
         form.radio(params.BN, "BatchNorm statistics",
                    hint="recompute: re-estimated at every point (interpolated ones can draw false barriers)"),
+        form.radio(params.DERIVATIVES, "Derivatives dJ/dα, d²J/dα²", inline=True),
+        form.radio(params.ALIGN, "Align the second solution to the first",
+                   hint="permutes its hidden units to match (weight matching): is the barrier only a symmetry?"),
         form.radio(params.METRIC, "Metric", inline=True),
         form.radio(params.Y, "y axis", inline=True),
     ], className="controls")
@@ -137,7 +187,9 @@ def layout(state: dict, catalog: RunCatalog) -> html.Div:
         html.Div("or drag over the α axis: the window is recomputed at full resolution; double-click resets",
                  className="field-hint"),
     ], className="zoom")
-    main = html.Div([widgets.graph(v, "line", "landscape-line"), zoom, widgets.export_links(v)], className="main")
+    main = html.Div([widgets.graph(v, "line", "landscape-line"), zoom,
+                     widgets.graph(v, "metrics", "landscape-line-metrics", height=METRICS_HEIGHT), widgets.export_links(v)],
+                    className="main")
     return html.Div([controls, main], className="view-grid")
 
 
@@ -190,7 +242,7 @@ def callbacks(app) -> None:
 
 
 VIEW = View(NAME, "Line", (params.RUN, params.PAIR, params.OTHER, params.STEP, params.RSEED, params.SCALE,
-                           params.ALPHA, params.POINTS, params.SPLITS, params.DROPOUT, params.BN, params.METRIC, params.Y,
-                           params.ZOOM),
+                           params.ALPHA, params.POINTS, params.TOLERANCE, params.SPLITS, params.DROPOUT, params.BN,
+                           params.DERIVATIVES, params.ALIGN, params.METRIC, params.Y, params.ZOOM),
             layout, queries, draw, export, callbacks,
             "J(θ) along the straight line between two points: init→final, two seeds, random, step→final")

@@ -48,14 +48,19 @@ runs = st.sampled_from(RUNS)
 def line_states(draw):
     run = draw(runs)
     siblings = CATALOG.siblings(run.id)
+    dropout = draw(st.integers(0, MAX_DROPOUT_SAMPLES)) if run.dropout else 0
+    bn = draw(st.sampled_from(["interpolate", "recompute"])) if run.batchnorm else "interpolate"
+    points = draw(st.integers(2, MAX_POINTS) | st.just("auto"))
     return {
         "view": "line", "run": run.id, "pair": draw(st.sampled_from(list(PAIRS))),
         "other": draw(st.sampled_from([s.id for s in siblings])) if siblings else None,
         "step": draw(st.sampled_from(run.steps)), "rseed": draw(st.integers(0, 2**40)),
         "scale": draw(st.floats(min_value=1e-9, max_value=1e9, allow_nan=False)),
-        "alpha": draw(ranges()), "points": draw(st.integers(2, MAX_POINTS)), "splits": draw(splits),
-        "dropout": draw(st.integers(0, MAX_DROPOUT_SAMPLES)) if run.dropout else 0,
-        "bn": draw(st.sampled_from(["interpolate", "recompute"])) if run.batchnorm else "interpolate",
+        "alpha": draw(ranges()), "points": points, "splits": draw(splits), "dropout": dropout, "bn": bn,
+        "tolerance": draw(st.floats(min_value=1e-6, max_value=0.5)) if points == "auto" else 1e-3,
+        # derivatives where they are defined: the eval-mode cost with interpolated statistics
+        "derivatives": draw(st.booleans()) if not dropout and bn == "interpolate" else False,
+        "align": draw(st.booleans()),
         "metric": draw(st.sampled_from(list(METRIC_LABELS))), "y": draw(st.sampled_from(["linear", "log"])),
         "zoom": draw(st.none() | ranges()),
     }
