@@ -136,6 +136,11 @@ def _row_geometry(frame: Frame, row: Row) -> tuple[float, float, torch.Tensor, b
     return alpha, 0.0, v, True
 
 
+def _degrees(v: torch.Tensor, w: torch.Tensor) -> float:
+    """The angle between unit vectors v and w, in degrees."""
+    return float(np.degrees(np.arccos(np.clip(float(v @ w), -1.0, 1.0))))
+
+
 def paper_surface(query: SurfaceQuery, store: Store, progress: Progress | None = None,
                   rows: range | None = None) -> SurfaceResult:
     """The `paper` surface, or the rows `rows` of it (a job's chunk; rows past the end are empty)."""
@@ -153,12 +158,15 @@ def paper_surface(query: SurfaceQuery, store: Store, progress: Progress | None =
     evaluator = evaluator_for(run, query.dtype)
     buffers = buffer_basis(run, [run.init_step, run.final_step, None])  # v(t) is a direction: no buffers
     cost = {s: [] for s in query.splits}
-    path = {"beta": [], "step": [], "cost": {s: [] for s in query.splits}}
+    path = {"beta": [], "step": [], "cost": {s: [] for s in query.splits}, "turn": []}
     row_alpha, borrowed = [], 0
+    previous = _row_geometry(frame, plan[chosen[0] - 1])[2] if chosen and chosen[0] > 0 else None
     for n, i in enumerate(chosen):
         row = plan[i]
         alpha, path_beta, v, was_borrowed = _row_geometry(frame, row)
         borrowed += was_borrowed
+        path["turn"].append(None if previous is None else _degrees(v, previous))
+        previous = v
         coeffs = np.empty((query.columns + 1, 3))
         coeffs[:, 0], coeffs[:, 1] = 1.0 - alpha, alpha  # as on the line: (1-alpha) theta_i + alpha theta_f
         coeffs[:-1, 2], coeffs[-1, 2] = betas, path_beta  # the grid, then the row's path point
@@ -367,6 +375,7 @@ def assemble_surface(query: SurfaceQuery, parts: list[dict]) -> dict:
     if first["path"] is not None:  # paper: every chunk holds its rows' path points and trajectory points
         result["path"] = {"beta": [b for p in parts for b in p["path"]["beta"]],
                           "step": [t for p in parts for t in p["path"]["step"]],
+                          "turn": [a for p in parts for a in p["path"].get("turn", [None] * len(p["alpha"]))],
                           "cost": {s: [c for p in parts for c in p["path"]["cost"][s]] for s in splits}}
         trajectory = {k: [v for p in parts for v in p["trajectory"][k]] for k in ("step", "alpha", "beta", "residual")}
         trajectory["cost"] = {s: [c for p in parts for c in p["trajectory"]["cost"][s]] for s in splits}
