@@ -62,25 +62,18 @@ def line_figure(result: dict, *, metric: str = "cost", log_y: bool = False, titl
     return fig
 
 
-GROUPS = {True: "classifiers (cross-entropy)", False: "regressions (squared error)"}
-
-
-def _classifier(result: dict) -> bool:
-    """A classifier's line has an error rate; a regression objective's (MSE) has none."""
-    return any(v is not None for v in (result.get("error") or {}).values())
-
-
 def compare_figure(lines: list[tuple[str, dict]], *, metric: str = "cost", log_y: bool = True,
-                   title: str = "") -> dict:
-    """The init→final lines of several runs (Fig. 3): colour per run, dash per split. Costs of
-    different objectives are not on one scale: classifiers' cross-entropy and regressions' squared
-    error get a panel each, side by side, each with its own y axis, named above it."""
+                   title: str = "", groups: dict[str, str] | None = None) -> dict:
+    """The init→final lines of several runs (Fig. 3): colour per run, dash per split. `groups`
+    ({label: group}) puts lines whose costs are on different scales (a cross-entropy, a squared
+    error) in panels side by side, each with its own y axis, the group named above it."""
     fig = base(title, "α   (θ = (1−α)·θᵢ + α·θ_f)", METRIC_LABELS[metric], log_y, height=520)
     layout = fig["layout"]
     layout.update(hovermode="closest",
                   legend={"orientation": "v", "yanchor": "top", "y": 1.0, "xanchor": "left", "x": 1.02})
-    groups = sorted({_classifier(r) for _, r in lines}, reverse=True)  # classifiers first
-    panels = {g: "" if i == 0 else str(i + 1) for i, g in enumerate(groups)} if len(groups) > 1 else {g: "" for g in groups}
+    group_of = {label: (groups or {}).get(label, "") for label, _ in lines}
+    names = list(dict.fromkeys(group_of.values()))  # in the order of the lines
+    panels = {g: "" if i == 0 else str(i + 1) for i, g in enumerate(names)}
     if len(panels) > 1:
         gap = 0.1
         width = (1 - gap * (len(panels) - 1)) / len(panels)
@@ -89,14 +82,14 @@ def compare_figure(lines: list[tuple[str, dict]], *, metric: str = "cost", log_y
             x, y = layout["xaxis"], layout["yaxis"]
             layout[f"xaxis{n}"] = dict(x, domain=[lo, lo + width], anchor=f"y{n}")
             layout[f"yaxis{n}"] = dict(y, anchor=f"x{n}", title={"text": METRIC_LABELS[metric] if i == 0 else ""})
-            layout["annotations"].append({"text": f"<b>{GROUPS[group]}</b>", "x": lo + width / 2, "y": 1.0,
+            layout["annotations"].append({"text": f"<b>{group}</b>", "x": lo + width / 2, "y": 1.0,
                                           "xref": "paper", "yref": "paper", "yanchor": "bottom",
                                           "xanchor": "center", "showarrow": False, "font": {"size": 13}})
         layout["margin"]["t"] += 22
     missing = []
     for i, (label, result) in enumerate(lines):
         color = RUN_COLORS[i % len(RUN_COLORS)]
-        n = panels[_classifier(result)]
+        n = panels[group_of[label]]
         shown = False
         for split in result.get("cost", {}):
             values = _values(result, metric, split)

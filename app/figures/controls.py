@@ -12,12 +12,14 @@ from plotly.subplots import make_subplots
 from .style import FONT, NOTE, RUN_COLORS, SPLIT_NAMES, top
 
 
-def _layout(fig: go.Figure, title: str, height: int = 520, panels: bool = False) -> go.Figure:
-    """Title and legend at the top (style.top); a figure of several panels has its legend at the
-    right instead, where it covers no panel's title."""
-    layout = top({"height": height, "margin": {"l": 60, "r": 20, "b": 56}}, title, legend=not panels)
-    if panels:
+def _layout(fig: go.Figure, title: str, height: int = 520, panels: bool = False, legend_right: bool = False) -> go.Figure:
+    """Title and legend at the top (style.top). A figure of several panels, or of many legend
+    entries (which wrap into rows that grew up into the title), has its legend at the right."""
+    right = panels or legend_right
+    layout = top({"height": height, "margin": {"l": 60, "r": 20, "b": 56}}, title, legend=not right)
+    if right:
         layout["legend"] = {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1.0, "yanchor": "top"}
+    if panels:
         layout["margin"]["t"] += 40  # the panels' titles (two lines at most)
     fig.update_layout(template="plotly_white", font=dict(family=FONT, size=13), hovermode="closest", **layout)
     return fig
@@ -65,7 +67,8 @@ def convex_figure(data: dict) -> go.Figure:
                                  hovertemplate="step %{customdata}<br>α = %{x:.4g}<br>β = %{y:.4g}<extra></extra>"))
     fig.update_layout(xaxis_title="α (projection on θ₀ → θ*)", yaxis_title="β (residual norm)")
     return _layout(fig, f"Gradient descent on a convex quadratic of {data['dim']:,} dimensions (condition "
-                        f"{data['condition']:g}) toward its true solution θ*: the max β tells the runs apart")
+                        f"{data['condition']:g}) toward its true solution θ*: the max β tells the runs apart",
+                   legend_right=len(data["runs"]) > 3)
 
 
 def factored_figure(data: dict) -> go.Figure:
