@@ -72,6 +72,15 @@ def _out_path(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return value
 
 
+def _plot_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--plot FILE: .png, .svg or .pdf, in a writable folder: refused before computing."""
+    if value is None:
+        return None
+    if Path(value).suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise click.BadParameter(f"{value}: the file must end in .png, .svg or .pdf")
+    return _out_path(ctx, param, value)
+
+
 def _tmp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp")
 
@@ -91,8 +100,14 @@ def _write(text: str, out: str | None) -> None:
     print(f"wrote {path}", file=sys.stderr)
 
 
-def _emit(result, fmt: str, out: str | None) -> None:
+def _emit(result, fmt: str, out: str | None, plot: str | None = None, kind: str = "") -> None:
+    """The result on stdout or in --out; with --plot FILE also the page's figure of it, for print."""
     _write(result.to_csv() if fmt == "csv" else json.dumps(result.to_json()), out)
+    if plot is not None:
+        from app.figures.export import result_figure, write_figure  # plotly is loaded only here
+
+        width, height = write_figure(result_figure(kind, result.to_json()), plot)
+        print(f"wrote {plot} ({width / 96:.2g} x {height / 96:.2g} in)", file=sys.stderr)
 
 
 def _progress_bar(desc: str, unit: str = "pt"):
@@ -122,7 +137,10 @@ def _run_job(query, local: bool, desc: str) -> dict:
 
 
 def _result_options(command):
-    """--format, --out and --local: the options of every command that computes a result."""
+    """--format, --out, --plot and --local: the options of every command that computes a result."""
+    command = click.option("--plot", callback=_plot_path, metavar="FILE",
+                           help="also draw the figure the page draws into FILE (.png, .svg or .pdf), at a paper "
+                                "column's width (3.5 in; 7 in for a figure of several panels)")(command)
     command = click.option("--local", is_flag=True, help="compute in this process even when REDIS_URL is set")(command)
     command = click.option("--out", callback=_out_path, metavar="FILE",
                            help="write to FILE instead of stdout")(command)
@@ -239,20 +257,21 @@ def cmd_runs(fmt: str) -> None:
 @_bn_option
 @_result_options
 def cmd_line(start: str, end: str, alpha: str, points: str, tolerance: str | None, derivatives: bool, splits: str,
-             dtype: str, dropout_samples: str, bn: str, fmt: str, out: str | None, local: bool) -> None:
+             dtype: str, dropout_samples: str, bn: str, fmt: str, out: str | None, local: bool,
+             plot: str | None) -> None:
     """exact cost along the line between two endpoints, with its metrics (barrier, monotonicity, minima)"""
     query = resolve(LineQuery.from_args(start, end, alpha, points, splits, dtype, dropout_samples, bn, derivatives,
                                         tolerance), Store())
-    _emit(LineResult.from_json(_run_job(query, local, "line")), fmt, out)
+    _emit(LineResult.from_json(_run_job(query, local, "line")), fmt, out, plot, "line")
 
 
 @cli.command("trajectory")
 @click.argument("run", callback=_name)
 @_result_options
-def cmd_trajectory(run: str, fmt: str, out: str | None, local: bool) -> None:
+def cmd_trajectory(run: str, fmt: str, out: str | None, local: bool, plot: str | None) -> None:
     """alpha(t), beta(t) and the learning curve of a run"""
     query = resolve(TrajectoryQuery(run), Store())
-    _emit(TrajectoryResult.from_json(_run_job(query, local, "trajectory")), fmt, out)
+    _emit(TrajectoryResult.from_json(_run_job(query, local, "trajectory")), fmt, out, plot, "trajectory")
 
 
 @cli.command("surface")
@@ -272,21 +291,22 @@ def cmd_trajectory(run: str, fmt: str, out: str | None, local: bool) -> None:
 @_result_options
 def cmd_surface(run: str, kind: str, alpha: str | None, beta: str | None, points: str, splits: str, dtype: str,
                 seed: str | None, scale: str | None, normalization: str | None, bn: str, fmt: str, out: str | None,
-                local: bool) -> None:
+                local: bool, plot: str | None) -> None:
     """cost surface of a run with its trajectory on it (Figs 15-22)"""
     query = resolve(SurfaceQuery.from_args(run, kind, alpha, beta, points, splits, dtype, seed, scale,
                                            normalization, bn), Store())
-    _emit(SurfaceResult.from_json(_run_job(query, local, f"surface {kind}")), fmt, out)
+    _emit(SurfaceResult.from_json(_run_job(query, local, f"surface {kind}")), fmt, out, plot, "surface")
 
 
 def _control_command(experiment: str, schema: dict) -> click.Command:
     """`landscape control EXPERIMENT`: one option per parameter of CONTROL_PARAMS (strings, parsed
     by ControlQuery), plus the run for `extremes`."""
 
-    def control(fmt: str, out: str | None, local: bool, run: str | None = None, **values: str | None) -> None:
+    def control(fmt: str, out: str | None, local: bool, plot: str | None, run: str | None = None,
+                **values: str | None) -> None:
         given = tuple((name, values[name]) for name in schema if values[name] is not None)
         query = resolve(ControlQuery(experiment, run, given), Store())
-        _emit(ControlResult.from_json(_run_job(query, local, experiment)), fmt, out)
+        _emit(ControlResult.from_json(_run_job(query, local, experiment)), fmt, out, plot, "control")
 
     command = _result_options(control)
     for name, (_, default) in reversed(schema.items()):  # decorators apply bottom-up: keep the table's order

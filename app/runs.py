@@ -11,6 +11,7 @@ import os
 import threading
 from dataclasses import dataclass
 
+from models import MODELS
 from models.errors import BadInput
 from compute.sources import source_of
 from compute.store import Store
@@ -30,6 +31,7 @@ class RunInfo:
     family: str = ""  # runs of one family share architecture and data: their θ can be joined by a line
     batchnorm: bool = False  # a BatchNorm policy applies to its lines and surfaces
     imported: bool = False  # the user's own model (landscape import / Recorder)
+    objective: str = ""  # the cost J's name (cross-entropy, squared-error, ...): what its scale is
 
     @property
     def label(self) -> str:
@@ -85,7 +87,15 @@ def info(run) -> RunInfo:
     return RunInfo(run.id, run.model_id, run.preset, int(run.manifest.get("seed", 0)), tuple(run.steps),
                    tuple(float(s.get("epoch", 0.0)) for s in run.manifest["steps"]), run.final_step,
                    final.get("cost", {}).get("valid"), _uses_dropout(run), run.family,
-                   bool(run.manifest.get("batchnorm")), "source" in run.manifest)
+                   bool(run.manifest.get("batchnorm")), "source" in run.manifest, _objective(run.manifest))
+
+
+def _objective(manifest: dict) -> str:
+    """The objective's name, read from the manifest (an imported run's loss is never built here)."""
+    if "source" in manifest:
+        return (manifest["source"].get("loss") or {}).get("kind", "")  # cross-entropy | mse | callable
+    spec = MODELS.get(manifest.get("model"))
+    return spec.objective_name if spec is not None else ""
 
 
 def _uses_dropout(run) -> bool:

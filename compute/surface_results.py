@@ -6,14 +6,17 @@ download gives. Non-finite numbers are written as null (JSON has no NaN).
 SurfaceResult JSON (cost rows follow `alpha`, columns follow `beta`):
 
     {"alpha": [N], "beta": [M], "cost": {"train": [[M] * N]},
-     "path": {"beta": [N], "step": [N], "cost": {"train": [N]}},      # `paper` only, else null
+     "path": {"beta": [N], "step": [N], "cost": {"train": [N]},       # `paper` only, else null
+              "turn": [N]},                                          # degrees from the previous row's v
      "trajectory": {"step": [T], "alpha": [T], "beta": [T], "cost": {"train": [T]},
                     "residual": [T], "plane_cost": {"train": [T]} | null},
      "query": {...}, "key": "...", "meta": {...}}
 
 `path` is the one extra point of each `paper` row: row i also holds the point at beta = path.beta[i]
 (the trajectory point for a recorded step, the chord point between two checkpoints for an
-interpolated row). `mesh()` merges it into the row, so the drawn surface passes exactly through
+interpolated row). `path.turn[i]` is the angle in degrees between row i's direction v and row i-1's
+(null for the first row): where it is large, neighbouring rows meet different costs at the same beta,
+and the drawn surface has a steep sheet there that is the data. `mesh()` merges it into the row, so the drawn surface passes exactly through
 every trajectory point.
 """
 
@@ -54,6 +57,8 @@ class SurfaceResult:
         if self.path is not None:
             path = {"beta": clean_floats(self.path["beta"]), "step": list(self.path["step"]),
                     "cost": {s: clean_floats(v) for s, v in self.path["cost"].items()}}
+            if self.path.get("turn") is not None:  # absent in results cached before it was recorded
+                path["turn"] = clean_floats(self.path["turn"])
         return {"alpha": clean_floats(self.alpha), "beta": clean_floats(self.beta),
                 "cost": {s: _clean_grid(v) for s, v in self.cost.items()},
                 "path": path, "trajectory": traj, "query": self.query, "key": self.key, "meta": self.meta}

@@ -19,6 +19,8 @@ sampled at beta values; the rows, drawn side by side as if parallel, form the su
     (row theta_s = (1-s) theta(t_k) + s theta(t_k+1): its residual is (1-s) r_k + s r_k+1, its path
     point the chord point); when smaller, N recorded steps are taken evenly (theta_f kept).
   * Where r = 0 (theta_i, theta_f) v is undefined: the row borrows v of the nearest step with r != 0.
+    "r = 0" is ||r|| <= ON_LINE x D, the same for every run: theta_f's residual is rounding noise,
+    and a direction built from it is +-u (the row would draw the line continued past theta_f).
   * The beta = 0 column is the line theta_i -> theta_f at each row's alpha (same coefficients).
   * A row costs 3 first-layer products (basis theta_i, theta_f, v), not one per beta.
 
@@ -57,6 +59,10 @@ from .surface_results import SurfaceResult
 from .trajectory import Frame, frame_of
 
 _POINT_GROUP = 16  # checkpoints evaluated per call (memory: group x |theta|)
+# A residual shorter than this share of D = ||theta_f - theta_i|| is rounding, not a direction: theta_f's
+# own residual is ~1e-14 D in float64 (2e-13 for a `small` relu-mnist run with D = 11.8), while a real
+# checkpoint's is many orders above (a single SGD step moves ~1e-3 D off the line).
+ON_LINE = 1e-9
 
 
 # ------------------------------------------------------------------------------------------ paper
@@ -103,9 +109,14 @@ def paper_rows(frame: Frame, n_rows: int, alpha_range: tuple[float, float] | Non
     return rows
 
 
+def _off_line(frame: Frame, beta: float) -> bool:
+    """Whether a residual of norm `beta` is a direction (see ON_LINE), not rounding."""
+    return beta > ON_LINE * frame.distance
+
+
 def _borrowed_direction(frame: Frame, k: int) -> torch.Tensor | None:
     """Unit residual direction of the nearest step with a non-zero residual (earlier on ties)."""
-    order = sorted((i for i in range(len(frame.steps)) if frame.beta[i] > 0), key=lambda i: (abs(i - k), i))
+    order = sorted((i for i in range(len(frame.steps)) if _off_line(frame, frame.beta[i])), key=lambda i: (abs(i - k), i))
     return frame.residual(order[0]) / frame.beta[order[0]] if order else None
 
 
@@ -117,12 +128,17 @@ def _row_geometry(frame: Frame, row: Row) -> tuple[float, float, torch.Tensor, b
         alpha = (1 - row.s) * float(frame.alpha[row.k]) + row.s * float(frame.alpha[row.k + 1])
         r = (1 - row.s) * frame.residual(row.k) + row.s * frame.residual(row.k + 1)
     beta = float(torch.linalg.vector_norm(r))
-    if beta > 0:
+    if _off_line(frame, beta):
         return alpha, beta, r / beta, False
     v = _borrowed_direction(frame, row.k)
     if v is None:  # the whole trajectory lies on the line: any direction orthogonal to u will do
         v = _orthogonal_random(frame, seed=0)
     return alpha, 0.0, v, True
+
+
+def _degrees(v: torch.Tensor, w: torch.Tensor) -> float:
+    """The angle between unit vectors v and w, in degrees."""
+    return float(np.degrees(np.arccos(np.clip(float(v @ w), -1.0, 1.0))))
 
 
 def paper_surface(query: SurfaceQuery, store: Store, progress: Progress | None = None,
@@ -142,12 +158,15 @@ def paper_surface(query: SurfaceQuery, store: Store, progress: Progress | None =
     evaluator = evaluator_for(run, query.dtype)
     buffers = buffer_basis(run, [run.init_step, run.final_step, None])  # v(t) is a direction: no buffers
     cost = {s: [] for s in query.splits}
-    path = {"beta": [], "step": [], "cost": {s: [] for s in query.splits}}
+    path = {"beta": [], "step": [], "cost": {s: [] for s in query.splits}, "turn": []}
     row_alpha, borrowed = [], 0
+    previous = _row_geometry(frame, plan[chosen[0] - 1])[2] if chosen and chosen[0] > 0 else None
     for n, i in enumerate(chosen):
         row = plan[i]
         alpha, path_beta, v, was_borrowed = _row_geometry(frame, row)
         borrowed += was_borrowed
+        path["turn"].append(None if previous is None else _degrees(v, previous))
+        previous = v
         coeffs = np.empty((query.columns + 1, 3))
         coeffs[:, 0], coeffs[:, 1] = 1.0 - alpha, alpha  # as on the line: (1-alpha) theta_i + alpha theta_f
         coeffs[:-1, 2], coeffs[-1, 2] = betas, path_beta  # the grid, then the row's path point
@@ -356,6 +375,7 @@ def assemble_surface(query: SurfaceQuery, parts: list[dict]) -> dict:
     if first["path"] is not None:  # paper: every chunk holds its rows' path points and trajectory points
         result["path"] = {"beta": [b for p in parts for b in p["path"]["beta"]],
                           "step": [t for p in parts for t in p["path"]["step"]],
+                          "turn": [a for p in parts for a in p["path"].get("turn", [None] * len(p["alpha"]))],
                           "cost": {s: [c for p in parts for c in p["path"]["cost"][s]] for s in splits}}
         trajectory = {k: [v for p in parts for v in p["trajectory"][k]] for k in ("step", "alpha", "beta", "residual")}
         trajectory["cost"] = {s: [c for p in parts for c in p["trajectory"]["cost"][s]] for s in splits}

@@ -36,6 +36,20 @@ def _labels(state: dict, catalog: RunCatalog) -> dict[str, str]:
     return {r.id: r.model if models.count(r.model) == 1 else f"{r.model} ({r.preset}, seed {r.seed})" for r in runs}
 
 
+# Costs on one scale share a panel: a squared error is not a negative log-likelihood (issue 14)
+SCALES = {"cross-entropy": "cross-entropy (negative log-likelihood)",
+          "adversarial-cross-entropy": "cross-entropy (negative log-likelihood)",
+          "token-nll": "cross-entropy (negative log-likelihood)",
+          "multi-prediction": "cross-entropy (negative log-likelihood)",
+          "squared-error": "squared error", "mse-one-hot": "squared error", "mse": "squared error"}
+
+
+def _groups(state: dict, catalog: RunCatalog, labels: dict[str, str]) -> dict[str, str]:
+    """{label: the panel its line is drawn in}: runs grouped by their objective's scale."""
+    runs = [catalog.get(r) for r in state["runs"] if catalog.get(r) is not None]
+    return {labels[r.id]: SCALES.get(r.objective, r.objective or "other cost") for r in runs}
+
+
 def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
     if not catalog.runs:
         return {"compare": figures.message_figure(EMPTY)}
@@ -47,7 +61,8 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
     if not ready:
         text = "<br>".join(["the jobs failed"] + failed) if failed else f"computing {len(waiting)} lines…"
         return {"compare": figures.message_figure(text, title)}
-    fig = figures.compare_figure(ready, metric=state["metric"], log_y=state["y"] == "log", title=title)
+    fig = figures.compare_figure(ready, metric=state["metric"], log_y=state["y"] == "log", title=title,
+                                 groups=_groups(state, catalog, labels))
     pending = len(waiting) - len(failed)
     notes = ([f"computing {pending} more line{'s' if pending > 1 else ''}…"] if pending > 0 else []) + \
         [f"failed: {f}" for f in failed]

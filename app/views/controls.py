@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import plotly.graph_objects as go
 from dash import html
-from plotly.subplots import make_subplots
 
 from models.errors import BadInput
 from compute import validate
@@ -74,108 +72,13 @@ def queries(state: dict, catalog: RunCatalog) -> dict[str, ControlQuery]:
     return {"control": ControlQuery(exp, run, params)}
 
 
-# ------------------------------------------------------------------------------------------ figures
-def _layout(fig: go.Figure, title: str, height: int = 520) -> go.Figure:
-    fig.update_layout(template="plotly_white", height=height, font=dict(family=figures.FONT, size=13),
-                      title=dict(text=title, x=0.01, xanchor="left", font=dict(size=15)),
-                      margin=dict(l=60, r=20, t=70, b=50), hovermode="closest",
-                      legend=dict(orientation="h", y=1.02, x=1.0, xanchor="right", yanchor="bottom"))
-    return fig
-
-
-def random_walk_figure(data: dict) -> go.Figure:
-    dims = sorted({w["dim"] for w in data["walks"]})
-    fig = make_subplots(rows=1, cols=len(dims), subplot_titles=[f"d = {d:,}" for d in dims])
-    sol = data["solution_step"]
-    for w in data["walks"]:
-        col = dims.index(w["dim"]) + 1
-        color = figures.RUN_COLORS[w["seed"] % len(figures.RUN_COLORS)]
-        fig.add_trace(go.Scatter(x=w["alpha"], y=w["beta"], mode="lines", name=f"seed {w['seed']}",
-                                 legendgroup=str(w["seed"]), showlegend=col == 1, line=dict(color=color, width=1.5),
-                                 customdata=list(range(len(w["alpha"]))),
-                                 hovertemplate="step %{customdata}<br>α = %{x:.4g}<br>β = %{y:.4g}<extra></extra>"),
-                      row=1, col=col)
-        fig.add_trace(go.Scatter(x=[w["alpha"][sol]], y=[w["beta"][sol]], mode="markers", showlegend=False,
-                                 marker=dict(symbol="star", size=10, color=color), hoverinfo="skip"), row=1, col=col)
-    fig.update_xaxes(title_text="α (projection on x₀ → x₉₀₀)")
-    fig.update_yaxes(title_text="β (residual norm)", col=1)
-    return _layout(fig, f"Random walks: α vs β, step {sol} of {data['steps']} taken as the solution (★); "
-                        "high dimension forces the same shape")
-
-
-def convex_figure(data: dict) -> go.Figure:
-    fig = go.Figure()
-    for i, r in enumerate(data["runs"]):
-        fig.add_trace(go.Scatter(x=r["alpha"], y=r["beta"], mode="lines", name=f"ε = {r['lr']:g}, μ = {r['momentum']:g}",
-                                 line=dict(color=figures.RUN_COLORS[i % len(figures.RUN_COLORS)], width=2),
-                                 customdata=list(range(len(r["alpha"]))),
-                                 hovertemplate="step %{customdata}<br>α = %{x:.4g}<br>β = %{y:.4g}<extra></extra>"))
-    fig.update_layout(xaxis_title="α (projection on θ₀ → θ*)", yaxis_title="β (residual norm)")
-    return _layout(fig, f"Gradient descent on a convex quadratic of {data['dim']:,} dimensions (condition "
-                        f"{data['condition']:g}) toward its true solution θ*: the max β tells the runs apart")
-
-
-def factored_figure(data: dict) -> go.Figure:
-    fig = go.Figure()
-    z = [list(col) for col in zip(*data["cost"])]  # rows follow w1; a heat map's rows follow y (w2)
-    fig.add_trace(go.Heatmap(x=data["w1"], y=data["w2"], z=z, colorscale="Viridis", name="(1 − w₁w₂)²",
-                             colorbar=dict(title="J", thickness=12),
-                             hovertemplate="w₁ = %{x:.3g}, w₂ = %{y:.3g}<br>J = %{z:.4g}<extra></extra>"))
-    h = data["hyperbola"]
-    fig.add_trace(go.Scatter(x=h["w1"], y=h["w2"], mode="lines", name="solutions w₂ = 1/w₁",
-                             line=dict(color="white", dash="dash", width=2), hoverinfo="skip", connectgaps=False))
-    t = data["trajectory"]
-    fig.add_trace(go.Scatter(x=t["w1"], y=t["w2"], mode="lines+markers", name="SGD trajectory",
-                             line=dict(color="#e4572e", width=2), marker=dict(size=4, color="#e4572e"),
-                             customdata=list(zip(t["step"], t["cost"])),
-                             hovertemplate="step %{customdata[0]}<br>w₁ = %{x:.4g}, w₂ = %{y:.4g}"
-                                           "<br>J = %{customdata[1]:.4g}<extra></extra>"))
-    fig.update_layout(xaxis_title="w₁", yaxis_title="w₂", yaxis_scaleanchor="x")
-    return _layout(fig, "Factored linear model y = w₁w₂x on x = 1, y = 1: saddle at the origin, a hyperbola of "
-                        "solutions, SGD from a small initialization", height=600)
-
-
-def scalar_lines_figure(data: dict) -> go.Figure:
-    titles = {"init-solution": "small init → solution (Fig. 9)",
-              "solution-solution": "solution → solution (Fig. 10 left)",
-              "random-solution": "large random point → solution (Fig. 10 right)"}
-    names = list(data["lines"])
-    fig = make_subplots(rows=1, cols=len(names), subplot_titles=[titles.get(n, n) for n in names])
-    for col, name in enumerate(names, start=1):
-        line = data["lines"][name]
-        fig.add_trace(go.Scatter(x=line["alpha"], y=line["cost"], mode="lines", name=name, showlegend=False,
-                                 line=dict(color=figures.RUN_COLORS[col - 1], width=2),
-                                 hovertemplate="α = %{x:.4g}<br>J = %{y:.6g}<extra></extra>"), row=1, col=col)
-    fig.update_xaxes(title_text="α")
-    fig.update_yaxes(title_text="J = (1 − w₁w₂)²", col=1)
-    return _layout(fig, "Depth-2 scalar linear regression: lines with the features of the neural networks' lines")
-
-
-def extremes_figure(data: dict) -> go.Figure:
-    split = next(iter(data["cost"]))
-    (cx, cy) = data["components"][0], data["components"][-1]
-    fig = go.Figure(go.Scatter3d(
-        x=data["x"], y=data["y"], z=data["cost"][split], mode="lines+markers", name="SGD, one point per checkpoint",
-        customdata=list(zip(data["step"], data["epoch"])), line=dict(color="#1f6fb4", width=4),
-        marker=dict(size=4, color=data["epoch"], colorscale="Viridis"),
-        hovertemplate="step %{customdata[0]} (epoch %{customdata[1]:.3g})<br>θ[a] = %{x:.4g}<br>θ[b] = %{y:.4g}"
-                      "<br>J = %{z:.6g}<extra></extra>"))
-    fig.update_layout(scene=dict(xaxis_title=f"θ[a] = {cx['name']}", yaxis_title=f"θ[b] = {cy['name']}",
-                                 zaxis_title=f"J ({figures.SPLIT_NAMES.get(split, split)})"))
-    return _layout(fig, "The two components of θ with the largest range over training, against the cost", 620)
-
-
-DRAW = {"random-walk": random_walk_figure, "convex": convex_figure, "factored": factored_figure,
-        "scalar-lines": scalar_lines_figure, "extremes": extremes_figure}
-
-
 def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
     out = outcomes.get("control")
     if out is None or not out.ready:
         text = "" if out is None else (f"the job failed<br>{out.error}" if out.state == "failed"
                                        else "computing the experiment…")
         return {"control": figures.message_figure(text, height=520)}
-    return {"control": DRAW[out.result["experiment"]](out.result)}
+    return {"control": figures.controls_figure(out.result)}
 
 
 def layout(state: dict, catalog: RunCatalog) -> html.Div:

@@ -236,6 +236,8 @@ def callbacks(app) -> None:
             if window is False:
                 return no_update
         state = params.load_state(address["state"]) if address else {}
+        if window is not None and tuple(window) == tuple(state.get("alpha") or ()):
+            window = None  # a double-click restores the whole α range: that is no zoom, not a zoom to it
         if state.get("view") != NAME or state.get("run") is None or state.get("zoom") == window:
             return no_update
         return {"view": NAME, "values": {"zoom": validate.format_range(window)}}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 
-import plotly.graph_objects as go
 from dash import Input, Output, State, html, no_update
 
 from models.errors import BadInput
@@ -31,7 +30,7 @@ NAME = "surface"
 KINDS = {"paper": "paper: rows along β(t) (App. C)", "random-plane": "random plane through θ_f (Fig. 21)",
          "alpha-random": "α × random direction (Fig. 22)"}
 PLOTS = {"surface": "3-D surface", "heatmap": "heat map", "contour": "contour"}
-DEFAULT_CAMERA = {"eye": (1.25, 1.25, 1.25), "center": (0.0, 0.0, 0.0), "up": (0.0, 0.0, 1.0)}
+DEFAULT_CAMERA = figures.DEFAULT_CAMERA
 
 
 def _parse_camera(text: str, state: dict, catalog: RunCatalog) -> tuple[float, ...] | None:
@@ -101,87 +100,6 @@ def queries(state: dict, catalog: RunCatalog) -> dict[str, SurfaceQuery]:
                                     bn=state.get("bn", validate.DEFAULT_BN))}
 
 
-# ------------------------------------------------------------------------------------------ figures
-def _axis_names(result: dict) -> tuple[str, str]:
-    kind = result["query"]["surface"]
-    if kind == "paper":
-        return "α  (θᵢ → θ_f)", "β  (along the residual v(t))"
-    if kind == "alpha-random":
-        return "α  (θᵢ → θ_f)", "b  (random direction ⟂ u)"
-    return "a  (random d₁)", "b  (random d₂)"
-
-
-def _trajectory_points(result: dict, split: str) -> tuple[list, list, list, list, list]:
-    """x, y, z, marker sizes and hover data of the trajectory as drawn on the surface.
-
-    paper: through every row's path point (the chord between checkpoints for interpolated rows),
-    so the line lies on the surface; markers at the recorded steps. Planes: the projection on
-    the plane at the plane's cost there; the true J(θ(t)) and the distance to the plane in the hover."""
-    traj = result["trajectory"]
-    if result.get("path") is not None:
-        path = result["path"]
-        z = path["cost"][split]
-        sizes = [5 if s is not None else 0 for s in path["step"]]
-        hover = [[s if s is not None else "(between checkpoints)", a, b, c, c, 0.0]
-                 for s, a, b, c in zip(path["step"], result["alpha"], path["beta"], z)]
-        return result["alpha"], path["beta"], z, sizes, hover
-    z = traj["plane_cost"][split]
-    hover = [[s, a, b, c, j, r] for s, a, b, c, j, r in
-             zip(traj["step"], traj["alpha"], traj["beta"], z, traj["cost"][split], traj["residual"])]
-    return traj["alpha"], traj["beta"], z, [5] * len(z), hover
-
-
-def surface_figure(result: dict, *, split: str, plot: str = "surface", log_z: bool = False,
-                   camera: tuple[float, ...] | None = None, title: str = "") -> go.Figure:
-    """The surface (or heat map / contour) with the SGD trajectory on it, from a SurfaceResult's JSON."""
-    res = SurfaceResult.from_json(result)
-    xname, yname = _axis_names(result)
-    tx, ty, tz, sizes, hover = _trajectory_points(result, split)
-    planes = result.get("path") is None
-    hovertemplate = ("step %{customdata[0]}<br>" + xname.split()[0] + " = %{customdata[1]:.4g}<br>"
-                     + yname.split()[0] + " = %{customdata[2]:.4g}<br>J = %{customdata[3]:.6g}"
-                     + ("<br>J(θ(t)) = %{customdata[4]:.6g}<br>off the plane by %{customdata[5]:.4g}" if planes else "")
-                     + "<extra>SGD trajectory</extra>")
-    name = "SGD trajectory" + (" (projected)" if planes else "")
-    ztitle = f"J(θ) ({figures.SPLIT_NAMES.get(split, split)})"
-    fig = go.Figure()
-    if plot == "surface":
-        xs, ys, zs = res.mesh(split)
-        fig.add_trace(go.Surface(x=xs, y=ys, z=zs, colorscale="Viridis", opacity=0.92, name="J(θ)",
-                                 colorbar=dict(title="J", thickness=12, len=0.7),
-                                 hovertemplate=f"{xname.split()[0]} = %{{x:.4g}}<br>{yname.split()[0]} = %{{y:.4g}}"
-                                               "<br>J = %{z:.6g}<extra></extra>"))
-        fig.add_trace(go.Scatter3d(x=tx, y=ty, z=tz, mode="lines+markers", name=name, customdata=hover,
-                                   line=dict(color="#e4572e", width=5), marker=dict(size=sizes, color="#e4572e"),
-                                   hovertemplate=hovertemplate))
-        scene = dict(xaxis_title=xname, yaxis_title=yname, zaxis=dict(title=ztitle, type="log" if log_z else "linear"))
-        if camera is not None:
-            eye, center, up = camera[:3], (camera[3:6] if len(camera) == 9 else DEFAULT_CAMERA["center"]), \
-                (camera[6:9] if len(camera) == 9 else DEFAULT_CAMERA["up"])
-            scene["camera"] = {k: dict(zip("xyz", v)) for k, v in (("eye", eye), ("center", center), ("up", up))}
-        # the camera in the address is what the plot shows; a new address value is applied, a drag is kept
-        fig.update_layout(scene=scene, uirevision=_format_camera(camera) or "default")
-    else:
-        xs, ys, zs = res.mesh(split)
-        flat = [(x, y, z) for rx, ry, rz in zip(xs, ys, zs) for x, y, z in zip(rx, ry, rz) if z is not None]
-        z = [math.log10(max(p[2], 1e-300)) for p in flat] if log_z else [p[2] for p in flat]
-        trace = go.Heatmap if plot == "heatmap" else go.Contour
-        extra = {} if plot == "heatmap" else {"contours": dict(coloring="heatmap"), "connectgaps": True}
-        fig.add_trace(trace(x=[p[0] for p in flat], y=[p[1] for p in flat], z=z, colorscale="Viridis",
-                            colorbar=dict(title="log₁₀ J" if log_z else "J", thickness=12), name="J(θ)",
-                            hovertemplate="%{x:.4g}, %{y:.4g}: %{z:.6g}<extra></extra>", **extra))
-        fig.add_trace(go.Scatter(x=tx, y=ty, mode="lines+markers", name=name, customdata=hover,
-                                 line=dict(color="#e4572e", width=2), marker=dict(size=[s + 2 if s else 0 for s in sizes],
-                                                                                   color="#e4572e"),
-                                 hovertemplate=hovertemplate))
-        fig.update_layout(xaxis_title=xname, yaxis_title=yname, hovermode="closest")
-    fig.update_layout(template="plotly_white", height=620, font=dict(family=figures.FONT, size=13),
-                      title=dict(text=title, x=0.01, xanchor="left", font=dict(size=15)),
-                      margin=dict(l=10, r=10, t=56, b=10), legend=dict(orientation="h", y=1.0, x=1.0,
-                                                                       xanchor="right", yanchor="bottom"))
-    return fig
-
-
 def _title(state: dict, catalog: RunCatalog, result: dict) -> str:
     run = catalog.get(state["run"])
     meta = result.get("meta", {})
@@ -204,7 +122,7 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
         else:
             text = "computing the surface…" + (f" (part {out.done} of {out.total})" if out.total > 1 else "")
         return {"surface": figures.message_figure(text, height=620)}
-    return {"surface": surface_figure(out.result, split=state["split"], plot=state["plot"],
+    return {"surface": figures.surface_figure(out.result, split=state["split"], plot=state["plot"],
                                       log_z=state["y"] == "log", camera=state.get("camera"),
                                       title=_title(state, catalog, out.result))}
 

@@ -1,78 +1,25 @@
-"""Plotly figures from results' JSON: pure functions, no I/O, no tensor math.
+"""Plotly figures from results' JSON: pure functions, no I/O, no tensor math, the one place a
+figure is built: the page (app/views/*), the CLI's `--plot FILE` (app/figures/export.py) and the
+tests draw with these same builders.
 
 Inputs are the dicts that compute's results write (`LineResult.to_json()`,
-`TrajectoryResult.to_json()`): what the cache holds is exactly what is drawn. Figures are plain
-Plotly JSON dicts ({"data": [...], "layout": {...}}), which dcc.Graph takes as they are: building
-them through plotly.graph_objects validates every property against the schema and took 130 ms
-for one line figure on this CPU, most of the time of a cached view.
+`TrajectoryResult.to_json()`, `SurfaceResult.to_json()`, `ControlResult.to_json()`): what the
+cache holds is exactly what is drawn. The look is in app/figures/style.py; the line-family
+figures are here, the surfaces in app/figures/surface.py, the control experiments in
+app/figures/controls.py.
 """
 
 from __future__ import annotations
 
-SPLIT_COLORS = {"train": "#1f6fb4", "valid": "#e4572e", "test": "#4c9a2a"}
-SPLIT_NAMES = {"train": "train", "valid": "validation", "test": "test"}
-SPLIT_DASH = {"train": "solid", "valid": "dash", "test": "dot"}
-RUN_COLORS = ["#1f6fb4", "#e4572e", "#4c9a2a", "#8e44ad", "#f0a202", "#17a2b8", "#6c757d", "#d63384",
-              "#20c997", "#343a40"]
-METRIC_LABELS = {"cost": "cost J(θ)", "error": "error rate"}
-FONT = "Inter, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif"
-GRID, AXIS_LINE = "#e9ecf1", "#bbbbbb"
+from .controls import CONTROL_FIGURES, controls_figure
+from .style import (FONT, METRIC_LABELS, RUN_COLORS, SPLIT_COLORS, SPLIT_DASH, SPLIT_NAMES, THETA_F, THETA_I,
+                    axis, banner, base, message_figure, note, shade, vline)
+from .surface import DEFAULT_CAMERA, surface_figure
 
-
-def _axis(title: str, log: bool = False, **more) -> dict:
-    axis = {"title": {"text": title}, "type": "log" if log else "linear", "gridcolor": GRID, "zeroline": False,
-            "showline": True, "linecolor": AXIS_LINE, "mirror": True, "ticks": "outside", "tickcolor": AXIS_LINE,
-            "automargin": True}
-    if log:
-        axis["exponentformat"] = "power"
-    axis.update(more)
-    return axis
-
-
-def _base(title: str, x: str, y: str, log_y: bool = False, height: int = 460) -> dict:
-    return {"data": [], "layout": {
-        "height": height, "font": {"family": FONT, "size": 13, "color": "#1d2330"},
-        "paper_bgcolor": "white", "plot_bgcolor": "white",
-        "title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
-        "margin": {"l": 70, "r": 24, "t": 56, "b": 56}, "hovermode": "x unified",
-        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
-        "xaxis": _axis(x), "yaxis": _axis(y, log_y), "shapes": [], "annotations": [],
-        "colorway": RUN_COLORS}}
-
-
-def message_figure(text: str, title: str = "", height: int = 460) -> dict:
-    """An empty plot that says why it is empty (no runs, computing, failed)."""
-    fig = _base(title, "", "", height=height)
-    fig["layout"].update(xaxis={"visible": False}, yaxis={"visible": False}, hovermode=False)
-    fig["layout"]["annotations"].append({"text": text, "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper",
-                                         "showarrow": False, "font": {"size": 15, "color": "#555"}, "align": "center"})
-    return fig
-
-
-def banner(fig: dict, text: str) -> dict:
-    """A note across the top of the plot (e.g. 'computing the zoomed curve…')."""
-    fig["layout"]["annotations"].append({
-        "text": text, "x": 0.5, "y": 1.0, "xref": "paper", "yref": "paper", "yanchor": "top", "showarrow": False,
-        "bgcolor": "rgba(255,248,220,0.95)", "bordercolor": "#e0c36a", "borderpad": 6,
-        "font": {"size": 13, "color": "#6b5200"}})
-    return fig
-
-
-def shade(fig: dict, lo: float, hi: float, color: str = "#f0a202") -> dict:
-    """A band over the α window [lo, hi]."""
-    fig["layout"]["shapes"].append({"type": "rect", "xref": "x", "yref": "paper", "x0": lo, "x1": hi, "y0": 0, "y1": 1,
-                                    "fillcolor": color, "opacity": 0.18, "line": {"width": 0}, "layer": "below"})
-    return fig
-
-
-def vline(fig: dict, x: float, label: str, position: str = "right") -> dict:
-    """A dotted vertical line with a label at its foot."""
-    fig["layout"]["shapes"].append({"type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x, "y0": 0, "y1": 1,
-                                    "line": {"color": "#999", "width": 1, "dash": "dot"}})
-    fig["layout"]["annotations"].append({
-        "text": label, "x": x, "y": 0, "xref": "x", "yref": "paper", "yanchor": "bottom", "showarrow": False,
-        "xanchor": "left" if position == "right" else "right", "font": {"size": 12, "color": "#555"}})
-    return fig
+__all__ = ["CONTROL_FIGURES", "DEFAULT_CAMERA", "FONT", "METRIC_LABELS", "RUN_COLORS", "SPLIT_COLORS", "SPLIT_DASH",
+           "SPLIT_NAMES", "THETA_F", "THETA_I", "alpha_beta_figure", "banner", "compare_figure", "controls_figure",
+           "learning_curve_figure", "line_figure", "message_figure", "note", "ratio_figure", "shade",
+           "surface_figure", "vline"]
 
 
 def _values(result: dict, metric: str, split: str) -> list | None:
@@ -90,7 +37,7 @@ def line_figure(result: dict, *, metric: str = "cost", log_y: bool = False, titl
     """J((1-α)θ₀ + αθ₁) against α, one trace per split (Figs 1, 2, 4, 5). `window` fixes the
     α axis (a zoom)."""
     alpha = result["alpha"]
-    fig = _base(title, "α   (θ = (1−α)·θ₀ + α·θ₁)", METRIC_LABELS[metric], log_y)
+    fig = base(title, "α   (θ = (1−α)·θ₀ + α·θ₁)", METRIC_LABELS[metric], log_y)
     for split in result.get("cost", {}):
         values = _values(result, metric, split)
         if values is None:
@@ -116,14 +63,33 @@ def line_figure(result: dict, *, metric: str = "cost", log_y: bool = False, titl
 
 
 def compare_figure(lines: list[tuple[str, dict]], *, metric: str = "cost", log_y: bool = True,
-                   title: str = "") -> dict:
-    """The init→final lines of several runs on one axis (Fig. 3): colour per run, dash per split."""
-    fig = _base(title, "α   (θ = (1−α)·θᵢ + α·θ_f)", METRIC_LABELS[metric], log_y, height=520)
-    fig["layout"].update(hovermode="closest",
-                         legend={"orientation": "v", "yanchor": "top", "y": 1.0, "xanchor": "left", "x": 1.02})
+                   title: str = "", groups: dict[str, str] | None = None) -> dict:
+    """The init→final lines of several runs (Fig. 3): colour per run, dash per split. `groups`
+    ({label: group}) puts lines whose costs are on different scales (a cross-entropy, a squared
+    error) in panels side by side, each with its own y axis, the group named above it."""
+    fig = base(title, "α   (θ = (1−α)·θᵢ + α·θ_f)", METRIC_LABELS[metric], log_y, height=520)
+    layout = fig["layout"]
+    layout.update(hovermode="closest",
+                  legend={"orientation": "v", "yanchor": "top", "y": 1.0, "xanchor": "left", "x": 1.02})
+    group_of = {label: (groups or {}).get(label, "") for label, _ in lines}
+    names = list(dict.fromkeys(group_of.values()))  # in the order of the lines
+    panels = {g: "" if i == 0 else str(i + 1) for i, g in enumerate(names)}
+    if len(panels) > 1:
+        gap = 0.1
+        width = (1 - gap * (len(panels) - 1)) / len(panels)
+        for i, (group, n) in enumerate(panels.items()):
+            lo = i * (width + gap)
+            x, y = layout["xaxis"], layout["yaxis"]
+            layout[f"xaxis{n}"] = dict(x, domain=[lo, lo + width], anchor=f"y{n}")
+            layout[f"yaxis{n}"] = dict(y, anchor=f"x{n}", title={"text": METRIC_LABELS[metric] if i == 0 else ""})
+            layout["annotations"].append({"text": f"<b>{group}</b>", "x": lo + width / 2, "y": 1.0,
+                                          "xref": "paper", "yref": "paper", "yanchor": "bottom",
+                                          "xanchor": "center", "showarrow": False, "font": {"size": 13}})
+        layout["margin"]["t"] += 22
     missing = []
     for i, (label, result) in enumerate(lines):
         color = RUN_COLORS[i % len(RUN_COLORS)]
+        n = panels[group_of[label]]
         shown = False
         for split in result.get("cost", {}):
             values = _values(result, metric, split)
@@ -132,25 +98,24 @@ def compare_figure(lines: list[tuple[str, dict]], *, metric: str = "cost", log_y
             shown = True
             fig["data"].append({
                 "type": "scatter", "x": result["alpha"], "y": values, "mode": "lines", "meta": split,
+                "xaxis": f"x{n}", "yaxis": f"y{n}",
                 "name": f"{label} · {SPLIT_NAMES.get(split, split)}", "legendgroup": label,
                 "line": {"color": color, "width": 2, "dash": SPLIT_DASH.get(split, "solid")},
                 "hovertemplate": f"<b>{label}</b> {SPLIT_NAMES.get(split, split)}<br>α = %{{x:.4g}}<br>"
                                  f"{METRIC_LABELS[metric]} = %{{y:.6g}}<extra></extra>"})
         if not shown:
             missing.append(label)
-    if lines:
+    if lines and len(panels) == 1:
         alphas = [a for _, r in lines for a in r["alpha"]]
         _mark_endpoints(fig, ("θᵢ", "θ_f"), min(alphas), max(alphas))
     if missing:
-        fig["layout"]["annotations"].append({
-            "text": f"no {METRIC_LABELS[metric]} for: {', '.join(missing)}", "x": 0, "y": -0.16, "xref": "paper",
-            "yref": "paper", "showarrow": False, "xanchor": "left", "font": {"color": "#888"}})
+        note(fig, f"no {METRIC_LABELS[metric]} for: {', '.join(missing)}")
     return fig
 
 
 def learning_curve_figure(traj: dict, *, metric: str = "cost", log_y: bool = False, title: str = "") -> dict:
     """The exact cost of each recorded θ(t) over training time (Fig. 1 right)."""
-    fig = _base(title, "epoch", METRIC_LABELS[metric], log_y, height=400)
+    fig = base(title, "epoch", METRIC_LABELS[metric], log_y, height=400)
     fig["layout"]["hovermode"] = "closest"
     for split, values in (traj.get(metric) or {}).items():
         name = SPLIT_NAMES.get(split, split)
@@ -162,7 +127,7 @@ def learning_curve_figure(traj: dict, *, metric: str = "cost", log_y: bool = Fal
     if not fig["data"]:
         return message_figure(f"this run recorded no {METRIC_LABELS[metric]}", title, height=400)
     final_epoch = traj["epoch"][traj["step"].index(traj["final_step"])]
-    vline(fig, final_epoch, "θ_f (early stopping)", "left")
+    vline(fig, final_epoch, "θ_f (early stopping)", "left", y=1.0, yanchor="top")
     return fig
 
 
@@ -172,27 +137,25 @@ def alpha_beta_figure(traj: dict, title: str = "") -> dict:
     Both in parameter-space distance, so the picture has the true aspect; the hover gives
     α normalised by ‖θ_f − θᵢ‖ and the ratio β(t)/‖θ(t)‖.
     """
-    fig = _base(title, "α(t) = (θ(t) − θᵢ)ᵀu", "β(t) = ‖θ(t) − θᵢ − α(t)u‖", height=400)
-    fig["layout"].update(hovermode="closest", showlegend=True,
-                         legend={"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0.0})
-    fig["layout"]["margin"]["b"] = 90
+    fig = base(title, "α(t) = (θ(t) − θᵢ)ᵀu", "β(t) = ‖θ(t) − θᵢ − α(t)u‖", height=400)
+    fig["layout"].update(hovermode="closest", showlegend=True)
     custom = [[s, e, a, r] for s, e, a, r in zip(traj["step"], traj["epoch"], traj["alpha"], traj["residual_ratio"])]
     fig["data"].append({"type": "scatter", "x": [0.0, traj["distance"]], "y": [0.0, 0.0], "mode": "lines",
-                        "name": "straight line θᵢ→θ_f", "line": {"color": "#999", "dash": "dot"}, "hoverinfo": "skip"})
+                        "name": f"straight line θᵢ→{THETA_F}", "line": {"color": "#999", "dash": "dot"}, "hoverinfo": "skip"})
     fig["data"].append({
         "type": "scatter", "x": traj["alpha_distance"], "y": traj["beta"], "mode": "lines+markers",
         "name": "SGD trajectory", "customdata": custom, "line": {"color": "#1f6fb4", "width": 2},
         "marker": {"size": 7, "color": traj["epoch"], "colorscale": "Viridis", "showscale": True,
                    "colorbar": {"title": {"text": "epoch"}, "thickness": 12, "len": 0.8}},
         "hovertemplate": "step %{customdata[0]} (epoch %{customdata[1]:.3g})<br>α = %{x:.4g} "
-                         "(%{customdata[2]:.3f} of ‖θ_f−θᵢ‖)<br>β = %{y:.4g}<br>β/‖θ‖ = %{customdata[3]:.4f}"
+                         f"(%{{customdata[2]:.3f}} of ‖{THETA_F}−θᵢ‖)<br>β = %{{y:.4g}}<br>β/‖θ‖ = %{{customdata[3]:.4f}}"
                          "<extra></extra>"})
     return fig
 
 
 def ratio_figure(traj: dict, title: str = "") -> dict:
     """β(t)/‖θ(t)‖ over training time (Fig. 13 right): the residual as a share of the weights."""
-    fig = _base(title, "epoch", "β(t) / ‖θ(t)‖", height=400)
+    fig = base(title, "epoch", "β(t) / ‖θ(t)‖", height=400)
     fig["layout"].update(hovermode="closest", showlegend=False)
     fig["data"].append({
         "type": "scatter", "x": traj["epoch"], "y": traj["residual_ratio"], "mode": "lines+markers", "name": "β/‖θ‖",
@@ -232,7 +195,7 @@ METRIC_COLUMNS = ("split", "monotone on [0, 1]", "barrier", "local minima", "ini
 def metrics_table(named: list[tuple[str, dict]], title: str = "Line metrics") -> dict:
     """A table figure of the metrics of one or more lines ((label, metrics) pairs)."""
     rows = [(f"{label}: {r[0]}" if label else r[0],) + r[1:] for label, metrics in named for r in metrics_rows(metrics)]
-    fig = _base(title, "", "", height=max(250, 90 + 34 * len(rows)))
+    fig = base(title, "", "", height=max(250, 90 + 34 * len(rows)))
     fig["layout"].update(xaxis={"visible": False}, yaxis={"visible": False}, hovermode=False,
                          margin={"l": 10, "r": 10, "t": 40, "b": 10})
     columns = list(zip(*rows)) if rows else [[] for _ in METRIC_COLUMNS]
@@ -253,7 +216,7 @@ def with_derivatives(fig: dict, result: dict) -> dict:
     layout, alpha = fig["layout"], result["alpha"]
     layout["height"] = max(layout.get("height", 460), 460)
     layout["yaxis"]["domain"] = [0.42, 1.0]
-    layout["yaxis2"] = _axis("dJ/dα, d²J/dα²", domain=[0.0, 0.32], anchor="x", fixedrange=True)
+    layout["yaxis2"] = axis("dJ/dα, d²J/dα²", domain=[0.0, 0.32], anchor="x", fixedrange=True)
     layout["xaxis"]["anchor"] = "y2"
     for split in dcost:
         name = SPLIT_NAMES.get(split, split)

@@ -1,0 +1,189 @@
+"""The look shared by every figure: colours, fonts, axes, the empty plot that says why, notes on a
+plot (banner, shaded window, marked α), and the print layout of a figure written for a paper.
+
+Figures are plain Plotly JSON dicts ({"data": [...], "layout": {...}}), which dcc.Graph takes as
+they are: building them through plotly.graph_objects validates every property against the schema
+and took 130 ms for one line figure on this CPU, most of the time of a cached view.
+"""
+
+from __future__ import annotations
+
+import copy
+
+SPLIT_COLORS = {"train": "#1f6fb4", "valid": "#e4572e", "test": "#4c9a2a"}
+SPLIT_NAMES = {"train": "train", "valid": "validation", "test": "test"}
+SPLIT_DASH = {"train": "solid", "valid": "dash", "test": "dot"}
+RUN_COLORS = ["#1f6fb4", "#e4572e", "#4c9a2a", "#8e44ad", "#f0a202", "#17a2b8", "#6c757d", "#d63384",
+              "#20c997", "#343a40"]
+METRIC_LABELS = {"cost": "cost J(θ)", "error": "error rate"}
+FONT = "Inter, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif"
+GRID, AXIS_LINE = "#e9ecf1", "#bbbbbb"
+THETA_I, THETA_F = "θᵢ", "θ<sub>f</sub>"  # θ_f as the page writes it: a real subscript, not "_f"
+TRAJECTORY_COLOR = "#e4572e"
+NOTE = "note"  # the name of an annotation that explains the figure under it (left out in print)
+
+
+def label(text: str) -> str:
+    """Text as Plotly draws it: θ_f with a real subscript (the names the views pass write "θ_f")."""
+    return text.replace("θ_f", THETA_F)
+
+
+def axis(title: str, log: bool = False, **more) -> dict:
+    out = {"title": {"text": label(title)}, "type": "log" if log else "linear", "gridcolor": GRID, "zeroline": False,
+           "showline": True, "linecolor": AXIS_LINE, "mirror": True, "ticks": "outside", "tickcolor": AXIS_LINE,
+           "automargin": True}
+    if log:
+        out["exponentformat"] = "power"
+    out.update(more)
+    return out
+
+
+TITLE_CHARACTERS = 62  # a title line that fits the narrowest graph (1024-wide window) at 15 px
+
+
+def wrap(text: str, width: int = TITLE_CHARACTERS) -> str:
+    """Text broken into lines of at most `width` characters at spaces (Plotly does not wrap)."""
+    lines, line = [], ""
+    for word in text.split(" "):
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    lines.append(line)
+    return "<br>".join(lines)
+
+
+def top(layout: dict, title: str, legend: bool = True) -> dict:
+    """The title at the top left (wrapped), the legend on its own row under it, above the plot
+    area at the left: a long title never runs into the legend, the legend never covers data.
+    `layout` has its height already."""
+    text = wrap(label(title)) if title else ""
+    lines = text.count("<br>") + 1 if text else 0
+    # Plotly puts the first line's baseline at `y` whatever the anchor and line count (a "top"-anchored
+    # title of two lines lost its top): the first baseline 26 px under the top edge, the lines below it
+    height = layout.get("height") or 460
+    layout["title"] = {"text": text, "x": 0.01, "xanchor": "left", "y": 1 - 26 / height, "yref": "container",
+                       "yanchor": "bottom", "font": {"size": 15}}
+    layout["legend"] = {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0.0,
+                        "yref": "paper"}
+    layout.setdefault("margin", {})["t"] = 20 + 20 * lines + (30 if legend else 0)
+    return layout
+
+
+def base(title: str, x: str, y: str, log_y: bool = False, height: int = 460) -> dict:
+    """An empty 2-D figure in the house style, `height` px tall."""
+    layout = {
+        "height": height, "font": {"family": FONT, "size": 13, "color": "#1d2330"},
+        "paper_bgcolor": "white", "plot_bgcolor": "white",
+        "margin": {"l": 70, "r": 24, "t": 56, "b": 56}, "hovermode": "x unified",
+        "xaxis": axis(x), "yaxis": axis(y, log_y), "shapes": [], "annotations": [],
+        "colorway": RUN_COLORS}
+    return {"data": [], "layout": top(layout, title)}
+
+
+def message_figure(text: str, title: str = "", height: int = 460) -> dict:
+    """An empty plot that says why it is empty (no runs, computing, failed)."""
+    fig = base(title, "", "", height=height)
+    fig["layout"].update(xaxis={"visible": False}, yaxis={"visible": False}, hovermode=False)
+    fig["layout"]["annotations"].append({"text": text, "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper",
+                                         "showarrow": False, "font": {"size": 15, "color": "#555"}, "align": "center"})
+    return fig
+
+
+def banner(fig: dict, text: str) -> dict:
+    """A note across the top of the plot (e.g. 'computing the zoomed curve…')."""
+    fig["layout"]["annotations"].append({
+        "text": text, "x": 0.5, "y": 1.0, "xref": "paper", "yref": "paper", "yanchor": "top", "showarrow": False,
+        "bgcolor": "rgba(255,248,220,0.95)", "bordercolor": "#e0c36a", "borderpad": 6,
+        "font": {"size": 13, "color": "#6b5200"}})
+    return fig
+
+
+def shade(fig: dict, lo: float, hi: float, color: str = "#f0a202") -> dict:
+    """A band over the α window [lo, hi]."""
+    fig["layout"]["shapes"].append({"type": "rect", "xref": "x", "yref": "paper", "x0": lo, "x1": hi, "y0": 0, "y1": 1,
+                                    "fillcolor": color, "opacity": 0.18, "line": {"width": 0}, "layer": "below"})
+    return fig
+
+
+def vline(fig: dict, x: float, text: str, position: str = "right", y: float = 0.0, yanchor: str = "bottom") -> dict:
+    """A dotted vertical line with `text` beside it, at height `y` (paper coordinates)."""
+    fig["layout"]["shapes"].append({"type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x, "y0": 0, "y1": 1,
+                                    "line": {"color": "#999", "width": 1, "dash": "dot"}})
+    fig["layout"]["annotations"].append({
+        "text": label(text), "x": x, "y": y, "xref": "x", "yref": "paper", "yanchor": yanchor,
+        "showarrow": False,
+        "xanchor": "left" if position == "right" else "right", "xshift": 3 if position == "right" else -3,
+        "font": {"size": 12, "color": "#555"}, "bgcolor": "rgba(255,255,255,0.8)"})
+    return fig
+
+
+def note(fig: dict, text: str) -> dict:
+    """A grey line of explanation under the plot area (what the figure's reader must know)."""
+    layout = fig["layout"]
+    layout["annotations"].append({"name": NOTE, "text": text, "x": 0, "y": 0, "xref": "paper", "yref": "paper",
+                                  "yanchor": "top",
+                                  "yshift": -48, "xanchor": "left", "showarrow": False, "align": "left",
+                                  "font": {"size": 12, "color": "#666"}})
+    layout["margin"]["b"] = max(layout["margin"].get("b", 0), 84)
+    return fig
+
+
+# ------------------------------------------------------------------------------------------ print
+COLUMN_INCHES = 3.5  # one column of a two-column paper (a full page of text is about 7)
+PAGE_INCHES = 7.0
+CSS_DPI = 96  # Plotly's static export (Chromium) lays out in CSS pixels, 96 to the inch; PDF points are 72
+PRINT_FONT = 10.5  # CSS px: 7.9 pt, the size of a paper's figure labels
+PNG_DPI = 300
+
+
+def print_size(fig: dict) -> tuple[float, float]:
+    """(width, height) in inches for print: a column; a page's width for a figure of 3 panels or more."""
+    layout = fig["layout"]
+    panels = sum(1 for k in layout if k.startswith("xaxis")) if "scene" not in layout else 1
+    if panels >= 3:
+        return PAGE_INCHES, 2.4
+    return COLUMN_INCHES, 3.0 if "scene" in layout else 2.6
+
+
+def for_print(fig: dict, width_in: float | None = None) -> tuple[dict, int, int]:
+    """The figure laid out for a paper: no title (a caption says it), fonts at print size, tight
+    margins; returns it with its width and height in CSS pixels. The data are untouched: it is
+    the page's figure."""
+    fig = copy.deepcopy(fig)
+    layout = fig["layout"]
+    width, height = print_size(fig)
+    if width_in is not None:
+        height, width = height * width_in / width, width_in
+    w_px, h_px = round(width * CSS_DPI), round(height * CSS_DPI)
+    small = PRINT_FONT - 1
+    layout.update(width=w_px, height=h_px, title={"text": ""}, font=dict(layout.get("font", {}), size=PRINT_FONT),
+                  margin={"l": 8, "r": 8, "t": 8, "b": 8, "pad": 0}, autosize=False)
+    legend = layout.get("legend") or {}
+    layout["legend"] = dict(legend, font={"size": small}, bgcolor="rgba(255,255,255,0.85)",
+                            tracegroupgap=2, itemwidth=30)
+    for key, value in list(layout.items()):
+        if key.startswith(("xaxis", "yaxis")) and isinstance(value, dict):
+            value.update(automargin=True, tickfont={"size": small})
+            if isinstance(value.get("title"), dict):
+                value["title"] = dict(value["title"], font={"size": PRINT_FONT}, standoff=4)
+    if "scene" in layout:
+        # the camera further out: at a column's width the scene's corners and axis titles were cut off
+        eye = (layout["scene"].get("camera") or {}).get("eye") or {"x": 1.25, "y": 1.25, "z": 1.25}
+        layout["scene"]["camera"] = dict(layout["scene"].get("camera") or {},
+                                         eye={k: 1.45 * float(v) for k, v in eye.items()})
+        for name in ("xaxis", "yaxis", "zaxis"):
+            ax = layout["scene"].setdefault(name, {})
+            ax.update(tickfont={"size": small - 1}, title=dict(ax.get("title") or {}, font={"size": small}))
+    for annotation in layout.get("annotations", []):
+        annotation["font"] = dict(annotation.get("font", {}), size=small)
+        if annotation.get("name") == NOTE:  # an explanation under the plot: a caption's job in a paper
+            annotation["visible"] = False
+    for trace in fig["data"]:
+        if isinstance(trace.get("colorbar"), dict):
+            trace["colorbar"] = dict(trace["colorbar"], thickness=8, tickfont={"size": small},
+                                     title=dict(trace["colorbar"].get("title") or {}, font={"size": small}))
+        elif isinstance(trace.get("marker"), dict) and isinstance(trace["marker"].get("colorbar"), dict):
+            trace["marker"]["colorbar"] = dict(trace["marker"]["colorbar"], thickness=8, tickfont={"size": small})
+    return fig, w_px, h_px

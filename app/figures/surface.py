@@ -1,0 +1,197 @@
+"""The surface figure (appendices C and D, Figs 15-22): a rotatable 3-D surface, a heat map or a
+contour plot of a SurfaceResult's JSON, with the SGD trajectory on it.
+
+Truthful drawing of the `paper` surface, whose rows are lines along different directions v(t):
+  * 3-D: each row is drawn with its own path point merged in (`SurfaceResult.mesh`), so the
+    trajectory's points are vertices. Steep sheets between neighbouring rows are the data: rows
+    whose directions v(t) differ by a large angle meet different costs at the same β. The hover
+    of every vertex gives its row's step, β range and the angle to the previous row's v(t), and
+    a note under the plot names the largest turn.
+  * Heat map / contour: the rows' own samples on the β grid they share, one cell per (row, β),
+    cells as wide as the rows' α spacing; the path points (each at its own β) are the trajectory
+    drawn over it. No white gaps: a sample is missing only where J was not finite.
+"""
+
+from __future__ import annotations
+
+import math
+
+from compute.surface_results import SurfaceResult
+
+from .style import FONT, NOTE, SPLIT_NAMES, TRAJECTORY_COLOR, THETA_F, top, wrap
+
+DEFAULT_CAMERA = {"eye": (1.25, 1.25, 1.25), "center": (0.0, 0.0, 0.0), "up": (0.0, 0.0, 1.0)}
+HEIGHT = 620
+NOTE_CHARACTERS = 84  # a line of the 12 px note that fits the narrowest graph
+TURN_NOTE = 30.0  # degrees between neighbouring rows' directions above which the note names the turn
+
+
+def axis_names(result: dict) -> tuple[str, str]:
+    kind = result["query"]["surface"]
+    if kind == "paper":
+        return f"α  (θᵢ → {THETA_F})", "β  (along v(t))"
+    if kind == "alpha-random":
+        return f"α  (θᵢ → {THETA_F})", "b  (random ⟂ u)"
+    return "a  (random d₁)", "b  (random d₂)"
+
+
+def _trajectory_points(result: dict, split: str) -> tuple[list, list, list, list, list]:
+    """x, y, z, marker sizes and hover data of the trajectory as drawn on the surface.
+
+    paper: through every row's path point (the chord between checkpoints for interpolated rows),
+    so the line lies on the surface; markers at the recorded steps. Planes: the projection on
+    the plane at the plane's cost there; the true J(θ(t)) and the distance to the plane in the hover."""
+    traj = result["trajectory"]
+    if result.get("path") is not None:
+        path = result["path"]
+        z = path["cost"][split]
+        sizes = [5 if s is not None else 0 for s in path["step"]]
+        hover = [[s if s is not None else "(between checkpoints)", a, b, c, c, 0.0]
+                 for s, a, b, c in zip(path["step"], result["alpha"], path["beta"], z)]
+        return result["alpha"], path["beta"], z, sizes, hover
+    z = traj["plane_cost"][split]
+    hover = [[s, a, b, c, j, r] for s, a, b, c, j, r in
+             zip(traj["step"], traj["alpha"], traj["beta"], z, traj["cost"][split], traj["residual"])]
+    return traj["alpha"], traj["beta"], z, [5] * len(z), hover
+
+
+def _ticks_past_start(lo: float, hi: float) -> list[float]:
+    """About five round tick values in (lo, hi]: every one but the start."""
+    if not hi > lo:
+        return [hi]
+    raw = (hi - lo) / 5
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.floor(lo / step) + 1
+    return [round(k * step, 12) for k in range(first, math.floor(hi / step + 1e-9) + 1)]
+
+
+def _row_names(result: dict) -> list[str]:
+    """Each paper row's step: 't = 36', or 't = 36…60' for a row between two checkpoints."""
+    steps = result["path"]["step"]
+    names = []
+    for i, s in enumerate(steps):
+        if s is not None:
+            names.append(f"t = {s}")
+            continue
+        before = next((t for t in reversed(steps[:i]) if t is not None), "?")
+        after = next((t for t in steps[i + 1:] if t is not None), "?")
+        names.append(f"t = {before}…{after}")
+    return names
+
+
+def _turns(result: dict) -> list[float | None]:
+    """Angle in degrees between each paper row's v(t) and the previous row's (None: unknown)."""
+    turns = (result.get("path") or {}).get("turn")
+    return list(turns) if turns is not None else [None] * len(result["alpha"])
+
+
+def _surface_hover(result: dict, rows_b: list) -> tuple[list, str]:
+    """customdata per vertex and the hover template of the 3-D surface."""
+    kind = result["query"]["surface"]
+    x, y = (n.split()[0] for n in axis_names(result))
+    if kind != "paper":
+        return None, f"{x} = %{{x:.4g}}<br>{y} = %{{y:.4g}}<br>J = %{{z:.6g}}<extra></extra>"
+    names, turns = _row_names(result), _turns(result)
+    custom = []
+    for name, bs, turn in zip(names, rows_b, turns):
+        angle = "—" if turn is None else f"{turn:.0f}°"
+        custom.append([[name, f"{min(bs):.3g} … {max(bs):.3g}", angle]] * len(bs))
+    return custom, ("row %{customdata[0]}<br>α = %{x:.4g}, β = %{y:.4g}<br>J = %{z:.6g}"
+                    "<br>β range of the row: %{customdata[1]}<br>v(t) turns %{customdata[2]} from the previous row"
+                    "<extra></extra>")
+
+
+def _turn_note(result: dict) -> str | None:
+    turns = _turns(result)
+    known = [(t, i) for i, t in enumerate(turns) if t is not None]
+    if not known:
+        return None
+    worst, i = max(known)
+    if worst < TURN_NOTE:
+        return None
+    names = _row_names(result)
+    return (f"Steep sheets between rows are the data: neighbouring rows run along directions v(t) up to "
+            f"{worst:.0f}° apart ({names[i - 1]} → {names[i]}). Hover a vertex for its row's step, β range "
+            "and turn.")
+
+
+def surface_figure(result: dict, *, split: str, plot: str = "surface", log_z: bool = False,
+                   camera: tuple[float, ...] | None = None, title: str = "") -> dict:
+    """The surface (or heat map / contour) with the SGD trajectory on it, from a SurfaceResult's JSON."""
+    xname, yname = axis_names(result)
+    tx, ty, tz, sizes, hover = _trajectory_points(result, split)
+    planes = result.get("path") is None
+    x, y = xname.split()[0], yname.split()[0]
+    hovertemplate = ("step %{customdata[0]}<br>" + x + " = %{customdata[1]:.4g}<br>" + y + " = %{customdata[2]:.4g}"
+                     "<br>J = %{customdata[3]:.6g}"
+                     + ("<br>J(θ(t)) = %{customdata[4]:.6g}<br>off the plane by %{customdata[5]:.4g}" if planes else "")
+                     + "<extra>SGD trajectory</extra>")
+    name = "SGD trajectory" + (" (projected)" if planes else "")
+    ztitle = f"J ({SPLIT_NAMES.get(split, split)})"
+    data: list[dict] = []
+    layout = top({"height": HEIGHT, "template": "plotly_white", "font": {"family": FONT, "size": 13},
+                  "showlegend": True, "annotations": [], "margin": {}}, title)
+    if plot == "surface":
+        xs, ys, zs = SurfaceResult.from_json(result).mesh(split)
+        custom, surface_hover = _surface_hover(result, ys)
+        surface = {"type": "surface", "x": xs, "y": ys, "z": zs, "colorscale": "Viridis", "opacity": 0.92,
+                   "name": "J(θ)", "showscale": True, "colorbar": {"title": {"text": "J"}, "thickness": 12, "len": 0.7},
+                   "hovertemplate": surface_hover}
+        if custom is not None:
+            surface["customdata"] = custom
+        data.append(surface)
+        data.append({"type": "scatter3d", "x": tx, "y": ty, "z": tz, "mode": "lines+markers", "name": name,
+                     "customdata": hover, "line": {"color": TRAJECTORY_COLOR, "width": 5},
+                     "marker": {"size": sizes, "color": TRAJECTORY_COLOR}, "hovertemplate": hovertemplate,
+                     "showlegend": True})
+        scene = {"xaxis": {"title": {"text": xname}},
+                 # no tick at β's lowest value: its label sat on J's lowest one at the corner they share
+                 "yaxis": {"title": {"text": yname}, "tickvals": _ticks_past_start(min(map(min, ys)), max(map(max, ys)))},
+                 "zaxis": {"title": {"text": ztitle}, "type": "log" if log_z else "linear"},
+                 "domain": {"x": [0, 1], "y": [0, 1]}}
+        if camera is not None:
+            eye, center, up = camera[:3], (camera[3:6] if len(camera) == 9 else DEFAULT_CAMERA["center"]), \
+                (camera[6:9] if len(camera) == 9 else DEFAULT_CAMERA["up"])
+            scene["camera"] = {k: dict(zip("xyz", v)) for k, v in (("eye", eye), ("center", center), ("up", up))}
+        # the camera in the address is what the plot shows; a new address value is applied, a drag is kept
+        layout.update(scene=scene, uirevision=",".join(map(str, camera)) if camera else "default")
+        layout["margin"].update(l=0, r=0, b=0)
+    else:
+        alpha, rows = _cells(result, split, log_z)
+        trace = {"type": "heatmap" if plot == "heatmap" else "contour", "x": alpha, "y": result["beta"],
+                 "z": [list(col) for col in zip(*rows)],  # z[j][i]: row i (α) at β_j
+                 "colorscale": "Viridis", "name": "J(θ)",
+                 "colorbar": {"title": {"text": "log₁₀ J" if log_z else "J"}, "thickness": 12},
+                 "hovertemplate": f"{x} = %{{x:.4g}}, {y} = %{{y:.4g}}<br>"
+                                  + ("log₁₀ J" if log_z else "J") + " = %{z:.6g}<extra></extra>"}
+        if plot == "contour":
+            trace["contours"] = {"coloring": "heatmap"}
+        data.append(trace)
+        data.append({"type": "scatter", "x": tx, "y": ty, "mode": "lines+markers", "name": name, "customdata": hover,
+                     "line": {"color": TRAJECTORY_COLOR, "width": 2},
+                     "marker": {"size": [s + 2 if s else 0 for s in sizes], "color": TRAJECTORY_COLOR},
+                     "hovertemplate": hovertemplate})
+        layout.update(xaxis={"title": {"text": xname}, "automargin": True},
+                      yaxis={"title": {"text": yname}, "automargin": True}, hovermode="closest")
+        layout["margin"].update(l=60, r=10, b=56)
+    text = _turn_note(result) if result.get("path") is not None else None
+    if text:  # under the plot area (and under the α axis's ticks and title, on a heat map)
+        text = wrap(text, NOTE_CHARACTERS)
+        lines = text.count("<br>") + 1
+        shift = 4 if plot == "surface" else 72
+        layout["annotations"].append({"name": NOTE, "text": text, "x": 0, "y": 0, "xref": "paper", "yref": "paper",
+                                      "yanchor": "top", "yshift": -shift, "xanchor": "left", "showarrow": False,
+                                      "align": "left", "font": {"size": 12, "color": "#666"}})
+        layout["margin"]["b"] = shift + 16 * lines + 8
+    return {"data": data, "layout": layout}
+
+
+def _cells(result: dict, split: str, log_z: bool) -> tuple[list[float], list[list]]:
+    """Rows in order of α (a heat map's x must increase) with their grid samples; log₁₀ if asked."""
+    order = sorted(range(len(result["alpha"])), key=lambda i: result["alpha"][i])
+    rows = []
+    for i in order:
+        row = result["cost"][split][i]
+        rows.append([None if v is None else (math.log10(max(v, 1e-300)) if log_z else v) for v in row])
+    return [result["alpha"][i] for i in order], rows
