@@ -107,6 +107,9 @@ def assemble_line(query: LineQuery, parts: list[dict]) -> dict:
                         for k, by_split in first.get("extra", {}).items()},
               "query": first["query"], "key": first["key"], "meta": meta}
     meta["nonfinite"] = {s: sum(v is None for v in c) for s, c in result["cost"].items()}  # NaN/inf marked
+    # where J overflowed (inf) or is undefined (NaN), per split: the page and the JSON say so
+    meta["nonfinite_alpha"] = {s: [a for a, v in zip(result["alpha"], c) if v is None]
+                               for s, c in result["cost"].items() if None in c}
     return result
 
 

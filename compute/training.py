@@ -20,6 +20,7 @@ from models.datasets import DatasetRef, load_dataset
 from models.objectives import objective_cost
 
 from models.errors import BadInput
+from .validate import parse_seed
 from .evaluator import Evaluator, default_device
 from .params import ParamLayout
 from .recorder import Recorder
@@ -67,8 +68,7 @@ def train(model_id: str, preset: str = "small", seed: int = 0, data_dir: str | N
     if preset not in spec.presets:
         raise BadInput(f"model {model_id} has no preset {preset!r}; presets: {', '.join(spec.presets)}",
                        field="preset")
-    if seed < 0:
-        raise BadInput("seed must be >= 0", field="seed")
+    seed = parse_seed(seed, "seed")
     cfg = spec.presets[preset]
     hp = cfg.train
     store = store or Store()
