@@ -272,7 +272,7 @@ class BaseJobs:
 
 class LocalJobs(BaseJobs):
     """The embedded default: jobs run in this process on one background thread, one chunk at a
-    time, round robin over the active jobs (each job's next chunk in turn); results go to the
+    time, round robin over the active jobs (see `_next`); results go to the
     file-system cache under $LANDSCAPE_HOME/cache. No Redis."""
 
     def __init__(self, store: Store | None = None, cache: ResultCache | None = None):
@@ -297,11 +297,15 @@ class LocalJobs(BaseJobs):
             return not self.turns and not self.running
 
     def _next(self) -> tuple:
-        """The next chunk to run: the first job's, which then goes to the back of the line."""
+        """The next chunk to run: that of the job with the fewest chunks run so far (the first
+        in turn order among equals), which then goes to the back of the line. So jobs of equal
+        age alternate chunk by chunk, and a new job runs its first chunks next, as the chunk
+        priorities do on Celery."""
         with self.wakeup:
             while not self.turns:
                 self.wakeup.wait()
-            key, turn = next(iter(self.turns.items()))
+            key = min(self.turns, key=lambda k: self.turns[k][3])  # min keeps the first of equals
+            turn = self.turns[key]
             job_id, chunks, query_json, index = turn
             turn[3] += 1
             if turn[3] >= len(chunks):

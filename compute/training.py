@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -20,7 +19,7 @@ from models.datasets import DatasetRef, load_dataset
 from models.objectives import objective_cost
 
 from models.errors import BadInput
-from .validate import parse_seed
+from .validate import parse_folder, parse_seed
 from .evaluator import Evaluator, default_device
 from .params import ParamLayout
 from .recorder import Recorder
@@ -72,7 +71,7 @@ def train(model_id: str, preset: str = "small", seed: int = 0, data_dir: str | N
     cfg = spec.presets[preset]
     hp = cfg.train
     store = store or Store()
-    ref = DatasetRef(spec.dataset, str(Path(data_dir).resolve()) if data_dir else None, cfg.data)
+    ref = DatasetRef(spec.dataset, parse_folder(data_dir) if data_dir else None, cfg.data)
     data = load_dataset(ref)
     device = default_device()
     torch.manual_seed(seed)

@@ -75,6 +75,22 @@ def parse_seed(text, field: str = "seed", what: str = "seed") -> int:
     return parse_int(text, field, 0, MAX_SEED, what=what)
 
 
+def parse_folder(text, field: str = "data") -> str:
+    """An existing folder, as an absolute path (a name too long, or a path the system refuses, is
+    a BadInput rather than an OSError)."""
+    from pathlib import Path
+
+    try:
+        path = Path(str(text)).expanduser().resolve()
+        exists = path.is_dir()
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"data folder {str(text)[:80]!r} cannot be used: {getattr(exc, 'strerror', None) or exc}",
+                       field=field) from None
+    if not exists:
+        raise BadInput(f"data folder {text} does not exist", field=field)
+    return str(path)
+
+
 def check_grid(lo: float, hi: float, points: int, field: str) -> None:
     """A uniform grid of `points` values from lo to hi must be representable: a finite width and
     distinct, increasing floats (-1e308:1e308 overflows; 1:1.0000000000000002 has no room)."""
