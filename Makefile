@@ -16,9 +16,11 @@ install: $(STAMP)
 
 # torch==2.13.0 first: it is the CPU wheel on these machines; any other spec pulls CUDA builds.
 $(STAMP): pyproject.toml
+	@echo "first start: installing into $(VENV) torch 2.13 (CPU wheel, ~200 MB) and Dash, Celery, redis-py,"
+	@echo "safetensors and the test tools: about 2-4 minutes, once (later starts skip this)"
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test,serve]'
+	$(PY) -m pip install --progress-bar on torch==2.13.0
+	$(PY) -m pip install --progress-bar on -e '.[test,serve]'
 	touch $(STAMP)
 
 system-test-deps:

@@ -42,8 +42,8 @@ def _refusal(exc: BadInput, jobs: dict | None = None):
 
 
 def _jobs(outcomes: dict[str, jobclient.Outcome]) -> dict:
-    return {name: {"key": o.key, "state": o.state, "done": o.done, "total": o.total, "error": o.error}
-            for name, o in outcomes.items()}
+    return {name: {"key": o.key, "state": o.state, "done": o.done, "total": o.total, "error": o.error,
+                   "waiting": o.waiting} for name, o in outcomes.items()}
 
 
 def _split_wait(query_string: str) -> tuple[str, float]:
@@ -55,6 +55,13 @@ def _split_wait(query_string: str) -> tuple[str, float]:
 
 
 def register(server: Flask) -> None:
+    @server.before_request
+    def no_climbing():
+        """A path with a '..' segment names nothing here (Dash's asset routes would answer 500)."""
+        if ".." in request.path.split("/"):
+            return _refusal(BadInput(f"no such page: {request.path}", field="path", status=404))
+        return None
+
     @server.route("/api/runs.json")
     def runs_json():
         return jsonify([{"id": r.id, "model": r.model, "preset": r.preset, "seed": r.seed, "steps": list(r.steps),
@@ -71,9 +78,9 @@ def register(server: Flask) -> None:
             search, wait = _split_wait(request.query_string.decode())
             state = urls.parse(f"/{view}", search, catalog, strict=True).state
             keys, cached = jobclient.submit(VIEWS[view].queries(state, catalog))
-        except BadInput as exc:  # bad input: 400; Redis unreachable: 503
+            outcomes = jobclient.wait(keys, wait)
+        except BadInput as exc:  # bad input or above the work budget: 400; Redis unreachable: 503
             return _refusal(exc)
-        outcomes = jobclient.wait(keys, wait)
         failed = [o for o in outcomes.values() if o.state in ("failed", "cancelled", "missing")]
         if failed:
             return _refusal(BadInput("; ".join(f"{o.state}: {o.error or 'no result'}" for o in failed), status=422),

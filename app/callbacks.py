@@ -7,8 +7,10 @@ pattern-matching ids of app/ids.py):
           jobs' keys in the ADDRESS store. From the form (or a view's own edit: a zoom window, a
           camera): validate what was edited against the stored state (message next to the
           field), write the new address without reloading.
-  track   ADDRESS store -> while a job runs, polls it: progress bar, and `tick`, which changes
-          only when a job's state changes.
+  track   ADDRESS store -> while a job runs, polls it: progress bar (or where it waits: "queued
+          behind 2 other jobs, ~40 s"), and `tick`, which changes only when a job's state
+          changes. Redis unreachable is not a failed job: the page says so and polls on, backing
+          off (POLL_MS doubled up to MAX_POLL_MS), and draws the result once Redis is back.
   draw    ADDRESS store + jobs' results -> the view's figures.
 
 The address is the single source of truth: jobs follow the address, never the form, so a
@@ -30,11 +32,14 @@ from dash import ALL, Input, Output, State, ctx as dash_ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
 from models.errors import BadInput
+from compute.jobs import JobsUnavailable
 
 from . import ids, jobclient, params, urls
 from .runs import load_catalog
 from .views import PARAMS, VIEWS
 
+POLL_MS = 250  # the progress poll while jobs run (app/layout.py starts it at this)
+MAX_POLL_MS = 8000  # the longest wait between polls while Redis is unreachable
 HIDDEN = {"display": "none"}
 SHOWN: dict = {}
 
@@ -61,11 +66,13 @@ def _notice(notices: list[str]):
                      html.Ul([html.Li(n) for n in notices])], className="notice-box")
 
 
-def _progress_bar(done: int, total: int, running: int):
+def _progress_bar(done: int, total: int, running: int, waiting: str | None = None):
     if running == 0:
         return None
     pct = 100.0 * done / total if total else None
     label = f"computing {running} job{'s' if running > 1 else ''}" + (f": part {done} of {total}" if total else "…")
+    if waiting and not done:
+        label = waiting
     bar = html.Div(className="bar" + ("" if pct is not None else " indeterminate"),
                    style={"width": f"{pct:.1f}%"} if pct is not None else {})
     return html.Div([html.Div(bar, className="track"), html.Span(label, className="progress-label"),
@@ -119,17 +126,26 @@ def register(app) -> None:
 
     @app.callback(
         Output(ids.TICK, "data"), Output(ids.POLL, "disabled"), Output(ids.PROGRESS, "children"),
-        Input(ids.ADDRESS, "data"), Input(ids.POLL, "n_intervals"), State(ids.TICK, "data"))
-    def track(address, _n, tick):
+        Output(ids.POLL, "interval"),
+        Input(ids.ADDRESS, "data"), Input(ids.POLL, "n_intervals"), State(ids.TICK, "data"),
+        State(ids.POLL, "interval"))
+    def track(address, _n, tick, interval):
         # Dash drops the answer of a call that a newer call of the same callback supersedes, so a
         # late poll of the previous address can never overwrite the tick (or stop the polling) of
         # the current one.
         if not address or not address["keys"]:
-            return None, True, None
-        outs = jobclient.outcomes(address["keys"], with_results=False)
+            return None, True, None, POLL_MS
+        try:
+            outs = jobclient.outcomes(address["keys"], with_results=False)
+        except JobsUnavailable as exc:  # the jobs go on (or wait) meanwhile: poll on, less often
+            later = min(MAX_POLL_MS, max(POLL_MS, int(interval or POLL_MS)) * 2)
+            return no_update, False, html.Div(f"{exc.message}; asking again in {later / 1000:g} s",
+                                              className="status-error", id="status-outage"), later
         new_tick = {"href": address["href"], "states": {k: o.state for k, o in outs.items()}}
         all_done = all(jobclient.finished(o.state) for o in outs.values())
-        return new_tick if new_tick != tick else no_update, all_done, _progress_bar(*jobclient.progress(outs))
+        waiting = next((o.waiting for o in outs.values() if o.waiting), None)
+        return (new_tick if new_tick != tick else no_update, all_done,
+                _progress_bar(*jobclient.progress(outs), waiting), POLL_MS)
 
     @app.callback(Output(ids.STATUS, "children", allow_duplicate=True), Input(ids.CANCEL, "n_clicks"),
                   State(ids.ADDRESS, "data"), prevent_initial_call=True)
@@ -147,7 +163,10 @@ def register(app) -> None:
         if not address:
             return [no_update] * len(graphs), no_update
         view = VIEWS[address["view"]]
-        outs = jobclient.outcomes(address["keys"])
+        try:
+            outs = jobclient.outcomes(address["keys"])
+        except JobsUnavailable:  # `track` says so and polls on; drawn when Redis is back
+            return [no_update] * len(graphs), no_update
         figures = view.draw(params.load_state(address["state"]), load_catalog(), outs)
         out = [figures.get(g["id"]["graph"], no_update) if g["id"]["view"] == view.name else no_update
                for g in graphs]
@@ -198,6 +217,21 @@ def _status(spec: dict, outs: dict) -> object:
         return html.Span("A job failed: " + "; ".join(o.error or "unknown error" for o in failed),
                          className="status-error")
     if outs and all(o.ready for o in outs.values()):
-        return html.Span("from the cache" if spec.get("cached") else "computed", className="status-note",
+        note = html.Span("from the cache" if spec.get("cached") else "computed", className="status-note",
                          id="status-cache", **{"data-cache": "hit" if spec.get("cached") else "miss"})
+        overflow = nonfinite_note(outs)
+        return note if overflow is None else html.Span([note, " — ", html.Span(overflow, className="status-error",
+                                                                                  id="status-overflow")])
     return None
+
+
+def nonfinite_note(outs: dict) -> str | None:
+    """'J overflowed (inf/NaN) on train at α = 0.25, 0.5 (3 points)': where a result's cost is not
+    a number (a result's `meta.nonfinite_alpha`, per split); None when every value is finite."""
+    parts = []
+    for o in outs.values():
+        where = ((o.result or {}).get("meta") or {}).get("nonfinite_alpha") or {}
+        for split, alphas in where.items():
+            shown = ", ".join(f"{a:g}" for a in alphas[:4]) + (", …" if len(alphas) > 4 else "")
+            parts.append(f"on {split} at α = {shown} ({len(alphas)} point{'s' if len(alphas) > 1 else ''})")
+    return "J overflowed (inf/NaN) " + "; ".join(parts) if parts else None

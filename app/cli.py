@@ -223,17 +223,22 @@ def cmd_import(folder: str, model_ref: str, data_ref: str, loss: str, code_path:
 def cmd_runs(fmt: str) -> None:
     """list recorded runs"""
     rows = []
-    for run in Store().list_runs():
-        final = next(s for s in run.manifest["steps"] if s["step"] == run.final_step)
+    runs, damaged = Store().scan()
+    for run in runs:
+        final = next(s for s in run.manifest["steps"] if s["step"] == run.final_step)  # checked on load
         rows.append({"id": run.id, "model": run.model_id, "preset": run.preset, "seed": run.manifest["seed"],
                      "checkpoints": len(run.steps), "final_step": run.final_step,
-                     "final_valid_cost": final["cost"].get("valid"), "created": run.manifest.get("created")})
+                     "final_valid_cost": final.get("cost", {}).get("valid"), "created": run.manifest.get("created")})
+    rows += [{"id": name, "damaged": reason} for name, reason in damaged]  # listed, never fatal
     if fmt == "json":
         _write(json.dumps(rows, indent=1), None)
     elif not rows:
         print("no runs yet: `landscape train MODEL` records one", file=sys.stderr)
     else:
         for r in rows:
+            if "damaged" in r:
+                print(f"{r['id']}  DAMAGED: {r['damaged']}")
+                continue
             cost = f"{r['final_valid_cost']:.4f}" if r["final_valid_cost"] is not None else "-"
             print(f"{r['id']}  {r['model']}/{r['preset']} seed {r['seed']}  {r['checkpoints']} checkpoints  "
                   f"theta_f step {r['final_step']} valid {cost}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from models.errors import BadInput
 from compute.jobs import get_jobs
 from compute.queries import Query
 
@@ -27,6 +26,7 @@ class Outcome:
     total: int = 0
     error: str | None = None
     result: dict | None = None  # the result's JSON once done
+    waiting: str | None = None  # "queued behind 2 other jobs, ~40 s" while it waits its turn
 
     @property
     def ready(self) -> bool:
@@ -45,25 +45,18 @@ def submit(queries: dict[str, Query]) -> tuple[dict[str, str], bool]:
 
 
 def outcomes(keys: dict[str, str], with_results: bool = True) -> dict[str, Outcome]:
+    """The jobs' outcomes. JobsUnavailable (Redis unreachable, status 503) propagates: that is
+    not a job's failure, the jobs may well finish while Redis is away."""
     jobs = get_jobs()
     out = {}
     for name, key in keys.items():
-        try:
-            status = jobs.status(key)
-        except BadInput as exc:  # the job layer is unreachable (Redis down): that job reads as failed
-            out[name] = Outcome(key, FAILED, error=exc.message)
-            continue
+        status = jobs.status(key)
         if status is None:
             out[name] = Outcome(key, "missing")
             continue
-        outcome = Outcome(key, status.state, status.done, status.total, status.error)
+        outcome = Outcome(key, status.state, status.done, status.total, status.error, waiting=status.waiting_text())
         if status.state == DONE and with_results:
-            try:
-                outcome.result = jobs.result(key)
-            except BadInput as exc:
-                outcome.state, outcome.error = FAILED, exc.message
-                out[name] = outcome
-                continue
+            outcome.result = jobs.result(key)
             if outcome.result is None:  # evicted from the cache between status and result
                 outcome.state = "missing"
         out[name] = outcome

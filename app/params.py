@@ -109,10 +109,7 @@ def _uses_pair(pair: str) -> Callable[[State], bool]:
 # --- the parameters shared by the line, trajectory and compare views -----------------------------
 
 def _parse_run(text: str, state: State, catalog: RunCatalog) -> str:
-    run = catalog.find(str(text).strip())
-    if run is None:
-        raise BadInput(f"unknown run {text!r}", field="run")
-    return run.id
+    return catalog.lookup(str(text).strip(), "run").id
 
 
 def _run_options(state: State, catalog: RunCatalog) -> list[dict]:
@@ -135,9 +132,7 @@ PAIR = choice("pair", PAIRS, "init",
 
 
 def _parse_other(text: str, state: State, catalog: RunCatalog) -> str:
-    other, run = catalog.find(str(text).strip()), catalog.get(state.get("run"))
-    if other is None:
-        raise BadInput(f"unknown run {text!r}", field="other")
+    other, run = catalog.lookup(str(text).strip(), "other"), catalog.get(state.get("run"))
     if run is not None and other.family != run.family:
         raise BadInput(f"{other.label} is not the same model as {run.label}", field="other")
     if other.id == state.get("run"):
@@ -178,7 +173,7 @@ def _step_options(state: State, catalog: RunCatalog) -> list[dict]:
 
 STEP = Param("step", _parse_step, _text, _step_default, relevant=_uses_pair("step"), options=_step_options,
              help="the checkpoint θ(t) of a step→final pair")
-RSEED = Param("rseed", lambda t, s, c: validate.parse_int(t, "rseed", minimum=0), _text, lambda s, c: 0,
+RSEED = Param("rseed", lambda t, s, c: validate.parse_seed(t, "rseed"), _text, lambda s, c: 0,
               relevant=_uses_pair("random"), help="seed of the random point")
 
 

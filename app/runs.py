@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from models import MODELS
 from models.errors import BadInput
 from compute.sources import source_of
-from compute.store import Store
+from compute.store import Store, unknown_run
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,15 @@ class RunCatalog:
         hits = [r for r in self.runs if r.id.startswith(ref + "-")] or \
                [r for r in self.runs if r.id.startswith(ref)]
         return hits[0] if len(hits) == 1 else None
+
+    def lookup(self, ref: str, field: str = "run") -> RunInfo:
+        """`find`, or BadInput: unknown, or ambiguous with its candidates listed."""
+        if not ref:
+            raise BadInput("no run given", field=field)
+        run = self.find(ref)
+        if run is None:
+            raise unknown_run(ref, [r.id for r in self.runs if r.id.startswith(ref)], field)
+        return run
 
     def default_run(self) -> RunInfo | None:
         """relu-mnist/small seed 0 (the paper's Figs 2 and 4), else the first run."""

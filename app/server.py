@@ -42,11 +42,15 @@ def wsgi():
 
 
 def serve(host: str = "127.0.0.1", port: int = 8050, demo: bool = False) -> None:
+    """Serve at once; with `demo`, the missing demo runs are trained meanwhile on a background
+    thread, each appearing in the pages as it finishes (the run list follows the runs folder)."""
     store = Store()
     if demo:
+        import threading
+
         from .demo import ensure_demo_runs
 
-        ensure_demo_runs(store)
+        threading.Thread(target=ensure_demo_runs, args=(store,), name="landscape-demo", daemon=True).start()
     app = create_app()
     runs = len(store.list_runs())
     print(f"Landscape: http://{host}:{port}/  ({runs} runs in {store.runs_dir}; Ctrl-C stops)",

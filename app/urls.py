@@ -66,6 +66,8 @@ def parse(pathname: str | None, search: str | None, catalog: RunCatalog, strict:
         name = param.name
         text = given.pop(name, None)
         if text is None or (text == "" and not _accepts_empty(param, state, catalog)):
+            if text is not None and strict:  # the API: an empty value is not "the default"
+                raise BadInput(f"{name}='': empty (leave the parameter out for its default)", field=name)
             state[name] = param.default(state, catalog)
             continue
         try:

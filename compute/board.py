@@ -19,6 +19,12 @@ FINISHED = (DONE, FAILED, CANCELLED)
 # still unmarked after this many seconds lost its submitter in between (a crash, a kill), and
 # its chunks may never come: the next submit or status check starts it again.
 ENQUEUE_GRACE = 30.0
+# A running chunk's lease (RedisBoard): renewed every LEASE_S / 4 by the worker computing it; a
+# chunk whose lease has run out lost its worker (a SIGKILL, a machine gone) and is queued again
+# by the next status check of its job, long before the broker's visibility timeout.
+LEASE_S = 20.0
+# Seconds a chunk is assumed to take before any chunk of the board has been timed.
+DEFAULT_CHUNK_S = 1.0
 
 
 @dataclass
@@ -30,9 +36,18 @@ class JobStatus:
     error: str | None = None
     job_id: str | None = None  # one id per attempt at the key (a new one after a failure or cancel)
     stale: bool = False  # active, but its submitter died before queuing all its chunks
+    ahead: int = 0  # while pending: active jobs submitted before it (they share the workers with it)
+    eta_s: float | None = None  # while active: about how many seconds until it is done
 
     def to_json(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "stale"}
+
+    def waiting_text(self) -> str | None:
+        """'queued behind 2 other jobs, ~40 s' while it waits; None once it runs or is over."""
+        if self.state != PENDING or not self.ahead:
+            return None
+        eta = f", ~{self.eta_s:.0f} s" if self.eta_s is not None else ""
+        return f"queued behind {self.ahead} other job{'s' if self.ahead > 1 else ''}{eta}"
 
     @property
     def finished(self) -> bool:
@@ -46,6 +61,13 @@ def public_state(state: str) -> str:
 def stale_job(state: str, queued: bool, created: float) -> bool:
     """Active, never marked queued, and too old for its submitter to be still queuing it."""
     return state in (PENDING, RUNNING) and not queued and time.time() - created > ENQUEUE_GRACE
+
+
+def eta(remaining: int, chunk_s: float, sharing: int) -> float:
+    """Seconds until a job's `remaining` chunks are done, each taking about `chunk_s`, while its
+    chunks take turns with those of `sharing` other active jobs (round robin, or priorities by
+    chunk index on the workers)."""
+    return remaining * chunk_s * (1 + sharing)
 
 
 class LocalBoard:
@@ -65,7 +87,7 @@ class LocalBoard:
                 return False, job["job_id"]
             self.jobs[key] = dict(job_id=job_id, kind=kind, query=query_json, chunks=chunks, total=len(chunks),
                                   state=PENDING, error=None, parts={}, runs={}, owners={}, skipped=0,
-                                  queued=False, created=time.time())
+                                  queued=False, created=time.time(), watched=time.time(), seconds=0.0)
             return True, job_id
 
     def mark_queued(self, key: str, job_id: str) -> None:
@@ -101,8 +123,9 @@ class LocalBoard:
             job = self.jobs.get(key)
             return job is not None and job["job_id"] == job_id and job["state"] in ACTIVE
 
-    def store(self, key: str, job_id: str, index: int, part: dict) -> str:
-        """'assemble' when this part completes the set, else 'stored' or the job's final state."""
+    def store(self, key: str, job_id: str, index: int, part: dict, seconds: float = 0.0) -> str:
+        """'assemble' when this part completes the set, else 'stored' or the job's final state.
+        `seconds`: how long the chunk took (for the waiting jobs' estimates)."""
         with self.lock:
             job = self.jobs.get(key)
             if job is None or job["job_id"] != job_id:
@@ -110,6 +133,7 @@ class LocalBoard:
             if job["state"] not in (PENDING, RUNNING):
                 return job["state"]
             job["parts"][index] = part
+            job["seconds"] += seconds
             if len(job["parts"]) == job["total"]:
                 job["state"] = ASSEMBLING
                 return "assemble"
@@ -138,14 +162,41 @@ class LocalBoard:
             job.update(state=CANCELLED, parts={})
             return True
 
+    def touch(self, key: str) -> None:
+        """Someone is watching the job (a page polling it, an API or CLI status call)."""
+        with self.lock:
+            job = self.jobs.get(key)
+            if job is not None:
+                job["watched"] = time.time()
+
+    def unwatched(self, key: str, job_id: str, grace: float) -> bool:
+        """The job is active and nobody has asked about it for `grace` seconds."""
+        with self.lock:
+            job = self.jobs.get(key)
+            return (job is not None and job["job_id"] == job_id and job["state"] in ACTIVE
+                    and time.time() - job["watched"] > grace)
+
+    def renew(self, key: str, job_id: str, index: int) -> None:
+        """A chunk's lease: nothing to renew in one process (its chunks die with it)."""
+
+    def lost_chunks(self, key: str) -> list[int]:
+        return []
+
     def status(self, key: str) -> JobStatus | None:
         with self.lock:
             job = self.jobs.get(key)
             if job is None:
                 return None
             done = job["total"] if job["state"] == DONE else len(job["parts"])
-            return JobStatus(key, public_state(job["state"]), done, job["total"], job["error"], job["job_id"],
-                             stale_job(job["state"], job["queued"], job["created"]))
+            status = JobStatus(key, public_state(job["state"]), done, job["total"], job["error"], job["job_id"],
+                               stale_job(job["state"], job["queued"], job["created"]))
+            if job["state"] in ACTIVE:
+                others = [j for k, j in self.jobs.items() if k != key and j["state"] in ACTIVE]
+                status.ahead = sum(j["created"] <= job["created"] for j in others) if job["state"] == PENDING else 0
+                timed = [(j["seconds"], len(j["parts"])) for j in self.jobs.values() if j["parts"]]
+                chunk_s = (sum(t for t, _ in timed) / sum(n for _, n in timed)) if timed else DEFAULT_CHUNK_S
+                status.eta_s = eta(job["total"] - done, chunk_s, len(others))
+            return status
 
     def runs(self, key: str) -> dict[int, int]:
         """How many times each chunk was started (more than once only after a worker was lost)."""

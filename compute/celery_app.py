@@ -13,15 +13,27 @@ does not):
   landscape:job:K:parts    hash: chunk index -> the chunk's part (JSON), until the job is over
   landscape:job:K:runs     hash: chunk index -> times the chunk was started (1 unless a worker was lost)
   landscape:job:K:owners   hash: chunk index -> the worker that ran it last
+  landscape:job:K:leases   hash: chunk index -> when its running chunk's lease ends (renewed while it runs)
+  landscape:active         sorted set: the active jobs' keys by creation time (for "queued behind N")
+  landscape:chunk_s        a moving average of chunk seconds (for the waiting jobs' estimates)
 Every transition is one Lua script, so it is atomic across processes: concurrent identical
 submits create one job (the rest join it), a chunk is claimed only while its job is active (a
 cancel takes effect for every chunk not yet started), and exactly one chunk assembles.
 
+Fairness. Chunks are sent with a priority that grows with their index in the job (chunks 0-1:
+0, the highest, then one step per CHUNKS_PER_PRIORITY chunks, up to 9), on kombu's Redis
+priority queues (`priority_steps`, `queue_order_strategy=priority`): a new job's first chunks
+go before the later chunks of a big job already queued, so a 50-point line is not stuck behind
+a 201x201 surface. No broker of our own: Celery's priorities do the ordering.
+
 Faults. Tasks are acknowledged late and requeued when their worker process is lost
-(`task_acks_late`, `task_reject_on_worker_lost`); a whole worker that dies leaves its chunk
-unacknowledged, and Redis hands it to another worker after the visibility timeout
-(LANDSCAPE_VISIBILITY_TIMEOUT, default 600 s: keep it above the longest chunk, or a slow chunk
-is computed twice — harmless, but wasted). A worker that loses Redis retries for about half a
+(`task_acks_late`, `task_reject_on_worker_lost`). A whole worker that dies (SIGKILL) leaves its
+chunk unacknowledged, which Redis would hand out again only after the visibility timeout
+(LANDSCAPE_VISIBILITY_TIMEOUT, default 600 s). So a running chunk holds a *lease* on the board
+(LEASE_S, 20 s), renewed every 5 s by a thread of the worker computing it; the next status check
+of the job (any page, API or CLI call waiting for it) finds a lease that ran out and queues that
+chunk again: it is redone within about half a minute of the kill. The old message, restored
+after the visibility timeout, is then skipped (its part is in). A worker that loses Redis retries for about half a
 minute, then requeues the chunk (`Reject`). Chunks are idempotent: a chunk whose part is in, or
 whose job is over, is skipped. Workers prefetch one task each (a queued chunk waits for the first
 free worker, not behind a busy one).
@@ -39,7 +51,7 @@ from celery.exceptions import Reject
 from celery.signals import worker_process_init
 
 from .cache import RedisUnavailable, redis_cache, redis_client, redis_errors
-from .board import ACTIVE, ENQUEUE_GRACE, JobStatus, public_state, stale_job
+from .board import ACTIVE, DEFAULT_CHUNK_S, ENQUEUE_GRACE, LEASE_S, JobStatus, eta, public_state, stale_job
 from .jobs import BaseJobs, run_chunk
 from .settings import int_setting, worker_redis_url
 from .store import Store
@@ -48,6 +60,9 @@ QUEUE = "landscape.chunks"  # not Celery's default queue: Dash's background call
 CHUNK_TASK = "landscape.chunk"
 FINISHED_TTL = 7 * 24 * 3600  # finished job records (not results) expire after a week
 PREFIX = "landscape:job:"
+ACTIVE_SET = "landscape:active"
+CHUNK_SECONDS = "landscape:chunk_s"
+CHUNKS_PER_PRIORITY = 2
 
 
 def visibility_timeout() -> int:
@@ -75,6 +90,9 @@ def make_celery(url: str, visibility: int | None = None) -> Celery:
             # how often a worker looks for chunks of dead workers to hand out again
             "unacked_restore_interval": max(1, min(10, vt // 4)),
             "unacked_restore_throttle": 1,
+            # kombu's priority queues on Redis: 0 is served first (see "Fairness" above)
+            "priority_steps": list(range(10)),
+            "queue_order_strategy": "priority",
         },
     )
     app.task(name=CHUNK_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)(_chunk)
@@ -138,11 +156,19 @@ if not stale and (state == 'pending' or state == 'running' or state == 'assembli
                   or (state == 'done' and ARGV[7] == '0')) then
   return {0, redis.call('HGET', KEYS[1], 'job_id')}
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 redis.call('HSET', KEYS[1], 'job_id', ARGV[1], 'kind', ARGV[2], 'query', ARGV[3], 'chunks', ARGV[4],
            'total', ARGV[5], 'state', 'pending', 'error', '', 'created', ARGV[6], 'updated', ARGV[6], 'skipped', 0,
-           'queued', '0')
+           'queued', '0', 'watched', ARGV[6], 'seconds', 0)
+redis.call('ZADD', KEYS[6], ARGV[6], ARGV[9])
 return {1, ARGV[1]}
+"""
+_RENEW = """
+local job = redis.call('HMGET', KEYS[1], 'job_id', 'state')
+if job[1] == ARGV[1] and redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then
+  redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+end
+return 0
 """
 _QUEUED = """
 if redis.call('HGET', KEYS[1], 'job_id') == ARGV[1] then redis.call('HSET', KEYS[1], 'queued', '1') end
@@ -158,6 +184,7 @@ if (job[2] ~= 'pending' and job[2] ~= 'running') or redis.call('HEXISTS', KEYS[2
 end
 redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
 redis.call('HSET', KEYS[4], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[5], ARGV[2], tonumber(ARGV[4]) + tonumber(ARGV[5]))
 redis.call('HSET', KEYS[1], 'state', 'running', 'updated', ARGV[4])
 return 'go'
 """
@@ -166,7 +193,11 @@ local job = redis.call('HMGET', KEYS[1], 'job_id', 'state', 'total')
 if job[1] ~= ARGV[1] then return 'skip' end
 if job[2] ~= 'pending' and job[2] ~= 'running' then return job[2] end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('HDEL', KEYS[3], ARGV[2])
 redis.call('HSET', KEYS[1], 'updated', ARGV[4])
+redis.call('HINCRBYFLOAT', KEYS[1], 'seconds', ARGV[5])
+local average = tonumber(redis.call('GET', KEYS[4]) or ARGV[5])
+redis.call('SET', KEYS[4], tostring(0.8 * average + 0.2 * tonumber(ARGV[5])))
 if redis.call('HLEN', KEYS[2]) == tonumber(job[3]) then
   redis.call('HSET', KEYS[1], 'state', 'assembling')
   return 'assemble'
@@ -182,7 +213,8 @@ elseif job[2] ~= 'pending' and job[2] ~= 'running' and job[2] ~= 'assembling' th
   return 0
 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'error', ARGV[3], 'updated', ARGV[4])
-redis.call('DEL', KEYS[2])
+redis.call('DEL', KEYS[2], KEYS[5])
+redis.call('ZREM', KEYS[6], ARGV[6])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[3], ARGV[5])
 redis.call('EXPIRE', KEYS[4], ARGV[5])
@@ -206,20 +238,20 @@ class RedisBoard:
 
     def __init__(self, client, url: str):
         self.client, self.url = client, url
-        self._create, self._claim, self._store, self._finish, self._queued = (
-            client.register_script(s) for s in (_CREATE, _CLAIM, _STORE, _FINISH, _QUEUED))
+        self._create, self._claim, self._store, self._finish, self._queued, self._renew = (
+            client.register_script(s) for s in (_CREATE, _CLAIM, _STORE, _FINISH, _QUEUED, _RENEW))
 
     @staticmethod
     def _keys(key: str) -> list[str]:
         job = PREFIX + key
-        return [job, job + ":parts", job + ":runs", job + ":owners"]
+        return [job, job + ":parts", job + ":runs", job + ":owners", job + ":leases", ACTIVE_SET]
 
     @_reachable
     def create(self, key: str, kind: str, query_json: dict, chunks: list, job_id: str,
                force: bool = False) -> tuple[bool, str]:
         created, job_id = self._create(keys=self._keys(key), args=[
             job_id, kind, json.dumps(query_json), json.dumps(chunks), len(chunks), time.time(), int(force),
-            ENQUEUE_GRACE])
+            ENQUEUE_GRACE, key])
         return bool(created), job_id.decode()
 
     @_reachable
@@ -234,7 +266,7 @@ class RedisBoard:
 
     @_reachable
     def claim(self, key: str, job_id: str, index: int, owner: str = "?") -> str:
-        return self._claim(keys=self._keys(key), args=[job_id, index, owner, time.time()]).decode()
+        return self._claim(keys=self._keys(key)[:5], args=[job_id, index, owner, time.time(), LEASE_S]).decode()
 
     @_reachable
     def active(self, key: str, job_id: str) -> bool:
@@ -242,8 +274,36 @@ class RedisBoard:
         return current is not None and current.decode() == job_id and state.decode() in ACTIVE
 
     @_reachable
-    def store(self, key: str, job_id: str, index: int, part: dict) -> str:
-        return self._store(keys=self._keys(key)[:2], args=[job_id, index, json.dumps(part), time.time()]).decode()
+    def store(self, key: str, job_id: str, index: int, part: dict, seconds: float = 0.0) -> str:
+        job, parts, *_, leases, _active = self._keys(key)
+        return self._store(keys=[job, parts, leases, CHUNK_SECONDS],
+                           args=[job_id, index, json.dumps(part), time.time(), seconds]).decode()
+
+    @_reachable
+    def touch(self, key: str) -> None:
+        self.client.hset(PREFIX + key, "watched", time.time())
+
+    @_reachable
+    def unwatched(self, key: str, job_id: str, grace: float) -> bool:
+        current, state, watched = self.client.hmget(PREFIX + key, "job_id", "state", "watched")
+        return (current is not None and current.decode() == job_id and state.decode() in ACTIVE
+                and watched is not None and time.time() - float(watched) > grace)
+
+    @_reachable
+    def renew(self, key: str, job_id: str, index: int) -> None:
+        job, *_, leases, _active = self._keys(key)
+        self._renew(keys=[job, leases], args=[job_id, index, time.time() + LEASE_S])
+
+    @_reachable
+    def lost_chunks(self, key: str) -> list[int]:
+        """Chunks claimed by a worker whose lease ran out (the worker died) and not yet in."""
+        now = time.time()
+        return sorted(int(i) for i, until in self.client.hgetall(self._keys(key)[4]).items() if float(until) < now)
+
+    @_reachable
+    def release(self, key: str, job_id: str, index: int) -> bool:
+        """Drop a lost chunk's lease before queuing it again: True for the one caller that does."""
+        return bool(self.client.hdel(self._keys(key)[4], index))
 
     @_reachable
     def parts(self, key: str, job_id: str) -> list[dict] | None:
@@ -258,7 +318,8 @@ class RedisBoard:
 
     @_reachable
     def finish(self, key: str, job_id: str, state: str, error: str | None = None) -> bool:
-        return bool(self._finish(keys=self._keys(key), args=[job_id, state, error or "", time.time(), FINISHED_TTL]))
+        return bool(self._finish(keys=self._keys(key),
+                                 args=[job_id, state, error or "", time.time(), FINISHED_TTL, key]))
 
     @_reachable
     def cancel(self, key: str) -> bool:
@@ -271,14 +332,21 @@ class RedisBoard:
         pipe = self.client.pipeline(transaction=True)
         pipe.hmget(job, "state", "total", "error", "job_id", "queued", "created")
         pipe.hlen(parts)
-        (state, total, error, job_id, queued, created), stored = pipe.execute()
+        pipe.zcard(ACTIVE_SET)
+        pipe.get(CHUNK_SECONDS)
+        (state, total, error, job_id, queued, created), stored, active, chunk_s = pipe.execute()
         if state is None:
             return None
         state, total = state.decode(), int(total)
         done = total if state == "done" else int(stored)
         # a record without the mark (written before it existed) counts as queued
-        return JobStatus(key, public_state(state), done, total, (error or b"").decode() or None, job_id.decode(),
-                         stale_job(state, queued != b"0", float(created)))
+        status = JobStatus(key, public_state(state), done, total, (error or b"").decode() or None, job_id.decode(),
+                           stale_job(state, queued != b"0", float(created)))
+        if state in ACTIVE:
+            if state == "pending":
+                status.ahead = max(0, self.client.zcount(ACTIVE_SET, "-inf", float(created)) - 1)
+            status.eta_s = eta(total - done, float(chunk_s) if chunk_s else DEFAULT_CHUNK_S, max(0, active - 1))
+        return status
 
     @_reachable
     def runs(self, key: str) -> dict[int, int]:
@@ -311,7 +379,7 @@ class CeleryJobs(BaseJobs):
             with self.app.producer_or_acquire() as producer:
                 for index, chunk in enumerate(chunks):
                     task.apply_async((key, job_id, index, chunk, query_json), task_id=f"{key}:{job_id}:{index}",
-                                     producer=producer)
+                                     producer=producer, priority=chunk_priority(index))
         except (OperationalError, OSError, *redis_errors()) as exc:
             # a job whose chunks are not all queued would wait forever: it fails (the next submit retries it)
             try:
@@ -319,3 +387,19 @@ class CeleryJobs(BaseJobs):
             except RedisUnavailable:
                 pass
             raise RedisUnavailable(self.url, exc) from None
+
+    def _requeue(self, key: str, job_id: str, indices: list[int]) -> None:
+        """Chunks whose worker died (their lease ran out): queued again, at the top priority."""
+        query_json = self.board.query(key)
+        chunks = json.loads(self.board.client.hget(PREFIX + key, "chunks") or "[]")
+        task = self.app.tasks[CHUNK_TASK]
+        for index in indices:
+            if query_json is None or index >= len(chunks) or not self.board.release(key, job_id, index):
+                continue  # someone else requeued it
+            task.apply_async((key, job_id, index, chunks[index], query_json),
+                             task_id=f"{key}:{job_id}:{index}:again{int(time.time())}", priority=0)
+
+
+def chunk_priority(index: int) -> int:
+    """The priority of a job's chunk `index` (0 is served first): see "Fairness" above."""
+    return min(9, index // CHUNKS_PER_PRIORITY)

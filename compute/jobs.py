@@ -21,26 +21,36 @@ A chunk that raises fails the whole job with its message; no partial result is e
 `execute` computes a query in this process with the same chunks, without a board or a cache.
 
 The kinds (how a query is split, computed, assembled and checked: compute/chunks.py) are listed
-in compute/kinds.py; `split` is always given CHUNK_POINTS, so every path (embedded, Celery,
-`execute`) computes the same chunks and so the same values.
+in compute/kinds.py; `split` is always given `chunk_points(query, store)`, so every path
+(embedded, Celery, `execute`) computes the same chunks and so the same values.
+
+Fairness and budget. `submit` refuses a query whose estimated work is above LANDSCAPE_MAX_WORK
+(compute/budget.py). Chunks are sized by that estimate to about a second each (at most
+CHUNK_POINTS points), and the chunks of different jobs take turns: round robin over the active
+jobs in the embedded executor, priorities by chunk index on Celery (compute/celery_app.py), so a
+new small job runs its first chunks next, whatever a big one still has queued. A job that nobody
+watches (no `status` call: a page polling it, the API or the CLI waiting for it) for
+LANDSCAPE_UNWATCHED_GRACE seconds is cancelled before its next chunk.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 import uuid
 from typing import Any
 
+from collections import OrderedDict
+
 from models.errors import BadInput
-from .board import CANCELLED, DONE, FAILED, JobStatus, LocalBoard
+from . import budget
+from .board import ACTIVE, CANCELLED, DONE, FAILED, LEASE_S, JobStatus, LocalBoard
 from .cache import RedisUnavailable, ResultCache, file_cache
 from .evaluator import Progress
 from .kinds import kind_of
 from .queries import Query
-from .settings import redis_url
+from .settings import int_setting, redis_url
 from .store import Store, landscape_home
 
 log = logging.getLogger(__name__)
@@ -64,13 +74,26 @@ class Cancelled(Exception):
     pass
 
 
+def chunk_points(query: Query, store: Store) -> int:
+    """Grid points per chunk of `query`: about budget.CHUNK_WORK of work (a second or so), at most
+    CHUNK_POINTS. Made from the query and its runs alone, so every path cuts the same chunks."""
+    found = budget.estimate(query, store)
+    if found is None or found[1] <= 0:
+        return CHUNK_POINTS
+    return int(min(CHUNK_POINTS, max(1, budget.CHUNK_WORK // found[1])))
+
+
+def unwatched_grace() -> int:
+    return int_setting("LANDSCAPE_UNWATCHED_GRACE")
+
+
 def execute(query: Query, store: Store, progress: Progress | None = None):
     """The result object of `query`, computed here, chunk by chunk as a job would (so the values are
     those of every other path); `progress(done, total)` counts chunks and may raise to stop."""
     if not isinstance(query, Query):
         raise TypeError(f"no executor for {type(query).__name__}")
     kind = kind_of(query.kind)
-    chunks = kind.split(query, CHUNK_POINTS)
+    chunks = kind.split(query, chunk_points(query, store))
     parts = []
     for i, chunk in enumerate(chunks):
         with _compute_lock:
@@ -105,6 +128,28 @@ class _Watch:
             raise Cancelled()
 
 
+class _Lease:
+    """Renews a running chunk's lease on the board from a thread of its own while the chunk
+    computes (an evaluation step may hold the main thread for longer than the lease)."""
+
+    def __init__(self, board, key: str, job_id: str, index: int):
+        self.board, self.args, self.stop = board, (key, job_id, index), threading.Event()
+
+    def _renew(self) -> None:
+        while not self.stop.wait(LEASE_S / 4):
+            try:
+                self.board.renew(*self.args)
+            except RedisUnavailable:
+                pass
+
+    def __enter__(self):
+        threading.Thread(target=self._renew, name="landscape-lease", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+
+
 def _message(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, BadInput) else f"{type(exc).__name__}: {exc}"
 
@@ -114,6 +159,10 @@ def run_chunk(board, cache: ResultCache, store: Store, key: str, job_id: str, in
     """Compute chunk `index` of job `job_id` and, if it is the last, assemble, check and cache the
     result. Idempotent. Returns what happened: 'done', 'skip', 'cancelled' or 'failed'.
     RedisUnavailable propagates (the chunk is to be retried, the job is not failed)."""
+    if board.unwatched(key, job_id, unwatched_grace()):  # nobody waits for it any more
+        board.cancel(key)
+        log.info("job %s cancelled: unwatched for %s s", key, unwatched_grace())
+        return "cancelled"
     verdict = board.claim(key, job_id, index, owner)
     if verdict == "skip":
         return "skip"
@@ -121,9 +170,10 @@ def run_chunk(board, cache: ResultCache, store: Store, key: str, job_id: str, in
     try:
         query = kind.query_type.from_json(query_json)
         if verdict == "go":
-            with _compute_lock:
+            with _compute_lock, _Lease(board, key, job_id, index):
+                started = time.monotonic()
                 part = kind.compute(query, store, chunk, _Watch(board, key, job_id))
-            verdict = board.store(key, job_id, index, part)
+            verdict = board.store(key, job_id, index, part, time.monotonic() - started)
             if verdict != "assemble":
                 return "done" if verdict == "stored" else verdict
         parts = board.parts(key, job_id)
@@ -162,8 +212,13 @@ class BaseJobs:
         key = query.key()
         if self.cache.has(key):
             return self._done(key)
+        status = self.board.status(key)
+        if status is not None and status.state in ACTIVE and not status.stale:  # join it: admitted before
+            self.board.touch(key)
+            return status
+        budget.check(query, self.store)  # BadInput (400) above LANDSCAPE_MAX_WORK: before anything is queued
         kind = kind_of(query.kind)
-        chunks = kind.split(query, CHUNK_POINTS)
+        chunks = kind.split(query, chunk_points(query, self.store))
         query_json = query.to_json()
         created, job_id = self.board.create(key, kind.kind, query_json, chunks, uuid.uuid4().hex[:16])
         if not created:
@@ -178,6 +233,8 @@ class BaseJobs:
         return self.board.status(key)
 
     def status(self, key: str) -> JobStatus | None:
+        """The job's status; asking counts as watching it (see LANDSCAPE_UNWATCHED_GRACE), and
+        queues again the chunks of workers that died (their leases ran out)."""
         status = self.board.status(key)
         if status is None and self.cache.has(key):
             return self._done(key)
@@ -185,6 +242,11 @@ class BaseJobs:
             query_json = self.board.query(key)
             if query_json is not None:
                 return self.submit(kind_of(query_json["kind"]).query_type.from_json(query_json))
+        if status is not None and status.state in ACTIVE:
+            self.board.touch(key)
+            lost = self.board.lost_chunks(key)
+            if lost:
+                self._requeue(key, status.job_id, lost)
         return status
 
     def result(self, key: str) -> dict | None:
@@ -204,39 +266,69 @@ class BaseJobs:
     def _enqueue(self, key: str, job_id: str, chunks: list, query_json: dict) -> None:
         raise NotImplementedError
 
+    def _requeue(self, key: str, job_id: str, indices: list[int]) -> None:
+        """Queue again the chunks `indices` of a job whose worker was lost."""
+
 
 class LocalJobs(BaseJobs):
-    """The embedded default: jobs run in this process, chunk by chunk, on one background thread;
-    results go to the file-system cache under $LANDSCAPE_HOME/cache. No Redis."""
+    """The embedded default: jobs run in this process on one background thread, one chunk at a
+    time, round robin over the active jobs (see `_next`); results go to the
+    file-system cache under $LANDSCAPE_HOME/cache. No Redis."""
 
     def __init__(self, store: Store | None = None, cache: ResultCache | None = None):
         super().__init__(store)
         self.cache = cache or file_cache()
         self.board = LocalBoard()
-        self.queue: queue.Queue = queue.Queue()
+        # key -> [job_id, chunks, query_json, index of its next chunk], in turn order
+        self.turns: OrderedDict[str, list] = OrderedDict()
+        self.running = 0
+        self.wakeup = threading.Condition()
         # a daemon thread: a CLI that exits (or is interrupted) does not wait for it
         threading.Thread(target=self._loop, name="landscape-jobs", daemon=True).start()
 
     def _enqueue(self, key: str, job_id: str, chunks: list, query_json: dict) -> None:
-        self.queue.put((key, job_id, chunks, query_json))
+        with self.wakeup:
+            self.turns[key] = [job_id, chunks, query_json, 0]  # a new attempt at a key replaces the old
+            self.wakeup.notify()
 
     def idle(self) -> bool:
         """No job queued or running."""
-        return self.queue.unfinished_tasks == 0
+        with self.wakeup:
+            return not self.turns and not self.running
+
+    def _next(self) -> tuple:
+        """The next chunk to run: that of the job with the fewest chunks run so far (the first
+        in turn order among equals), which then goes to the back of the line. So jobs of equal
+        age alternate chunk by chunk, and a new job runs its first chunks next, as the chunk
+        priorities do on Celery."""
+        with self.wakeup:
+            while not self.turns:
+                self.wakeup.wait()
+            key = min(self.turns, key=lambda k: self.turns[k][3])  # min keeps the first of equals
+            turn = self.turns[key]
+            job_id, chunks, query_json, index = turn
+            turn[3] += 1
+            if turn[3] >= len(chunks):
+                del self.turns[key]
+            else:
+                self.turns.move_to_end(key)
+            self.running += 1
+            return key, job_id, chunks[index], index, query_json
 
     def _loop(self) -> None:
         while True:
-            key, job_id, chunks, query_json = self.queue.get()
-            for index, chunk in enumerate(chunks):
-                try:
-                    outcome = run_chunk(self.board, self.cache, self.store, key, job_id, index, chunk, query_json)
-                except Exception as exc:  # the cache folder is unwritable, say: the job says so
-                    log.exception("job %s failed", key)
-                    self.board.finish(key, job_id, FAILED, _message(exc))
-                    outcome = "failed"
-                if outcome in ("failed", "cancelled") or not self.board.active(key, job_id):
-                    break
-            self.queue.task_done()
+            key, job_id, chunk, index, query_json = self._next()
+            try:
+                outcome = run_chunk(self.board, self.cache, self.store, key, job_id, index, chunk, query_json)
+            except Exception as exc:  # the cache folder is unwritable, say: the job says so
+                log.exception("job %s failed", key)
+                self.board.finish(key, job_id, FAILED, _message(exc))
+                outcome = "failed"
+            with self.wakeup:
+                self.running -= 1
+                if (outcome in ("failed", "cancelled") or not self.board.active(key, job_id)) and \
+                        self.turns.get(key, [None])[0] == job_id:
+                    del self.turns[key]
 
 
 _managers: dict[tuple[str, str], BaseJobs] = {}

@@ -197,6 +197,9 @@ def assemble_line(query: LineQuery, parts: list[dict]) -> dict:
         if first.get(field):
             result[field] = {s: joined(field, s) for s in first[field]}
     meta["nonfinite"] = {s: sum(v is None for v in c) for s, c in result["cost"].items()}  # NaN/inf marked
+    # where J overflowed (inf) or is undefined (NaN), per split: the page and the JSON say so
+    meta["nonfinite_alpha"] = {s: [a for a, v in zip(result["alpha"], c) if v is None]
+                               for s, c in result["cost"].items() if None in c}
     result["metrics"] = line_metrics_by_split(result["alpha"], result["cost"], result.get("dcost"))
     return result
 

@@ -19,10 +19,10 @@ import numpy as np
 
 from . import ENGINE_VERSION
 from models.errors import BadInput
-from .validate import (AUTO_POINTS, DEFAULT_BN, DEFAULT_TOLERANCE, format_number, parse_bn, parse_bounds,
-                       parse_choice, parse_dropout_samples, parse_dtype, parse_finite, parse_flag, parse_float,
-                       parse_grid, parse_int, parse_line_points, parse_points, parse_range, parse_splits,
-                       parse_tolerance)
+from .validate import (AUTO_POINTS, DEFAULT_BN, DEFAULT_TOLERANCE, check_grid, format_number, parse_bn,
+                       parse_bounds, parse_choice, parse_dropout_samples, parse_dtype, parse_finite, parse_flag,
+                       parse_float, parse_grid, parse_int, parse_line_points, parse_points, parse_range, parse_seed,
+                       parse_splits, parse_tolerance)
 _RUN_ID = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
 _ENDPOINT = re.compile(rf"^(?:(init|final):({_RUN_ID})(?:~({_RUN_ID}))?|step:({_RUN_ID}):(\d+)|random:(\d+)(?::([^:]+))?)$")
 
@@ -58,7 +58,7 @@ class Endpoint:
         scale_value = parse_finite(scale, field_name, "scale") if scale is not None else 1.0
         if scale_value <= 0:
             raise BadInput(f"random endpoint scale must be > 0, got {scale}", field=field_name)
-        return cls("random", seed=int(seed), scale=scale_value)
+        return cls("random", seed=parse_seed(seed, field_name, "random endpoint seed"), scale=scale_value)
 
     def __str__(self) -> str:
         if self.aligned_to is not None:
@@ -117,6 +117,7 @@ class LineQuery(Query):
             raise BadInput("at least one endpoint must name a run (it fixes the architecture and data)",
                            field="from")
         lo, hi = parse_bounds(self.alpha_min, self.alpha_max, "alpha")
+        check_grid(lo, hi, parse_points(self.points), "alpha")
         object.__setattr__(self, "start", str(start))
         object.__setattr__(self, "end", str(end))
         object.__setattr__(self, "alpha_min", lo)
@@ -272,12 +273,15 @@ class SurfaceQuery(Query):
         a_lo, a_hi = parse_bounds(self.alpha_min, self.alpha_max, "alpha", optional=True)
         b_lo, b_hi = parse_bounds(self.beta_min, self.beta_max, "beta", optional=True)
         rows, columns = parse_grid((self.rows, self.columns))
+        for name, lo, hi, n in (("alpha", a_lo, a_hi, rows), ("beta", b_lo, b_hi, columns)):
+            if lo is not None:
+                check_grid(lo, hi, n, name)
         random_kind = self.surface != "paper"
         if self.seed is not None and not random_kind:
             raise BadInput("seed applies to the random-plane and alpha-random surfaces only", field="seed")
         seed = None
         if random_kind:
-            seed = parse_int(0 if self.seed is None else self.seed, "seed", minimum=0, what="seed")
+            seed = parse_seed(0 if self.seed is None else self.seed, "seed")
         if self.surface != "random-plane" and (self.scale is not None or self.normalization is not None):
             raise BadInput("scale and normalization apply to the random-plane surface only", field="scale")
         scale = normalization = None
@@ -306,7 +310,7 @@ class SurfaceQuery(Query):
         b = parse_range(beta, "beta") if beta else (None, None)
         rows, columns = parse_grid(points)
         if seed is not None:
-            seed = parse_int(seed, "seed", what="seed")
+            seed = parse_seed(seed, "seed")
         return cls(run, surface, a[0], a[1], b[0], b[1], rows, columns, parse_splits(splits), dtype, seed,
                    parse_finite(scale, "scale", "scale") if scale is not None else None, normalization, bn)
 

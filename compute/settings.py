@@ -28,6 +28,12 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "in the serving or CLI process"),
     Setting("LANDSCAPE_VISIBILITY_TIMEOUT", "600", "seconds before a chunk of a worker that died is handed to "
             "another; keep it above the longest chunk"),
+    Setting("LANDSCAPE_MAX_WORK", "3e15", "the most work one request may ask for, in floating-point operations "
+            "(points x passes x examples x the model's FLOPs per example, estimated before it is queued); "
+            "above it a request is refused with the estimate (page: next to the field, API: 400, CLI: exit 2). "
+            "The default admits the paper's figures, 2001-point lines and 201x201 surfaces of the small presets"),
+    Setting("LANDSCAPE_UNWATCHED_GRACE", "60", "seconds a job goes on with nobody watching it (no page polling "
+            "it, no API or CLI call asking about it) before it is cancelled; one watched from anywhere goes on"),
     Setting("LANDSCAPE_TORCH_THREADS", None, "torch threads in each worker pool process (`landscape worker "
             "--threads N` sets it); unset: torch's default"),
 )}

@@ -7,7 +7,12 @@ A run is one folder:
   step_00000000.safetensors ... one flat theta per recorded step (tensors only)
 The run id ends with a digest of all of that, so a cache key that names a run names its content.
 A run is written into a temporary folder and renamed into place: it is either whole or absent.
-Loading reads tensors with safetensors (never pickle) and checks each file's digest.
+Loading checks the manifest against the run id's digest (an edited manifest, say a changed
+`final_step`, is refused rather than served under the old cache keys), that its steps are a
+non-empty list holding `final_step`, and that every step file is a plain name inside the run's
+folder; it reads tensors with safetensors (never pickle) and checks each file's digest. A run
+that fails any of this is *damaged*: `Store.damaged()` lists it with the reason, and it never
+takes the other runs down.
 """
 
 from __future__ import annotations
@@ -36,6 +41,15 @@ MANIFEST = "manifest.json"
 
 def landscape_home() -> Path:
     return Path(setting("LANDSCAPE_HOME")).expanduser()
+
+
+def unknown_run(ref: str, candidates: list[str], field: str = "run") -> BadInput:
+    """The one message for a run reference that names no single run: the candidates when it is
+    an ambiguous prefix (the CLI, the page and the API say the same)."""
+    if candidates:
+        shown = ", ".join(sorted(candidates)[:8]) + (", …" if len(candidates) > 8 else "")
+        return BadInput(f"run {ref!r} is ambiguous: {len(candidates)} runs start with it ({shown})", field=field)
+    return BadInput(f"unknown run {ref!r}; `landscape runs` lists them", field=field)
 
 
 def step_file(step: int) -> str:
@@ -136,6 +150,28 @@ class Run:
         return torch.stack([self.theta(s) for s in (steps or self.steps)])
 
 
+def content_id(manifest: dict) -> str:
+    """The run id its manifest's content gives: model-preset-sSEED-<digest of the rest>."""
+    core = {k: v for k, v in manifest.items() if k not in ("run_id", "created")}
+    digest = hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()
+    return f"{manifest['model']}-{manifest['preset']}-s{manifest['seed']}-{digest[:10]}"
+
+
+def _check_manifest(manifest: dict) -> None:
+    """ValueError saying what is wrong with a manifest that parsed (see the module docstring)."""
+    if content_id(manifest) != manifest["run_id"]:
+        raise ValueError("its content does not match the run id's digest: it was edited")
+    steps = manifest["steps"]
+    if not isinstance(steps, list) or not steps:
+        raise ValueError("it records no steps")
+    for entry in steps:
+        name = entry["file"]
+        if not isinstance(name, str) or Path(name).name != name or name.startswith(".") or "\\" in name:
+            raise ValueError(f"step file {name!r} is not a file of the run's folder")
+    if manifest["final_step"] not in [s["step"] for s in steps]:
+        raise ValueError(f"final_step {manifest['final_step']} is not among its steps")
+
+
 def _summarise(steps: list[int]) -> str:
     return ", ".join(map(str, steps)) if len(steps) <= 12 else (
         ", ".join(map(str, steps[:6])) + ", ..., " + ", ".join(map(str, steps[-3:])))
@@ -147,17 +183,25 @@ class Store:
         self.runs_dir = self.home / "runs"
 
     def list_runs(self) -> list[Run]:
+        return self.scan()[0]
+
+    def damaged(self) -> list[tuple[str, str]]:
+        """(folder name, what is wrong) of every run that cannot be loaded."""
+        return self.scan()[1]
+
+    def scan(self) -> tuple[list[Run], list[tuple[str, str]]]:
+        """The runs that load, and the damaged ones with the reason."""
         if not self.runs_dir.is_dir():
-            return []
-        runs = []
+            return [], []
+        runs, damaged = [], []
         for path in sorted(self.runs_dir.iterdir()):
             if path.name.startswith(".") or not (path / MANIFEST).is_file():
                 continue
             try:
                 runs.append(self.load(path.name))
-            except BadInput:
-                continue  # a damaged run is reported when it is asked for by name
-        return runs
+            except BadInput as exc:
+                damaged.append((path.name, exc.message))
+        return runs, damaged
 
     def load(self, run_id: str) -> Run:
         if not run_id or "/" in run_id or run_id.startswith("."):
@@ -168,16 +212,16 @@ class Store:
             matches = [k for k in known if k.startswith(run_id) and not k.startswith(".")]
             if len(matches) == 1:  # a unique prefix is enough, as with git
                 return self.load(matches[0])
-            hint = f"; {len(matches)} runs start with it" if matches else "; `landscape runs` lists them"
-            raise BadInput(f"unknown run {run_id!r}{hint}", field="run")
+            raise unknown_run(run_id, matches)
         try:
             manifest = json.loads((path / MANIFEST).read_text())
             if manifest.get("format_version") != FORMAT_VERSION or manifest.get("run_id") != path.name:
                 raise ValueError("format or id mismatch")
             for key in ("model", "preset", "layout", "steps", "final_step", "dataset"):
                 manifest[key]
-        except (ValueError, KeyError, TypeError, OSError) as exc:
-            raise BadInput(f"run {run_id}: manifest is damaged ({exc})", field="run") from None
+            _check_manifest(manifest)
+        except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+            raise BadInput(f"run {path.name}: manifest is damaged ({exc})", field="run") from None
         return Run(path, manifest)
 
     def stage(self) -> Path:
@@ -201,9 +245,7 @@ class Store:
         """Name the staged run by its content digest and move it into place atomically."""
         try:
             manifest["format_version"] = FORMAT_VERSION
-            core = {k: v for k, v in manifest.items() if k not in ("run_id", "created")}
-            digest = hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()
-            run_id = f"{manifest['model']}-{manifest['preset']}-s{manifest['seed']}-{digest[:10]}"
+            run_id = content_id(manifest)
             manifest["run_id"] = run_id
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
             final = self.runs_dir / run_id

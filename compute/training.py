@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -20,6 +19,7 @@ from models.datasets import DatasetRef, load_dataset
 from models.objectives import objective_cost
 
 from models.errors import BadInput
+from .validate import parse_folder, parse_seed
 from .evaluator import Evaluator, default_device
 from .params import ParamLayout
 from .recorder import Recorder
@@ -67,12 +67,11 @@ def train(model_id: str, preset: str = "small", seed: int = 0, data_dir: str | N
     if preset not in spec.presets:
         raise BadInput(f"model {model_id} has no preset {preset!r}; presets: {', '.join(spec.presets)}",
                        field="preset")
-    if seed < 0:
-        raise BadInput("seed must be >= 0", field="seed")
+    seed = parse_seed(seed, "seed")
     cfg = spec.presets[preset]
     hp = cfg.train
     store = store or Store()
-    ref = DatasetRef(spec.dataset, str(Path(data_dir).resolve()) if data_dir else None, cfg.data)
+    ref = DatasetRef(spec.dataset, parse_folder(data_dir) if data_dir else None, cfg.data)
     data = load_dataset(ref)
     device = default_device()
     torch.manual_seed(seed)

@@ -15,6 +15,10 @@ from models.errors import BadInput
 MAX_POINTS = 2001
 MAX_DROPOUT_SAMPLES = 1000
 MAX_SIDE = 201  # a surface is at most 201 x 201
+# Seeds: 0 to 2^32 - 1. Every generator we seed (torch's, numpy's) takes them as they are; larger
+# ones either overflow (torch: >= 2^64) or alias (numpy's legacy and some initializers reduce a
+# seed mod 2^32), so two addresses would name one draw under two keys.
+MAX_SEED = 2**32 - 1
 SPLITS = ("train", "valid", "test")
 DTYPES = ("float32", "float64", "bfloat16")
 BN_POLICIES = ("interpolate", "recompute")  # BatchNorm statistics between checkpoints: compute/batchnorm.py
@@ -64,6 +68,48 @@ def parse_int(text, field: str, minimum: int | None = None, maximum: int | None 
     if maximum is not None and n > maximum:
         raise BadInput(f"{lead}must be <= {maximum}, got {n}", field=field)
     return n
+
+
+def parse_seed(text, field: str = "seed", what: str = "seed") -> int:
+    """A random seed, 0 to MAX_SEED (2^32 - 1)."""
+    return parse_int(text, field, 0, MAX_SEED, what=what)
+
+
+def parse_folder(text, field: str = "data") -> str:
+    """An existing folder, as an absolute path (a name too long, or a path the system refuses, is
+    a BadInput rather than an OSError)."""
+    from pathlib import Path
+
+    try:
+        path = Path(str(text)).expanduser().resolve()
+        exists = path.is_dir()
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"data folder {str(text)[:80]!r} cannot be used: {getattr(exc, 'strerror', None) or exc}",
+                       field=field) from None
+    if not exists:
+        raise BadInput(f"data folder {text} does not exist", field=field)
+    return str(path)
+
+
+def check_grid(lo: float, hi: float, points: int, field: str) -> None:
+    """A uniform grid of `points` values from lo to hi must be representable: a finite width and
+    distinct, increasing floats (-1e308:1e308 overflows; 1:1.0000000000000002 has no room)."""
+    import numpy as np
+
+    width = hi - lo
+    if not math.isfinite(width):
+        raise BadInput(f"range {format_number(lo)}:{format_number(hi)} is too wide to compute (its width "
+                       "overflows a float)", field=field)
+    with np.errstate(all="ignore"):
+        grid = np.linspace(lo, hi, points)
+    if not np.all(np.isfinite(grid)) or not np.all(np.diff(grid) > 0):
+        raise BadInput(f"range {format_number(lo)}:{format_number(hi)} cannot hold {points} distinct points "
+                       "as floats: widen it or ask for fewer points", field=field)
+
+
+def format_work(flops: float) -> str:
+    """An amount of work, e.g. 3.2e15 FLOP."""
+    return f"{flops:.2g} FLOP"
 
 
 def parse_choice(text, field: str, choices: Iterable[str], what: str | None = None) -> str:

@@ -78,7 +78,7 @@ BRANGE = params.optional_range("brange", "β (or b) range B0:B1; empty: fitted t
 GRID = Param("grid", lambda t, s, c: validate.parse_grid(t, "grid"), lambda g: f"{g[0]}x{g[1]}", lambda s, c: (31, 31),
              help="resolution NxM: N rows along α, M along β, 2..201 each")
 SPLIT = params.choice("split", figures.SPLIT_NAMES, "train")
-DSEED = Param("dseed", lambda t, s, c: validate.parse_int(t, "dseed", minimum=0), str, lambda s, c: 0, relevant=_not_paper,
+DSEED = Param("dseed", lambda t, s, c: validate.parse_seed(t, "dseed"), str, lambda s, c: 0, relevant=_not_paper,
               help="seed of the random direction(s)")
 NORM = params.choice("norm", {"global": "global (norm ‖θ_f − θᵢ‖)", "filter": "filter-wise (Li et al.)"}, "global",
                      relevant=lambda s: s.get("kind") == "random-plane")
