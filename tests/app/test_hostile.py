@@ -25,7 +25,7 @@ import pytest
 
 from tests.app.conftest import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LEAKS = ("Traceback", "File \"", str(ROOT), "site-packages", ".py\", line")
 ERROR_KEYS = {"ok", "status", "error", "field", "jobs"}
 ARTIFACTS_LOG = ROOT / ".test-artifacts" / "hostile-server.log"
