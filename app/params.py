@@ -86,7 +86,22 @@ def _text(v: Any) -> str:
 
 
 def choice_options(choices: dict[str, str]) -> Callable[[State, RunCatalog], list[dict]]:
-    return lambda state, catalog: [{"label": label, "value": value} for value, label in choices.items()]
+    return lambda state, catalog: [{"label": rich(label), "value": value} for value, label in choices.items()]
+
+
+def rich(text: str):
+    """Text for the page with θ_f written as θ with a real subscript f (Unicode has no subscript f)."""
+    if "θ_f" not in text:
+        return text
+    from dash import html
+
+    out: list = []
+    for i, part in enumerate(text.split("θ_f")):
+        if i:
+            out += ["θ", html.Sub("f")]
+        if part:
+            out.append(part)
+    return html.Span(out)
 
 
 def choice(name: str, choices: dict[str, str], default: str, relevant: Callable[[State], bool] = _always,

@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from dash import dcc, html
 
 from . import ids
-from .params import Param, State
+from .params import Param, State, rich
 from .runs import RunCatalog
 
 
 def field(view: str, param: str, label: str, control, hint: str | None = None) -> html.Div:
     """Label, control, a hint and the place for the control's validation message."""
-    children = [html.Label(label, className="field-label"), control]
+    children = [html.Label(rich(label), className="field-label"), control]
     if hint:
-        children.append(html.Div(hint, className="field-hint"))
+        children.append(html.Div(rich(hint), className="field-hint"))
     children.append(html.Div(id=ids.field_error(view, param), className="field-error"))
     return html.Div(children, id=ids.field_box(view, param), className="field")
 

@@ -40,13 +40,14 @@ def endpoints(state: dict, catalog: RunCatalog) -> tuple[str, str, tuple[str, st
         if other is None:
             raise BadInput(f"{run.model}/{run.preset} has only one run: train another seed with "
                            f"`landscape train {run.model} --seed {run.seed + 1}`", field="other")
-        return f"final:{run.id}", f"final:{other.id}", (f"θ_f seed {run.seed}", f"θ_f seed {other.seed}")
+        return (f"final:{run.id}", f"final:{other.id}",
+                (f"{figures.THETA_F} seed {run.seed}", f"{figures.THETA_F} seed {other.seed}"))
     if pair == "random":
         scale = validate.format_number(state["scale"])
-        return f"random:{state['rseed']}:{scale}", f"final:{run.id}", (f"random ×{scale}", "θ_f")
+        return f"random:{state['rseed']}:{scale}", f"final:{run.id}", (f"random ×{scale}", figures.THETA_F)
     if pair == "step":
-        return f"step:{run.id}:{state['step']}", f"final:{run.id}", (f"θ(t={state['step']})", "θ_f")
-    return f"init:{run.id}", f"final:{run.id}", ("θᵢ", "θ_f")
+        return f"step:{run.id}:{state['step']}", f"final:{run.id}", (f"θ(t={state['step']})", figures.THETA_F)
+    return f"init:{run.id}", f"final:{run.id}", (figures.THETA_I, figures.THETA_F)
 
 
 def align_refusal(state: dict, catalog: RunCatalog) -> str | None:

@@ -104,10 +104,10 @@ def _title(state: dict, catalog: RunCatalog, result: dict) -> str:
     run = catalog.get(state["run"])
     meta = result.get("meta", {})
     rows = f"{len(result['alpha'])} rows × {len(result['beta'])} β values"
-    kind = {"paper": "rows along the residual directions", "random-plane": "random plane through θ_f",
+    kind = {"paper": "rows along the residual directions", "random-plane": f"random plane through {figures.THETA_F}",
             "alpha-random": "α and a random direction ⟂ u"}[result["query"]["surface"]]
     bn = f"; BatchNorm statistics {meta['bn']}d" if meta.get("bn") else ""  # interpolated / recomputed
-    return f"{run.label}: {kind} ({rows}; ‖θ_f − θᵢ‖ = {meta.get('distance', 0):.4g}{bn})"
+    return f"{run.label}: {kind} ({rows}; ‖{figures.THETA_F} − θᵢ‖ = {meta.get('distance', 0):.4g}{bn})"
 
 
 def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
@@ -141,10 +141,10 @@ def layout(state: dict, catalog: RunCatalog) -> html.Div:
         form.radio(params.BN, "BatchNorm statistics", hint="off the checkpoints: mixed like θ, or recomputed"),
         form.radio(PLOT, "Plot", inline=True),
         form.radio(params.Y, "Cost axis", inline=True),
-        html.Div(["paper: for each recorded step t, the line through θᵢ + α(t)(θ_f − θᵢ) along the residual "
-                  "direction v(t); rows drawn side by side (appendix C) — not a plane. Every trajectory point "
-                  "is a vertex of the surface: J(θ(t)) exactly. Drag to rotate: the angle goes into the address."],
-                 className="field-hint explain"),
+        html.Div(params.rich("paper: for each recorded step t, the line through θᵢ + α(t)(θ_f − θᵢ) along the "
+                             "residual direction v(t); rows drawn side by side (appendix C) — not a plane. Every "
+                             "trajectory point is a vertex of the surface: J(θ(t)) exactly. Drag to rotate: the "
+                             "angle goes into the address."), className="field-hint explain"),
     ], className="controls")
     main = html.Div([widgets.graph(v, "surface", "landscape-surface", height=620), widgets.export_links(v)],
                     className="main")

@@ -50,8 +50,8 @@ def layout(state: dict, catalog: RunCatalog) -> html.Div:
         form.dropdown(params.RUN, "Run", placeholder="no runs yet"),
         form.radio(params.METRIC, "Learning curve metric", inline=True),
         form.radio(params.Y, "y axis", inline=True),
-        html.Div(["u = (θ_f − θᵢ)/‖θ_f − θᵢ‖; α(t) = (θ(t) − θᵢ)ᵀu; β(t) = ‖θ(t) − θᵢ − α(t)u‖ ",
-                  "(appendix B). Hover a point for its step and β/‖θ‖."], className="field-hint explain"),
+        html.Div(params.rich("u = (θ_f − θᵢ)/‖θ_f − θᵢ‖; α(t) = (θ(t) − θᵢ)ᵀu; β(t) = ‖θ(t) − θᵢ − α(t)u‖ "
+                             "(appendix B). Hover a point for its step and β/‖θ‖."), className="field-hint explain"),
     ], className="controls")
     main = html.Div([
         widgets.graph(v, "curve", "landscape-learning-curve", height=400),
