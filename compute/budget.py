@@ -27,7 +27,8 @@ from typing import Callable
 
 from models.errors import BadInput
 from .settings import setting
-from .validate import format_work
+from .adaptive import BUDGET as ADAPTIVE_BUDGET
+from .validate import AUTO_POINTS, format_work
 
 # The default of LANDSCAPE_MAX_WORK (compute/settings.py), 3e15, is set by the costliest small
 # preset, mpdbm-mnist/small (9.4 MFLOP per example, 7000 examples in its three splits), over
@@ -101,8 +102,11 @@ def _line(query, store) -> tuple[float, float, str]:
     prof = profile(run.manifest)
     passes = max(1, query.dropout_samples) + (1 if query.bn == "recompute" and run.manifest.get("batchnorm") else 0)
     per_point = passes * _examples(prof, query.splits) * prof.flops
+    if query.derivatives:  # nested forward mode: about three passes' worth per point
+        per_point *= 3
     field = "dropout" if query.dropout_samples > 1 else "points"
-    return query.points * per_point, per_point, field
+    points = ADAPTIVE_BUDGET if query.points == AUTO_POINTS else query.points  # an adaptive line's most
+    return points * per_point, per_point, field
 
 
 def _surface(query, store) -> tuple[float, float, str]:

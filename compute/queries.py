@@ -19,7 +19,7 @@ import numpy as np
 
 from . import ENGINE_VERSION
 from models.errors import BadInput
-from .validate import (AUTO_POINTS, DEFAULT_BN, DEFAULT_TOLERANCE, check_grid, format_number, parse_bn,
+from .validate import (AUTO_POINTS, DEFAULT_BN, MAX_POINTS, DEFAULT_TOLERANCE, check_grid, format_number, parse_bn,
                        parse_bounds, parse_choice, parse_dropout_samples, parse_dtype, parse_finite, parse_flag,
                        parse_float, parse_grid, parse_int, parse_line_points, parse_points, parse_range, parse_seed,
                        parse_splits, parse_tolerance)
@@ -117,12 +117,13 @@ class LineQuery(Query):
             raise BadInput("at least one endpoint must name a run (it fixes the architecture and data)",
                            field="from")
         lo, hi = parse_bounds(self.alpha_min, self.alpha_max, "alpha")
-        check_grid(lo, hi, parse_points(self.points), "alpha")
+        points = parse_line_points(self.points)
+        # an adaptive grid refines towards at most MAX_POINTS points: the range must hold that many
+        check_grid(lo, hi, MAX_POINTS if points == AUTO_POINTS else points, "alpha")
         object.__setattr__(self, "start", str(start))
         object.__setattr__(self, "end", str(end))
         object.__setattr__(self, "alpha_min", lo)
         object.__setattr__(self, "alpha_max", hi)
-        points = parse_line_points(self.points)
         object.__setattr__(self, "points", points)
         object.__setattr__(self, "splits", parse_splits(self.splits))
         object.__setattr__(self, "dtype", parse_dtype(self.dtype))
