@@ -293,3 +293,14 @@ def test_an_imported_relu_mlp_takes_the_line_fast_path(tmp_path, empty_store, mo
     for alpha, cost in list(zip(fast.alpha, fast.cost["train"]))[::13]:
         model = _interpolated_model(folder, alpha, run.init_step, run.final_step, factory=resnet.mlp)
         assert cost == pytest.approx(_cost(model, x, y), abs=1e-5)
+
+
+def test_the_command_line_import_prints_the_run_id_last(resnet_ckpts, tmp_path, monkeypatch, capsys):
+    from app.cli import main
+
+    monkeypatch.setenv("LANDSCAPE_HOME", str(tmp_path / "home"))
+    assert main(["import", str(resnet_ckpts), "--model", "userpkg.resnet:resnet8", "--data", "userpkg.data:cifar_like",
+                 "--path", str(TESTS), "--name", "r8", "--final", "4"]) == 0
+    run_id = capsys.readouterr().out.strip().splitlines()[-1]
+    run = Store(tmp_path / "home").load(run_id)
+    assert run_id.startswith("r8-imported-s0-") and run.final_step == 4 and run.steps == [0, 2, 4, 6]
