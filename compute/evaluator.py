@@ -86,6 +86,7 @@ class Evaluator:
         # where it was measured
         self.folded = FoldedForward.plan(self.model) if self.device.type == "cpu" else None
         self._own_buffers = dict(self.model.named_buffers())
+        self._activation_bytes: dict[tuple, int] = {}  # input shape -> the largest activation's bytes
         self.objective = objective
         self.memory_budget = memory_budget
         self.points_per_call = points_per_call or (16 if self.device.type == "cuda" else 1)
@@ -351,7 +352,14 @@ class Evaluator:
         return int(max(1, chunk))
 
     def _largest_activation(self, x1: torch.Tensor) -> int:
-        """Bytes of the largest output of any submodule of the model, for one example."""
+        """Bytes of the largest output of any submodule of the model, for one example (measured once
+        per input shape: every surface row asks)."""
+        shape = tuple(x1.shape[1:])
+        if shape not in self._activation_bytes:
+            self._activation_bytes[shape] = self._measure_activation(x1)
+        return self._activation_bytes[shape]
+
+    def _measure_activation(self, x1: torch.Tensor) -> int:
         largest = [0]
 
         def hook(_module, _inputs, output):
