@@ -2,46 +2,41 @@
 
 Start from a coarse grid over [lo, hi]; estimate on every interval between neighbouring samples
 how far linear interpolation is from J, from the curvature the neighbouring samples show (second
-divided differences: the error of linear interpolation is |J''| h^2 / 8); split, in one round,
-every interval whose estimate exceeds `tolerance` x (max J - min J) (for any split of the data),
-worst first. Rounds end when no estimate exceeds the tolerance or the budget of BUDGET points is
-reached. Only points that are needed are evaluated: an interval judged fine costs nothing. The
-coarse grid must be fine enough to see every bend (16 intervals): a feature narrower than one
-coarse interval that leaves no trace at the samples is not found.
+divided differences: the error of linear interpolation is |J''| h^2 / 8); in one round, cut every
+interval whose estimate e exceeds `tolerance` x (max J - min J) (for any split of the data) into
+m = ceil(sqrt(e / tolerance)) equal pieces, worst first: the error falls as h^2, so m pieces
+bring it to about the tolerance, where halving would often overshoot it fourfold (on the default
+relu-mnist line, halving took 51 points where this takes about 40). Rounds end when no estimate
+exceeds the tolerance or the budget of BUDGET points is reached. An interval judged fine costs
+nothing. The coarse grid must be fine enough to see every bend (COARSE_INTERVALS): a feature
+narrower than one coarse interval that leaves no trace at the samples is not found.
 
-The new points lie on a dyadic lattice of the alpha axis (multiples of powers of two), not on a
-lattice of the window: the coarse grid is lo, hi and the multiples of 2^floor(log2((hi-lo)/16))
-between them, and an interval is tested at its coarsest lattice point (the midpoint, between two
-lattice points). So a zoom into a window asks for the very alphas that the wider line already
-evaluated at that resolution, and `known` (the points of the line evaluated before in this
-process, compute/lines.py) answers them exactly, with the values those evaluations gave.
+How few points are possible: on smooth lines whose curvature is spread out, not many fewer than a
+uniform grid. For the page's default init -> final lines of the small relu-mnist and sigmoid-mnist
+runs, a grid placed with full knowledge of the curve (density ~ sqrt|J''|, the optimum for linear
+interpolation) needs 27 and 31 points for the maximum error of 50 uniform ones
+(benchmarks/adaptive.py prints that bound beside our count). Adaptive lines pay most where the
+curve has a few sharp features: a barrier, a step, a narrow valley.
+
+Reuse. `known` holds the points of the same line evaluated before (compute/lines.py keeps them in
+the result cache, so a zoom on any worker sees them): those inside [lo, hi] start the new line,
+with its two ends, and the coarse grid adds a point only where they leave a gap of more than half
+a coarse interval. So a zoom into a window evaluates only what the wider line did not, and the
+points it reuses have the very values those evaluations gave.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Callable
 
 import numpy as np
 
-COARSE_INTERVALS = 16  # the coarse grid: about this many intervals over [lo, hi]
+COARSE_INTERVALS = 12  # the coarse grid: this many equal intervals over [lo, hi]
 BUDGET = 401  # most points one adaptive line evaluates (the coarse grid included)
-_MIN_WIDTH = 1e-9  # of hi - lo: intervals narrower than this are never split
-
-
-def lattice_point(a: float, b: float) -> float | None:
-    """The point of (a, b) on the coarsest dyadic lattice (its multiple of 2^e nearest the middle)."""
-    width = b - a
-    if not width > 0:
-        return None
-    e = math.floor(math.log2(width))
-    for step in (2.0 ** e, 2.0 ** (e - 1)):  # an open interval of width >= 2 step holds a multiple
-        first, last = math.floor(a / step) + 1, math.ceil(b / step) - 1
-        if first <= last:
-            middle = (a + b) / 2
-            k = min(max(round(middle / step), first), last)
-            return k * step
-    return None
+MAX_PIECES = 8  # most pieces an interval is cut into in one round: curvature seen on a coarse interval is a guess
+_MIN_WIDTH = 1e-9  # of hi - lo: intervals narrower than this are never cut
 
 
 def interpolation_error(a: np.ndarray, j: np.ndarray) -> np.ndarray:
@@ -56,10 +51,25 @@ def interpolation_error(a: np.ndarray, j: np.ndarray) -> np.ndarray:
     return np.maximum(curvature[:-1], curvature[1:]) * (h ** 2 / 8)[:, None]
 
 
-def coarse_grid(lo: float, hi: float) -> list[float]:
-    step = 2.0 ** math.floor(math.log2((hi - lo) / COARSE_INTERVALS))
-    inner = [k * step for k in range(math.floor(lo / step) + 1, math.ceil(hi / step))]
-    return [lo] + [a for a in inner if lo < a < hi] + [hi]
+def initial_alphas(lo: float, hi: float, known: list[float]) -> list[float]:
+    """lo, hi, the known points inside, and each point of the coarse grid farther than half a
+    coarse interval from all of those."""
+    have = sorted({lo, hi, *(a for a in known if lo <= a <= hi)})
+    reach = (hi - lo) / COARSE_INTERVALS / 2
+    coarse = [lo + (hi - lo) * i / COARSE_INTERVALS for i in range(1, COARSE_INTERVALS)]
+    return sorted(have + [c for c in coarse if _distance(have, c) > reach])
+
+
+def _distance(ascending: list[float], x: float) -> float:
+    k = bisect.bisect_left(ascending, x)
+    return min(abs(ascending[i] - x) for i in (k - 1, k) if 0 <= i < len(ascending))
+
+
+def pieces(estimate: float, tolerance: float) -> int:
+    """How many equal pieces bring an interval's estimated error to the tolerance (NaN: two)."""
+    if not math.isfinite(estimate):
+        return 2
+    return min(MAX_PIECES, max(2, math.ceil(math.sqrt(estimate / tolerance))))
 
 
 def adaptive_alphas(lo: float, hi: float, tolerance: float,
@@ -78,7 +88,7 @@ def adaptive_alphas(lo: float, hi: float, tolerance: float,
             for a, row in zip(missing, np.asarray(evaluate(missing), dtype=np.float64)):
                 values[a] = row
 
-    add(coarse_grid(lo, hi))
+    add(initial_alphas(lo, hi, list(values))[:budget])
     min_width = _MIN_WIDTH * (hi - lo)
     while len(values) < budget:
         a = np.array(sorted(values))
@@ -86,8 +96,15 @@ def adaptive_alphas(lo: float, hi: float, tolerance: float,
         span = np.nanmax(j, axis=0) - np.nanmin(j, axis=0)
         miss = interpolation_error(a, j) / np.where(span > 0, span, np.inf)[None, :]  # (P-1, S)
         worst = np.where(np.isnan(miss), np.inf, miss).max(axis=1)  # a NaN is a miss too: look closer
-        order = [k for k in np.argsort(-worst, kind="stable") if worst[k] > tolerance and a[k + 1] - a[k] > min_width]
-        new = [m for m in (lattice_point(float(a[k]), float(a[k + 1])) for k in order) if m is not None]
+        new = []
+        for k in np.argsort(-worst, kind="stable"):
+            if not worst[k] > tolerance:
+                break
+            left, width = float(a[k]), float(a[k + 1] - a[k])
+            if width > min_width:
+                m = pieces(float(worst[k]), tolerance)
+                new += [left + width * i / m for i in range(1, m)]
+        new = [x for x in new if x not in values]
         if not new:
             break
         add(new[:budget - len(values)])

@@ -3,7 +3,9 @@
 The job kind "line" (`LINE_KIND`, listed in compute/kinds.py) cuts the alpha grid into chunks of
 points; each chunk is `compute_line` on its alphas, and the parts are joined in order. An
 adaptive line (points=auto, compute/adaptive.py) is one chunk that evaluates its rounds of new
-points itself, reusing the points of the same line evaluated before in this process.
+points itself, reusing the points of the same line evaluated before by any process: they are
+kept in the result cache under `points_key` (Redis with REDIS_URL, so a zoom computed on one
+worker reuses what another evaluated).
 
 Every assembled line carries `metrics` (compute/metrics.py) per split, computed from its joined
 curve; they are derived, so `LineResult.to_json` recomputes them and a result cached before they
@@ -12,6 +14,9 @@ existed gets them when read through LineResult.
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
 import time
 
 import numpy as np
@@ -19,15 +24,19 @@ import torch
 
 from models.errors import BadInput
 
-from . import adaptive
+from . import ENGINE_VERSION, adaptive
 from .align import align_theta
+from .cache import RedisUnavailable, ResultCache, make_cache
 from .chunks import ChunkKind, check_carries_query, finite_or_null, index_ranges
 from .evaluator import Progress, offset_progress
 from .queries import Endpoint, LineQuery
-from .resources import LRU, buffer_basis, evaluator_for, random_theta, remembered_theta, theta_of
+from .resources import buffer_basis, evaluator_for, random_theta, remembered_theta, theta_of
 from .sources import source_of
 from .results import LineResult, line_metrics_by_split
-from .store import Run, Store
+from .settings import redis_url
+from .store import Run, Store, landscape_home
+
+log = logging.getLogger(__name__)
 
 
 def endpoint_runs(query: LineQuery, store: Store) -> list[Run]:
@@ -131,16 +140,44 @@ def compute_line_chunk(query: LineQuery, store: Store, chunk: list[int], progres
     return compute_line(query, store, progress, alphas=query.alphas()[lo:hi]).to_json(metrics=False)
 
 
-# the points of each line evaluated in this process: line identity -> {alpha: that point's part}
-_evaluated_points = LRU(16)
-
-
-def _line_identity(query: LineQuery) -> str:
-    """The line a query samples, whatever its grid: what its evaluated points may be shared by."""
+def points_key(query: LineQuery) -> str:
+    """The cache key of the points evaluated on the line a query samples, whatever its grid."""
     out = query.to_json()
     for name in ("alpha_min", "alpha_max", "points", "tolerance"):
         out.pop(name, None)
-    return repr(sorted(out.items()))
+    payload = f"landscape/{ENGINE_VERSION}/{sorted(out.items())!r}".encode()
+    return f"linepoints-{hashlib.sha256(payload).hexdigest()[:40]}"
+
+
+STORED_POINTS = 4000  # most points kept per line (the newest): ten adaptive lines' worth
+
+
+def _points_cache() -> ResultCache:
+    """The result cache of this process (Redis with REDIS_URL: every worker sees the same points)."""
+    ident = (os.getpid(), redis_url(), str(landscape_home()))
+    if ident not in _caches:
+        _caches[ident] = make_cache()
+    return _caches[ident]
+
+
+_caches: dict[tuple, ResultCache] = {}
+
+
+def _stored_points(key: str) -> dict[float, dict]:
+    try:
+        stored = _points_cache().get(key) or {"points": []}
+    except RedisUnavailable as exc:  # reuse is a saving, not a need: compute them again
+        log.warning("adaptive line: no reuse of earlier points (%s)", exc)
+        return {}
+    return {p["alpha"][0]: p for p in stored["points"]}
+
+
+def _store_points(key: str, points: dict[float, dict]) -> None:
+    try:
+        kept = [{k: v for k, v in p.items() if k not in ("query", "key")} for p in points.values()]
+        _points_cache().set(key, {"points": kept[-STORED_POINTS:]})
+    except RedisUnavailable as exc:
+        log.warning("adaptive line: its points are not kept for reuse (%s)", exc)
 
 
 def _point_parts(part: dict) -> list[dict]:
@@ -155,8 +192,11 @@ def _point_parts(part: dict) -> list[dict]:
 
 
 def compute_adaptive_line(query: LineQuery, store: Store, progress: Progress | None = None) -> dict:
-    """The part of an adaptive line (its only chunk): alphas chosen by compute/adaptive.py."""
-    known = _evaluated_points.get(_line_identity(query), dict)
+    """The part of an adaptive line (its only chunk): alphas chosen by compute/adaptive.py, reusing
+    the points of the same line that any process evaluated before (kept in the result cache)."""
+    key = points_key(query)
+    known = _stored_points(key)
+    fresh = len(known)
 
     def evaluate(alphas: list[float]) -> np.ndarray:
         part = compute_line(query, store, None, alphas=np.asarray(alphas)).to_json(metrics=False)
@@ -167,11 +207,13 @@ def compute_adaptive_line(query: LineQuery, store: Store, progress: Progress | N
     reusable = {a: np.array([_nan(p["cost"][s][0]) for s in query.splits]) for a, p in list(known.items())}
     alphas = adaptive.adaptive_alphas(query.alpha_min, query.alpha_max, query.tolerance, evaluate, reusable,
                                       progress=progress)
+    if len(known) > fresh:
+        _store_points(key, known)
     # the points are stamped with this query (a reused one was evaluated for another window)
     points = [dict(known[a], query=query.to_json(), key=query.key()) for a in alphas]
     joined = assemble_line(query, points)
     joined["meta"].update(chunks=1, adaptive={"tolerance": query.tolerance, "budget": adaptive.BUDGET,
-                                              "points": len(alphas)})
+                                              "points": len(alphas), "reused": len(set(alphas) & set(reusable))})
     del joined["metrics"]  # a part: the assembled result gets them
     return joined
 
