@@ -209,21 +209,23 @@ def metrics_table(named: list[tuple[str, dict]], title: str = "Line metrics") ->
 
 def with_derivatives(fig: dict, result: dict) -> dict:
     """A second panel under the curve: dJ/dα and d²J/dα² of each split, the α where d²J/dα² < 0
-    (of the first split) shaded in both panels."""
+    (of the first split) shaded in both panels. The panel has a legend of its own, in the gap
+    above it: added to the curve's legend, its entries wrapped into rows that covered the title."""
     dcost, d2cost = result.get("dcost") or {}, result.get("d2cost") or {}
     if not dcost:
         return fig
     layout, alpha = fig["layout"], result["alpha"]
-    layout["height"] = max(layout.get("height", 460), 460)
-    layout["yaxis"]["domain"] = [0.42, 1.0]
-    layout["yaxis2"] = axis("dJ/dα, d²J/dα²", domain=[0.0, 0.32], anchor="x", fixedrange=True)
+    layout["yaxis"]["domain"] = [0.46, 1.0]  # the gap holds two rows of the panel's legend
+    layout["yaxis2"] = axis("dJ/dα, d²J/dα²", domain=[0.0, 0.28], anchor="x", fixedrange=True)
     layout["xaxis"]["anchor"] = "y2"
+    layout["legend2"] = dict(layout.get("legend") or {}, orientation="h", x=0.0, xanchor="left", y=0.29,
+                             yanchor="bottom", yref="paper")
     for split in dcost:
         name = SPLIT_NAMES.get(split, split)
         for values, label, dash in ((dcost[split], "dJ/dα", "solid"), (d2cost.get(split), "d²J/dα²", "dot")):
             if values is not None:
                 fig["data"].append({"type": "scatter", "x": alpha, "y": values, "yaxis": "y2", "mode": "lines",
-                                    "name": f"{label} {name}", "meta": f"{split}-{label}",
+                                    "name": f"{label} {name}", "meta": f"{split}-{label}", "legend": "legend2",
                                     "line": {"color": SPLIT_COLORS.get(split), "width": 1.5, "dash": dash},
                                     "hovertemplate": f"{label} = %{{y:.6g}}<extra>{name}</extra>"})
     first = next(iter(d2cost.values()), None) or []
@@ -231,10 +233,10 @@ def with_derivatives(fig: dict, result: dict) -> dict:
         layout["shapes"].append({"type": "rect", "xref": "x", "yref": "paper", "x0": lo, "x1": hi, "y0": 0, "y1": 1,
                                  "fillcolor": "#8e44ad", "opacity": 0.10, "line": {"width": 0}, "layer": "below",
                                  "name": "negative curvature"})
-    if first:
-        layout["annotations"].append({"text": "shaded: d²J/dα² < 0 (negative curvature)", "x": 1.0, "y": 0.34,
-                                      "xref": "paper", "yref": "paper", "xanchor": "right", "showarrow": False,
-                                      "font": {"size": 11, "color": "#6c3483"}})
+    if first:  # the shading's legend entry: a square of its colour, no data
+        fig["data"].append({"type": "scatter", "x": [None], "y": [None], "yaxis": "y2", "mode": "markers",
+                            "name": "shaded: d²J/dα² < 0", "legend": "legend2", "hoverinfo": "skip",
+                            "marker": {"symbol": "square", "size": 12, "color": "rgba(142, 68, 173, 0.25)"}})
     return fig
 
 

@@ -160,8 +160,8 @@ def for_print(fig: dict, width_in: float | None = None) -> tuple[dict, int, int]
     small = PRINT_FONT - 1
     layout.update(width=w_px, height=h_px, title={"text": ""}, font=dict(layout.get("font", {}), size=PRINT_FONT),
                   margin={"l": 8, "r": 8, "t": 8, "b": 8, "pad": 0}, autosize=False)
-    legend = layout.get("legend") or {}
-    layout["legend"] = dict(legend, font={"size": small}, bgcolor="rgba(255,255,255,0.85)",
+    for name in [k for k in layout if k == "legend" or k.startswith("legend") and k[6:].isdigit()] or ["legend"]:
+        layout[name] = dict(layout.get(name) or {}, font={"size": small}, bgcolor="rgba(255,255,255,0.85)",
                             tracegroupgap=2, itemwidth=30)
     for key, value in list(layout.items()):
         if key.startswith(("xaxis", "yaxis")) and isinstance(value, dict):

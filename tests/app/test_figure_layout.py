@@ -14,7 +14,7 @@ from tests.figure_layout import problems, text_boxes
 from .conftest import screenshot, wait_for
 
 SIZES = ((1400, 1000), (1024, 768))
-PAGES = ("/line", "/line?y=log", "/trajectory", "/compare",
+PAGES = ("/line", "/line?y=log", "/line?derivatives=1", "/trajectory", "/compare",
          "/surface", "/surface?plot=heatmap", "/surface?plot=contour", "/surface?kind=random-plane",
          "/surface?kind=alpha-random&plot=heatmap",
          "/controls", "/controls?exp=convex", "/controls?exp=factored", "/controls?exp=scalar-lines",
