@@ -76,11 +76,13 @@ class Cancelled(Exception):
 
 def chunk_points(query: Query, store: Store) -> int:
     """Grid points per chunk of `query`: about budget.CHUNK_WORK of work (a second or so), at most
-    CHUNK_POINTS. Made from the query and its runs alone, so every path cuts the same chunks."""
+    the kind's `most_points` (CHUNK_POINTS unless it says). Made from the query and its runs alone,
+    so every path cuts the same chunks."""
+    most = kind_of(query.kind).most_points or CHUNK_POINTS
     found = budget.estimate(query, store)
     if found is None or found[1] <= 0:
-        return CHUNK_POINTS
-    return int(min(CHUNK_POINTS, max(1, budget.CHUNK_WORK // found[1])))
+        return min(most, CHUNK_POINTS)
+    return int(min(most, max(1, budget.CHUNK_WORK // found[1])))
 
 
 def unwatched_grace() -> int:
