@@ -394,7 +394,8 @@ def row_width(query: SurfaceQuery) -> int:
 def _pieces(span: list[int], width: int) -> list[tuple[int, int, int]]:
     """(row, first column, end column) of each row's points in the grid points [lo, hi), row-major."""
     lo, hi = span
-    return [(r, max(lo - r * width, 0), min(hi - r * width, width)) for r in range(lo // width, -(-hi // width))]
+    pieces = [(r, max(lo - r * width, 0), min(hi - r * width, width)) for r in range(lo // width, -(-hi // width))]
+    return [(r, c0, c1) for r, c0, c1 in pieces if c0 < c1]
 
 
 def _rows_ending_in(span: list[int], width: int) -> list[int]:
@@ -438,8 +439,8 @@ MIN_ROW_PART = 4
 # The most grid points of a surface chunk however cheap its model (scalar-linear: ~20 rows of 201).
 # Below that a chunk holds about budget.CHUNK_WORK: not the 32 points of a line's chunk, for each
 # evaluator call pays a set-up (the line fast path's dense start: ~0.1 s for a `small` MLP, as
-# much as 60 of its points), so a 201-point row of relu-mnist/small in 7 parts took 2x as long as
-# in one call, in 2 parts (111 points each at most, by the work estimate) 1.3-1.6x.
+# much as 60 of its points): a 201-point row of relu-mnist/small in 7 parts (32 points) took
+# 2.4-3x as long as in one call, in 2 parts (at most 111 points, by the work estimate) 1.05-1.35x.
 SURFACE_CHUNK_POINTS = 4096
 
 
