@@ -7,12 +7,14 @@ the surface running, at most 3x alone.
     python benchmarks/fairness.py --reps 5
 
 Each line asks for a range no one asked before (so nothing comes from the cache); the surface is
-cancelled at the end. Prints the medians and their ratio side by side.
+cancelled at the end. The lines alone are timed before the surface and again after it. Prints the
+medians and their ratio side by side, and the load average.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -46,6 +48,7 @@ def main() -> int:
         return time.perf_counter() - started
 
     line_latency(-1)  # loads the data and the model once: not part of either measurement
+    load = os.getloadavg()
     alone = [line_latency(i) for i in range(args.reps)]
     surface = resolve(SurfaceQuery(run.id, "random-plane", -1.0, 1.0, -1.0, 1.0, 201, 201, seed=int(stamp)), store)
     jobs.submit(surface)
@@ -61,12 +64,21 @@ def main() -> int:
         status = jobs.status(key)
     finally:
         jobs.cancel(key)
+    settle = time.monotonic() + 120
+    while not jobs.status(key).finished and time.monotonic() < settle:  # the surface's chunk under way ends
+        time.sleep(0.05)
+    # alone again after the surface: the machine's speed drifts (other work shares it), and the
+    # median of both sides of the busy measurements is the fairer reference
+    alone += [line_latency(200 + i) for i in range(args.reps)]
     a, b = statistics.median(alone), statistics.median(busy)
-    print(f"new {args.points}-point line on {run.id} ({type(jobs).__name__}), {args.reps} reps")
+    print(f"new {args.points}-point line on {run.id} ({type(jobs).__name__}), {args.reps} reps busy, "
+          f"{len(alone)} alone (before and after); load average {load[0]:.2f} before, "
+          f"{os.getloadavg()[0]:.2f} after")
     print(f"  alone:                        median {a:.3f} s  (min {min(alone):.3f}, max {max(alone):.3f})")
     print(f"  while a 201x201 surface runs: median {b:.3f} s  (min {min(busy):.3f}, max {max(busy):.3f}); "
           f"surface at chunk {status.done} of {status.total}")
-    print(f"  ratio busy / alone: {b / a:.2f}x  (target <= 3x)")
+    print(f"  ratio busy / alone: {b / a:.2f}x  (target <= 3x); surface chunks of about "
+          f"{surface.rows * surface.columns // status.total} points")
     return 0
 
 

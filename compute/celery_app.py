@@ -30,11 +30,13 @@ Faults. Tasks are acknowledged late and requeued when their worker process is lo
 (`task_acks_late`, `task_reject_on_worker_lost`). A whole worker that dies (SIGKILL) leaves its
 chunk unacknowledged, which Redis would hand out again only after the visibility timeout
 (LANDSCAPE_VISIBILITY_TIMEOUT, default 600 s). So a running chunk holds a *lease* on the board
-(LEASE_S, 20 s), renewed every 5 s by a thread of the worker computing it; the next status check
-of the job (any page, API or CLI call waiting for it) finds a lease that ran out and queues that
-chunk again: it is redone within about half a minute of the kill. The old message, restored
-after the visibility timeout, is then skipped (its part is in). A worker that loses Redis retries for about half a
-minute, then requeues the chunk (`Reject`). Chunks are idempotent: a chunk whose part is in, or
+(LEASE_S, 20 s), renewed every 5 s by a thread of the worker computing it (its pool process,
+which dies with the main process: Celery sets the child's parent-death signal to SIGKILL, so no
+orphan goes on renewing); the next status check of the job (any page, API or CLI call waiting for
+it: `BaseJobs.status`, no beat) finds a lease that ran out and queues that chunk again at the top
+priority (the job was done 21 s after the kill in tests/compute/jobs/test_faults.py). The old
+message, restored after the visibility timeout, is then skipped (its part is in). A worker that
+loses Redis retries for about half a minute, then requeues the chunk (`Reject`). Chunks are idempotent: a chunk whose part is in, or
 whose job is over, is skipped. Workers prefetch one task each (a queued chunk waits for the first
 free worker, not behind a busy one).
 """

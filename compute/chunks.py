@@ -10,9 +10,10 @@ any kind the same way:
     kind.check(query, result)                         # raises ValueError: never cached then
     kind.result_type.from_json(result)
 
-`points_per_chunk` is always the job layer's CHUNK_POINTS (grid points), so a job's chunks depend
-on its query alone: every path computes the same chunks and so the same values (an evaluation
-can depend on which points share a call). A chunk spec and the query's JSON are all a Celery task
+`points_per_chunk` is always the job layer's `chunk_points(query, store)` (grid points: about a
+second of estimated work, at most the kind's `most_points`), so a job's chunks depend on its query
+alone: every path computes the same chunks and so the same values (an evaluation can depend on
+which points share a call). A chunk spec and the query's JSON are all a Celery task
 receives: never tensors. This module imports nothing of the engine, so any module may define a kind.
 """
 
@@ -34,6 +35,10 @@ class ChunkKind:
     compute: Callable[[Any, Any, Any, Any], dict]  # (query, store, chunk, progress) -> the chunk's part, as JSON
     assemble: Callable[[Any, list[dict]], dict]  # (query, parts in chunk order) -> result JSON
     check: Callable[[Any, dict], None]  # raises ValueError when the result is not what the query asked
+    # The most grid points a chunk may hold however cheap they are; None: the job layer's
+    # CHUNK_POINTS, which spreads a line's few points over the workers. A surface has rows enough to
+    # spread, and every extra evaluator call costs a set-up: its chunks are as big as the work allows.
+    most_points: int | None = None
 
 
 def index_ranges(n: int, per_chunk: int, minimum: int = 3) -> list[list[int]]:

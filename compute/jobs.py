@@ -25,10 +25,12 @@ in compute/kinds.py; `split` is always given `chunk_points(query, store)`, so ev
 (embedded, Celery, `execute`) computes the same chunks and so the same values.
 
 Fairness and budget. `submit` refuses a query whose estimated work is above LANDSCAPE_MAX_WORK
-(compute/budget.py). Chunks are sized by that estimate to about a second each (at most
-CHUNK_POINTS points), and the chunks of different jobs take turns: round robin over the active
-jobs in the embedded executor, priorities by chunk index on Celery (compute/celery_app.py), so a
-new small job runs its first chunks next, whatever a big one still has queued. A job that nobody
+(compute/budget.py). Chunks are sized by that estimate to about a second each (`chunk_points`:
+at most CHUNK_POINTS points for a line; a surface's chunks are whole rows or parts of a row, see
+compute/surfaces.py `split_surface`), and the chunks of different jobs take turns: the job with
+the fewest chunks run goes next in the embedded executor (round robin among equals), priorities
+by chunk index on Celery (compute/celery_app.py), so a new small job runs its first chunks next,
+whatever a big one still has queued: it waits for the chunk under way at most. A job that nobody
 watches (no `status` call: a page polling it, the API or the CLI waiting for it) for
 LANDSCAPE_UNWATCHED_GRACE seconds is cancelled before its next chunk.
 """
@@ -76,11 +78,13 @@ class Cancelled(Exception):
 
 def chunk_points(query: Query, store: Store) -> int:
     """Grid points per chunk of `query`: about budget.CHUNK_WORK of work (a second or so), at most
-    CHUNK_POINTS. Made from the query and its runs alone, so every path cuts the same chunks."""
+    the kind's `most_points` (CHUNK_POINTS unless it says). Made from the query and its runs alone,
+    so every path cuts the same chunks."""
+    most = kind_of(query.kind).most_points or CHUNK_POINTS
     found = budget.estimate(query, store)
     if found is None or found[1] <= 0:
-        return CHUNK_POINTS
-    return int(min(CHUNK_POINTS, max(1, budget.CHUNK_WORK // found[1])))
+        return min(most, CHUNK_POINTS)
+    return int(min(most, max(1, budget.CHUNK_WORK // found[1])))
 
 
 def unwatched_grace() -> int:

@@ -33,6 +33,17 @@ def _clean_grid(rows) -> list:
     return [clean_floats(r) for r in rows]
 
 
+def clean_trajectory(trajectory: dict) -> dict:
+    """A trajectory's series with non-finite numbers written as null."""
+    traj = dict(trajectory)
+    for k in ("alpha", "beta", "residual"):
+        traj[k] = clean_floats(traj[k])
+    traj["cost"] = {s: clean_floats(v) for s, v in traj["cost"].items()}
+    if traj.get("plane_cost") is not None:
+        traj["plane_cost"] = {s: clean_floats(v) for s, v in traj["plane_cost"].items()}
+    return traj
+
+
 @dataclass
 class SurfaceResult:
     alpha: list[float]  # one per row
@@ -45,14 +56,7 @@ class SurfaceResult:
     meta: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        traj = None  # None only in a job's chunk that does not carry the trajectory
-        if self.trajectory is not None:
-            traj = dict(self.trajectory)
-            for k in ("alpha", "beta", "residual"):
-                traj[k] = clean_floats(traj[k])
-            traj["cost"] = {s: clean_floats(v) for s, v in traj["cost"].items()}
-            if traj.get("plane_cost") is not None:
-                traj["plane_cost"] = {s: clean_floats(v) for s, v in traj["plane_cost"].items()}
+        traj = None if self.trajectory is None else clean_trajectory(self.trajectory)
         path = None
         if self.path is not None:
             path = {"beta": clean_floats(self.path["beta"]), "step": list(self.path["step"]),

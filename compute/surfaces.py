@@ -34,8 +34,9 @@ made orthogonal to u and of unit norm: a true 2-D plane; trajectory (alpha(t), r
 
 For the planes the trajectory's `cost` is the true J(theta(t)) and `plane_cost` the cost at its
 projection on the plane. Every cost comes from `Evaluator.evaluate`, one call per row for every
-kind, so a row's values do not depend on how a job splits the rows into chunks (the job kind
-"surface", `SURFACE_KIND`, is defined here: chunks of rows; the first chunk of a plane carries the trajectory).
+kind, or per part of a row where a job cuts rows (the job kind "surface", `SURFACE_KIND`, is
+defined here: chunks of grid points, whole rows or parts of rows sized by the work estimate,
+see `split_surface`; the first chunk of a plane carries the trajectory).
 
     landscape surface RUN --kind paper --points 41x41 --splits train,valid
     landscape surface RUN --kind random-plane --normalization filter --seed 3 --alpha=-1:1 --beta=-1:1
@@ -45,6 +46,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -53,9 +55,10 @@ from models.errors import BadInput
 from .evaluator import Evaluator, Progress, offset_progress
 from .chunks import ChunkKind, check_carries_query, finite_or_null, index_ranges
 from .queries import SurfaceQuery
-from .resources import buffer_basis, evaluator_for, theta_of
+from .results import clean_floats
+from .resources import LRU, buffer_basis, evaluator_for, theta_of
 from .store import Run, Store
-from .surface_results import SurfaceResult
+from .surface_results import SurfaceResult, clean_trajectory
 from .trajectory import Frame, frame_of
 
 _POINT_GROUP = 16  # checkpoints evaluated per call (memory: group x |theta|)
@@ -141,57 +144,57 @@ def _degrees(v: torch.Tensor, w: torch.Tensor) -> float:
     return float(np.degrees(np.arccos(np.clip(float(v @ w), -1.0, 1.0))))
 
 
-def paper_surface(query: SurfaceQuery, store: Store, progress: Progress | None = None,
-                  rows: range | None = None) -> SurfaceResult:
-    """The `paper` surface, or the rows `rows` of it (a job's chunk; rows past the end are empty)."""
-    started = time.perf_counter()
-    run = store.load(query.run)
-    frame = frame_of(run)
+def _paper_grid(query: SurfaceQuery, frame: Frame) -> tuple[list[Row], np.ndarray]:
+    """The rows of a `paper` surface and its shared beta grid."""
     alpha_range = (query.alpha_min, query.alpha_max) if query.alpha_min is not None else None
     plan = paper_rows(frame, query.rows, alpha_range)
     if query.beta_min is not None:
-        betas = np.linspace(query.beta_min, query.beta_max, query.columns)
-    else:
-        top = max(float(frame.beta[[r.k for r in plan]].max()), 0.0) or frame.distance
-        betas = np.linspace(0.0, 1.5 * top, query.columns)
-    chosen = list(range(len(plan)))[rows.start:rows.stop] if rows is not None else list(range(len(plan)))
-    evaluator = evaluator_for(run, query.dtype)
-    buffers = buffer_basis(run, [run.init_step, run.final_step, None])  # v(t) is a direction: no buffers
-    cost = {s: [] for s in query.splits}
-    path = {"beta": [], "step": [], "cost": {s: [] for s in query.splits}, "turn": []}
-    row_alpha, borrowed = [], 0
-    previous = _row_geometry(frame, plan[chosen[0] - 1])[2] if chosen and chosen[0] > 0 else None
-    for n, i in enumerate(chosen):
-        row = plan[i]
-        alpha, path_beta, v, was_borrowed = _row_geometry(frame, row)
-        borrowed += was_borrowed
-        path["turn"].append(None if previous is None else _degrees(v, previous))
-        previous = v
-        coeffs = np.empty((query.columns + 1, 3))
+        return plan, np.linspace(query.beta_min, query.beta_max, query.columns)
+    top = max(float(frame.beta[[r.k for r in plan]].max()), 0.0) or frame.distance
+    return plan, np.linspace(0.0, 1.5 * top, query.columns)
+
+
+def paper_part(query: SurfaceQuery, store: Store, span: list[int], progress: Progress | None = None) -> dict:
+    """The grid points `span` ([lo, hi) in grid order, see `split_surface`) of the `paper` surface:
+    a job's chunk. Points past the last row (a surface with fewer rows than asked) are empty."""
+    started = time.perf_counter()
+    run = store.load(query.run)
+    frame = frame_of(run)
+    plan, betas = _paper_grid(query, frame)
+    width = row_width(query)
+    span = [min(span[0], len(plan) * width), min(span[1], len(plan) * width)]
+    geometry: dict[int, tuple] = {}
+
+    def geometry_of(i: int) -> tuple[float, float, torch.Tensor, bool]:
+        if i not in geometry:
+            geometry[i] = _row_geometry(frame, plan[i])
+        return geometry[i]
+
+    def row(i: int) -> tuple[torch.Tensor, np.ndarray]:
+        alpha, path_beta, v, _ = geometry_of(i)
+        coeffs = np.empty((width, 3))
         coeffs[:, 0], coeffs[:, 1] = 1.0 - alpha, alpha  # as on the line: (1-alpha) theta_i + alpha theta_f
         coeffs[:-1, 2], coeffs[-1, 2] = betas, path_beta  # the grid, then the row's path point
-        evaluation = evaluator.evaluate(torch.stack([frame.theta_i, frame.theta_f, v]), coeffs, query.splits,
-                                        offset_progress(progress, n, len(chosen)), buffer_basis=buffers, bn=query.bn)
-        for s, m in evaluation.splits.items():
-            cost[s].append(m.cost[:-1].tolist())
-            path["cost"][s].append(float(m.cost[-1]))
-        row_alpha.append(alpha)
-        path["beta"].append(path_beta)
-        path["step"].append(frame.steps[row.k] if row.s == 0.0 else None)
-    on_rows = [n for n, i in enumerate(chosen) if plan[i].s == 0.0]
-    trajectory = {"step": [path["step"][n] for n in on_rows],
-                  "alpha": [row_alpha[n] for n in on_rows], "beta": [path["beta"][n] for n in on_rows],
-                  "cost": {s: [path["cost"][s][n] for n in on_rows] for s in query.splits},
-                  "residual": [0.0] * len(on_rows), "plane_cost": None}
-    recorded = recorded_costs(run, trajectory["step"], query.splits)
-    mismatch = [abs(a - b) for s in recorded for a, b in zip(trajectory["cost"][s], recorded[s])]
-    return SurfaceResult(
-        alpha=row_alpha, beta=betas.tolist(), cost=cost, trajectory=trajectory, query=query.to_json(),
-        key=query.key(), path=path,
-        meta=_meta(run, evaluator, frame.distance, started, axes=["alpha", "beta"],
-                   rows=len(plan), recorded_steps=len(frame.steps), borrowed_directions=borrowed, bn=_bn(run, query),
-                   # |J on the surface - J recorded while training| at the trajectory points (float rounding)
-                   path_mismatch=max(mismatch) if mismatch else None))
+        return torch.stack([frame.theta_i, frame.theta_f, v]), coeffs
+
+    evaluator = evaluator_for(run, query.dtype)
+    buffers = buffer_basis(run, [run.init_step, run.final_step, None])  # v(t) is a direction: no buffers
+    cost = _evaluate_span(evaluator, span, width, row, query, progress, buffers)
+    rows = []
+    for i in _rows_ending_in(span, width):  # a row's own values come with the chunk of its path point
+        alpha, path_beta, v, borrowed = geometry_of(i)
+        rows.append({"alpha": alpha, "path_beta": path_beta, "borrowed": borrowed,
+                     "step": frame.steps[plan[i].k] if plan[i].s == 0.0 else None,
+                     "turn": None if i == 0 else _degrees(v, geometry_of(i - 1)[2]),
+                     "path_cost": {s: cost[s][(i + 1) * width - 1 - span[0]] for s in query.splits}})
+    on_path = [r for r in rows if r["step"] is not None]
+    recorded = recorded_costs(run, [r["step"] for r in on_path], query.splits)
+    # |J on the surface - J recorded while training| at the trajectory points (float rounding)
+    mismatch = [abs(r["path_cost"][s] - c) for s in recorded for r, c in zip(on_path, recorded[s])]
+    return _part(span, betas, cost, rows, None, query,
+                 _meta(run, evaluator, frame.distance, started, axes=["alpha", "beta"], rows=len(plan),
+                       recorded_steps=len(frame.steps), borrowed_directions=sum(r["borrowed"] for r in rows),
+                       bn=_bn(run, query), path_mismatch=max(mismatch) if mismatch else None))
 
 
 # ------------------------------------------------------------------------------------------ planes
@@ -272,55 +275,73 @@ def _auto_range(values: np.ndarray, must: tuple[float, float]) -> tuple[float, f
     return min(must[0], lo - margin), max(must[1], hi + margin)
 
 
-def plane_surface(query: SurfaceQuery, store: Store, progress: Progress | None = None,
-                  rows: range | None = None) -> SurfaceResult:
-    """A plane surface, or its grid rows `rows` (a job's chunk: the trajectory comes with row 0)."""
+@dataclass(frozen=True)
+class PlaneGrid:
+    """What every chunk of a plane surface needs before it evaluates: the basis, the trajectory's
+    coordinates in the plane, and the grid."""
+    basis: torch.Tensor
+    meta: dict
+    projection: tuple[np.ndarray, np.ndarray, np.ndarray]  # a(t), b(t), residual(t)
+    alphas: np.ndarray
+    betas: np.ndarray
+
+
+# query key -> PlaneGrid: a surface's hundreds of chunks make the directions and the trajectory's
+# projection once per process, not once per chunk (0.15 s of a 0.3 s chunk of a small MLP)
+_plane_grids = LRU(2)
+
+
+def plane_grid(query: SurfaceQuery, frame: Frame) -> PlaneGrid:
+    def make() -> PlaneGrid:
+        basis, plane_meta = plane_basis(query, frame)
+        ta, tb, residual = _project(query.surface, basis, frame)
+        if query.alpha_min is not None:
+            a_range = (query.alpha_min, query.alpha_max)
+        else:
+            a_range = _auto_range(ta, (-0.1, 1.1) if query.surface == "alpha-random" else (-1.0, 1.0))
+        if query.beta_min is not None:
+            b_range = (query.beta_min, query.beta_max)
+        elif query.surface == "alpha-random":
+            top = float(np.abs(tb).max()) or frame.distance
+            b_range = (-1.5 * top, 1.5 * top)
+        else:
+            b_range = _auto_range(tb, (-1.0, 1.0))
+        return PlaneGrid(basis, plane_meta, (ta, tb, residual), np.linspace(*a_range, query.rows),
+                         np.linspace(*b_range, query.columns))
+
+    return _plane_grids.get(query.key(), make)
+
+
+def plane_part(query: SurfaceQuery, store: Store, span: list[int], progress: Progress | None = None) -> dict:
+    """The grid points `span` of a plane surface (a job's chunk: the trajectory comes with the first)."""
     started = time.perf_counter()
     run = store.load(query.run)
     frame = frame_of(run)
-    basis, plane_meta = plane_basis(query, frame)
-    ta, tb, residual = _project(query.surface, basis, frame)
-    if query.alpha_min is not None:
-        a_range = (query.alpha_min, query.alpha_max)
-    else:
-        a_range = _auto_range(ta, (-0.1, 1.1) if query.surface == "alpha-random" else (-1.0, 1.0))
-    if query.beta_min is not None:
-        b_range = (query.beta_min, query.beta_max)
-    elif query.surface == "alpha-random":
-        top = float(np.abs(tb).max()) or frame.distance
-        b_range = (-1.5 * top, 1.5 * top)
-    else:
-        b_range = _auto_range(tb, (-1.0, 1.0))
-    all_alphas = np.linspace(*a_range, query.rows)
-    alphas = all_alphas[rows.start:rows.stop] if rows is not None else all_alphas
-    betas = np.linspace(*b_range, query.columns)
+    grid = plane_grid(query, frame)
+    basis, (ta, tb, residual), alphas, betas = grid.basis, grid.projection, grid.alphas, grid.betas
     evaluator = evaluator_for(run, query.dtype)
     # the plane's origin carries its checkpoint's buffers, its directions none
     buffers = buffer_basis(run, [run.init_step, run.final_step, None] if query.surface == "alpha-random"
                            else [run.final_step, None, None])
-    cost = {s: [] for s in query.splits}
-    # One call per row, as for `paper`: a row's values do not depend on how a job chunks the grid.
-    for n, a in enumerate(alphas):
-        coeffs = _coefficients(query.surface, np.full(len(betas), a), betas)
-        evaluation = evaluator.evaluate(basis, coeffs, query.splits, offset_progress(progress, n, len(alphas)),
-                                        buffer_basis=buffers, bn=query.bn)
-        for s, m in evaluation.splits.items():
-            cost[s].append(m.cost.tolist())
+
+    def row(i: int) -> tuple[torch.Tensor, np.ndarray]:
+        return basis, _coefficients(query.surface, np.full(len(betas), alphas[i]), betas)
+
+    cost = _evaluate_span(evaluator, span, query.columns, row, query, progress, buffers)
     trajectory = None
-    if rows is None or rows.start == 0:  # the first chunk carries the trajectory
+    if span[0] == 0:  # the first chunk carries the trajectory
         plane = evaluator.evaluate(basis, _coefficients(query.surface, ta, tb), query.splits, buffer_basis=buffers,
                                    bn=query.bn)
-        trajectory = {"step": list(frame.steps), "alpha": ta.tolist(), "beta": tb.tolist(),
-                      "cost": checkpoint_costs(evaluator, run, frame.steps, query.splits),
-                      "residual": residual.tolist(),
-                      # the cost of the trajectory's projection on the plane, under it
-                      "plane_cost": {s: m.cost.tolist() for s, m in plane.splits.items()}}
-    return SurfaceResult(
-        alpha=alphas.tolist(), beta=betas.tolist(), cost=cost, trajectory=trajectory, query=query.to_json(),
-        key=query.key(), path=None,
-        meta=_meta(run, evaluator, frame.distance, started,
-                   axes=["alpha", "b"] if query.surface == "alpha-random" else ["a", "b"], bn=_bn(run, query),
-                   **plane_meta))
+        trajectory = clean_trajectory({
+            "step": list(frame.steps), "alpha": ta.tolist(), "beta": tb.tolist(),
+            "cost": checkpoint_costs(evaluator, run, frame.steps, query.splits), "residual": residual.tolist(),
+            # the cost of the trajectory's projection on the plane, under it
+            "plane_cost": {s: m.cost.tolist() for s, m in plane.splits.items()}})
+    rows = [{"alpha": float(alphas[i])} for i in _rows_ending_in(span, query.columns)]
+    return _part(span, betas, cost, rows, trajectory, query,
+                 _meta(run, evaluator, frame.distance, started,
+                       axes=["alpha", "b"] if query.surface == "alpha-random" else ["a", "b"], bn=_bn(run, query),
+                       **grid.meta))
 
 
 # ------------------------------------------------------------------------------------------ shared
@@ -351,44 +372,122 @@ def _meta(run: Run, evaluator: Evaluator, distance: float, started: float, **ext
             **extra}
 
 
-def compute_surface(query: SurfaceQuery, store: Store, progress: Progress | None = None,
-                    rows: range | None = None) -> SurfaceResult:
-    """The surface of `query` (or the rows `rows` of it: a job's chunk; see `assemble_surface`)."""
+def compute_surface(query: SurfaceQuery, store: Store, progress: Progress | None = None) -> SurfaceResult:
+    """The whole surface of `query` in one part: one evaluator call per row."""
+    part = surface_part(query, store, [0, query.rows * row_width(query)], progress)
+    return SurfaceResult.from_json(assemble_surface(query, [part]))
+
+
+def surface_part(query: SurfaceQuery, store: Store, span: list[int], progress: Progress | None = None) -> dict:
+    """The part of the surface over the grid points `span` (see `split_surface`), as JSON."""
     if query.surface == "paper":
-        return paper_surface(query, store, progress, rows)
-    return plane_surface(query, store, progress, rows)
+        return paper_part(query, store, span, progress)
+    return plane_part(query, store, span, progress)
+
+
+# ------------------------------------------------------------------------------------------ grid points
+def row_width(query: SurfaceQuery) -> int:
+    """Points evaluated per row: the columns, then (`paper`) the row's path point."""
+    return query.columns + (query.surface == "paper")
+
+
+def _pieces(span: list[int], width: int) -> list[tuple[int, int, int]]:
+    """(row, first column, end column) of each row's points in the grid points [lo, hi), row-major."""
+    lo, hi = span
+    pieces = [(r, max(lo - r * width, 0), min(hi - r * width, width)) for r in range(lo // width, -(-hi // width))]
+    return [(r, c0, c1) for r, c0, c1 in pieces if c0 < c1]
+
+
+def _rows_ending_in(span: list[int], width: int) -> list[int]:
+    """The rows whose last point is in `span`."""
+    return [r for r, _c0, c1 in _pieces(span, width) if c1 == width]
+
+
+def _evaluate_span(evaluator: Evaluator, span: list[int], width: int, row: Callable, query: SurfaceQuery,
+                   progress: Progress | None, buffers: torch.Tensor | None) -> dict[str, list[float]]:
+    """The costs at the grid points `span`, in grid order: one evaluator call per row's share of
+    it, with `row(i)` = (row i's basis, coefficients of all its points)."""
+    pieces = _pieces(span, width)
+    cost = {s: [] for s in query.splits}
+    for n, (i, c0, c1) in enumerate(pieces):
+        basis, coeffs = row(i)
+        evaluation = evaluator.evaluate(basis, coeffs[c0:c1], query.splits, offset_progress(progress, n, len(pieces)),
+                                        buffer_basis=buffers, bn=query.bn)
+        for s, m in evaluation.splits.items():
+            cost[s].extend(m.cost.tolist())
+    return cost
+
+
+def _part(span: list[int], betas: np.ndarray, cost: dict, rows: list[dict], trajectory: dict | None,
+          query: SurfaceQuery, meta: dict) -> dict:
+    """A chunk's part: its points' costs in grid order, the rows that end in it, and (first chunk
+    of a plane) the trajectory."""
+    for r in rows:
+        for name in ("alpha", "path_beta", "turn"):
+            if name in r:
+                r[name] = clean_floats([r[name]])[0]
+        if "path_cost" in r:
+            r["path_cost"] = {s: clean_floats([c])[0] for s, c in r["path_cost"].items()}
+    return {"span": list(span), "beta": clean_floats(betas), "cost": {s: clean_floats(v) for s, v in cost.items()},
+            "rows": rows, "trajectory": trajectory, "query": query.to_json(), "key": query.key(), "meta": meta}
 
 
 # ------------------------------------------------------------------------------------------ job chunks
+# A row cut into parts keeps at least this many points per part: the evaluator's first-layer reuse
+# needs a call to hold more points than the row's 3 basis vectors.
+MIN_ROW_PART = 4
+# The most grid points of a surface chunk however cheap its model (scalar-linear: ~20 rows of 201).
+# Below that a chunk holds about budget.CHUNK_WORK: not the 32 points of a line's chunk, for each
+# evaluator call pays a set-up (the line fast path's dense start: ~0.1 s for a `small` MLP, as
+# much as 60 of its points): a 201-point row of relu-mnist/small in 7 parts (32 points) took
+# 2.4-3x as long as in one call, in 2 parts (at most 111 points, by the work estimate) 1.05-1.35x.
+SURFACE_CHUNK_POINTS = 4096
+
+
 def split_surface(query: SurfaceQuery, points_per_chunk: int) -> list[list[int]]:
-    """Chunks of rows. A `paper` surface may end up with fewer rows than asked (see `paper_rows`):
-    chunks past its end compute nothing."""
-    return index_ranges(query.rows, max(1, points_per_chunk // (query.columns + 1)), minimum=1)
+    """Chunks as [lo, hi) ranges of grid points, numbered row-major (`row_width` points a row).
+    Whole rows, as many as fit in `points_per_chunk`, when a row fits; else every row in nearly
+    equal parts of about `points_per_chunk` points (at least MIN_ROW_PART), so a surface's chunks
+    take about as long as a line's. A `paper` surface may end up with fewer rows than asked (see
+    `paper_rows`): chunks past its end compute nothing.
+
+    Each part is one evaluator call, and a call's values can depend on which points share it (the
+    line fast path of compute/linefast.py expands about the middle of the points it is given): so
+    a row cut in parts agrees with the same row in one call to float rounding, not bit for bit.
+    The parts depend on the query alone (`points_per_chunk` is the job layer's, made from the
+    query), so every path that computes a query computes the same parts and the same values."""
+    width = row_width(query)
+    if points_per_chunk >= width:
+        return [[lo * width, hi * width] for lo, hi in index_ranges(query.rows, points_per_chunk // width, minimum=1)]
+    parts = index_ranges(width, points_per_chunk, minimum=MIN_ROW_PART)
+    return [[r * width + lo, r * width + hi] for r in range(query.rows) for lo, hi in parts]
 
 
 def assemble_surface(query: SurfaceQuery, parts: list[dict]) -> dict:
-    first = parts[0]
+    """The result's JSON from the parts of all chunks, in chunk order."""
+    first, width = parts[0], row_width(query)
     splits = list(first["cost"])
-    joined = lambda f, s: [v for p in parts for v in p[f][s]]  # noqa: E731
-    result = {"alpha": [a for p in parts for a in p["alpha"]], "beta": first["beta"],
-              "cost": {s: joined("cost", s) for s in splits}, "query": first["query"], "key": first["key"]}
-    if first["path"] is not None:  # paper: every chunk holds its rows' path points and trajectory points
-        result["path"] = {"beta": [b for p in parts for b in p["path"]["beta"]],
-                          "step": [t for p in parts for t in p["path"]["step"]],
-                          "turn": [a for p in parts for a in p["path"].get("turn", [None] * len(p["alpha"]))],
-                          "cost": {s: [c for p in parts for c in p["path"]["cost"][s]] for s in splits}}
-        trajectory = {k: [v for p in parts for v in p["trajectory"][k]] for k in ("step", "alpha", "beta", "residual")}
-        trajectory["cost"] = {s: [c for p in parts for c in p["trajectory"]["cost"][s]] for s in splits}
-        trajectory["plane_cost"] = None
-        result["trajectory"] = trajectory
-    else:  # planes: the trajectory came with the first chunk
-        result["path"] = None
-        result["trajectory"] = first["trajectory"]
+    rows = [r for p in parts for r in p["rows"]]
+    flat = {s: [v for p in parts for v in p["cost"][s]] for s in splits}
+    if any(len(v) != len(rows) * width for v in flat.values()):
+        raise ValueError(f"{len(flat[splits[0]])} points for {len(rows)} rows of {width}")
+    grid = {s: [v[i * width:(i + 1) * width] for i in range(len(rows))] for s, v in flat.items()}
+    result = {"alpha": [r["alpha"] for r in rows], "beta": first["beta"], "query": first["query"], "key": first["key"]}
     meta = dict(first["meta"], seconds=round(sum(p["meta"]["seconds"] for p in parts), 4), chunks=len(parts))
-    if "borrowed_directions" in meta:
-        meta["borrowed_directions"] = sum(p["meta"]["borrowed_directions"] for p in parts)
+    if query.surface == "paper":  # the last point of each row is its path point
+        result["cost"] = {s: [row[:-1] for row in grid[s]] for s in splits}
+        result["path"] = {"beta": [r["path_beta"] for r in rows], "step": [r["step"] for r in rows],
+                          "turn": [r["turn"] for r in rows], "cost": {s: [row[-1] for row in grid[s]] for s in splits}}
+        on_path = [r for r in rows if r["step"] is not None]
+        result["trajectory"] = {"step": [r["step"] for r in on_path], "alpha": [r["alpha"] for r in on_path],
+                                "beta": [r["path_beta"] for r in on_path],
+                                "cost": {s: [r["path_cost"][s] for r in on_path] for s in splits},
+                                "residual": [0.0] * len(on_path), "plane_cost": None}
+        meta["borrowed_directions"] = sum(r["borrowed"] for r in rows)
         mismatch = [p["meta"]["path_mismatch"] for p in parts if p["meta"].get("path_mismatch") is not None]
         meta["path_mismatch"] = max(mismatch) if mismatch else None
+    else:  # planes: the trajectory came with the first chunk
+        result["cost"], result["path"], result["trajectory"] = grid, None, first["trajectory"]
     result["meta"] = meta
     return result
 
@@ -417,9 +516,9 @@ def check_surface(query: SurfaceQuery, result: dict) -> None:
 
 
 def _compute_chunk(query: SurfaceQuery, store: Store, chunk: list[int], progress: Progress | None) -> dict:
-    return compute_surface(query, store, progress, rows=range(*chunk)).to_json()
+    return surface_part(query, store, chunk, progress)
 
 
-# The job kind "surface" (listed in compute/kinds.py): chunks of rows.
+# The job kind "surface" (listed in compute/kinds.py): chunks of grid points (see `split_surface`).
 SURFACE_KIND = ChunkKind("surface", SurfaceQuery, SurfaceResult, split_surface, _compute_chunk, assemble_surface,
-                         check_surface)
+                         check_surface, most_points=SURFACE_CHUNK_POINTS)

@@ -120,21 +120,75 @@ def test_filter_normalisation_matches_filter_norms(relu_run):
             torch.testing.assert_close(got, want)
 
 
+def _assembled(q, store, spans):
+    from compute.surfaces import assemble_surface, check_surface, surface_part
+
+    result = assemble_surface(q, [surface_part(q, store, span) for span in spans])
+    check_surface(q, result)
+    return result
+
+
+def _same(a, b):
+    return all(a[f] == b[f] for f in ("alpha", "beta", "cost", "path", "trajectory"))
+
+
 @pytest.mark.parametrize("surface", ["paper", "random-plane"])
-def test_chunked_job_equals_one_shot(relu_run, store, surface):
+def test_chunks_of_whole_rows_equal_one_shot_bit_for_bit(relu_run, store, surface):
     from compute.jobs import execute
-    from compute.surface_results import SurfaceResult
-    from compute.surfaces import assemble_surface, check_surface, split_surface
+    from compute.surfaces import row_width, split_surface
 
     q = SurfaceQuery(relu_run.id, surface, rows=4, columns=2)
-    whole = compute_surface(q, store)
-    chunks = split_surface(q, 3)  # one row per chunk
-    assert chunks == [[0, 1], [1, 2], [2, 3], [3, 4]]
-    assembled = assemble_surface(q, [compute_surface(q, store, rows=range(*c)).to_json() for c in chunks])
-    check_surface(q, assembled)
-    for result in (SurfaceResult.from_json(assembled), execute(q, store)):  # and through the job layer
-        assert result.cost == whole.cost and result.alpha == whole.alpha and result.beta == whole.beta
-        assert result.trajectory == whole.trajectory and result.path == whole.path
+    whole = compute_surface(q, store).to_json()
+    width = row_width(q)
+    chunks = split_surface(q, width)  # one row per chunk
+    assert chunks == [[i * width, (i + 1) * width] for i in range(4)]
+    assert _same(_assembled(q, store, chunks), whole)
+    assert _same(execute(q, store).to_json(), whole)  # and through the job layer's own chunks
+
+
+@pytest.mark.parametrize("surface", ["paper", "alpha-random"])
+def test_rows_cut_in_parts_agree_with_whole_rows(relu_run, store, surface, monkeypatch):
+    """A row in parts is one evaluator call per part. Off the line fast path every point's value is
+    computed alone (first-layer reuse combines each point's own coefficients): bit for bit, for any
+    start and end of the parts, across rows too. The line fast path expands about the middle of the
+    points of its call, so there the parts agree with the whole row to float rounding."""
+    from compute import linefast
+    from compute.surfaces import MIN_ROW_PART, row_width, split_surface
+
+    q = SurfaceQuery(relu_run.id, surface, rows=3, columns=18 - (surface == "paper"))
+    width = row_width(q)
+    chunks = split_surface(q, 6)  # parts of 6 points: enough for the line fast path (linefast.MIN_POINTS)
+    assert len(chunks) == 3 * 3 and all(hi - lo == 6 >= MIN_ROW_PART for lo, hi in chunks)
+    assert [lo for lo, _ in chunks[1:]] == [hi for _, hi in chunks[:-1]] and chunks[-1][1] == 3 * width
+    whole = compute_surface(q, store).to_json()
+    cut = _assembled(q, store, chunks)
+    assert cut["alpha"] == whole["alpha"] and cut["beta"] == whole["beta"]
+    for split in q.splits:
+        np.testing.assert_allclose(cut["cost"][split], whole["cost"][split], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(cut["trajectory"]["cost"][split], whole["trajectory"]["cost"][split], atol=1e-6)
+    if surface == "paper":
+        assert cut["path"]["beta"] == whole["path"]["beta"] and cut["path"]["turn"] == whole["path"]["turn"]
+        assert cut["meta"]["path_mismatch"] < 1e-5
+
+    monkeypatch.setattr(linefast, "ENABLED", False)
+    whole = compute_surface(q, store).to_json()
+    odd = [[0, 5], [5, width + 7], [width + 7, 2 * width + 4], [2 * width + 4, 3 * width]]  # any start and end
+    assert _same(_assembled(q, store, odd), whole)
+
+
+def test_a_small_model_s_surface_chunks_hold_about_the_work_of_a_line_chunk(relu_run, store):
+    from compute import budget
+    from compute.jobs import CHUNK_POINTS, chunk_points
+    from compute.queries import resolve
+    from compute.surfaces import split_surface
+
+    q = resolve(SurfaceQuery(relu_run.id, "random-plane", -1.0, 1.0, -1.0, 1.0, 201, 201, seed=3), store)
+    points = chunk_points(q, store)
+    _work, per_point, _field = budget.estimate(q, store)
+    assert points == int(budget.CHUNK_WORK // per_point) > CHUNK_POINTS  # the work decides, not a line's cap
+    chunks = split_surface(q, points)
+    assert max(hi - lo for lo, hi in chunks) <= points < 201  # parts of rows
+    assert chunks[-1][1] == 201 * 201 and len(chunks) == 201 * 2
 
 
 @pytest.mark.parametrize("kwargs, field", [
