@@ -3,6 +3,7 @@
     curl 'http://127.0.0.1:8050/api/line.json?run=relu-mnist-small-s0&pair=init&alpha=0:1&points=50&wait=30'
     curl 'http://127.0.0.1:8050/api/compare.csv?runs=relu-mnist-small-s0,sigmoid-mnist-small-s0'
     curl 'http://127.0.0.1:8050/api/runs.json'
+    curl 'http://127.0.0.1:8050/api/demo.json'       # the demo runs' training, as the page's banner shows it
 
 The same parser as the page reads the query string, but strictly: a value the page would
 replace by its default is a 400 here. The answer comes at once and never holds a server thread
@@ -25,6 +26,7 @@ from models.errors import BadInput
 from compute import validate
 
 from . import jobclient, urls
+from .demo import demo_status
 from .runs import load_catalog
 from .views import VIEWS
 
@@ -67,6 +69,14 @@ def register(server: Flask) -> None:
         return jsonify([{"id": r.id, "model": r.model, "preset": r.preset, "seed": r.seed, "steps": list(r.steps),
                          "final_step": r.final_step, "final_valid_cost": r.final_valid_cost}
                         for r in load_catalog().runs])
+
+    @server.route("/api/demo.json")
+    def demo_json():
+        """The demo runs' training (the page's banner): app.demo.demo_status."""
+        try:
+            return jsonify(demo_status(load_catalog().trained()))
+        except BadInput as exc:  # Redis unreachable: 503
+            return _refusal(exc)
 
     @server.route("/api/<view>.<fmt>")
     def view_data(view: str, fmt: str):

@@ -180,10 +180,7 @@ def _form(state: dict, errors: dict[str, str], catalog) -> tuple:
     view, outputs = state["view"], dash_ctx.outputs_list
     controls = [urls.to_control(i["id"]["ctl"], state.get(i["id"]["ctl"]))
                 if i["id"]["view"] == view and i["id"]["ctl"] not in errors else no_update for i in outputs[1]]
-    options = []
-    for item in outputs[2]:
-        param = PARAMS[item["id"]["ctl"]]
-        options.append(param.options(state, catalog) if item["id"]["view"] == view and param.options else no_update)
+    options = choice_options(state, catalog, outputs[2])
     field_errors = [errors.get(i["id"]["err"], "") if i["id"]["view"] == view else "" for i in outputs[3]]
     boxes = [(SHOWN if PARAMS[i["id"]["fieldbox"]].shown(state, catalog) else HIDDEN)
              if i["id"]["view"] == view else no_update for i in outputs[4]]
@@ -193,6 +190,17 @@ def _form(state: dict, errors: dict[str, str], catalog) -> tuple:
     exports = [urls.api_href(state, i["id"]["export"]) if i["id"]["view"] == view else no_update
                for i in outputs[8]]
     return controls, options, field_errors, boxes, views, navs, nav_classes, exports
+
+
+def choice_options(state: dict, catalog, items: list[dict]) -> list:
+    """The options of the choice controls `items` (a Dash outputs list): those of the view on
+    screen made from `state` and `catalog` (the runs known now), no_update for the others'."""
+    out = []
+    for item in items:
+        param = PARAMS[item["id"]["ctl"]]
+        out.append(param.options(state, catalog) if item["id"]["view"] == state["view"] and param.options
+                   else no_update)
+    return out
 
 
 def _address(state: dict, catalog) -> dict:

@@ -342,7 +342,7 @@ def cmd_worker(concurrency: int, pool: str, threads: int | None, hostname: str |
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", type=int, default=8050)
-@click.option("--demo", is_flag=True, help="train the demo runs first if they are missing")
+@click.option("--demo", is_flag=True, help="train the missing demo runs meanwhile, as jobs (progress on the page)")
 def cmd_serve(host: str, port: int, demo: bool) -> None:
     """serve the dashboard"""
     from app.server import serve  # Dash is loaded only here: a worker or a line never imports it

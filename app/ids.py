@@ -18,6 +18,9 @@ POLL = "jobs-poll"  # Interval: on while a job runs
 PROGRESS = "progress"
 STATUS = "status"
 CANCEL = "cancel"
+TRAINING = "training"  # the demo runs' training banner (app/training_banner.py)
+TRAINING_POLL = "training-poll"  # Interval: on while a demo run is queued or training
+RUNS = "runs-seen"  # Store: the ids of the runs recorded, as the page last saw them
 
 TEXT, CHOICE = "text", "choice"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from . import ids, urls
+from . import ids, training_banner, urls
 from .runs import RunCatalog
 from .views import VIEWS
 
@@ -33,6 +33,7 @@ def shell(catalog: RunCatalog) -> html.Div:
                                 className="tagline")], className="brand-box"),
             html.Nav(nav, className="nav"),
         ], className="header"),
+        training_banner.placeholder(catalog),
         html.Div(id=ids.NOTICE, className="notice"),
         html.Div([html.Div(id=ids.PROGRESS, className="progress"), html.Div(id=ids.STATUS, className="status")],
                  className="status-row"),

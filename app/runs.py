@@ -83,6 +83,10 @@ class RunCatalog:
         return sorted((r for r in self.runs if r.family == run.family and r.id != run.id),
                       key=lambda r: (r.seed, r.id))
 
+    def trained(self) -> list[tuple[str, str, int]]:
+        """(model, preset, seed) of every run: what app.demo compares the demo runs with."""
+        return [(r.model, r.preset, r.seed) for r in self.runs]
+
     def one_per_model(self, limit: int = 6) -> list[RunInfo]:
         """The lowest-seed run of each model: the default set of the compare view (Fig. 3)."""
         best: dict[str, RunInfo] = {}

@@ -20,7 +20,7 @@ def create_app():
     """A fresh Dash app: the shell, the views (app/views), their callbacks and the JSON API."""
     from dash import Dash, Input, Output
 
-    from . import api, callbacks, ids, layout
+    from . import api, callbacks, ids, layout, training_banner
     from .runs import load_catalog
     from .views import VIEWS
 
@@ -29,6 +29,7 @@ def create_app():
     # a function: each page load lists the runs as they are now
     app.layout = lambda: layout.shell(load_catalog())
     callbacks.register(app)
+    training_banner.register(app)
     app.clientside_callback(layout.REPLACE_STATE, Output(ids.CANONICAL_SINK, "children"), Input(ids.CANONICAL, "data"))
     for view in VIEWS.values():
         if view.callbacks is not None:
@@ -42,8 +43,9 @@ def wsgi():
 
 
 def serve(host: str = "127.0.0.1", port: int = 8050, demo: bool = False) -> None:
-    """Serve at once; with `demo`, the missing demo runs are trained meanwhile on a background
-    thread, each appearing in the pages as it finishes (the run list follows the runs folder)."""
+    """Serve at once; with `demo`, the missing demo runs are submitted as training jobs to the job
+    layer (app/demo.py) from a background thread, which watches them until they are over (so they
+    are never cancelled as unwatched); the pages show their progress and each run as it finishes."""
     store = Store()
     if demo:
         import threading

@@ -38,6 +38,9 @@ class JobStatus:
     stale: bool = False  # active, but its submitter died before queuing all its chunks
     ahead: int = 0  # while pending: active jobs submitted before it (they share the workers with it)
     eta_s: float | None = None  # while active: about how many seconds until it is done
+    # [done, total] as a running chunk's progress callback last reported it (any chunk of the job,
+    # heard at most every half second): what a long single chunk, a training run, shows meanwhile
+    chunk_progress: list[int] | None = None
 
     def to_json(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "stale"}
@@ -87,7 +90,8 @@ class LocalBoard:
                 return False, job["job_id"]
             self.jobs[key] = dict(job_id=job_id, kind=kind, query=query_json, chunks=chunks, total=len(chunks),
                                   state=PENDING, error=None, parts={}, runs={}, owners={}, skipped=0,
-                                  queued=False, created=time.time(), watched=time.time(), seconds=0.0)
+                                  queued=False, created=time.time(), watched=time.time(), seconds=0.0,
+                                  progress=None)
             return True, job_id
 
     def mark_queued(self, key: str, job_id: str) -> None:
@@ -176,6 +180,13 @@ class LocalBoard:
             return (job is not None and job["job_id"] == job_id and job["state"] in ACTIVE
                     and time.time() - job["watched"] > grace)
 
+    def report(self, key: str, job_id: str, done: int, total: int) -> None:
+        """A running chunk's progress (see JobStatus.chunk_progress)."""
+        with self.lock:
+            job = self.jobs.get(key)
+            if job is not None and job["job_id"] == job_id:
+                job["progress"] = [int(done), int(total)]
+
     def renew(self, key: str, job_id: str, index: int) -> None:
         """A chunk's lease: nothing to renew in one process (its chunks die with it)."""
 
@@ -189,7 +200,7 @@ class LocalBoard:
                 return None
             done = job["total"] if job["state"] == DONE else len(job["parts"])
             status = JobStatus(key, public_state(job["state"]), done, job["total"], job["error"], job["job_id"],
-                               stale_job(job["state"], job["queued"], job["created"]))
+                               stale_job(job["state"], job["queued"], job["created"]), chunk_progress=job["progress"])
             if job["state"] in ACTIVE:
                 others = [j for k, j in self.jobs.items() if k != key and j["state"] in ACTIVE]
                 status.ahead = sum(j["created"] <= job["created"] for j in others) if job["state"] == PENDING else 0

@@ -9,7 +9,8 @@ Redis and queues one `landscape.chunk` task per chunk on the `landscape.chunks` 
 Redis holds, per query key K (all small; finished records expire after a week, the cached result
 does not):
   landscape:job:K          hash: job_id, kind, query, chunks, total, state, error, created, updated,
-                           queued (1 once the submitter has queued every chunk: see ENQUEUE_GRACE)
+                           queued (1 once the submitter has queued every chunk: see ENQUEUE_GRACE),
+                           progress (a running chunk's last [done, total]: JobStatus.chunk_progress)
   landscape:job:K:parts    hash: chunk index -> the chunk's part (JSON), until the job is over
   landscape:job:K:runs     hash: chunk index -> times the chunk was started (1 unless a worker was lost)
   landscape:job:K:owners   hash: chunk index -> the worker that ran it last
@@ -176,6 +177,10 @@ _QUEUED = """
 if redis.call('HGET', KEYS[1], 'job_id') == ARGV[1] then redis.call('HSET', KEYS[1], 'queued', '1') end
 return 0
 """
+_REPORT = """
+if redis.call('HGET', KEYS[1], 'job_id') == ARGV[1] then redis.call('HSET', KEYS[1], 'progress', ARGV[2]) end
+return 0
+"""
 _CLAIM = """
 local job = redis.call('HMGET', KEYS[1], 'job_id', 'state')
 if job[1] ~= ARGV[1] then return 'skip' end
@@ -240,8 +245,8 @@ class RedisBoard:
 
     def __init__(self, client, url: str):
         self.client, self.url = client, url
-        self._create, self._claim, self._store, self._finish, self._queued, self._renew = (
-            client.register_script(s) for s in (_CREATE, _CLAIM, _STORE, _FINISH, _QUEUED, _RENEW))
+        self._create, self._claim, self._store, self._finish, self._queued, self._renew, self._report = (
+            client.register_script(s) for s in (_CREATE, _CLAIM, _STORE, _FINISH, _QUEUED, _RENEW, _REPORT))
 
     @staticmethod
     def _keys(key: str) -> list[str]:
@@ -292,6 +297,11 @@ class RedisBoard:
                 and watched is not None and time.time() - float(watched) > grace)
 
     @_reachable
+    def report(self, key: str, job_id: str, done: int, total: int) -> None:
+        """A running chunk's progress (see compute.board.JobStatus.chunk_progress)."""
+        self._report(keys=[PREFIX + key], args=[job_id, json.dumps([int(done), int(total)])])
+
+    @_reachable
     def renew(self, key: str, job_id: str, index: int) -> None:
         job, *_, leases, _active = self._keys(key)
         self._renew(keys=[job, leases], args=[job_id, index, time.time() + LEASE_S])
@@ -332,18 +342,19 @@ class RedisBoard:
     def status(self, key: str) -> JobStatus | None:
         job, parts = self._keys(key)[:2]
         pipe = self.client.pipeline(transaction=True)
-        pipe.hmget(job, "state", "total", "error", "job_id", "queued", "created")
+        pipe.hmget(job, "state", "total", "error", "job_id", "queued", "created", "progress")
         pipe.hlen(parts)
         pipe.zcard(ACTIVE_SET)
         pipe.get(CHUNK_SECONDS)
-        (state, total, error, job_id, queued, created), stored, active, chunk_s = pipe.execute()
+        (state, total, error, job_id, queued, created, progress), stored, active, chunk_s = pipe.execute()
         if state is None:
             return None
         state, total = state.decode(), int(total)
         done = total if state == "done" else int(stored)
         # a record without the mark (written before it existed) counts as queued
         status = JobStatus(key, public_state(state), done, total, (error or b"").decode() or None, job_id.decode(),
-                           stale_job(state, queued != b"0", float(created)))
+                           stale_job(state, queued != b"0", float(created)),
+                           chunk_progress=json.loads(progress) if progress else None)
         if state in ACTIVE:
             if state == "pending":
                 status.ahead = max(0, self.client.zcount(ACTIVE_SET, "-inf", float(created)) - 1)

@@ -56,16 +56,20 @@ def check_carries_query(query, result: dict) -> None:
         raise ValueError("the result does not carry its query")
 
 
-def single_chunk(kind: str, query_type: type, result_type: type, compute: Callable[[Any, Any], Any],
-                 check: Callable[[Any, dict], None] | None = None) -> ChunkKind:
-    """A kind with nothing to split: one chunk computes the whole result with `compute(query, store)`."""
+def single_chunk(kind: str, query_type: type, result_type: type, compute: Callable[..., Any],
+                 check: Callable[[Any, dict], None] | None = None, with_progress: bool = False) -> ChunkKind:
+    """A kind with nothing to split: one chunk computes the whole result with `compute(query, store)`,
+    or `compute(query, store, progress)` with `with_progress` (a long chunk that reports how far it is
+    and stops when the progress callback raises: a training run)."""
     def check_all(query, result: dict) -> None:
         check_carries_query(query, result)
         if check is not None:
             check(query, result)
 
-    return ChunkKind(kind, query_type, result_type, split=lambda q, n: [[0, 1]],
-                     compute=lambda q, store, chunk, progress: compute(q, store).to_json(),
+    def compute_chunk(query, store, chunk, progress) -> dict:
+        return (compute(query, store, progress) if with_progress else compute(query, store)).to_json()
+
+    return ChunkKind(kind, query_type, result_type, split=lambda q, n: [[0, 1]], compute=compute_chunk,
                      assemble=lambda q, parts: parts[0], check=check_all)
 
 

@@ -111,9 +111,10 @@ def execute(query: Query, store: Store, progress: Progress | None = None):
 
 # --------------------------------------------------------------------------- running a chunk
 class _Watch:
-    """The progress callback of a chunk: raises Cancelled once the job is no longer active. The
-    board is asked at most every `every` seconds (a Redis round trip per point would dominate
-    small models); an unreachable board does not stop a computation."""
+    """The progress callback of a chunk: reports (done, total) to the board (JobStatus.chunk_progress)
+    and raises Cancelled once the job is no longer active. The board is asked at most every `every`
+    seconds (a Redis round trip per point would dominate small models); an unreachable board does
+    not stop a computation."""
 
     def __init__(self, board, key: str, job_id: str, every: float = 0.5):
         self.board, self.key, self.job_id, self.every = board, key, job_id, every
@@ -125,6 +126,7 @@ class _Watch:
             return
         self.last = now
         try:
+            self.board.report(self.key, self.job_id, done, total)
             active = self.board.active(self.key, self.job_id)
         except RedisUnavailable:
             return

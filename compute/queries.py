@@ -323,6 +323,32 @@ class SurfaceQuery(Query):
         return cls(**{n: (tuple(obj[n]) if n == "splits" else obj[n]) for n in names})
 
 
+@dataclass(frozen=True)
+class TrainQuery(Query):
+    """Train a zoo model with one of its presets and a seed on the offline demo data, and record the
+    run (compute/training.py): the job of `landscape serve --demo`. Its result names the run."""
+
+    kind: ClassVar[str] = "train"
+    model: str
+    preset: str = "small"
+    seed: int = 0
+
+    def __post_init__(self):
+        from models import get_model  # here: the zoo's registry is not needed to parse other queries
+
+        spec = get_model(self.model)
+        if self.preset not in spec.presets:
+            raise BadInput(f"model {self.model} has no preset {self.preset!r}; presets: {', '.join(spec.presets)}",
+                           field="preset")
+        object.__setattr__(self, "seed", parse_seed(self.seed, "seed"))
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "TrainQuery":
+        if obj.get("kind") != cls.kind:
+            raise BadInput(f"not a train query: kind {obj.get('kind')!r}")
+        return cls(obj["model"], obj["preset"], obj["seed"])
+
+
 CONTROL_EXPERIMENTS = ("random-walk", "convex", "factored", "scalar-lines", "extremes")
 
 
