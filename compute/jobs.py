@@ -50,6 +50,7 @@ from . import budget
 from .board import ACTIVE, CANCELLED, DONE, FAILED, LEASE_S, JobStatus, LocalBoard
 from .cache import RedisUnavailable, ResultCache, file_cache
 from .evaluator import Progress
+from .computing import computing
 from .kinds import kind_of
 from .queries import Query
 from .settings import int_setting, redis_url
@@ -62,14 +63,7 @@ log = logging.getLogger(__name__)
 # small and still gives a 200-point line 7 chunks to share among workers.
 CHUNK_POINTS = 32
 JobsUnavailable = RedisUnavailable  # the job layer's name for "Redis cannot be reached"
-# One chunk computes at a time per process. Each Evaluator has a lock of its own, for
-# torch.func.functional_call swapping its module's parameters (two threads evaluating the same
-# model at once got costs off by 0.1-0.2 on the relu-mnist line), but a chunk also touches state
-# that no one evaluator owns: the global torch RNG (seeded for dropout samples, even across
-# different models), torch's process-wide thread count (lowered and restored around the line
-# path's blocks), and the unlocked frame cache of compute/trajectory.py. Threaded workers and a
-# dashboard thread beside the local job thread would hit those; processes do not.
-_compute_lock = threading.RLock()
+# One chunk computes at a time per process: compute/computing.py says why.
 
 
 class Cancelled(Exception):
@@ -100,7 +94,7 @@ def execute(query: Query, store: Store, progress: Progress | None = None):
     chunks = kind.split(query, chunk_points(query, store))
     parts = []
     for i, chunk in enumerate(chunks):
-        with _compute_lock:
+        with computing():
             parts.append(kind.compute(query, store, chunk, None))
         if progress is not None:
             progress(i + 1, len(chunks))
@@ -176,7 +170,7 @@ def run_chunk(board, cache: ResultCache, store: Store, key: str, job_id: str, in
     try:
         query = kind.query_type.from_json(query_json)
         if verdict == "go":
-            with _compute_lock, _Lease(board, key, job_id, index):
+            with computing(), _Lease(board, key, job_id, index):
                 started = time.monotonic()
                 part = kind.compute(query, store, chunk, _Watch(board, key, job_id))
             verdict = board.store(key, job_id, index, part, time.monotonic() - started)
@@ -276,9 +270,17 @@ class BaseJobs:
         """Queue again the chunks `indices` of a job whose worker was lost."""
 
 
+LANES = ("compute", "train")
+
+
+def lane_of(query_json: dict) -> str:
+    return "train" if query_json.get("kind") == "train" else "compute"
+
+
 class LocalJobs(BaseJobs):
-    """The embedded default: jobs run in this process on one background thread, one chunk at a
-    time, round robin over the active jobs (see `_next`); results go to the
+    """The embedded default: jobs run in this process, one chunk at a time, round robin over the
+    active jobs (see `_next`), on a thread per lane (training has its own, and lends the right to
+    compute to the other between its steps: compute/computing.py); results go to the
     file-system cache under $LANDSCAPE_HOME/cache. No Redis."""
 
     def __init__(self, store: Store | None = None, cache: ResultCache | None = None):
@@ -289,28 +291,31 @@ class LocalJobs(BaseJobs):
         self.turns: OrderedDict[str, list] = OrderedDict()
         self.running = 0
         self.wakeup = threading.Condition()
-        # a daemon thread: a CLI that exits (or is interrupted) does not wait for it
-        threading.Thread(target=self._loop, name="landscape-jobs", daemon=True).start()
+        # A thread per lane, daemons (a CLI that exits does not wait for them). Training (one chunk
+        # of tens of seconds) has its own lane, and lends the right to compute between its steps
+        # (compute/computing.py): a line asked for meanwhile runs then, not after the whole run.
+        for lane in LANES:
+            threading.Thread(target=self._loop, args=(lane,), name=f"landscape-jobs-{lane}", daemon=True).start()
 
     def _enqueue(self, key: str, job_id: str, chunks: list, query_json: dict) -> None:
         with self.wakeup:
             self.turns[key] = [job_id, chunks, query_json, 0]  # a new attempt at a key replaces the old
-            self.wakeup.notify()
+            self.wakeup.notify_all()  # the lanes' threads wait on one condition
 
     def idle(self) -> bool:
         """No job queued or running."""
         with self.wakeup:
             return not self.turns and not self.running
 
-    def _next(self) -> tuple:
-        """The next chunk to run: that of the job with the fewest chunks run so far (the first
-        in turn order among equals), which then goes to the back of the line. So jobs of equal
-        age alternate chunk by chunk, and a new job runs its first chunks next, as the chunk
+    def _next(self, lane: str) -> tuple:
+        """The next chunk of `lane` to run: that of the job with the fewest chunks run so far (the
+        first in turn order among equals), which then goes to the back of the line. So jobs of
+        equal age alternate chunk by chunk, and a new job runs its first chunks next, as the chunk
         priorities do on Celery."""
         with self.wakeup:
-            while not self.turns:
+            while not (mine := [k for k, turn in self.turns.items() if lane_of(turn[2]) == lane]):
                 self.wakeup.wait()
-            key = min(self.turns, key=lambda k: self.turns[k][3])  # min keeps the first of equals
+            key = min(mine, key=lambda k: self.turns[k][3])  # min keeps the first of equals
             turn = self.turns[key]
             job_id, chunks, query_json, index = turn
             turn[3] += 1
@@ -321,9 +326,9 @@ class LocalJobs(BaseJobs):
             self.running += 1
             return key, job_id, chunks[index], index, query_json
 
-    def _loop(self) -> None:
+    def _loop(self, lane: str) -> None:
         while True:
-            key, job_id, chunk, index, query_json = self._next()
+            key, job_id, chunk, index, query_json = self._next(lane)
             try:
                 outcome = run_chunk(self.board, self.cache, self.store, key, job_id, index, chunk, query_json)
             except Exception as exc:  # the cache folder is unwritable, say: the job says so

@@ -28,6 +28,7 @@ from models.objectives import objective_cost
 from models.errors import BadInput
 from .board import RUNNING, JobStatus
 from .chunks import single_chunk
+from .computing import lend
 from .validate import parse_folder
 from .evaluator import Evaluator, Progress, default_device
 from .params import ParamLayout
@@ -187,7 +188,12 @@ class TrainResult:
 
 def train_job(query: TrainQuery, store: Store, progress: Progress | None = None) -> TrainResult:
     """A training job's one chunk: `train` on the offline demo data, quietly (a worker's stderr)."""
-    run = train(query.model, query.preset, query.seed, store=store, progress=False, step_progress=progress)
+    def step(done: int, total: int) -> None:
+        if progress is not None:
+            progress(done, total)  # may raise to cancel
+        lend()  # a line asked for meanwhile computes now, not after the whole run
+
+    run = train(query.model, query.preset, query.seed, store=store, progress=False, step_progress=step)
     final = next(s for s in run.manifest["steps"] if s["step"] == run.final_step)
     return TrainResult(run.id, run.final_step, float(run.manifest["steps"][-1].get("epoch", 0.0)),
                        final.get("cost", {}).get("valid"), query.to_json(), query.key())
