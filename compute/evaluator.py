@@ -314,7 +314,7 @@ class Evaluator:
         rate = line.rate(LINE_DIRECTION)  # dt/dalpha
         sums = torch.zeros(jets[0].shape[1], len(bounds) - 1, 2, dtype=torch.float64)
         for rows, jet in zip(blocks, jets):
-            g, _, _, targets = self._costs_of(jet[0], y[rows])
+            g, targets = jet.shape[1], self._targets(y[rows], jet.shape[1])
             taken = jet if self.objective.leading_dims else jet.reshape(3, -1, *jet.shape[3:])
             for m, v in enumerate(objective_derivatives(self.objective.per_example, taken, targets)):
                 self._add_segments(sums[:, :, m], v * rate ** (m + 1), g, start + rows.start, bounds)
@@ -348,12 +348,15 @@ class Evaluator:
         """(g, per-example costs (g*B,) or (g, B), outputs and targets as the objective took them)
         of g points' outputs (g, B, ...) on a chunk, for an objective that does not perturb the inputs."""
         g = len(out)
+        targets = self._targets(y, g)
         if self.objective.leading_dims:  # (g, B, ...) as it is: no copy of a strided `out`
-            targets = y.expand(g, *y.shape)
             return g, self.objective.per_example(out, targets), out, targets
-        flat_y = y.repeat(g, *([1] * (y.dim() - 1)))
         flat_out = out.reshape(g * out.shape[1], *out.shape[2:])
-        return g, self.objective.per_example(flat_out, flat_y), flat_out, flat_y
+        return g, self.objective.per_example(flat_out, targets), flat_out, targets
+
+    def _targets(self, y: torch.Tensor, g: int) -> torch.Tensor:
+        """A chunk's targets for g points' outputs, as the objective takes them: (g, B, ...) or (g*B, ...)."""
+        return y.expand(g, *y.shape) if self.objective.leading_dims else y.repeat(g, *([1] * (y.dim() - 1)))
 
     def _point_costs(self, thetas: torch.Tensor, x: torch.Tensor, y: torch.Tensor, first: torch.Tensor | None):
         """(g, per-example costs (g*B,), outputs (g*B, ...), targets (g*B, ...)) of g points on a chunk."""

@@ -475,15 +475,18 @@ def _sweep(q, wc_t, d_t, example, unit, v0, v1, starts, t, relu, w_rest, b_rest,
                     y2[j] = two * q[e, 2 * width + j] if on else zero
             for c in range(w_rest.shape[1]):
                 acc = b_rest[k, c]
-                for j in range(width):
-                    acc += w_rest[k, c, j] * y[j]
-                out[k, c, e] = acc
-                if jet:
-                    acc1, acc2 = db_rest[c], zero
+                if not jet:
                     for j in range(width):
-                        acc1 += d_rest[c, j] * y[j] + w_rest[k, c, j] * y1[j]
-                        acc2 += two * d_rest[c, j] * y1[j] + w_rest[k, c, j] * y2[j]
-                    out1[k, c, e], out2[k, c, e] = acc1, acc2
+                        acc += w_rest[k, c, j] * y[j]
+                    out[k, c, e] = acc
+                    continue
+                acc1, acc2 = db_rest[c], zero
+                for j in range(width):  # one pass over the weights for all three
+                    w, d = w_rest[k, c, j], d_rest[c, j]
+                    acc += w * y[j]
+                    acc1 += d * y[j] + w * y1[j]
+                    acc2 += two * d * y1[j] + w * y2[j]
+                out[k, c, e], out1[k, c, e], out2[k, c, e] = acc, acc1, acc2
 
 
 @numba.njit(nogil=True, cache=True)
