@@ -40,8 +40,10 @@ from Q itself, an affine layer W(t) h + b(t) maps (h, h', h'') to (W h + b, D h 
 The sweep computes them beside the outputs, in the same pass; the evaluator takes them through
 the objective (compute/derivatives.py), so a line's cost and its exact dJ/dalpha, d2J/dalpha2
 come out of one pass over the data. The last layer's work per point is then five products
-instead of one; benchmarks/line.py measures the whole: ~1.7x the cost alone on the small
-relu-mnist (20 points, 2-core CPU).
+instead of one; benchmarks/line.py measures the whole on a 2-core CPU: 1.6x the cost alone on
+the small relu-mnist with 1,000 examples and 20 points (--quick, idle), 2.4x with 5,000 and 50;
+the objective's jvps (in the calling thread: forward AD's levels are global) are the largest part
+of the difference.
 
 The path is used only where it is exact and pays: an `MLP` in eval mode with activation "relu"
 or "linear" and at least two layers, fp32 or fp64 on a CPU (the cost model below was measured
