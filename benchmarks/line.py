@@ -1,15 +1,20 @@
 """Side-by-side timing of one line J((1-alpha) theta0 + alpha theta1), full-set cross-entropy.
 
 Methods, timed in one run, interleaved, median of --repeats:
-  evaluator     Evaluator.evaluate with basis (theta0, theta1), coeffs (1-alpha, alpha)
+  evaluator     Evaluator.line: Evaluator.evaluate with basis (theta0, theta1), coeffs (1-alpha, alpha)
   generic       the same with the line fast path switched off (first-layer reuse only)
   naive         a fresh model per alpha: load parameters, forward, cross-entropy
   loss-lands.   loss-landscapes 3.0.6 `linear_interpolation` with a `Loss` metric
-  +derivatives  the evaluator's line and, on the same grid, dJ/dalpha and d2J/dalpha2 by nested
-                forward mode (Evaluator.derivatives, compute/derivatives.py); "deriv/eval" is the
-                cost of a line with derivatives relative to one without (issue 13: target <= 4x on
-                the small relu-mnist). Forward mode warms up once per process (~10 s): one
-                untimed call goes first.
+  +derivatives  the evaluator's line with dJ/dalpha and d2J/dalpha2 (Evaluator.line with
+                derivatives=True): on the fast path, in the cost's own pass (compute/linefast.py
+                gives the outputs' derivatives, compute/derivatives.py takes them through the
+                objective); "deriv/eval" is the cost of a line with derivatives relative to one
+                without (issue 13: target <= 4x on the small relu-mnist)
+  nested-jvp    the fast line, then the derivatives by nested forward mode through the whole
+                network (Evaluator.derivatives, the general path): what a line with derivatives
+                cost before, "jvp/eval". Forward mode warms up once per process (~10 s): one
+                untimed call of each goes first. "max |d - d_jvp|" compares the two ways'
+                derivatives (relative to 1 + |d_jvp|).
 
 loss-landscapes evaluates alpha = i/steps for i = 1..steps (never alpha = 0), walking the line
 in place by adding the step to the parameters; every method here uses that grid. Its max
@@ -84,17 +89,24 @@ def run_evaluator(case, theta0, theta1, alphas, x, y, fast: bool) -> np.ndarray:
     linefast.ENABLED = fast
     try:
         ev = Evaluator(case.make(), OBJECTIVES["cross-entropy"], {"train": (x, y)}, device="cpu")
-        coeffs = np.stack([1 - alphas, alphas], axis=1)
-        return ev.evaluate(torch.stack([theta0, theta1]), coeffs, ["train"]).splits["train"].cost
+        return ev.line(theta0, theta1, alphas, ["train"]).splits["train"].cost
     finally:
         linefast.ENABLED = True
 
 
-def run_with_derivatives(case, theta0, theta1, alphas, x, y) -> np.ndarray:
+def run_with_derivatives(case, theta0, theta1, alphas, x, y, derivatives: dict) -> np.ndarray:
+    """The line with its derivatives in one call (the fast path's one pass where it applies)."""
     ev = Evaluator(case.make(), OBJECTIVES["cross-entropy"], {"train": (x, y)}, device="cpu")
-    coeffs = np.stack([1 - alphas, alphas], axis=1)
-    cost = ev.evaluate(torch.stack([theta0, theta1]), coeffs, ["train"]).splits["train"].cost
-    ev.derivatives(theta0, theta1, alphas, ["train"])
+    m = ev.line(theta0, theta1, alphas, ["train"], derivatives=True).splits["train"]
+    derivatives["line"] = np.stack([m.dcost, m.d2cost])
+    return m.cost
+
+
+def run_nested_jvp(case, theta0, theta1, alphas, x, y, derivatives: dict) -> np.ndarray:
+    """The line, then its derivatives by nested jvps of the whole network (the general path)."""
+    ev = Evaluator(case.make(), OBJECTIVES["cross-entropy"], {"train": (x, y)}, device="cpu")
+    cost = ev.line(theta0, theta1, alphas, ["train"]).splits["train"].cost
+    derivatives["jvp"] = np.stack(ev.derivatives(theta0, theta1, alphas, ["train"])["train"])
     return cost
 
 
@@ -129,9 +141,12 @@ def bench(case: Case, repeats: int, with_ll: bool) -> dict:
         "evaluator": lambda: run_evaluator(case, theta0, theta1, alphas, x, y, fast=True),
         "generic": lambda: run_evaluator(case, theta0, theta1, alphas, x, y, fast=False),
         "naive": lambda: run_naive(case, theta0, theta1, alphas, x, y),
-        "+derivatives": lambda: run_with_derivatives(case, theta0, theta1, alphas, x, y),
+        "+derivatives": lambda: run_with_derivatives(case, theta0, theta1, alphas, x, y, derivatives),
+        "nested-jvp": lambda: run_nested_jvp(case, theta0, theta1, alphas, x, y, derivatives),
     }
-    run_with_derivatives(case, theta0, theta1, alphas[:2], x[:10], y[:10])  # forward mode's one-time warm-up
+    derivatives: dict[str, np.ndarray] = {}  # (2, P): dJ/dalpha, d2J/dalpha2 of each way
+    for warm_up in (run_with_derivatives, run_nested_jvp):  # forward mode's one-time costs, untimed
+        warm_up(case, theta0, theta1, alphas, x[:10], y[:10], derivatives)
     if with_ll:
         methods["loss-lands."] = lambda: run_loss_landscapes(case, theta0, theta1, alphas, x, y)
     times: dict[str, list[float]] = {k: [] for k in methods}
@@ -142,28 +157,34 @@ def bench(case: Case, repeats: int, with_ll: bool) -> dict:
             values[name] = fn()
             times[name].append(time.perf_counter() - t)
     ref = values["naive"]
+    jvp = derivatives["jvp"]
     return {"case": case, "median": {k: statistics.median(v) for k, v in times.items()},
             "dev": {k: float(np.max(np.abs(v - ref))) for k, v in values.items()},
-            "cost": (float(ref.min()), float(ref.max()))}
+            "cost": (float(ref.min()), float(ref.max())),
+            "derivative_dev": [float(np.max(np.abs(derivatives["line"][i] - jvp[i]) / (1 + np.abs(jvp[i]))))
+                               for i in range(2)]}
 
 
 def print_table(rows: list[dict]) -> None:
-    names = ["evaluator", "generic", "naive", "loss-lands.", "+derivatives"]
+    names = ["evaluator", "generic", "naive", "loss-lands.", "+derivatives", "nested-jvp"]
     print()
-    print(f"{'case':<30} {'N':>6} {'P':>4}  " + "  ".join(f"{n:>11}" for n in names)
-          + f"  {'LL/eval':>8} {'naive/eval':>10} {'generic/eval':>12} {'deriv/eval':>10} {'deriv/generic':>13}")
+    print(f"{'case':<30} {'N':>6} {'P':>4}  " + "  ".join(f"{n:>12}" for n in names)
+          + f"  {'LL/eval':>8} {'naive/eval':>10} {'generic/eval':>12} {'deriv/eval':>10} {'jvp/eval':>9}")
     for r in rows:
         c, med = r["case"], r["median"]
-        cells = "  ".join(f"{med[n]:>10.3f}s" if n in med else f"{'-':>11}" for n in names)
+        cells = "  ".join(f"{med[n]:>11.3f}s" if n in med else f"{'-':>12}" for n in names)
         ll = f"{med['loss-lands.'] / med['evaluator']:>7.2f}x" if "loss-lands." in med else f"{'-':>8}"
         print(f"{c.name:<30} {c.examples:>6} {c.points:>4}  {cells}  {ll} "
               f"{med['naive'] / med['evaluator']:>9.2f}x {med['generic'] / med['evaluator']:>11.2f}x "
-              f"{med['+derivatives'] / med['evaluator']:>9.2f}x {med['+derivatives'] / med['generic']:>12.2f}x")
+              f"{med['+derivatives'] / med['evaluator']:>9.2f}x {med['nested-jvp'] / med['evaluator']:>8.2f}x")
     print()
-    print("max |J - J_naive| over the grid (cost range on the line):")
+    print("max |J - J_naive| over the grid (cost range on the line); max |d - d_jvp| / (1 + |d_jvp|) of the "
+          "derivatives:")
     for r in rows:
         devs = "  ".join(f"{k} {v:.1e}" for k, v in r["dev"].items() if k != "naive")
-        print(f"  {r['case'].name:<30} {devs}   (J in [{r['cost'][0]:.4f}, {r['cost'][1]:.4f}])")
+        d1, d2 = r["derivative_dev"]
+        print(f"  {r['case'].name:<30} {devs}   (J in [{r['cost'][0]:.4f}, {r['cost'][1]:.4f}]);"
+              f"  dJ {d1:.1e}  d2J {d2:.1e}")
 
 
 def main(argv: list[str] | None = None) -> int:

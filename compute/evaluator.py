@@ -38,7 +38,7 @@ from models.objectives import Objective, objective_cost
 
 from .batchnorm import BN_POLICIES, BufferLayout, has_batchnorm, recompute_statistics
 from .convfold import CHANNELS_LAST, FoldedForward
-from .derivatives import line_derivatives
+from .derivatives import line_derivatives, objective_derivatives
 from .linefast import LinePath
 from .params import ParamLayout
 
@@ -50,6 +50,7 @@ def offset_progress(progress: Progress | None, index: int, count: int) -> Progre
     if progress is None:
         return None
     return lambda done, total: progress(index * total + done, count * total)
+LINE_DIRECTION = np.array([-1.0, 1.0])  # d(1 - alpha, alpha)/dalpha: a line's coefficients move this way
 CACHE_BYTES = 4 << 20  # the largest activation of a chunk of examples, on a CPU
 DROPOUT_SEED = 20150101  # Monte-Carlo dropout passes draw their masks from seeds offset from this
 
@@ -59,6 +60,8 @@ class Metrics:
     cost: np.ndarray  # (P,) mean per-example cost over the split
     error: np.ndarray | None  # (P,) error rate, classifiers only
     extra: dict = field(default_factory=dict)  # name -> (P,): the objective's extras and summaries
+    dcost: np.ndarray | None = None  # (P,) dJ/dalpha along a line, when asked for (Evaluator.line)
+    d2cost: np.ndarray | None = None  # (P,) d2J/dalpha2
 
 
 @dataclass
@@ -125,7 +128,7 @@ class Evaluator:
             return self._evaluate_checked(basis, coeffs, splits, progress, dropout_samples, buffer_basis, bn)
 
     def _evaluate_checked(self, basis, coeffs, splits, progress, dropout_samples: int = 0, buffer_basis=None,
-                          bn: str = "interpolate") -> Evaluation:
+                          bn: str = "interpolate", derivatives: bool = False) -> Evaluation:
         basis = basis.to(self.device, self.dtype)
         coeffs = torch.as_tensor(np.asarray(coeffs, dtype=np.float64))
         point_buffers = None
@@ -133,7 +136,7 @@ class Evaluator:
             basis = torch.cat([basis, buffer_basis.to(self.device, self.dtype)], dim=1)  # [theta | buffers]
             if bn == "recompute" and self.batchnorm:
                 point_buffers = self._recomputed_buffers(basis, coeffs, progress)
-        result = self._evaluate(basis, coeffs, splits, progress, dropout_samples, point_buffers)
+        result = self._evaluate(basis, coeffs, splits, progress, dropout_samples, point_buffers, derivatives)
         precision_error = None
         if self.dtype != torch.float32:
             check = [0, len(coeffs) - 1] if len(coeffs) > 1 else [0]
@@ -146,6 +149,25 @@ class Evaluator:
             precision_error = max(float(np.max(np.abs(result[s].cost[check] - exact[s].cost))) for s in splits)
         return Evaluation(result, str(self.dtype).replace("torch.", ""), precision_error)
 
+    def line(self, theta0: torch.Tensor, theta1: torch.Tensor, alphas: np.ndarray, splits: Sequence[str],
+             progress: Progress | None = None, *, dropout_samples: int = 0, buffer_basis: torch.Tensor | None = None,
+             bn: str = "interpolate", derivatives: bool = False) -> Evaluation:
+        """J at (1 - alpha) theta0 + alpha theta1 for each alpha (`evaluate` with basis (theta0,
+        theta1), buffer_basis its buffers); with `derivatives`, also dJ/dalpha and d2J/dalpha2
+        exactly (Metrics.dcost, d2cost): in the same pass as the cost where the line fast path
+        takes the line, else by nested forward mode after it (compute/derivatives.py)."""
+        recomputed = bn == "recompute" and self.batchnorm
+        if derivatives and (dropout_samples or self.objective.perturb is not None or recomputed):
+            raise ValueError("derivatives are defined for the deterministic cost of a clean objective, with "
+                             "interpolated BatchNorm statistics")
+        alphas = np.asarray(alphas, dtype=np.float64)
+        basis, coeffs = torch.stack([theta0, theta1]), np.stack([1.0 - alphas, alphas], axis=1)
+        if bn not in BN_POLICIES:
+            raise ValueError(f"bn must be one of {BN_POLICIES}, got {bn!r}")
+        with self.lock:
+            return self._evaluate_checked(basis, coeffs, splits, progress, dropout_samples, buffer_basis, bn,
+                                          derivatives)
+
     def evaluate_points(self, thetas: torch.Tensor, splits: Sequence[str], progress: Progress | None = None,
                         buffer_basis: torch.Tensor | None = None) -> Evaluation:
         """J at each of the points `thetas` (with each point's own buffers, when given)."""
@@ -154,11 +176,18 @@ class Evaluator:
     def derivatives(self, theta0: torch.Tensor, theta1: torch.Tensor, alphas: np.ndarray, splits: Sequence[str],
                     progress: Progress | None = None,
                     buffer_basis: torch.Tensor | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """{split: (dJ/dalpha, d2J/dalpha2)} along theta0 -> theta1, exactly (compute/derivatives.py)."""
+        """{split: (dJ/dalpha, d2J/dalpha2)} along theta0 -> theta1 by nested forward mode through the
+        whole network, whatever the model (compute/derivatives.py); `line` takes the fast way where
+        there is one."""
         if self.objective.perturb is not None:
             raise ValueError("derivatives of an objective that perturbs its inputs are not defined here")
+        start = theta0.to(self.device, self.dtype)
+        direction = theta1.to(self.device, self.dtype) - start
+        if buffer_basis is not None and self.buffer_layout.names:
+            b = buffer_basis.to(self.device, self.dtype)
+            start, direction = torch.cat([start, b[0]]), torch.cat([direction, b[1] - b[0]])
         with self.lock:
-            return line_derivatives(self, theta0, theta1, alphas, splits, progress, buffer_basis)
+            return line_derivatives(self, start, direction, alphas, splits, progress)
 
     def _recomputed_buffers(self, basis: torch.Tensor, coeffs: torch.Tensor, progress: Progress | None) -> torch.Tensor:
         """(P, buffers) with the BatchNorm statistics of every point re-estimated on the training split."""
@@ -186,37 +215,50 @@ class Evaluator:
     # ------------------------------------------------------------------ internals
     def _evaluate(self, basis: torch.Tensor, coeffs: torch.Tensor, splits: Sequence[str],
                   progress: Progress | None, dropout_samples: int = 0,
-                  point_buffers: torch.Tensor | None = None) -> dict[str, Metrics]:
+                  point_buffers: torch.Tensor | None = None, derivatives: bool = False) -> dict[str, Metrics]:
+        """Metrics per split; with `derivatives` (basis (theta0, theta1) and coeffs (1 - alpha,
+        alpha): a line), dJ/dalpha and d2J/dalpha2 too."""
         n_points, n_basis = coeffs.shape
         x = torch.cat([self.data[s][0] for s in splits]) if len(splits) > 1 else self.data[splits[0]][0]
         y = torch.cat([self.data[s][1] for s in splits]) if len(splits) > 1 else self.data[splits[0]][1]
         bounds = np.cumsum([0] + [len(self.data[s][0]) for s in splits])
         metrics = self._metric_names()
-        sums = torch.zeros(n_points, len(splits), len(metrics), dtype=torch.float64)  # per split
         # An objective that perturbs the inputs needs grad_x, so the forward must start from x; so
         # does input dropout. The line fast path is for the deterministic eval-mode network.
         exact = self.objective.perturb is None and not dropout_samples and basis.shape[1] == self.layout.numel
         reuse = self.factored and n_basis < n_points and exact
         # a line through a ReLU/linear MLP: all points' outputs from sign-flip updates (linefast.py)
         line = LinePath.plan(self.model, self.layout, basis, coeffs) if exact else None
+        # the fast path's pass gives the derivatives too; elsewhere nested jvps follow the cost
+        one_pass = derivatives and line is not None
+        if one_pass:
+            metrics += ["dcost", "d2cost"]
+        cost_progress = offset_progress(progress, 0, 2) if derivatives and not one_pass else progress
+        sums = torch.zeros(n_points, len(splits), len(metrics), dtype=torch.float64)  # per split
         chunk = self._chunk_size(basis, x, n_basis if reuse else 0)
         if line is not None:  # it holds the outputs of every point for a whole chunk
-            chunk = min(chunk, line.examples_within(self.memory_budget))
+            chunk = min(chunk, line.examples_within(self.memory_budget, derivatives))
         starts = range(0, len(x), chunk)
         c = coeffs.to(self.device, self.dtype)
         done, total = 0, len(starts) * n_points
         with torch.no_grad():
             for start in starts:
                 xc, yc = x[start:start + chunk], y[start:start + chunk]
-                parts = (self._line_chunk(line, xc, yc, start, bounds) if line is not None
+                parts = (self._line_chunk(line, xc, yc, start, bounds, one_pass) if line is not None
                          else self._chunk(basis, c, xc, yc, start, bounds, reuse, dropout_samples, point_buffers))
                 for p0, part in parts:  # (first point, sums (g, S, metric) of g points)
                     sums[p0:p0 + len(part)] += part
                     done += len(part)
-                    if progress is not None:
-                        progress(done, total)
+                    if cost_progress is not None:
+                        cost_progress(done, total)
         means = sums / torch.as_tensor(np.diff(bounds), dtype=torch.float64)[None, :, None]
-        return {s: self._metrics(means[:, i], metrics) for i, s in enumerate(splits)}
+        result = {s: self._metrics(means[:, i], metrics) for i, s in enumerate(splits)}
+        if derivatives and not one_pass:
+            by_split = line_derivatives(self, basis[0], basis[1] - basis[0], coeffs[:, 1].numpy(), splits,
+                                        offset_progress(progress, 1, 2))
+            for s, (d1, d2) in by_split.items():
+                result[s].dcost, result[s].d2cost = d1, d2
+        return result
 
     def _chunk(self, basis: torch.Tensor, c: torch.Tensor, x: torch.Tensor, y: torch.Tensor, start: int,
                bounds: np.ndarray, reuse: bool, dropout_samples: int = 0,
@@ -251,12 +293,32 @@ class Evaluator:
                 self.model.eval()
 
     def _line_chunk(self, line: LinePath, x: torch.Tensor, y: torch.Tensor, start: int,
-                    bounds: np.ndarray) -> Iterator[tuple[int, torch.Tensor]]:
-        """The line fast path on one chunk: every point at once, blocks of examples in parallel."""
-        def block_sums(rows: slice) -> torch.Tensor:
-            return self._sums(*self._costs_of(line.outputs(x[rows]), y[rows]), start + rows.start, bounds)
-        parts = _map_single_threaded(block_sums, line.blocks(len(x), torch.get_num_threads()))
-        yield 0, sum(parts[1:], parts[0])  # in block order: the same sums whatever the threads' timing
+                    bounds: np.ndarray, derivatives: bool = False) -> Iterator[tuple[int, torch.Tensor]]:
+        """The line fast path on one chunk: every point at once, blocks of examples in parallel;
+        with `derivatives` (a line (1 - alpha, alpha)), dJ/dalpha and d2J/dalpha2 as two more metrics."""
+        def block_sums(rows: slice) -> tuple[torch.Tensor, torch.Tensor]:
+            out = line.outputs(x[rows], derivatives)  # with derivatives (3, P, b, out): the outputs' jet in t
+            return self._sums(*self._costs_of(out[0] if derivatives else out, y[rows]), start + rows.start,
+                              bounds), out
+        blocks = line.blocks(len(x), torch.get_num_threads())
+        parts = _map_single_threaded(block_sums, blocks)
+        sums = sum((s for s, _ in parts[1:]), parts[0][0])  # in block order: the same sums whatever the threads' timing
+        if derivatives:  # forward AD's levels are global, not per thread: the objective's jvps run here
+            sums = torch.cat([sums, self._line_derivative_sums(line, [jet for _, jet in parts], y, blocks, start,
+                                                               bounds)], dim=2)
+        yield 0, sums
+
+    def _line_derivative_sums(self, line: LinePath, jets: list[torch.Tensor], y: torch.Tensor, blocks: list[slice],
+                              start: int, bounds: np.ndarray) -> torch.Tensor:
+        """(P, S, 2) sums of dJ/dalpha and d2J/dalpha2 from the outputs' jets of a chunk's blocks."""
+        rate = line.rate(LINE_DIRECTION)  # dt/dalpha
+        sums = torch.zeros(jets[0].shape[1], len(bounds) - 1, 2, dtype=torch.float64)
+        for rows, jet in zip(blocks, jets):
+            g, targets = jet.shape[1], self._targets(y[rows], jet.shape[1])
+            taken = jet if self.objective.leading_dims else jet.reshape(3, -1, *jet.shape[3:])
+            for m, v in enumerate(objective_derivatives(self.objective.per_example, taken, targets)):
+                self._add_segments(sums[:, :, m], v * rate ** (m + 1), g, start + rows.start, bounds)
+        return sums
 
     def _metric_names(self) -> list[str]:
         """The per-example quantities summed over each split: cost, errors, the extras."""
@@ -267,7 +329,7 @@ class Evaluator:
         column = {name: means[:, i].numpy() for i, name in enumerate(names)}
         extra = {name: column[name] for name in self.objective.extras}
         extra.update({name: fn(column["cost"]) for name, fn in self.objective.summaries.items()})
-        return Metrics(column["cost"], column.get("error"), extra)
+        return Metrics(column["cost"], column.get("error"), extra, column.get("dcost"), column.get("d2cost"))
 
     def _sums(self, g: int, per: torch.Tensor, flat_out: torch.Tensor, flat_y: torch.Tensor, start: int,
               bounds: np.ndarray) -> torch.Tensor:
@@ -286,12 +348,15 @@ class Evaluator:
         """(g, per-example costs (g*B,) or (g, B), outputs and targets as the objective took them)
         of g points' outputs (g, B, ...) on a chunk, for an objective that does not perturb the inputs."""
         g = len(out)
+        targets = self._targets(y, g)
         if self.objective.leading_dims:  # (g, B, ...) as it is: no copy of a strided `out`
-            targets = y.expand(g, *y.shape)
             return g, self.objective.per_example(out, targets), out, targets
-        flat_y = y.repeat(g, *([1] * (y.dim() - 1)))
         flat_out = out.reshape(g * out.shape[1], *out.shape[2:])
-        return g, self.objective.per_example(flat_out, flat_y), flat_out, flat_y
+        return g, self.objective.per_example(flat_out, targets), flat_out, targets
+
+    def _targets(self, y: torch.Tensor, g: int) -> torch.Tensor:
+        """A chunk's targets for g points' outputs, as the objective takes them: (g, B, ...) or (g*B, ...)."""
+        return y.expand(g, *y.shape) if self.objective.leading_dims else y.repeat(g, *([1] * (y.dim() - 1)))
 
     def _point_costs(self, thetas: torch.Tensor, x: torch.Tensor, y: torch.Tensor, first: torch.Tensor | None):
         """(g, per-example costs (g*B,), outputs (g*B, ...), targets (g*B, ...)) of g points on a chunk."""

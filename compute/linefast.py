@@ -33,6 +33,18 @@ come out where a forward pass gives them, and a block whose first layer is not f
 plain per-point path. Measured agreement with a plain per-point forward pass is ~1e-7 on the
 cost in fp32.
 
+Derivatives along the line (`outputs(x, derivatives=True)`) are the same algebra: between sign
+flips every layer's output is a polynomial in t, so layer 2's y' = Q1 + 2t Q2 and y'' = 2 Q2 come
+from Q itself, an affine layer W(t) h + b(t) maps (h, h', h'') to (W h + b, D h + W h' + db,
+2 D h' + W h''), and a ReLU multiplies all three by its mask (relu'(0) = 0, as torch takes it).
+The sweep computes them beside the outputs, in the same pass; the evaluator takes them through
+the objective (compute/derivatives.py), so a line's cost and its exact dJ/dalpha, d2J/dalpha2
+come out of one pass over the data. The last layer's work per point is then five products
+instead of one; benchmarks/line.py measures the whole on a 2-core CPU: 1.6x the cost alone on
+the small relu-mnist with 1,000 examples and 20 points (--quick, idle), 2.4x with 5,000 and 50;
+the objective's jvps (in the calling thread: forward AD's levels are global) are the largest part
+of the difference.
+
 The path is used only where it is exact and pays: an `MLP` in eval mode with activation "relu"
 or "linear" and at least two layers, fp32 or fp64 on a CPU (the cost model below was measured
 there; a GPU keeps the general batched path), points whose coefficient rows lie on one straight
@@ -97,6 +109,15 @@ class _Affine:
         """(weight, bias) at position t."""
         return self.w + t * self.dw, (self.b + t * self.db if self.b is not None else None)
 
+    def addmm_at(self, t: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight^T, bias) at position t, for addmm: zeros for no bias."""
+        w, b = self.at(t)
+        return w.T, b if b is not None else torch.zeros(w.shape[0], dtype=w.dtype)
+
+    def rates(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(dweight^T, dbias): the rates of change along the line, for addmm; zeros for no bias."""
+        return self.dw.T, self.db if self.db is not None else torch.zeros(self.w.shape[0], dtype=self.w.dtype)
+
 
 def piecewise_linear_mlp(model: torch.nn.Module) -> tuple[str, list[str]] | None:
     """(activation, the affine layers' parameter prefixes) of an MLP this path is exact for: ours
@@ -145,8 +166,12 @@ class LinePath:
     without the GIL); the caller runs blocks in parallel.
     """
 
-    def __init__(self, activation: str, layers: list[str], ends: tuple[dict, dict], t: np.ndarray):
+    def __init__(self, activation: str, layers: list[str], ends: tuple[dict, dict], t: np.ndarray,
+                 span: np.ndarray | None = None):
+        """t: the points' positions on the segment between ends (-1/2 and 1/2); span (K,): that
+        segment in coefficient space (for `rate`)."""
         self.relu = activation == "relu"
+        self.span = span
         first, self.second, *self.rest = (_Affine.between(ends, prefix) for prefix in layers)
         self.first_stacked = (torch.cat([first.w, first.dw]),
                               torch.cat([first.b, first.db]) if first.b is not None else None)
@@ -161,19 +186,25 @@ class LinePath:
         # every block uses them.
         size = len(self.t_sorted) * sum(layer.w.numel() for layer in self.rest)
         self.rest_cached = [self._rest_at(k) for k in range(len(t))] if size <= REST_CACHE_ELEMENTS else None
+        # and their rates of change along the line, (dweight^T, dbias): the same at every point
+        self.rest_rates = [layer.rates() for layer in self.rest]
         # For the compiled functions: the grid, layer 2's Wc^T and D^T, and (`sweep_last`) the layer
-        # after it at every point, (weight (P, out, width), bias (P, out)), empty arrays for none.
-        # `_sweep` covers nets whose layer 2 is the last or is followed by one more (sweep_last is
-        # None otherwise): deeper nets take the torch loop.
+        # after it at every point, (weight (P, out, width), bias (P, out)), and its rates of change
+        # (`sweep_rates`: D (out, width), db (out,)), empty arrays for none. `_sweep` covers nets
+        # whose layer 2 is the last or is followed by one more (sweep_last is None otherwise):
+        # deeper nets take the torch loop.
         dtype = self.w_big.numpy().dtype
         self.t_array = np.asarray(self.t_sorted, dtype=dtype)
         self.second_t = self.second.w.T.contiguous().numpy(), self.second.dw.T.contiguous().numpy()
         self.sweep_last = None
+        self.sweep_rates = np.empty((0, 0), dtype=dtype), np.empty(0, dtype=dtype)
         if len(self.rest) == 0:
             self.sweep_last = np.empty((0, 0, 0), dtype=dtype), np.empty((0, 0), dtype=dtype)
         elif len(self.rest) == 1 and self.rest_cached is not None:
             self.sweep_last = (np.ascontiguousarray(np.stack([w_t.T.numpy() for (w_t, _), in self.rest_cached])),
                                np.ascontiguousarray(np.stack([b.numpy() for (_, b), in self.rest_cached])))
+            (dw_t, db), = self.rest_rates
+            self.sweep_rates = np.ascontiguousarray(dw_t.T.numpy()), np.ascontiguousarray(db.numpy())
 
     @classmethod
     def plan(cls, model: torch.nn.Module, layout: ParamLayout, basis: torch.Tensor,
@@ -191,12 +222,24 @@ class LinePath:
         c = torch.as_tensor(np.asarray(coeffs, dtype=np.float64)).to(basis.dtype)
         # The segment between the extreme points, centred: theta(t) = (lo + hi)/2 + t (hi - lo).
         ends = layout.unflatten(c[lo] @ basis), layout.unflatten(c[hi] @ basis)
-        return cls(*structure, ends, u - 0.5)
+        c64 = np.asarray(coeffs, dtype=np.float64)
+        return cls(*structure, ends, u - 0.5, c64[hi] - c64[lo])
 
-    def examples_within(self, budget: int) -> int:
+    def rate(self, direction: np.ndarray) -> float:
+        """dt/dalpha for alpha the coordinate along `direction` (K,) in coefficient space, the
+        line's own direction: derivatives in t (`outputs`) times this (squared, for the second)
+        are derivatives in alpha. For coeffs (1 - alpha, alpha), direction (-1, 1)."""
+        r = float(direction @ self.span / (self.span @ self.span))
+        if np.abs(r * self.span - direction).max() > COLLINEAR_TOL * max(1.0, float(np.abs(direction).max())):
+            raise ValueError(f"the direction {direction} is not that of the line")
+        return r
+
+    def examples_within(self, budget: int, derivatives: bool = False) -> int:
         """How many examples' outputs at every point fit in `budget` bytes (with the caller's
-        per-example costs over them, counted as two more copies)."""
-        per_example = 3 * len(self.t_sorted) * self._out_features() * self.w_big.element_size()
+        per-example costs over them, counted as two more copies; with derivatives, three times
+        that for the outputs' jet and as much again for the objective's nested duals)."""
+        copies = 18 if derivatives else 3
+        per_example = copies * len(self.t_sorted) * self._out_features() * self.w_big.element_size()
         return max(1, budget // per_example)
 
     def blocks(self, n: int, threads: int) -> list[slice]:
@@ -209,63 +252,80 @@ class LinePath:
         return [slice(s, min(n, s + rows)) for s in range(0, n, rows)]
 
     # ------------------------------------------------------------------ evaluation
-    def outputs(self, x: torch.Tensor) -> torch.Tensor:
+    def outputs(self, x: torch.Tensor, derivatives: bool = False) -> torch.Tensor:
         """(P, b, out): the network's output at every point for a block of examples, in the
-        caller's point order."""
+        caller's point order; with `derivatives`, (3, P, b, out): the output and its first and
+        second derivatives in t (see `rate`), exact, with relu'(0) = 0 as torch takes it."""
         z = F.linear(x.flatten(1), *self.first_stacked)  # [zc | dz]: one product, one pass over x
         n, h, o = len(z), z.shape[1] // 2, self.second.w.shape[0]
         # A NaN or inf in layer 1 (bad inputs, or an overflow) has no sign to flip: such a block
         # takes the plain per-point layer 2, which carries it through as a forward pass does.
         if not bool(torch.isfinite(z).all()):
-            out = self._dense(z)
+            out = self._dense(z, derivatives)
         else:
             left, events = self._first_point(z)
             if not self._sparse_pays(n, h, o, len(events.example)):
-                out = self._dense(z)
+                out = self._dense(z, derivatives)
             elif self.sweep_last is not None:
-                out = self._compiled_sweep(self._start(left), events)
+                out = self._compiled_sweep(self._start(left), events, derivatives)
             else:
-                out = self._torch_sweep(self._start(left), events)
-        return out if self.unsort is None else out[self.unsort]
+                out = self._torch_sweep(self._start(left), events, derivatives)
+        if self.unsort is None:
+            return out
+        return out[:, self.unsort] if derivatives else out[self.unsort]
 
     def _out_features(self) -> int:
         return (self.rest[-1] if self.rest else self.second).w.shape[0]
 
-    def _dense(self, z: torch.Tensor) -> torch.Tensor:
+    def _outputs_buffer(self, b: int, derivatives: bool, dtype: torch.dtype) -> torch.Tensor:
+        """(P, b, out), or (3, P, b, out) for the outputs' jet."""
+        shape = (len(self.t_sorted), b, self._out_features())
+        return torch.empty((3, *shape) if derivatives else shape, dtype=dtype)
+
+    def _dense(self, z: torch.Tensor, derivatives: bool = False) -> torch.Tensor:
         """Layer 2 by a dense product at every point (many flips, or values without a sign)."""
-        h, o = z.shape[1] // 2, self.second.w.shape[0]
+        h = z.shape[1] // 2
         zc, dz = z[:, :h], z[:, h:]
-        out = torch.empty(len(self.t_sorted), len(z), self._out_features(), dtype=z.dtype)
-        y = torch.empty(len(z), o, dtype=z.dtype) if self.rest else None  # layer 2's pre-activation
+        out = self._outputs_buffer(len(z), derivatives, z.dtype)
+        rates = self.second.rates()
         for k, ti in enumerate(self.t_sorted):
-            w, b = self.second.at(ti)
-            y_k = out[k] if y is None else y
-            torch.addmm(b if b is not None else torch.zeros(o, dtype=w.dtype), self._act(zc + ti * dz), w.T, out=y_k)
-            self._rest_into(y_k, k, out[k])
+            out_k = out[:, k] if derivatives else out[k:k + 1]
+            # layer 1's output along the line: zc + t dz, its derivative dz, no second derivative
+            jet = self._act_jet((zc + ti * dz,) + ((dz, None) if derivatives else ()))
+            y = self._affine_jet(jet, *self.second.addmm_at(ti), *rates, None if self.rest else out_k)
+            if self.rest:
+                self._rest_into(y, k, out_k)
         return out
 
-    def _compiled_sweep(self, q: torch.Tensor, events: "_Events") -> torch.Tensor:
+    def _compiled_sweep(self, q: torch.Tensor, events: "_Events", derivatives: bool = False) -> torch.Tensor:
         """Every point in one call of `_sweep`, without the GIL."""
         (w_rest, b_rest), (wc_t, d_t) = self.sweep_last, self.second_t
         # class-major (P, out, b), returned as a (P, b, out) view: reductions over the outputs
         # (a softmax, an argmax) then run along contiguous examples, several times faster
-        out = torch.empty(len(self.t_sorted), self._out_features(), len(q), dtype=q.dtype)
+        shape = (len(self.t_sorted), self._out_features(), len(q))
+        out = torch.empty((3, *shape) if derivatives else shape, dtype=q.dtype)
+        jet = out.numpy() if derivatives else (out.numpy(), np.empty((0, 0, 0), dtype=self.t_array.dtype),
+                                               np.empty((0, 0, 0), dtype=self.t_array.dtype))
         _sweep(q.numpy(), wc_t, d_t, events.example.numpy(), events.unit.numpy(), events.v0.numpy(),
-               events.v1.numpy(), events.starts, self.t_array, self.relu, w_rest, b_rest, out.numpy())
-        return out.transpose(1, 2)
+               events.v1.numpy(), events.starts, self.t_array, self.relu, w_rest, b_rest, *self.sweep_rates,
+               jet[0], jet[1], jet[2])
+        return out.transpose(-2, -1)
 
-    def _torch_sweep(self, q: torch.Tensor, events: "_Events") -> torch.Tensor:
+    def _torch_sweep(self, q: torch.Tensor, events: "_Events", derivatives: bool = False) -> torch.Tensor:
         """Point by point with torch operations, for nets `_sweep` does not cover."""
         o = self.second.w.shape[0]
         q0, q1, q2 = q[:, :o], q[:, o:2 * o], q[:, 2 * o:]
-        out = torch.empty(len(self.t_sorted), len(q), self._out_features(), dtype=q.dtype)
+        out = self._outputs_buffer(len(q), derivatives, q.dtype)
         y = torch.empty(len(q), o, dtype=q.dtype)  # layer 2's pre-activation (there are layers after it)
         for k, (ti, change) in enumerate(zip(self.t_sorted, events.changes())):
             if change is not None:
                 torch.addmm(q, change, self.w_big, out=q)
             torch.add(q1, q2, alpha=ti, out=y)  # y = Q0 + t (Q1 + t Q2)
             torch.add(q0, y, alpha=ti, out=y)
-            self._rest_into(y, k, out[k])
+            if derivatives:  # y' = Q1 + 2 t Q2, y'' = 2 Q2
+                self._rest_into((y, torch.add(q1, q2, alpha=2 * ti), 2 * q2), k, out[:, k])
+            else:
+                self._rest_into((y,), k, out[k:k + 1])
         return out
 
     def _sparse_pays(self, n: int, h: int, o: int, n_flips: int) -> bool:
@@ -277,27 +337,45 @@ class LinePath:
         sparse = 6 * n * h * o + SPARSE_MAC_COST * 6 * n_flips * o + (k - 1) * SPARSE_CALL_COST
         return sparse < dense
 
-    def _act(self, z: torch.Tensor) -> torch.Tensor:
-        """The activation, in place: z is always a fresh intermediate or this block's buffer."""
-        return z.relu_() if self.relu else z
+    def _act_jet(self, jet: tuple) -> tuple:
+        """The activation of a pre-activation and its derivatives (y, [y', y'']), the value in
+        place (it is always a fresh intermediate or this block's buffer); a None derivative is 0."""
+        if not self.relu:
+            return jet
+        h = jet[0].relu_()
+        if len(jet) == 1:
+            return (h,)
+        on = h > 0  # relu'(0) = 0, as torch's; NaN stays NaN in h
+        return (h,) + tuple(None if d is None else d * on for d in jet[1:])
+
+    @staticmethod
+    def _affine_jet(jet: tuple, w_t: torch.Tensor, b: torch.Tensor, dw_t: torch.Tensor, db: torch.Tensor,
+                    out: torch.Tensor | None = None) -> tuple:
+        """An affine map along the line, W(t) h + b(t) with W(t) = W + t D, of h and its
+        derivatives (h, [h', h'']): (W h + b, [D h + W h' + db, 2 D h' + W h'']), into `out`
+        ((1 or 3, b, out) rows) when given."""
+        h = jet[0]
+        outs = [None] * len(jet) if out is None else list(out)
+        values = [torch.addmm(b, h, w_t, out=outs[0])]
+        if len(jet) == 1:
+            return tuple(values)
+        h1, h2 = jet[1:]
+        first = torch.addmm(db, h, dw_t, out=outs[1])
+        values.append(first.addmm_(h1, w_t))
+        second = torch.mm(h1, dw_t, out=outs[2]).mul_(2.0)
+        values.append(second if h2 is None else second.addmm_(h2, w_t))
+        return tuple(values)
 
     def _rest_at(self, k: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Layers 3.. at the k-th point (sorted): (weight^T, bias) each, for addmm."""
-        layers = []
-        for layer in self.rest:
-            w, b = layer.at(self.t_sorted[k])
-            layers.append((w.T, b if b is not None else torch.zeros(w.shape[0], dtype=w.dtype)))
-        return layers
+        return [layer.addmm_at(self.t_sorted[k]) for layer in self.rest]
 
-    def _rest_into(self, y: torch.Tensor, k: int, out: torch.Tensor) -> None:
-        """Layers 3.. at the k-th point (sorted), from layer 2's pre-activation y, into out."""
+    def _rest_into(self, jet: tuple, k: int, out: torch.Tensor) -> None:
+        """Layers 3.. at the k-th point (sorted), from layer 2's pre-activation jet (y, [y', y'']),
+        into out ((1 or 3, b, out))."""
         layers = self.rest_cached[k] if self.rest_cached is not None else self._rest_at(k)
-        h = y
-        for i, (w_t, b) in enumerate(layers):
-            if i == len(layers) - 1:
-                torch.addmm(b, self._act(h), w_t, out=out)
-            else:
-                h = torch.addmm(b, self._act(h), w_t)
+        for i, ((w_t, b), rates) in enumerate(zip(layers, self.rest_rates)):
+            jet = self._affine_jet(self._act_jet(jet), w_t, b, *rates, out if i == len(layers) - 1 else None)
 
     def _start(self, left: torch.Tensor) -> torch.Tensor:
         """Q = [P0 | P1] w_big = [Q0 | Q1 | Q2] (b, 3 width) at the first point, biases in."""
@@ -353,17 +431,26 @@ class _Events:
 # reassoc/contract: sums may be reordered and fused (vectorised), as in any BLAS; NaN and inf keep
 # their meaning (no 'fast' flag set that assumes them away), so a diverging line stays marked.
 @numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract", "nsz"})
-def _sweep(q, wc_t, d_t, example, unit, v0, v1, starts, t, relu, w_rest, b_rest, out):  # pragma: no cover
+def _sweep(q, wc_t, d_t, example, unit, v0, v1, starts, t, relu, w_rest, b_rest, d_rest, db_rest,
+           out, out1, out2):  # pragma: no cover
     """The sparse updates and layers 2.. at every point of a block, compiled, in one pass per point.
 
     q (b, 3 width) = [Q0 | Q1 | Q2] at the first point, updated in place; wc_t, d_t (H, width):
     Wc^T, D^T of layer 2; the flips (example, unit, v0, v1) of point k are [starts[k],
     starts[k+1]); t (P,) the sorted positions. out (P, width, b) gets layer 2's output when
     w_rest is empty, else (P, out, b) the last layer's, from relu (if `relu`) of layer 2's:
-    class-major.
+    class-major. d_rest (out, width), db_rest (out,): the last layer's rates of change along the
+    line. out1, out2 (shaped as out, or empty: not wanted) get the first and second derivatives in
+    t: between flips y = Q0 + t Q1 + t^2 Q2 gives y' = Q1 + 2 t Q2, y'' = 2 Q2 (0 where relu is
+    off), and the last layer W(t) h + b(t) gives D h + W h' + db and 2 D h' + W h''.
     """
     width = q.shape[1] // 3
+    jet = out1.shape[0] > 0
+    constants = np.empty(2, dtype=q.dtype)  # 0 and 2 of q's type: float literals would be float64
+    constants[0], constants[1] = 0.0, 2.0
+    zero, two = constants[0], constants[1]
     y = np.empty(width, dtype=q.dtype)
+    y1, y2 = np.empty(width, dtype=q.dtype), np.empty(width, dtype=q.dtype)
     for k in range(t.shape[0]):
         for f in range(starts[k], starts[k + 1]):  # Q += (v0, v1) of the flip times row `unit` of w_big
             e, u, a, b = example[f], unit[f], v0[f], v1[f]
@@ -377,15 +464,31 @@ def _sweep(q, wc_t, d_t, example, unit, v0, v1, starts, t, relu, w_rest, b_rest,
             if w_rest.shape[0] == 0:
                 for j in range(width):
                     out[k, j, e] = q[e, j] + tk * (q[e, width + j] + tk * q[e, 2 * width + j])
+                    if jet:
+                        out1[k, j, e] = q[e, width + j] + two * tk * q[e, 2 * width + j]
+                        out2[k, j, e] = two * q[e, 2 * width + j]
                 continue
             for j in range(width):
                 v = q[e, j] + tk * (q[e, width + j] + tk * q[e, 2 * width + j])
-                y[j] = 0.0 if (relu and v < 0.0) else v  # NaN stays NaN, as in torch.relu
+                on = not relu or not v <= 0.0  # NaN stays NaN, as in torch.relu; relu'(0) = 0
+                y[j] = v if on else zero
+                if jet:
+                    y1[j] = q[e, width + j] + two * tk * q[e, 2 * width + j] if on else zero
+                    y2[j] = two * q[e, 2 * width + j] if on else zero
             for c in range(w_rest.shape[1]):
                 acc = b_rest[k, c]
-                for j in range(width):
-                    acc += w_rest[k, c, j] * y[j]
-                out[k, c, e] = acc
+                if not jet:
+                    for j in range(width):
+                        acc += w_rest[k, c, j] * y[j]
+                    out[k, c, e] = acc
+                    continue
+                acc1, acc2 = db_rest[c], zero
+                for j in range(width):  # one pass over the weights for all three
+                    w, d = w_rest[k, c, j], d_rest[c, j]
+                    acc += w * y[j]
+                    acc1 += d * y[j] + w * y1[j]
+                    acc2 += two * d * y1[j] + w * y2[j]
+                out[k, c, e], out1[k, c, e], out2[k, c, e] = acc, acc1, acc2
 
 
 @numba.njit(nogil=True, cache=True)

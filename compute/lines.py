@@ -28,7 +28,7 @@ from . import ENGINE_VERSION, adaptive
 from .align import align_theta
 from .cache import RedisUnavailable, ResultCache, make_cache
 from .chunks import ChunkKind, check_carries_query, finite_or_null, index_ranges
-from .evaluator import Progress, offset_progress
+from .evaluator import Progress
 from .queries import Endpoint, LineQuery
 from .resources import buffer_basis, evaluator_for, random_theta, remembered_theta, theta_of
 from .sources import source_of
@@ -102,14 +102,10 @@ def compute_line(query: LineQuery, store: Store, progress: Progress | None = Non
     if query.derivatives and evaluator.objective.perturb is not None:
         raise BadInput(f"{runs[0].model_id}: derivatives of an objective that perturbs its inputs (adversarial "
                        "training) are not computed", field="derivatives")
-    parts = 2 if query.derivatives else 1
-    evaluation = evaluator.evaluate(
-        torch.stack([theta0, theta1]), np.stack([1.0 - alphas, alphas], axis=1), query.splits,
-        offset_progress(progress, 0, parts), dropout_samples=query.dropout_samples, buffer_basis=buffers, bn=query.bn)
-    derivatives = {}
-    if query.derivatives:
-        derivatives = evaluator.derivatives(theta0, theta1, alphas, query.splits, offset_progress(progress, 1, 2),
-                                            buffer_basis=buffers)
+    # with derivatives: in the cost's own pass where the line fast path applies (Evaluator.line)
+    evaluation = evaluator.line(theta0, theta1, alphas, query.splits, progress, dropout_samples=query.dropout_samples,
+                                buffer_basis=buffers, bn=query.bn, derivatives=query.derivatives)
+    derivatives = {s: (m.dcost, m.d2cost) for s, m in evaluation.splits.items()} if query.derivatives else {}
     return LineResult(
         alpha=alphas.tolist(),
         cost={s: m.cost.tolist() for s, m in evaluation.splits.items()},

@@ -79,6 +79,26 @@ def test_derivatives_match_central_differences_of_a_float64_mlp_line(store, sigm
     np.testing.assert_allclose(d2j, (j[:, 2] - 2 * j[:, 1] + j[:, 0]) / h ** 2, rtol=1e-4, atol=1e-6)
 
 
+def test_a_relu_lines_derivatives_come_from_the_fast_paths_pass(store, relu_run, monkeypatch):
+    """The relu-mnist line takes the line fast path: its derivatives come from the cost's own pass
+    (no nested jvps of the network), equal to what the nested jvps give."""
+    import compute.evaluator as evaluator_module
+
+    def no_nested_jvps(*args, **kwargs):
+        raise AssertionError("the line fast path's pass should have given the derivatives")
+
+    query = resolve(LineQuery.from_args(f"init:{relu_run.id}", f"final:{relu_run.id}", "-0.5:1.5", 17,
+                                        derivatives=True), store)
+    with monkeypatch.context() as patch:
+        patch.setattr(evaluator_module, "line_derivatives", no_nested_jvps)
+        r = compute_line(query, store)
+    theta0, theta1 = (relu_run.theta(s) for s in (relu_run.init_step, relu_run.final_step))
+    nested = evaluator_for(relu_run).derivatives(theta0, theta1, query.alphas(), query.splits)
+    for s, (d1, d2) in nested.items():
+        for got, want in ((r.dcost[s], d1), (r.d2cost[s], d2)):
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * (1 + np.abs(want).max()))
+
+
 def test_derivatives_are_refused_where_they_are_not_defined():
     with pytest.raises(BadInput) as exc:
         LineQuery("init:r", "final:r", bn="recompute", derivatives=True)

@@ -18,8 +18,9 @@ from models.objectives import OBJECTIVES
 IN, OUT, N = 12, 4, 300
 
 
-def _model(hidden: list[int], activation: str, seed: int, dtype=torch.float32, **kw) -> MLP:
-    model = MLP(IN, hidden, OUT, activation=activation, **kw)
+def _model(hidden: list[int], activation: str, seed: int, dtype=torch.float32, in_features: int = IN,
+           out_features: int = OUT, **kw) -> MLP:
+    model = MLP(in_features, hidden, out_features, activation=activation, **kw)
     model.reset_parameters(torch.Generator().manual_seed(seed))
     with torch.no_grad():  # non-zero biases, so they take part in the algebra
         for layer in model.layers:
@@ -61,9 +62,9 @@ def spy(monkeypatch):
     calls = {"outputs": 0}
     original = LinePath.outputs
 
-    def outputs(self, x):
+    def outputs(self, x, *args, **kwargs):
         calls["outputs"] += 1
-        return original(self, x)
+        return original(self, x, *args, **kwargs)
 
     monkeypatch.setattr(LinePath, "outputs", outputs)
 
