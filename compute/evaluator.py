@@ -109,7 +109,8 @@ class Evaluator:
     # ------------------------------------------------------------------ public API
     def evaluate(self, basis: torch.Tensor, coeffs: torch.Tensor | np.ndarray, splits: Sequence[str],
                  progress: Progress | None = None, dropout_samples: int = 0,
-                 buffer_basis: torch.Tensor | None = None, bn: str = "interpolate") -> Evaluation:
+                 buffer_basis: torch.Tensor | None = None, bn: str = "interpolate",
+                 derivatives: bool = False) -> Evaluation:
         """J and error rate at theta_p = coeffs[p] @ basis for every p, on each split.
 
         A model with float buffers (BatchNorm statistics) takes them at point p from
@@ -121,11 +122,15 @@ class Evaluator:
         the cost with dropout on, the mean of N passes. Pass s draws its masks from a seed of
         (s, first example of the chunk), the same at every point: the N passes are N fixed
         dropout networks, so the estimate varies smoothly along a line and is reproducible.
+
+        `derivatives` (a line's basis (theta0, theta1) only: call it through `line`): also dJ/dalpha
+        and d2J/dalpha2 along it.
         """
         if bn not in BN_POLICIES:
             raise ValueError(f"bn must be one of {BN_POLICIES}, got {bn!r}")
         with self.lock:
-            return self._evaluate_checked(basis, coeffs, splits, progress, dropout_samples, buffer_basis, bn)
+            return self._evaluate_checked(basis, coeffs, splits, progress, dropout_samples, buffer_basis, bn,
+                                          derivatives)
 
     def _evaluate_checked(self, basis, coeffs, splits, progress, dropout_samples: int = 0, buffer_basis=None,
                           bn: str = "interpolate", derivatives: bool = False) -> Evaluation:
@@ -162,11 +167,8 @@ class Evaluator:
                              "interpolated BatchNorm statistics")
         alphas = np.asarray(alphas, dtype=np.float64)
         basis, coeffs = torch.stack([theta0, theta1]), np.stack([1.0 - alphas, alphas], axis=1)
-        if bn not in BN_POLICIES:
-            raise ValueError(f"bn must be one of {BN_POLICIES}, got {bn!r}")
-        with self.lock:
-            return self._evaluate_checked(basis, coeffs, splits, progress, dropout_samples, buffer_basis, bn,
-                                          derivatives)
+        return self.evaluate(basis, coeffs, splits, progress, dropout_samples=dropout_samples,
+                             buffer_basis=buffer_basis, bn=bn, derivatives=derivatives)
 
     def evaluate_points(self, thetas: torch.Tensor, splits: Sequence[str], progress: Progress | None = None,
                         buffer_basis: torch.Tensor | None = None) -> Evaluation:

@@ -286,7 +286,7 @@ def test_an_imported_relu_mlp_takes_the_line_fast_path(tmp_path, empty_store, mo
     query = resolve(LineQuery.from_args(f"init:{run.id}", f"final:{run.id}", "-1:2", 40, "train"), empty_store)
     calls = []
     outputs = linefast.LinePath.outputs
-    monkeypatch.setattr(linefast.LinePath, "outputs", lambda self, x: calls.append(len(x)) or outputs(self, x))
+    monkeypatch.setattr(linefast.LinePath, "outputs", lambda self, x, *rest, **named: calls.append(len(x)) or outputs(self, x, *rest, **named))
     fast = compute_line(query, empty_store)
     assert calls, "the line did not take the fast path"
     x, y = user_data.cifar_like()["train"]
