@@ -39,6 +39,9 @@ class ChunkKind:
     # CHUNK_POINTS, which spreads a line's few points over the workers. A surface has rows enough to
     # spread, and every extra evaluator call costs a set-up: its chunks are as big as the work allows.
     most_points: int | None = None
+    # The embedded executor's lane (compute/jobs.py LocalJobs): "long" for a kind whose one chunk
+    # runs for long (training) and lends the right to compute between its steps (compute/computing.py).
+    lane: str = "compute"
 
 
 def index_ranges(n: int, per_chunk: int, minimum: int = 3) -> list[list[int]]:
@@ -57,7 +60,8 @@ def check_carries_query(query, result: dict) -> None:
 
 
 def single_chunk(kind: str, query_type: type, result_type: type, compute: Callable[..., Any],
-                 check: Callable[[Any, dict], None] | None = None, with_progress: bool = False) -> ChunkKind:
+                 check: Callable[[Any, dict], None] | None = None, with_progress: bool = False,
+                 lane: str = "compute") -> ChunkKind:
     """A kind with nothing to split: one chunk computes the whole result with `compute(query, store)`,
     or `compute(query, store, progress)` with `with_progress` (a long chunk that reports how far it is
     and stops when the progress callback raises: a training run)."""
@@ -70,7 +74,7 @@ def single_chunk(kind: str, query_type: type, result_type: type, compute: Callab
         return (compute(query, store, progress) if with_progress else compute(query, store)).to_json()
 
     return ChunkKind(kind, query_type, result_type, split=lambda q, n: [[0, 1]], compute=compute_chunk,
-                     assemble=lambda q, parts: parts[0], check=check_all)
+                     assemble=lambda q, parts: parts[0], check=check_all, lane=lane)
 
 
 def finite_or_null(values: list, what: str) -> int:

@@ -50,6 +50,8 @@ def offset_progress(progress: Progress | None, index: int, count: int) -> Progre
     if progress is None:
         return None
     return lambda done, total: progress(index * total + done, count * total)
+
+
 LINE_DIRECTION = np.array([-1.0, 1.0])  # d(1 - alpha, alpha)/dalpha: a line's coefficients move this way
 CACHE_BYTES = 4 << 20  # the largest activation of a chunk of examples, on a CPU
 DROPOUT_SEED = 20150101  # Monte-Carlo dropout passes draw their masks from seeds offset from this

@@ -270,12 +270,7 @@ class BaseJobs:
         """Queue again the chunks `indices` of a job whose worker was lost."""
 
 
-LANES = ("compute", "train")
-
-
-def lane_of(query_json: dict) -> str:
-    return "train" if query_json.get("kind") == "train" else "compute"
-
+LANES = ("compute", "long")  # ChunkKind.lane
 
 class LocalJobs(BaseJobs):
     """The embedded default: jobs run in this process, one chunk at a time, round robin over the
@@ -313,7 +308,7 @@ class LocalJobs(BaseJobs):
         equal age alternate chunk by chunk, and a new job runs its first chunks next, as the chunk
         priorities do on Celery."""
         with self.wakeup:
-            while not (mine := [k for k, turn in self.turns.items() if lane_of(turn[2]) == lane]):
+            while not (mine := [k for k, turn in self.turns.items() if kind_of(turn[2]["kind"]).lane == lane]):
                 self.wakeup.wait()
             key = min(mine, key=lambda k: self.turns[k][3])  # min keeps the first of equals
             turn = self.turns[key]

@@ -204,7 +204,8 @@ def _check_trained(query: TrainQuery, result: dict) -> None:
         raise ValueError(f"the run {result.get('run')!r} is not of {query.model}/{query.preset} seed {query.seed}")
 
 
-TRAIN_KIND = single_chunk("train", TrainQuery, TrainResult, train_job, _check_trained, with_progress=True)
+TRAIN_KIND = single_chunk("train", TrainQuery, TrainResult, train_job, _check_trained, with_progress=True,
+                          lane="long")
 
 
 def training_progress(query: TrainQuery, status: JobStatus | None) -> dict:
