@@ -25,10 +25,15 @@ MAX_POLL_MS = 8000
 
 
 def placeholder(catalog: RunCatalog) -> html.Div:
-    """The banner's place in the shell, its poll and the runs it last saw."""
+    """The banner's place in the shell, its poll and the runs it last saw. The poll starts only
+    where demo runs train when the page is laid out: other pages make no request for it."""
+    try:
+        active = demo_status(catalog.trained())["active"]
+    except JobsUnavailable:  # the page asks, with back-off
+        active = True
     return html.Div([
         html.Div(id=ids.TRAINING, className="training"),
-        dcc.Interval(id=ids.TRAINING_POLL, interval=POLL_MS),
+        dcc.Interval(id=ids.TRAINING_POLL, interval=POLL_MS, disabled=not active),
         dcc.Store(id=ids.RUNS, data=run_ids(catalog)),
     ])
 
