@@ -162,7 +162,7 @@ class Evaluator:
         """J at (1 - alpha) theta0 + alpha theta1 for each alpha (`evaluate` with basis (theta0,
         theta1), buffer_basis its buffers); with `derivatives`, also dJ/dalpha and d2J/dalpha2
         exactly (Metrics.dcost, d2cost): in the same pass as the cost where the line fast path
-        takes the line, else by nested forward mode after it (compute/derivatives.py)."""
+        takes the line, else by double backward after it (compute/derivatives.py)."""
         recomputed = bn == "recompute" and self.batchnorm
         if derivatives and (dropout_samples or self.objective.perturb is not None or recomputed):
             raise ValueError("derivatives are defined for the deterministic cost of a clean objective, with "
