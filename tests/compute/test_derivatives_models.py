@@ -8,6 +8,7 @@ A model whose second derivative PyTorch cannot take is refused in one line."""
 from __future__ import annotations
 
 import copy
+import importlib
 import sys
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from compute.params import ParamLayout
 from models.errors import BadInput
 from models.lstm import LSTMLanguageModel
 from models.mlp import MLP
-from models.objectives import OBJECTIVES
+from models.objectives import OBJECTIVES, Objective
+from models.user import LossRef
 
 F64 = torch.float64
 VOCAB, CLASSES, N = 11, 3, 24
@@ -65,10 +67,13 @@ def _conv_bn() -> nn.Module:
                          nn.BatchNorm2d(4), nn.GELU(), nn.Flatten(), nn.Linear(4 * 2 * 2, CLASSES))
 
 
-def _resnet8() -> nn.Module:
+def _user(module: str):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/userpkg, as `--path tests`
-    from userpkg.resnet import resnet8
-    return resnet8()
+    return importlib.import_module(f"userpkg.{module}")
+
+
+def _resnet8() -> nn.Module:
+    return _user("resnet").resnet8()
 
 
 MODELS = {  # name: (factory, input kind, objective)
@@ -111,15 +116,19 @@ def _data(kind: str) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randint(0, VOCAB, (N, 5), generator=g), torch.randint(0, VOCAB, (N, 5), generator=g)
 
 
-def _line(model0: nn.Module, model1: nn.Module, data, objective: str, alphas: np.ndarray, **kw):
+def _objective(objective: str | Objective) -> Objective:
+    return objective if isinstance(objective, Objective) else OBJECTIVES[objective]
+
+
+def _line(model0: nn.Module, model1: nn.Module, data, objective: str | Objective, alphas: np.ndarray, **kw):
     layout, buffers = ParamLayout.of(model0), BufferLayout.of(model0)
     basis = torch.stack([buffers.flatten_model(model0), buffers.flatten_model(model1)]).to(F64) if buffers.names else None
-    ev = Evaluator(model0, OBJECTIVES[objective], {"train": data}, device="cpu", dtype=F64, **kw)
+    ev = Evaluator(model0, _objective(objective), {"train": data}, device="cpu", dtype=F64, **kw)
     return ev, ev.line(layout.flatten_model(model0), layout.flatten_model(model1), alphas, ["train"],
                        derivatives=True, buffer_basis=basis).splits["train"]
 
 
-def _double_backward(model0: nn.Module, model1: nn.Module, data, objective: str, alpha: float) -> tuple[float, float]:
+def _double_backward(model0: nn.Module, model1: nn.Module, data, objective: str | Objective, alpha: float) -> tuple[float, float]:
     """J'(alpha), J''(alpha) of the mean cost, parameters AND float buffers moving as (1 - alpha) e0 + alpha e1,
     by autograd.grad twice in the scalar alpha (its own code: no evaluator, no flat layout)."""
     # buffers as a run records them (BufferLayout.flatten): in float32
@@ -129,7 +138,7 @@ def _double_backward(model0: nn.Module, model1: nn.Module, data, objective: str,
     point = {n: ((1 - a) * ends[0][n] + a * ends[1][n]) for n in ends[0]}
     with torch.nn.attention.sdpa_kernel([torch.nn.attention.SDPBackend.MATH]):
         out = functional_call(_explicit_batchnorm(model0), point, (data[0],))
-        cost = OBJECTIVES[objective].per_example(out, data[1]).mean()
+        cost = _objective(objective).per_example(out, data[1]).mean()
         (d1,) = torch.autograd.grad(cost, a, create_graph=True)
         (d2,) = torch.autograd.grad(d1, a)
     return d1.item(), d2.item()
@@ -177,18 +186,30 @@ def test_line_derivatives_equal_central_differences_and_double_backward(name):
                                    rtol=1e-9, atol=1e-12)
 
 
-def test_the_readme_resnet8_with_folded_batchnorm():
-    """§2: the evaluator folds resnet8's BatchNorms into channels-last convolutions for the cost; the
-    derivatives no longer break on it. ReLU kinks may sit inside a stencil: dJ/dalpha against a tiny
-    h, d2J/dalpha2 against double backward of the unfolded module."""
-    model0, model1 = _endpoint(_resnet8, 0), _endpoint(_resnet8, 1)
+def _resnet8_data():
     g = torch.Generator().manual_seed(3)
-    data = (torch.randn(10, 3, 8, 8, generator=g, dtype=F64), torch.randint(0, 10, (10,), generator=g))
-    h = 1e-6
-    ev, m = _line(model0, model1, data, "cross-entropy", np.array([0.5 - h, 0.5, 0.5 + h]))
-    assert ev.folded is not None  # the cost took the folded channels-last forward
-    np.testing.assert_allclose(m.dcost[1], (m.cost[2] - m.cost[0]) / (2 * h), rtol=1e-5)
-    np.testing.assert_allclose((m.dcost[1], m.d2cost[1]), _double_backward(model0, model1, data, "cross-entropy", 0.5),
+    return torch.randn(10, 3, 8, 8, generator=g, dtype=F64), torch.randint(0, 10, (10,), generator=g)
+
+
+def _lm_data():
+    g = torch.Generator().manual_seed(3)
+    return torch.randint(0, 50, (12, 6), generator=g), torch.randint(0, 50, (12, 6), generator=g)
+
+
+@pytest.mark.parametrize("factory,data,objective,folded", [
+    # §2: the cost folds resnet8's BatchNorms into channels-last convolutions; the derivatives broke on it
+    (_resnet8, _resnet8_data, "cross-entropy", True),
+    # the README's tiny transformer LM (pre-norm encoder layers, causal mask), an imported run's loss
+    (lambda: _user("transformer").tiny_lm(), _lm_data, LossRef("cross-entropy").objective(), False),
+])
+def test_the_readme_user_models(factory, data, objective, folded):
+    """Both have ReLUs, whose kinks may sit inside a stencil (thousands of units): dJ/dalpha against
+    a tiny h, both derivatives against double backward of the user's own (unfolded) module."""
+    model0, model1, data, h = _endpoint(factory, 0), _endpoint(factory, 1), data(), 1e-7
+    ev, m = _line(model0, model1, data, objective, np.array([0.5 - h, 0.5, 0.5 + h]))
+    assert (ev.folded is not None) == folded
+    np.testing.assert_allclose(m.dcost[1], (m.cost[2] - m.cost[0]) / (2 * h), rtol=1e-4)
+    np.testing.assert_allclose((m.dcost[1], m.d2cost[1]), _double_backward(model0, model1, data, objective, 0.5),
                                rtol=1e-9)
 
 
