@@ -438,8 +438,9 @@ class Evaluator:
 
         handles = [m.register_forward_hook(hook) for m in self.model.modules() if not list(m.children())]
         try:
-            with torch.no_grad():
-                self.model(x1)
+            with torch.no_grad():  # the model's own parameters, in their dtype (a float64 line of a float32 model)
+                own = next(self.model.parameters(), None)
+                self.model(x1.to(own.dtype) if own is not None and x1.is_floating_point() else x1)
         finally:
             for h in handles:
                 h.remove()
