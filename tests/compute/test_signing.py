@@ -98,7 +98,7 @@ def forge(run, store, edit) -> str:
     edit(manifest)
     manifest["run_id"] = content_id(manifest)
     folder = store.runs_dir / manifest["run_id"]
-    shutil.copytree(run.path, folder)
+    shutil.copytree(run.path, folder, dirs_exist_ok=True)
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
     assert store.load(manifest["run_id"]).id == manifest["run_id"]  # the store itself cannot tell
     return manifest["run_id"]
