@@ -240,3 +240,17 @@ def test_the_default_key_lives_in_landscape_home(monkeypatch, tmp_path):
     monkeypatch.delenv("LANDSCAPE_SECRET_KEY_FILE", raising=False)
     monkeypatch.setenv("LANDSCAPE_HOME", str(tmp_path))
     assert signing.key_path() == tmp_path / "secret.key"
+
+
+def test_the_page_says_why_in_its_status_line(tiny_run, store, code):
+    """The page's own callbacks (app/callbacks.py) on a forged address: the status line names the run."""
+    from app import jobclient, urls
+    from app.callbacks import _address, _status
+    from app.runs import load_catalog
+
+    forged = forge(tiny_run, store, evil_model(code))
+    catalog = load_catalog()
+    state = urls.parse("/line", f"?run={forged}&pair=init&points=4&splits=train", catalog).state
+    address = _address(state, catalog)
+    text = str(_status(address, jobclient.wait(address["keys"], 30)).children)
+    assert text.startswith("A job failed: ") and forged in text and "do not verify" in text
