@@ -149,7 +149,7 @@ def _torch_checkpoint(path: Path, shown: str) -> Checkpoint:
                 raise
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # every failure of torch.load, whatever the file holds, is one line
-        reason = _first_line(exc)
+        reason = f"torch.load cannot read it as a checkpoint: {_first_line(exc)}"
         if isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc):
             reason = "it holds objects that only unpickling arbitrary code could load; save a state_dict " \
                      "(model.state_dict()) or use safetensors"

@@ -18,6 +18,7 @@ never because of a URL or a page.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import re
@@ -74,7 +75,8 @@ class Ref:
             sys.path.insert(0, self.path)
         where = f" (from {self.path})" if self.path else ""
         try:
-            module = importlib.import_module(self.module)
+            with _user_code():
+                module = importlib.import_module(self.module)
         except ModuleNotFoundError as exc:
             raise BadInput(f"cannot import module {self.module!r}{where}: {exc}; pass --path DIR "
                            "with the folder that holds it", field=field) from None
@@ -91,11 +93,18 @@ class Ref:
     def call(self, field: str, *args) -> Any:
         fn = self.resolve(field)
         try:
-            return fn(*args)
+            with _user_code():
+                return fn(*args)
         except BadInput:
             raise
         except Exception as exc:
             raise BadInput(f"{self} raised {type(exc).__name__}: {exc}", field=field) from None
+
+
+def _user_code() -> contextlib.AbstractContextManager:
+    """While the user's code runs, what it prints goes to stderr: stdout is Landscape's answer
+    (a run id, `--format json`), which a print in a user's module must not spoil."""
+    return contextlib.redirect_stdout(sys.stderr)
 
 
 # ------------------------------------------------------------------------------ the model
