@@ -240,6 +240,15 @@ def test_lightning_ckpt_with_model_prefix(nano_states, tmp_path, monkeypatch, ca
     line = _cli_refusal(tmp_path / "lightning", tmp_path / "home2", monkeypatch, capsys, "--prefix", "net.", **kw)
     assert "--prefix 'net.' matches no key" in line
 
+    from compute.lines import compute_line
+    from compute.queries import LineQuery, resolve
+
+    store = Store(tmp_path / "home")
+    query = resolve(LineQuery.from_args(f"init:{found.id}", f"final:{found.id}", "0:1", 3, "train",
+                                        derivatives=True), store)
+    with pytest.raises(BadInput, match="token-level objective"):  # not a wrong number: refused
+        compute_line(query, store)
+
 
 def test_ambiguous_prefixes_and_links_are_one_line(nano_states, tmp_path, monkeypatch, capsys):
     kw = dict(model="userpkg.gpt:nano_gpt", data="userpkg.gpt:sequences")

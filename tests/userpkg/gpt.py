@@ -99,3 +99,29 @@ def train_lm(model, data, steps=4, lr=0.01, seed=0):
         loss.backward()
         opt.step()
         yield step, model
+
+
+def save_examples(folder):
+    """The README's example checkpoints: FOLDER/gpt2/checkpoint-N/ written by save_pretrained (as a
+    Trainer does) and FOLDER/lightning/*.ckpt, a LightningModule's dicts with its `model.` prefix."""
+    from pathlib import Path
+
+    folder, data = Path(folder), sequences()
+    torch.manual_seed(0)
+    for step, model in train_lm(tiny_gpt2(), data, steps=4):
+        if step % 2 == 0:
+            model.save_pretrained(folder / "gpt2" / f"checkpoint-{step}")
+    (folder / "lightning").mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    for step, model in train_lm(nano_gpt(), data, steps=4):
+        if step % 2 == 0:
+            torch.save({"epoch": step // 2, "global_step": step, "optimizer_states": [],
+                        "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}},
+                       folder / "lightning" / f"epoch={step // 2}-step={step}.ckpt")
+    return folder
+
+
+if __name__ == "__main__":  # python tests/userpkg/gpt.py DIR
+    import sys
+
+    print(save_examples(sys.argv[1] if len(sys.argv) > 1 else "lm-ckpts"))
