@@ -17,6 +17,9 @@ match the model; with a prefix only the keys under it are read. Shared (tied) pa
 entry of θ (compute/params.py); a state dict may hold them under any of their names, or under
 several (which must then be equal).
 
+Keys a Hugging Face model declares ignorable (`_keys_to_ignore_on_load_unexpected`, e.g. the causal
+masks older GPT-2 files hold) are ignored as `from_pretrained` ignores them.
+
 Each checkpoint is evaluated on the data (the learning curve, so the Trajectory view works) and θ_f
 is `final_step` or the checkpoint with the lowest validation cost. Everything is checked before
 anything is written: a bad file, key or shape is one BadInput naming it, and the store is left
@@ -113,7 +116,8 @@ def match_keys(state: Tensors, aliases: dict[str, tuple[str, ...]], buffers: Buf
     if prefix is not None:
         under = {k[len(prefix):]: k for k in state if k.startswith(prefix)}
         if not under:
-            raise BadInput(f"{file}: --prefix {prefix!r} matches no key (keys: {_few(sorted(state))})", field="prefix")
+            shown = repr(prefix) if len(prefix) <= 80 else repr(prefix[:60]) + "…"
+            raise BadInput(f"{file}: --prefix {shown} matches no key (keys: {_few(sorted(state))})", field="prefix")
         return state.renamed(under)
     if _covers(set(state), aliases, buffers):
         return state
@@ -141,7 +145,9 @@ def split_state(model: nn.Module, layout: ParamLayout, buffers: BufferLayout, st
     held = {n: [a for a in names if a in state] for n, names in aliases.items()}
     missing = sorted(n for n, present in held.items() if not present) + sorted(set(buffers.names) - set(state))
     known = {a for names in aliases.values() for a in names} | set(buffers.names) | optional
-    unexpected = sorted(set(state) - known)
+    # keys a Hugging Face model says to ignore on loading (old GPT-2 files hold their causal masks)
+    ignored = [re.compile(p) for p in getattr(model, "_keys_to_ignore_on_load_unexpected", None) or []]
+    unexpected = sorted(k for k in set(state) - known if not any(p.search(k) for p in ignored))
     if missing or unexpected:
         parts = ([f"missing {_few(missing)}"] if missing else []) + ([f"unexpected {_few(unexpected)}"] if unexpected else [])
         raise BadInput(f"{file}: keys do not match the model ({'; '.join(parts)})", field="dir")

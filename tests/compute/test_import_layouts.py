@@ -148,10 +148,11 @@ def test_gpt2_plain_state_dicts_with_both_tied_names_and_a_sharded_folder(gpt2_s
     for step in a.steps:
         assert torch.equal(a.theta(step), b.theta(step))
     assert [e["cost"] for e in a.manifest["steps"]] == [e["cost"] for e in b.manifest["steps"]]
-    bins = tmp_path / "bins"  # pytorch_model.bin in each folder
+    bins = tmp_path / "bins"  # pytorch_model.bin in each folder, with the causal masks older files hold
     for step, state in gpt2_states.items():
         (bins / f"checkpoint-{step}").mkdir(parents=True)
-        torch.save(state, bins / f"checkpoint-{step}" / "pytorch_model.bin")
+        masks = {f"transformer.h.{i}.attn.bias": torch.ones(1, 1, 32, 32).tril() for i in range(2)}
+        torch.save(dict(state, **masks), bins / f"checkpoint-{step}" / "pytorch_model.bin")
     c = _cli_import(bins, tmp_path / "home", monkeypatch, capsys)
     assert all(torch.equal(a.theta(s), c.theta(s)) for s in a.steps)
 
