@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import threading
 import types
 import weakref
 from typing import Callable, Iterator, Sequence
@@ -68,10 +69,34 @@ def objective_derivatives(per_example: Callable[[torch.Tensor, torch.Tensor], to
 
 
 # ------------------------------------------------------------------------------ the one formulation
+_MATH_ATTENTION = {"lock": threading.Lock(), "users": 0, "context": None}
+
+
+@contextlib.contextmanager
+def _math_attention() -> Iterator[None]:
+    """Attention on PyTorch's math kernel while any derivative pass runs. The setting is the
+    process's, not the thread's: the first pass in sets it and the last out restores it, so that
+    passes in parallel threads cannot leave it set."""
+    state = _MATH_ATTENTION
+    with state["lock"]:
+        if state["users"] == 0:
+            state["context"] = sdpa_kernel([SDPBackend.MATH])
+            state["context"].__enter__()
+        state["users"] += 1
+    try:
+        yield
+    finally:
+        with state["lock"]:
+            state["users"] -= 1
+            if state["users"] == 0:
+                state["context"].__exit__(None, None, None)
+                state["context"] = None
+
+
 @contextlib.contextmanager
 def _differentiable(ev) -> Iterator[None]:
     """Grad on, attention on the math kernel (the only one with a double backward)."""
-    with torch.enable_grad(), sdpa_kernel([SDPBackend.MATH]):
+    with torch.enable_grad(), _math_attention():
         try:
             yield
         except (RuntimeError, NotImplementedError) as exc:

@@ -185,3 +185,24 @@ def test_derivatives_are_those_of_the_cost_curve(activation, h, d2_atol):
     np.testing.assert_allclose(d1, (j[2] - j[0]) / (2 * h), rtol=1e-5, atol=1e-7)
     if d2_atol is not None:
         np.testing.assert_allclose(d2, (j[2] - 2 * j[1] + j[0]) / h ** 2, rtol=1e-4, atol=d2_atol)
+
+
+@pytest.mark.parametrize("objective", ["cross-entropy", "mse-one-hot", "squared-error"])
+def test_the_objectives_step_equals_double_backward(objective):
+    """objective_derivatives (nested jvps on the outputs, the fast path's last step) against double
+    backward in s of c(out + s out' + s^2/2 out'') at s = 0, per example, float64."""
+    from compute.derivatives import objective_derivatives
+
+    g = torch.Generator().manual_seed(9)
+    jet = torch.randn(3, 20, OUT, generator=g, dtype=torch.float64)
+    targets = (torch.randn(20, OUT, generator=g, dtype=torch.float64) if objective == "squared-error"
+               else torch.randint(0, OUT, (20,), generator=g))
+    per_example = OBJECTIVES[objective].per_example
+    d1, d2 = objective_derivatives(per_example, jet, targets)
+    s = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    with torch.enable_grad():
+        costs = per_example(jet[0] + s * jet[1] + s ** 2 / 2 * jet[2], targets)
+        for i in range(len(costs)):
+            (want1,) = torch.autograd.grad(costs[i], s, create_graph=True, retain_graph=True)
+            (want2,) = torch.autograd.grad(want1, s, retain_graph=True)
+            torch.testing.assert_close((d1[i], d2[i]), (want1.detach(), want2), rtol=1e-10, atol=1e-12)
