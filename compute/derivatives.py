@@ -216,12 +216,15 @@ def hessian_vector_products(ev, theta: torch.Tensor, vectors: torch.Tensor, spli
     TOTAL cost J over the whole split (the mean over its examples, or over its counted tokens for a
     token-level objective: as Evaluator computes J) at theta.
 
-    ev: an Evaluator (its model, objective, data, device, dtype and memory budget; call under its
-    lock if others share it). theta (D,): the parameters in the evaluator's ParamLayout order.
+    ev: an Evaluator (its model, objective, data, device, dtype and memory budget; its lock is
+    held for the call). theta (D,): the parameters in the evaluator's ParamLayout order.
     buffers: the model's float buffers (BufferLayout order) held fixed at theta, or None for the
     model's own. Chunks of examples in a fixed order, each chunk's products summed in float64, then
-    divided by the split's size: the same bits on every call. progress(done, total) per chunk.
-    By double backward, the formulation the line derivatives use (module docstring).
+    divided by the split's size: the same bits on every call. Each chunk is computed in the
+    evaluator's dtype (an Evaluator with dtype=torch.float64 gives float64 throughout); vectors are
+    cast to it. progress(done, total) per chunk (may raise to cancel). By double backward, the
+    formulation the line derivatives use (module docstring); BadInput for a model that PyTorch
+    cannot differentiate twice.
     """
     return _split_totals(ev, theta, vectors, splits, buffers, progress)[1]
 
@@ -244,7 +247,7 @@ def _split_totals(ev, theta, vectors, splits, buffers, progress):
     grads = torch.zeros(len(splits), len(theta), dtype=torch.float64)
     hvps = torch.zeros(len(splits), len(vectors), len(theta), dtype=torch.float64)
     sizes = [0.0] * len(splits)
-    with _differentiable(ev):
+    with ev.lock, _differentiable(ev):  # functional_call swaps the module's tensors: one pass at a time
         for done, (i, rows) in enumerate(pieces, 1):
             g, hv, n = _chunk_derivatives(ev, theta, vectors, x[rows], y[rows], fixed)
             grads[i] += g.double().cpu()
