@@ -133,9 +133,9 @@ def verify(manifest: dict) -> None:
     mac = signature.get("mac")
     if signature.get("algorithm") != ALGORITHM or not isinstance(mac, str) or \
             not hmac.compare_digest(mac.encode("ascii", "replace"), _mac(key, manifest).encode()):
-        raise BadInput(f"run {run}: its references ({refs}) do not verify with the signing key {key_path()}: the "
-                       "manifest was edited, or it was signed with another key; refused, its code was not run",
-                       field="run")
+        raise BadInput(f"run {run}: its references ({refs}) do not verify with this machine's signing key: the "
+                       "manifest was edited, or it was signed with another key (LANDSCAPE_SECRET_KEY_FILE); refused, "
+                       "its code was not run", field="run")
 
 
 def verifies(manifest: dict) -> bool:
