@@ -70,20 +70,22 @@ def _measure(manifest: dict) -> Profile:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    from models.batches import first_batch, model_outputs, split_size
+
     from .sources import source_of
 
     source = source_of(manifest)
     splits, _digest, _description = source.load()
     model = source.build(None).eval()
-    x = splits["train"][0][:1]
+    one = first_batch(splits["train"])
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
-        model(x)
+        model_outputs(model(*one.args, **one.kwargs))
     numel = sum(p.numel() for p in model.parameters())
     flops = float(max(counter.get_total_flops(), 2 * numel))  # at least a dense layer's worth
     if source.objective().perturb is not None:
         flops *= 3
-    return Profile(flops, {s: int(len(v[0])) for s, v in splits.items()})
+    return Profile(flops, {s: int(split_size(v)) for s, v in splits.items()})
 
 
 def max_work() -> float:

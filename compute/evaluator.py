@@ -14,8 +14,11 @@ which is linear in the parameters, so F(sum_k c_k theta_k)(x) = sum_k c_k F(thet
 evaluator computes F(theta_k)(x) once per basis vector and combines, instead of one product per
 point: a 50-point line of an MLP costs 2 first-layer products, not 50.
 
-The data of all requested splits is concatenated and put on the device once; it is streamed
-in chunks sized to a memory budget. On CUDA several points go through one vmap'd call; on a
+Data: (inputs, targets) tensors are put on the device once, the requested splits concatenated
+and taken in chunks sized to a memory budget, as always. Any other split (a Dataset, a DataLoader,
+...: models/batches.py) is never held whole: its batches are streamed (compute/streaming.py),
+each cut into the same chunks, with float64 sums per shard added in shard order. Dict batches go
+to the model as keywords; `model_outputs` reads what the forward returns. On CUDA several points go through one vmap'd call; on a
 CPU a plain loop over points is as fast (the GEMM is the roof) and uses less memory. A line
 through a ReLU or linear MLP on a CPU takes the exact fast path of compute/linefast.py: all its
 points at once, blocks of examples in parallel threads, scored where they are computed.
@@ -34,6 +37,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
+from models.batches import Batch, SplitSource, TensorSource, model_outputs
+from models.errors import BadInput
 from models.objectives import Objective, objective_cost
 
 from .batchnorm import BN_POLICIES, BufferLayout, has_batchnorm, recompute_statistics
@@ -41,6 +46,7 @@ from .convfold import CHANNELS_LAST, FoldedForward
 from .derivatives import line_derivatives, objective_derivatives
 from .linefast import LinePath
 from .params import ParamLayout
+from .streaming import Piece, stream_pieces, to_device
 
 Progress = Callable[[int, int], None]  # (done, total); may raise to cancel
 
@@ -78,7 +84,8 @@ def default_device() -> torch.device:
 
 
 class Evaluator:
-    def __init__(self, model: nn.Module, objective: Objective, splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    def __init__(self, model: nn.Module, objective: Objective,
+                 splits: dict[str, tuple[torch.Tensor, torch.Tensor] | SplitSource],
                  *, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32,
                  memory_budget: int = 1 << 30, points_per_call: int | None = None):
         self.device = torch.device(device) if device is not None else default_device()
@@ -98,10 +105,11 @@ class Evaluator:
         self.factored = "first_affine_out" in inspect.signature(model.forward).parameters
         # functional_call swaps the module's parameters while it runs: one evaluation at a time.
         self.lock = threading.RLock()
-        # The data goes to the device once, in the evaluation dtype.
+        # Tensors go to the device once, in the evaluation dtype; other splits are streamed.
         self.data = {name: (self._layout_input(x.to(self.device, dtype if x.is_floating_point() else x.dtype)),
                             y.to(self.device, dtype if y.is_floating_point() else y.dtype))
-                     for name, (x, y) in splits.items()}
+                     for name, (x, y) in ((n, v) for n, v in splits.items() if not isinstance(v, SplitSource))}
+        self.sources = {name: v for name, v in splits.items() if isinstance(v, SplitSource)}
 
     def _layout_input(self, x: torch.Tensor) -> torch.Tensor:
         if self.folded is not None and x.dim() == 4 and x.is_floating_point():
@@ -109,6 +117,30 @@ class Evaluator:
         return x
 
     # ------------------------------------------------------------------ public API
+    @property
+    def streamed(self) -> bool:
+        """Whether some split is read in batches (else every split is in-memory tensors)."""
+        return bool(self.sources)
+
+    def bounds(self, splits: Sequence[str]) -> np.ndarray:
+        """Where each split's examples start among the requested splits' (cumulative, S + 1)."""
+        return np.cumsum([0] + [self.sources[s].num_examples if s in self.sources else len(self.data[s][0])
+                                for s in splits])
+
+    def pieces(self, splits: Sequence[str], shards: Sequence[int] | None = None) -> Iterator[Piece]:
+        """The requested splits' data, on the device in the evaluation dtype: the one way to read
+        it. In-memory tensors: one piece, the splits concatenated (shard 0); streamed data: its
+        batches in order (of the given shards, numbered across the splits), read ahead by a
+        thread. Callers cut a piece into chunks with `piece.batch[lo:hi]`."""
+        if not self.streamed:
+            x = torch.cat([self.data[s][0] for s in splits]) if len(splits) > 1 else self.data[splits[0]][0]
+            y = torch.cat([self.data[s][1] for s in splits]) if len(splits) > 1 else self.data[splits[0]][1]
+            yield Piece(0, Batch((x,), {}, y, len(x)), 0)
+            return
+        sources = [self.sources[s] if s in self.sources else TensorSource(*self.data[s], s) for s in splits]
+        yield from stream_pieces(sources, self.bounds(splits),
+                                 lambda b: to_device(b, self.device, self.dtype, self._layout_input), shards)
+
     def evaluate(self, basis: torch.Tensor, coeffs: torch.Tensor | np.ndarray, splits: Sequence[str],
                  progress: Progress | None = None, dropout_samples: int = 0,
                  buffer_basis: torch.Tensor | None = None, bn: str = "interpolate",
@@ -148,7 +180,7 @@ class Evaluator:
         if self.dtype != torch.float32:
             check = [0, len(coeffs) - 1] if len(coeffs) > 1 else [0]
             reference = Evaluator.__new__(Evaluator)
-            reference.__dict__.update(self.__dict__, dtype=torch.float32, data={
+            reference.__dict__.update(self.__dict__, dtype=torch.float32, data={  # streamed data: read in fp32
                 k: (x.float() if x.is_floating_point() else x, y.float() if y.is_floating_point() else y)
                 for k, (x, y) in self.data.items()})
             exact = reference._evaluate(basis.float(), coeffs[check], splits, None, dropout_samples,
@@ -195,7 +227,8 @@ class Evaluator:
 
     def _recomputed_buffers(self, basis: torch.Tensor, coeffs: torch.Tensor, progress: Progress | None) -> torch.Tensor:
         """(P, buffers) with the BatchNorm statistics of every point re-estimated on the training split."""
-        x_train = self.data["train"][0]
+        x_train = self.data["train"][0] if "train" in self.data else (
+            lambda: (p.batch for p in self.pieces(["train"])))  # streamed: its own batches
         c = coeffs.to(self.device, self.dtype)
         rows = []
         with torch.no_grad():
@@ -223,40 +256,48 @@ class Evaluator:
         """Metrics per split; with `derivatives` (basis (theta0, theta1) and coeffs (1 - alpha,
         alpha): a line), dJ/dalpha and d2J/dalpha2 too."""
         n_points, n_basis = coeffs.shape
-        x = torch.cat([self.data[s][0] for s in splits]) if len(splits) > 1 else self.data[splits[0]][0]
-        y = torch.cat([self.data[s][1] for s in splits]) if len(splits) > 1 else self.data[splits[0]][1]
-        bounds = np.cumsum([0] + [len(self.data[s][0]) for s in splits])
+        bounds = self.bounds(splits)
         metrics = self._metric_names()
         # An objective that perturbs the inputs needs grad_x, so the forward must start from x; so
         # does input dropout. The line fast path is for the deterministic eval-mode network.
         exact = self.objective.perturb is None and not dropout_samples and basis.shape[1] == self.layout.numel
-        reuse = self.factored and n_basis < n_points and exact
-        # a line through a ReLU/linear MLP: all points' outputs from sign-flip updates (linefast.py)
-        line = LinePath.plan(self.model, self.layout, basis, coeffs) if exact else None
-        # the fast path's pass gives the derivatives too; elsewhere nested jvps follow the cost
-        one_pass = derivatives and line is not None
-        if one_pass:
-            metrics += ["dcost", "d2cost"]
-        cost_progress = offset_progress(progress, 0, 2) if derivatives and not one_pass else progress
-        sums = torch.zeros(n_points, len(splits), len(metrics), dtype=torch.float64)  # per split
-        chunk = self._chunk_size(basis, x, n_basis if reuse else 0)
-        if line is not None:  # it holds the outputs of every point for a whole chunk
-            chunk = min(chunk, line.examples_within(self.memory_budget, derivatives))
-        starts = range(0, len(x), chunk)
+        line = reuse = one_pass = chunk = total = None  # decided on the first batch: what it holds
         c = coeffs.to(self.device, self.dtype)
-        done, total = 0, len(starts) * n_points
+        done, shard_sums = 0, {}  # shard -> float64 sums (P, S, metric) of its examples
         with torch.no_grad():
-            for start in starts:
-                xc, yc = x[start:start + chunk], y[start:start + chunk]
-                parts = (self._line_chunk(line, xc, yc, start, bounds, one_pass) if line is not None
-                         else self._chunk(basis, c, xc, yc, start, bounds, reuse, dropout_samples, point_buffers))
-                for p0, part in parts:  # (first point, sums (g, S, metric) of g points)
-                    sums[p0:p0 + len(part)] += part
-                    done += len(part)
-                    if cost_progress is not None:
-                        cost_progress(done, total)
-        means = sums / torch.as_tensor(np.diff(bounds), dtype=torch.float64)[None, :, None]
-        result = {s: self._metrics(means[:, i], metrics) for i, s in enumerate(splits)}
+            for piece in self.pieces(splits):
+                batch = piece.batch
+                x, y = (batch.single if batch.single is not None else batch), batch.targets
+                if chunk is None:
+                    single = batch.single is not None
+                    reuse = self.factored and single and n_basis < n_points and exact
+                    # a line through a ReLU/linear MLP: all points' outputs from sign-flip updates (linefast.py)
+                    line = LinePath.plan(self.model, self.layout, basis, coeffs) if exact and single else None
+                    # the fast path's pass gives the derivatives too; elsewhere nested jvps follow the cost
+                    one_pass = derivatives and line is not None
+                    if one_pass:
+                        metrics += ["dcost", "d2cost"]
+                    cost_progress = offset_progress(progress, 0, 2) if derivatives and not one_pass else progress
+                    chunk = self._chunk_size(basis, x, n_basis if reuse else 0, cap=not self.streamed)
+                    if line is not None:  # it holds the outputs of every point for a whole chunk
+                        chunk = min(chunk, line.examples_within(self.memory_budget, derivatives))
+                    # progress in chunks x points (tensors, as before) or examples x points (streamed)
+                    total = (-(-len(x) // chunk) if not self.streamed else int(bounds[-1])) * n_points
+                sums = shard_sums.setdefault(piece.shard, torch.zeros(n_points, len(splits), len(metrics),
+                                                                      dtype=torch.float64))
+                for lo in range(0, len(x), chunk):
+                    xc, yc, start = x[lo:lo + chunk], y[lo:lo + chunk], piece.start + lo
+                    parts = (self._line_chunk(line, xc, yc, start, bounds, one_pass) if line is not None
+                             else self._chunk(basis, c, xc, yc, start, bounds, reuse, dropout_samples, point_buffers))
+                    for p0, part in parts:  # (first point, sums (g, S, metric) of g points)
+                        sums[p0:p0 + len(part)] += part
+                        done += len(part) * (len(xc) if self.streamed else 1)
+                        if cost_progress is not None:
+                            cost_progress(done, total)
+        if not shard_sums:
+            raise BadInput(f"the data of {', '.join(splits)} yields no batches", field="data")
+        sums = combine_shards(shard_sums)
+        result = self._metrics_by_split(sums, metrics, splits, bounds)
         if derivatives and not one_pass:
             by_split = line_derivatives(self, basis[0], basis[1] - basis[0], coeffs[:, 1].numpy(), splits,
                                         offset_progress(progress, 1, 2))
@@ -325,8 +366,20 @@ class Evaluator:
         return sums
 
     def _metric_names(self) -> list[str]:
-        """The per-example quantities summed over each split: cost, errors, the extras."""
-        return ["cost"] + (["error"] if self.objective.errors else []) + list(self.objective.extras)
+        """The per-example quantities summed over each split: cost, errors, the extras (and the
+        counted positions of a token-level objective)."""
+        return (["cost"] + (["error"] if self.objective.errors else []) + list(self.objective.extras)
+                + (["count"] if self.objective.counts is not None else []))
+
+    def _metrics_by_split(self, sums: torch.Tensor, metrics: list[str], splits: Sequence[str],
+                          bounds: np.ndarray) -> dict[str, Metrics]:
+        """Metrics per split from the float64 sums (P, S, metric): / examples, or / counted positions."""
+        if self.objective.counts is not None:
+            counted = sums[:, :, metrics.index("count")]
+            means = sums / counted[:, :, None]
+        else:
+            means = sums / torch.as_tensor(np.diff(bounds), dtype=torch.float64)[None, :, None]
+        return {s: self._metrics(means[:, i], metrics) for i, s in enumerate(splits)}
 
     def _metrics(self, means: torch.Tensor, names: list[str]) -> Metrics:
         """Metrics of one split from its means (P, metric)."""
@@ -343,6 +396,8 @@ class Evaluator:
         if self.objective.errors:
             values.append(self.objective.errors(flat_out, flat_y))
         values += [fn(flat_out, flat_y) for fn in self.objective.extras.values()]
+        if self.objective.counts is not None:
+            values.append(self.objective.counts(flat_out, flat_y))
         sums = torch.zeros(g, len(bounds) - 1, len(values), dtype=torch.float64)
         for m, v in enumerate(values):
             self._add_segments(sums[:, :, m], v, g, start, bounds)
@@ -393,10 +448,15 @@ class Evaluator:
             if lo < hi:
                 target[:, i] += values[:, lo - start:hi - start].sum(dim=1).cpu()
 
-    def _call(self, params: dict, x: torch.Tensor, **kwargs) -> torch.Tensor:
-        if self.folded is not None and not kwargs and not self.model.training:
-            return functional_call(self.folded.module, self.folded.fold(params, self._own_buffers), (x,))
-        return functional_call(self.model, params, (x,), kwargs)
+    def _call(self, params: dict, x: torch.Tensor | Batch, **kwargs) -> torch.Tensor:
+        """The model's outputs at `params` on a tensor input or a batch (positional and keyword
+        inputs): the single call site of the user's forward, its return read by `model_outputs`."""
+        args = (x,) if isinstance(x, torch.Tensor) else x.args
+        if not isinstance(x, torch.Tensor):
+            kwargs = {**x.kwargs, **kwargs}
+        if self.folded is not None and not kwargs and len(args) == 1 and not self.model.training:
+            return functional_call(self.folded.module, self.folded.fold(params, self._own_buffers), args)
+        return model_outputs(functional_call(self.model, params, args, kwargs))
 
     def _forward(self, thetas: torch.Tensor, x: torch.Tensor, first: torch.Tensor | None) -> torch.Tensor:
         if len(thetas) == 1:
@@ -407,13 +467,14 @@ class Evaluator:
             return vmap(lambda p: self._call(p, x), randomness="same")(params)  # same dropout masks
         return vmap(lambda p, z: self._call(p, x, first_affine_out=z))(params, first)
 
-    def _chunk_size(self, basis: torch.Tensor, x: torch.Tensor, n_parts: int) -> int:
-        """Examples per chunk so that the largest activations of a call fit the memory budget."""
+    def _chunk_size(self, basis: torch.Tensor, x: torch.Tensor | Batch, n_parts: int, cap: bool = True) -> int:
+        """Examples per chunk so that the largest activations of a call fit the memory budget (at
+        most len(x) with `cap`; streamed batches are cut by this, whatever their size)."""
         with torch.no_grad():
             probe = self._call(self._unflatten(basis[0]), x[:1], **(
                 {"only_first_affine": True} if self.factored else {}))
         per_example = probe.numel() * probe.element_size() * (n_parts + 4 * self.points_per_call)
-        chunk = min(len(x), self.memory_budget // max(per_example, 1))
+        chunk = min(len(x) if cap else 1 << 62, self.memory_budget // max(per_example, 1))
         if not self.factored and self.device.type == "cpu":
             # Activations that stay in the cache: a ResNet-20 on 1,000 CIFAR images ran 2x faster in
             # chunks of ~64 than in one batch, where every layer streams its maps through memory.
@@ -423,7 +484,7 @@ class Evaluator:
     def _largest_activation(self, x1: torch.Tensor) -> int:
         """Bytes of the largest output of any submodule of the model, for one example (measured once
         per input shape: every surface row asks)."""
-        shape = tuple(x1.shape[1:])
+        shape = tuple(x1.shape[1:]) if isinstance(x1, torch.Tensor) else x1.shapes()
         if shape not in self._activation_bytes:
             self._activation_bytes[shape] = self._measure_activation(x1)
         return self._activation_bytes[shape]
@@ -439,11 +500,21 @@ class Evaluator:
         handles = [m.register_forward_hook(hook) for m in self.model.modules() if not list(m.children())]
         try:
             with torch.no_grad():
-                self.model(x1)
+                self.model(x1) if isinstance(x1, torch.Tensor) else self.model(*x1.args, **x1.kwargs)
         finally:
             for h in handles:
                 h.remove()
         return largest[0]
+
+
+def combine_shards(shard_sums: dict[int, torch.Tensor]) -> torch.Tensor:
+    """The total of per-shard float64 sums, added in shard order (the first taken as it is): the
+    same bits however the shards were spread over calls or workers."""
+    order = sorted(shard_sums)
+    total = shard_sums[order[0]].clone()
+    for shard in order[1:]:
+        total += shard_sums[shard]
+    return total
 
 
 def _map_single_threaded(fn: Callable, items: list) -> list:

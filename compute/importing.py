@@ -106,7 +106,7 @@ def _few(items: list[str]) -> str:
 
 def import_run(folder: str | Path, model: str, data: str, loss: str = "cross-entropy", path: str | None = None,
                name: str | None = None, final_step: int | None = None, store: Store | None = None,
-               progress: Callable[[int, int], None] | None = None) -> Run:
+               progress: Callable[[int, int], None] | None = None, targets: str | None = None) -> Run:
     """Import the checkpoints in `folder` as a run of the user's model (see the module docstring)."""
     checkpoints = find_checkpoints(folder)
     net = build_model(Ref.parse(model, "model", path))
@@ -117,7 +117,8 @@ def import_run(folder: str | Path, model: str, data: str, loss: str = "cross-ent
                        f"{', '.join(str(s) for s, _, _ in states[:10])}{', …' if len(states) > 10 else ''})",
                        field="final")
     name = name or Path(folder).expanduser().resolve().name
-    with Recorder.of(net, model=model, data=data, loss=loss, path=path, name=name, store=store) as rec:
+    with Recorder.of(net, model=model, data=data, loss=loss, path=path, name=name, store=store,
+                      targets=targets) as rec:
         for step, theta, buffer in states:  # epochs are unknown: the step stands in
             rec.record(step, float(step), theta=theta, buffers=buffer if buffers.names else None)
         return rec.finish(final_step, progress)

@@ -30,6 +30,10 @@ class Objective:
     # outputs with any leading dimensions, (..., C) -> (...): the evaluator then scores many points
     # at once without reshaping (or copying) their outputs.
     leading_dims: bool = False
+    # Token-level objectives (causal-lm): per_example (and errors, extras) return each example's SUM
+    # over its counted positions and counts(output, target) -> (B,) how many it counted; J over a
+    # split is then sum(per_example) / sum(counts) (Hugging Face's mean over every counted token).
+    counts: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
 
 def objective_cost(objective: Objective, forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,

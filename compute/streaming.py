@@ -1,0 +1,123 @@
+"""The evaluator's data, streamed: a split's batches read in a fixed order by a prefetching
+thread, moved to the device (pinned memory on CUDA) while the previous batch computes.
+
+Memory: at most PREFETCH batches wait in the queue beside the one being evaluated, so a split of
+any size takes (PREFETCH + 2) batches of host memory (the reader's batch under collation too) and
+the evaluator's chunk of activations (its memory budget). In-memory (inputs, targets) tensors are
+not copied: they stay as the user gave them, and are sliced as before.
+
+The order of shards, batches and examples is the data's (models/batches.py); the evaluator adds
+float64 sums per shard, then the shards in order, so a total is the same to the bit however the
+shards are spread over chunks, processes or workers.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from models.batches import Batch, SplitSource
+
+PREFETCH = 2  # batches read ahead
+
+
+@dataclass
+class Piece:
+    """A batch of the requested splits: `shard` (numbered across the splits, in order), the batch
+    on the device, and `start`, its first example's index among all requested splits' examples."""
+
+    shard: int
+    batch: Batch
+    start: int
+
+
+def shard_ranges(sources: Sequence[SplitSource]) -> list[tuple[int, int]]:
+    """(split index, shard within the split) of every shard of the splits, in order."""
+    return [(i, k) for i, source in enumerate(sources) for k in range(source.num_shards)]
+
+
+def stream_pieces(sources: Sequence[SplitSource], bounds: np.ndarray, convert: Callable[[Batch], Batch],
+                  shards: Sequence[int] | None = None) -> Iterator[Piece]:
+    """The pieces of the given shards (default all), read by a prefetching thread."""
+    table = shard_ranges(sources)
+    wanted = range(len(table)) if shards is None else shards
+
+    def produce() -> Iterator[Piece]:
+        for shard in wanted:
+            split, k = table[shard]
+            source = sources[split]
+            start = int(bounds[split]) + _examples_before(source, k)
+            for batch in source.shard(k):
+                yield Piece(shard, convert(batch), start)
+                start += batch.size
+
+    return prefetched(produce())
+
+
+def _examples_before(source: SplitSource, shard: int) -> int:
+    """Examples before a shard: every batch before the last is full (batch_size examples)."""
+    return shard * source.shard_batches * source.batch_size
+
+
+class _Failed:
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+_DONE = object()
+
+
+def prefetched(items: Iterator, depth: int = PREFETCH) -> Iterator:
+    """`items`, produced by a daemon thread at most `depth` ahead; its exceptions re-raised here."""
+    out: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            with torch.no_grad():
+                for item in items:
+                    while not stop.is_set():
+                        try:
+                            out.put(item, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+        except BaseException as exc:  # noqa: BLE001  (handed to the consumer)
+            out.put(_Failed(exc))
+            return
+        out.put(_DONE)
+
+    thread = threading.Thread(target=run, daemon=True, name="landscape-prefetch")
+    thread.start()
+    try:
+        while True:
+            item = out.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                out.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
+
+
+def to_device(batch: Batch, device: torch.device, dtype: torch.dtype, layout: Callable) -> Batch:
+    """A batch on the device: floating tensors in the evaluation dtype, pinned first on CUDA."""
+    def move(t: torch.Tensor) -> torch.Tensor:
+        if device.type == "cuda":
+            t = t.pin_memory().to(device, non_blocking=True)
+        t = t.to(device, dtype if t.is_floating_point() else t.dtype)
+        return layout(t)
+    return batch.map(move)
