@@ -408,10 +408,14 @@ class Evaluator:
         of g points' outputs (g, B, ...) on a chunk, for an objective that does not perturb the inputs."""
         g = len(out)
         targets = self._targets(y, g)
-        if self.objective.leading_dims:  # (g, B, ...) as it is: no copy of a strided `out`
-            return g, self.objective.per_example(out, targets), out, targets
-        flat_out = out.reshape(g * out.shape[1], *out.shape[2:])
-        return g, self.objective.per_example(flat_out, targets), flat_out, targets
+        taken = out if self.objective.leading_dims else out.reshape(g * out.shape[1], *out.shape[2:])
+        try:  # leading_dims: (g, B, ...) as it is, no copy of a strided `out`
+            per = self.objective.per_example(taken, targets)
+        except (RuntimeError, IndexError, ValueError) as exc:
+            raise BadInput(f"the objective {self.objective.name} cannot take the model's outputs of shape "
+                           f"{tuple(out.shape[1:])} with targets of shape {tuple(y.shape)} (per batch): "
+                           f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", field="loss") from None
+        return g, per, taken, targets
 
     def _targets(self, y: torch.Tensor, g: int) -> torch.Tensor:
         """A chunk's targets for g points' outputs, as the objective takes them: (g, B, ...) or (g*B, ...)."""
@@ -456,7 +460,14 @@ class Evaluator:
             kwargs = {**x.kwargs, **kwargs}
         if self.folded is not None and not kwargs and len(args) == 1 and not self.model.training:
             return functional_call(self.folded.module, self.folded.fold(params, self._own_buffers), args)
-        return model_outputs(functional_call(self.model, params, args, kwargs))
+        try:
+            return model_outputs(functional_call(self.model, params, args, kwargs))
+        except (RuntimeError, IndexError, ValueError, TypeError) as exc:
+            given = ", ".join(f"{n} {tuple(t.shape)} {str(t.dtype).replace('torch.', '')}"
+                              for n, t in Batch(args, kwargs, args[0] if args else next(iter(kwargs.values())), 0)
+                              .tensors()[:-1] if isinstance(t, torch.Tensor))
+            raise BadInput(f"the model raised {type(exc).__name__} ({str(exc).splitlines()[0][:200] if str(exc) else ''}) "
+                           f"on inputs {given}", field="model") from None
 
     def _forward(self, thetas: torch.Tensor, x: torch.Tensor, first: torch.Tensor | None) -> torch.Tensor:
         if len(thetas) == 1:
