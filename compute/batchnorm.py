@@ -116,3 +116,22 @@ def recompute_statistics(model: nn.Module, params: dict[str, torch.Tensor], buff
         for (_, m), momentum in zip(modules, momenta):
             m.momentum = momentum
     return {n: fresh[n] for n in buffers}
+
+
+def recomputed_buffers(ev, basis: torch.Tensor, coeffs: torch.Tensor, progress=None) -> torch.Tensor:
+    """(P, buffers) with the BatchNorm statistics of every point of an evaluator's (compute/evaluator.py)
+    evaluation re-estimated on its training split."""
+    x_train = ev.data["train"][0] if "train" in ev.data else (
+        lambda: (p.batch for p in ev.pieces(["train"])))  # streamed: its own batches
+    c = coeffs.to(ev.device, ev.dtype)
+    rows = []
+    with torch.no_grad():
+        for p in range(len(c)):
+            point = c[p] @ basis
+            numel = ev.layout.numel
+            params = ev.layout.unflatten(point[:numel])
+            fresh = recompute_statistics(ev.model, params, ev.buffer_layout.unflatten(point[numel:]), x_train)
+            rows.append(ev.buffer_layout.flatten(fresh).to(ev.device, ev.dtype))
+            if progress is not None:  # may raise to cancel
+                progress(0, len(c))
+    return torch.stack(rows)

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import inspect
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -37,16 +35,18 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from models.batches import Batch, SplitSource, TensorSource, model_outputs
+from models.batches import Batch, SplitSource, TensorSource, describe_inputs, model_outputs
 from models.errors import BadInput
 from models.objectives import Objective, objective_cost
 
-from .batchnorm import BN_POLICIES, BufferLayout, has_batchnorm, recompute_statistics
+from .batchnorm import BN_POLICIES, BufferLayout, has_batchnorm, recomputed_buffers
 from .convfold import CHANNELS_LAST, FoldedForward
 from .derivatives import line_derivatives, objective_derivatives
 from .linefast import LinePath
 from .params import ParamLayout
-from .streaming import Piece, stream_pieces, to_device
+from .scoring import Evaluation, Metrics, PartialSums, add_segments, metric_names, metrics_by_split  # noqa: F401
+from .sizing import largest_activation, map_single_threaded
+from .streaming import Piece, combine_shards, stream_pieces, to_device
 
 Progress = Callable[[int, int], None]  # (done, total); may raise to cancel
 
@@ -61,22 +61,6 @@ def offset_progress(progress: Progress | None, index: int, count: int) -> Progre
 LINE_DIRECTION = np.array([-1.0, 1.0])  # d(1 - alpha, alpha)/dalpha: a line's coefficients move this way
 CACHE_BYTES = 4 << 20  # the largest activation of a chunk of examples, on a CPU
 DROPOUT_SEED = 20150101  # Monte-Carlo dropout passes draw their masks from seeds offset from this
-
-
-@dataclass
-class Metrics:
-    cost: np.ndarray  # (P,) mean per-example cost over the split
-    error: np.ndarray | None  # (P,) error rate, classifiers only
-    extra: dict = field(default_factory=dict)  # name -> (P,): the objective's extras and summaries
-    dcost: np.ndarray | None = None  # (P,) dJ/dalpha along a line, when asked for (Evaluator.line)
-    d2cost: np.ndarray | None = None  # (P,) d2J/dalpha2
-
-
-@dataclass
-class Evaluation:
-    splits: dict[str, Metrics]
-    dtype: str
-    precision_error: float | None  # max |J_dtype - J_fp32| at checked points, when dtype != fp32
 
 
 def default_device() -> torch.device:
@@ -118,8 +102,7 @@ class Evaluator:
 
     # ------------------------------------------------------------------ public API
     @property
-    def streamed(self) -> bool:
-        """Whether some split is read in batches (else every split is in-memory tensors)."""
+    def streamed(self) -> bool:  # some split is read in batches (else all are in-memory tensors)
         return bool(self.sources)
 
     def bounds(self, splits: Sequence[str]) -> np.ndarray:
@@ -144,8 +127,11 @@ class Evaluator:
     def evaluate(self, basis: torch.Tensor, coeffs: torch.Tensor | np.ndarray, splits: Sequence[str],
                  progress: Progress | None = None, dropout_samples: int = 0,
                  buffer_basis: torch.Tensor | None = None, bn: str = "interpolate",
-                 derivatives: bool = False) -> Evaluation:
+                 derivatives: bool = False, shards: Sequence[int] | None = None) -> Evaluation:
         """J and error rate at theta_p = coeffs[p] @ basis for every p, on each split.
+
+        With `shards` (streamed data; numbered across the splits, see `num_shards`): only the
+        float64 sums of those shards, in Evaluation.partial, for a chunk of a job cut by data.
 
         A model with float buffers (BatchNorm statistics) takes them at point p from
         coeffs[p] @ buffer_basis (one row per basis vector; zeros for a direction), or, with
@@ -162,20 +148,31 @@ class Evaluator:
         """
         if bn not in BN_POLICIES:
             raise ValueError(f"bn must be one of {BN_POLICIES}, got {bn!r}")
+        if shards is not None and (derivatives or self.dtype != torch.float32 or bn == "recompute"):
+            raise ValueError("a part of the data takes the fp32 cost alone (no derivatives, no recomputed statistics)")
         with self.lock:
             return self._evaluate_checked(basis, coeffs, splits, progress, dropout_samples, buffer_basis, bn,
-                                          derivatives)
+                                          derivatives, shards)
+
+    def num_shards(self, splits: Sequence[str]) -> int:
+        """Shards of the requested splits' data (1 for in-memory tensors: it is not cut)."""
+        if not self.streamed:
+            return 1
+        return sum(self.sources[s].num_shards if s in self.sources else TensorSource(*self.data[s], s).num_shards
+                   for s in splits)
 
     def _evaluate_checked(self, basis, coeffs, splits, progress, dropout_samples: int = 0, buffer_basis=None,
-                          bn: str = "interpolate", derivatives: bool = False) -> Evaluation:
+                          bn: str = "interpolate", derivatives: bool = False, shards=None) -> Evaluation:
         basis = basis.to(self.device, self.dtype)
         coeffs = torch.as_tensor(np.asarray(coeffs, dtype=np.float64))
         point_buffers = None
         if buffer_basis is not None and self.buffer_layout.names:
             basis = torch.cat([basis, buffer_basis.to(self.device, self.dtype)], dim=1)  # [theta | buffers]
             if bn == "recompute" and self.batchnorm:
-                point_buffers = self._recomputed_buffers(basis, coeffs, progress)
-        result = self._evaluate(basis, coeffs, splits, progress, dropout_samples, point_buffers, derivatives)
+                point_buffers = recomputed_buffers(self, basis, coeffs, progress)
+        result = self._evaluate(basis, coeffs, splits, progress, dropout_samples, point_buffers, derivatives, shards)
+        if shards is not None:
+            return Evaluation({}, "float32", None, result)
         precision_error = None
         if self.dtype != torch.float32:
             check = [0, len(coeffs) - 1] if len(coeffs) > 1 else [0]
@@ -190,7 +187,7 @@ class Evaluator:
 
     def line(self, theta0: torch.Tensor, theta1: torch.Tensor, alphas: np.ndarray, splits: Sequence[str],
              progress: Progress | None = None, *, dropout_samples: int = 0, buffer_basis: torch.Tensor | None = None,
-             bn: str = "interpolate", derivatives: bool = False) -> Evaluation:
+             bn: str = "interpolate", derivatives: bool = False, shards: Sequence[int] | None = None) -> Evaluation:
         """J at (1 - alpha) theta0 + alpha theta1 for each alpha (`evaluate` with basis (theta0,
         theta1), buffer_basis its buffers); with `derivatives`, also dJ/dalpha and d2J/dalpha2
         exactly (Metrics.dcost, d2cost): in the same pass as the cost where the line fast path
@@ -202,7 +199,7 @@ class Evaluator:
         alphas = np.asarray(alphas, dtype=np.float64)
         basis, coeffs = torch.stack([theta0, theta1]), np.stack([1.0 - alphas, alphas], axis=1)
         return self.evaluate(basis, coeffs, splits, progress, dropout_samples=dropout_samples,
-                             buffer_basis=buffer_basis, bn=bn, derivatives=derivatives)
+                             buffer_basis=buffer_basis, bn=bn, derivatives=derivatives, shards=shards)
 
     def evaluate_points(self, thetas: torch.Tensor, splits: Sequence[str], progress: Progress | None = None,
                         buffer_basis: torch.Tensor | None = None) -> Evaluation:
@@ -225,23 +222,6 @@ class Evaluator:
         with self.lock:
             return line_derivatives(self, start, direction, alphas, splits, progress)
 
-    def _recomputed_buffers(self, basis: torch.Tensor, coeffs: torch.Tensor, progress: Progress | None) -> torch.Tensor:
-        """(P, buffers) with the BatchNorm statistics of every point re-estimated on the training split."""
-        x_train = self.data["train"][0] if "train" in self.data else (
-            lambda: (p.batch for p in self.pieces(["train"])))  # streamed: its own batches
-        c = coeffs.to(self.device, self.dtype)
-        rows = []
-        with torch.no_grad():
-            for p in range(len(c)):
-                point = c[p] @ basis
-                numel = self.layout.numel
-                params = self.layout.unflatten(point[:numel])
-                fresh = recompute_statistics(self.model, params, self.buffer_layout.unflatten(point[numel:]), x_train)
-                rows.append(self.buffer_layout.flatten(fresh).to(self.device, self.dtype))
-                if progress is not None:  # may raise to cancel
-                    progress(0, len(c))
-        return torch.stack(rows)
-
     def _unflatten(self, points: torch.Tensor) -> dict[str, torch.Tensor]:
         """Parameters (and buffers, for points given as [theta | buffers]) as functional_call takes them."""
         numel = self.layout.numel
@@ -252,12 +232,13 @@ class Evaluator:
     # ------------------------------------------------------------------ internals
     def _evaluate(self, basis: torch.Tensor, coeffs: torch.Tensor, splits: Sequence[str],
                   progress: Progress | None, dropout_samples: int = 0,
-                  point_buffers: torch.Tensor | None = None, derivatives: bool = False) -> dict[str, Metrics]:
+                  point_buffers: torch.Tensor | None = None, derivatives: bool = False,
+                  shards: Sequence[int] | None = None) -> dict[str, Metrics] | PartialSums:
         """Metrics per split; with `derivatives` (basis (theta0, theta1) and coeffs (1 - alpha,
-        alpha): a line), dJ/dalpha and d2J/dalpha2 too."""
+        alpha): a line), dJ/dalpha and d2J/dalpha2 too; with `shards`, those shards' sums."""
         n_points, n_basis = coeffs.shape
         bounds = self.bounds(splits)
-        metrics = self._metric_names()
+        metrics = metric_names(self.objective)
         # An objective that perturbs the inputs needs grad_x, so the forward must start from x; so
         # does input dropout. The line fast path is for the deterministic eval-mode network.
         exact = self.objective.perturb is None and not dropout_samples and basis.shape[1] == self.layout.numel
@@ -265,7 +246,7 @@ class Evaluator:
         c = coeffs.to(self.device, self.dtype)
         done, shard_sums = 0, {}  # shard -> float64 sums (P, S, metric) of its examples
         with torch.no_grad():
-            for piece in self.pieces(splits):
+            for piece in self.pieces(splits, shards):
                 batch = piece.batch
                 x, y = (batch.single if batch.single is not None else batch), batch.targets
                 if chunk is None:
@@ -296,8 +277,10 @@ class Evaluator:
                             cost_progress(done, total)
         if not shard_sums:
             raise BadInput(f"the data of {', '.join(splits)} yields no batches", field="data")
+        if shards is not None:
+            return PartialSums(metrics, [int(b) for b in bounds], shard_sums)
         sums = combine_shards(shard_sums)
-        result = self._metrics_by_split(sums, metrics, splits, bounds)
+        result = metrics_by_split(self.objective, sums, metrics, splits, bounds)
         if derivatives and not one_pass:
             by_split = line_derivatives(self, basis[0], basis[1] - basis[0], coeffs[:, 1].numpy(), splits,
                                         offset_progress(progress, 1, 2))
@@ -346,7 +329,7 @@ class Evaluator:
             return self._sums(*self._costs_of(out[0] if derivatives else out, y[rows]), start + rows.start,
                               bounds), out
         blocks = line.blocks(len(x), torch.get_num_threads())
-        parts = _map_single_threaded(block_sums, blocks)
+        parts = map_single_threaded(block_sums, blocks)
         sums = sum((s for s, _ in parts[1:]), parts[0][0])  # in block order: the same sums whatever the threads' timing
         if derivatives:  # forward AD's levels are global, not per thread: the objective's jvps run here
             sums = torch.cat([sums, self._line_derivative_sums(line, [jet for _, jet in parts], y, blocks, start,
@@ -362,31 +345,8 @@ class Evaluator:
             g, targets = jet.shape[1], self._targets(y[rows], jet.shape[1])
             taken = jet if self.objective.leading_dims else jet.reshape(3, -1, *jet.shape[3:])
             for m, v in enumerate(objective_derivatives(self.objective.per_example, taken, targets)):
-                self._add_segments(sums[:, :, m], v * rate ** (m + 1), g, start + rows.start, bounds)
+                add_segments(sums[:, :, m], v * rate ** (m + 1), g, start + rows.start, bounds)
         return sums
-
-    def _metric_names(self) -> list[str]:
-        """The per-example quantities summed over each split: cost, errors, the extras (and the
-        counted positions of a token-level objective)."""
-        return (["cost"] + (["error"] if self.objective.errors else []) + list(self.objective.extras)
-                + (["count"] if self.objective.counts is not None else []))
-
-    def _metrics_by_split(self, sums: torch.Tensor, metrics: list[str], splits: Sequence[str],
-                          bounds: np.ndarray) -> dict[str, Metrics]:
-        """Metrics per split from the float64 sums (P, S, metric): / examples, or / counted positions."""
-        if self.objective.counts is not None:
-            counted = sums[:, :, metrics.index("count")]
-            means = sums / counted[:, :, None]
-        else:
-            means = sums / torch.as_tensor(np.diff(bounds), dtype=torch.float64)[None, :, None]
-        return {s: self._metrics(means[:, i], metrics) for i, s in enumerate(splits)}
-
-    def _metrics(self, means: torch.Tensor, names: list[str]) -> Metrics:
-        """Metrics of one split from its means (P, metric)."""
-        column = {name: means[:, i].numpy() for i, name in enumerate(names)}
-        extra = {name: column[name] for name in self.objective.extras}
-        extra.update({name: fn(column["cost"]) for name, fn in self.objective.summaries.items()})
-        return Metrics(column["cost"], column.get("error"), extra, column.get("dcost"), column.get("d2cost"))
 
     def _sums(self, g: int, per: torch.Tensor, flat_out: torch.Tensor, flat_y: torch.Tensor, start: int,
               bounds: np.ndarray) -> torch.Tensor:
@@ -400,7 +360,7 @@ class Evaluator:
             values.append(self.objective.counts(flat_out, flat_y))
         sums = torch.zeros(g, len(bounds) - 1, len(values), dtype=torch.float64)
         for m, v in enumerate(values):
-            self._add_segments(sums[:, :, m], v, g, start, bounds)
+            add_segments(sums[:, :, m], v, g, start, bounds)
         return sums
 
     def _costs_of(self, out: torch.Tensor, y: torch.Tensor):
@@ -442,15 +402,7 @@ class Evaluator:
         per, flat_out = objective_cost(self.objective, forward, x.expand(g, *x.shape), flat_y)
         return g, per, flat_out, flat_y
 
-    @staticmethod
-    def _add_segments(target: torch.Tensor, values: torch.Tensor, g: int, start: int, bounds: np.ndarray) -> None:
-        """Add per-example values (g*B,) of a chunk starting at `start` to per-split sums (g, S)."""
-        values = values.reshape(g, -1).double()
-        end = start + values.shape[1]
-        for i in range(len(bounds) - 1):
-            lo, hi = max(start, int(bounds[i])), min(end, int(bounds[i + 1]))
-            if lo < hi:
-                target[:, i] += values[:, lo - start:hi - start].sum(dim=1).cpu()
+    _add_segments = staticmethod(add_segments)  # compute/derivatives.py adds its sums alike
 
     def _call(self, params: dict, x: torch.Tensor | Batch, **kwargs) -> torch.Tensor:
         """The model's outputs at `params` on a tensor input or a batch (positional and keyword
@@ -463,11 +415,8 @@ class Evaluator:
         try:
             return model_outputs(functional_call(self.model, params, args, kwargs))
         except (RuntimeError, IndexError, ValueError, TypeError) as exc:
-            given = ", ".join(f"{n} {tuple(t.shape)} {str(t.dtype).replace('torch.', '')}"
-                              for n, t in Batch(args, kwargs, args[0] if args else next(iter(kwargs.values())), 0)
-                              .tensors()[:-1] if isinstance(t, torch.Tensor))
             raise BadInput(f"the model raised {type(exc).__name__} ({str(exc).splitlines()[0][:200] if str(exc) else ''}) "
-                           f"on inputs {given}", field="model") from None
+                           f"on inputs {describe_inputs(args, kwargs)}", field="model") from None
 
     def _forward(self, thetas: torch.Tensor, x: torch.Tensor, first: torch.Tensor | None) -> torch.Tensor:
         if len(thetas) == 1:
@@ -497,56 +446,5 @@ class Evaluator:
         per input shape: every surface row asks)."""
         shape = tuple(x1.shape[1:]) if isinstance(x1, torch.Tensor) else x1.shapes()
         if shape not in self._activation_bytes:
-            self._activation_bytes[shape] = self._measure_activation(x1)
+            self._activation_bytes[shape] = largest_activation(self.model, x1)
         return self._activation_bytes[shape]
-
-    def _measure_activation(self, x1: torch.Tensor) -> int:
-        largest = [0]
-
-        def hook(_module, _inputs, output):
-            for t in output if isinstance(output, (tuple, list)) else (output,):
-                if isinstance(t, torch.Tensor):
-                    largest[0] = max(largest[0], t.numel() * t.element_size())
-
-        handles = [m.register_forward_hook(hook) for m in self.model.modules() if not list(m.children())]
-        try:
-            with torch.no_grad():
-                self.model(x1) if isinstance(x1, torch.Tensor) else self.model(*x1.args, **x1.kwargs)
-        finally:
-            for h in handles:
-                h.remove()
-        return largest[0]
-
-
-def combine_shards(shard_sums: dict[int, torch.Tensor]) -> torch.Tensor:
-    """The total of per-shard float64 sums, added in shard order (the first taken as it is): the
-    same bits however the shards were spread over calls or workers."""
-    order = sorted(shard_sums)
-    total = shard_sums[order[0]].clone()
-    for shard in order[1:]:
-        total += shard_sums[shard]
-    return total
-
-
-def _map_single_threaded(fn: Callable, items: list) -> list:
-    """[fn(item) for item in items], the items spread over torch's threads, each on one thread.
-
-    For the blocks of the line fast path: each is a compiled loop (without the GIL) between a few
-    mid-sized torch operations, and splitting every one of those across threads would cost a
-    barrier each, ruinous on a busy machine, while independent blocks in parallel cost nothing
-    extra. Results come back in the order of `items`.
-    """
-    threads = torch.get_num_threads()
-    if threads == 1 or len(items) == 1:
-        return [fn(item) for item in items]
-
-    def run(item):
-        torch.set_num_threads(1)  # this worker thread's own OpenMP/MKL setting
-        with torch.no_grad():  # grad mode is per thread
-            return fn(item)
-
-    try:
-        with ThreadPoolExecutor(min(threads, len(items))) as pool:
-            return list(pool.map(run, items))
-    finally:
-        torch.set_num_threads(threads)  # the workers lowered the default for new threads

@@ -121,3 +121,13 @@ def to_device(batch: Batch, device: torch.device, dtype: torch.dtype, layout: Ca
         t = t.to(device, dtype if t.is_floating_point() else t.dtype)
         return layout(t)
     return batch.map(move)
+
+
+def combine_shards(shard_sums: dict[int, torch.Tensor]) -> torch.Tensor:
+    """The total of per-shard float64 sums, added in shard order (the first taken as it is): the
+    same bits however the shards were spread over calls or workers."""
+    order = sorted(shard_sums)
+    total = shard_sums[order[0]].clone()
+    for shard in order[1:]:
+        total += shard_sums[shard]
+    return total

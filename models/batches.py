@@ -154,11 +154,17 @@ class SplitSource:
 
     @property
     def shard_batches(self) -> int:
+        """Batches a shard: as recorded at import (the partition is the data's), else from SHARD_EXAMPLES."""
+        if self.expected is not None:
+            return self.expected["shard_batches"]
         return max(1, -(-SHARD_EXAMPLES // self.batch_size))
 
     def expect(self, table: dict) -> None:
         """Check later reads against the shard table recorded at import (`stream_digest`): the
         length now, each shard's digest the first time this process reads it."""
+        if table["batch_size"] != self.batch_size:
+            raise BadInput(f"{self.where} now reads batches of {self.batch_size}; the run was imported with "
+                           f"{table['batch_size']} (the data changed)", field="data")
         self.expected = table
         if self.length is not None:
             self._check_length(self.length)
@@ -343,6 +349,13 @@ def stream_digest(source: SplitSource) -> dict:
 def tables_digest(tables: dict[str, dict]) -> str:
     """The run's data digest from its splits' shard tables."""
     return "stream-" + hashlib.sha256(json.dumps(tables, sort_keys=True).encode()).hexdigest()
+
+
+def describe_inputs(args: tuple, kwargs: dict) -> str:
+    """`arg0 (B, 3, 32, 32) float32, input_ids (B, T) int64`: what a model was given."""
+    named = [(f"arg{i}", t) for i, t in enumerate(args)] + sorted(kwargs.items())
+    return ", ".join(f"{n} {tuple(t.shape)} {str(t.dtype).replace('torch.', '')}" if isinstance(t, torch.Tensor)
+                     else f"{n} {type(t).__name__}" for n, t in named)
 
 
 def split_size(split: Any) -> int:

@@ -13,7 +13,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from compute.evaluator import Evaluator, combine_shards
+from compute.evaluator import Evaluator
+from compute.streaming import combine_shards
 from compute.importing import import_run
 from compute.params import ParamLayout
 from compute.store import Store

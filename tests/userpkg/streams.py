@@ -137,3 +137,9 @@ class KeywordMLP(nn.Sequential):
 def keyword_mlp():
     from .resnet import mlp
     return KeywordMLP(*mlp())
+
+
+def small_batches():
+    """DataLoaders of 16-example batches: many shards for a small line."""
+    return {"train": DataLoader(Images(N_TRAIN), batch_size=16), "valid": DataLoader(Images(N_VALID, seed=1),
+                                                                                     batch_size=16)}
