@@ -101,20 +101,18 @@ class Evaluator:
         return x
 
     # ------------------------------------------------------------------ public API
-    @property
-    def streamed(self) -> bool:  # some split is read in batches (else all are in-memory tensors)
-        return bool(self.sources)
+    streamed = property(lambda self: bool(self.sources))  # some split is read in batches (else all are tensors)
 
     def bounds(self, splits: Sequence[str]) -> np.ndarray:
         """Where each split's examples start among the requested splits' (cumulative, S + 1)."""
         return np.cumsum([0] + [self.sources[s].num_examples if s in self.sources else len(self.data[s][0])
                                 for s in splits])
 
-    def pieces(self, splits: Sequence[str], shards: Sequence[int] | None = None) -> Iterator[Piece]:
-        """The requested splits' data, on the device in the evaluation dtype: the one way to read
-        it. In-memory tensors: one piece, the splits concatenated (shard 0); streamed data: its
-        batches in order (of the given shards, numbered across the splits), read ahead by a
-        thread. Callers cut a piece into chunks with `piece.batch[lo:hi]`."""
+    def pieces(self, splits: Sequence[str], shards: Sequence[int] | None = None,
+               examples: int | None = None) -> Iterator[Piece]:
+        """The requested splits' data on the device, in the evaluation dtype: the one way to read it.
+        Tensors: one piece, the splits concatenated (shard 0); streamed: its batches in order (of
+        `shards`, numbered across the splits; joined up to `examples`), read ahead by a thread."""
         if not self.streamed:
             x = torch.cat([self.data[s][0] for s in splits]) if len(splits) > 1 else self.data[splits[0]][0]
             y = torch.cat([self.data[s][1] for s in splits]) if len(splits) > 1 else self.data[splits[0]][1]
@@ -122,7 +120,7 @@ class Evaluator:
             return
         sources = [self.sources[s] if s in self.sources else TensorSource(*self.data[s], s) for s in splits]
         yield from stream_pieces(sources, self.bounds(splits),
-                                 lambda b: to_device(b, self.device, self.dtype, self._layout_input), shards)
+                                 lambda b: to_device(b, self.device, self.dtype, self._layout_input), shards, examples)
 
     def evaluate(self, basis: torch.Tensor, coeffs: torch.Tensor | np.ndarray, splits: Sequence[str],
                  progress: Progress | None = None, dropout_samples: int = 0,
@@ -156,10 +154,8 @@ class Evaluator:
 
     def num_shards(self, splits: Sequence[str]) -> int:
         """Shards of the requested splits' data (1 for in-memory tensors: it is not cut)."""
-        if not self.streamed:
-            return 1
         return sum(self.sources[s].num_shards if s in self.sources else TensorSource(*self.data[s], s).num_shards
-                   for s in splits)
+                   for s in splits) if self.streamed else 1
 
     def _evaluate_checked(self, basis, coeffs, splits, progress, dropout_samples: int = 0, buffer_basis=None,
                           bn: str = "interpolate", derivatives: bool = False, shards=None) -> Evaluation:
@@ -222,8 +218,7 @@ class Evaluator:
         with self.lock:
             return line_derivatives(self, start, direction, alphas, splits, progress)
 
-    def _unflatten(self, points: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Parameters (and buffers, for points given as [theta | buffers]) as functional_call takes them."""
+    def _unflatten(self, points: torch.Tensor) -> dict[str, torch.Tensor]:  # as functional_call takes them
         numel = self.layout.numel
         if points.shape[-1] == numel:
             return self.layout.unflatten(points)
@@ -242,28 +237,31 @@ class Evaluator:
         # An objective that perturbs the inputs needs grad_x, so the forward must start from x; so
         # does input dropout. The line fast path is for the deterministic eval-mode network.
         exact = self.objective.perturb is None and not dropout_samples and basis.shape[1] == self.layout.numel
-        line = reuse = one_pass = chunk = total = None  # decided on the first batch: what it holds
         c = coeffs.to(self.device, self.dtype)
         done, shard_sums = 0, {}  # shard -> float64 sums (P, S, metric) of its examples
+        head = next(stream := self.pieces(splits, shards), None)  # what it holds decides the paths and chunks
+        stream.close()
+        if head is None:
+            raise BadInput(f"the data of {', '.join(splits)} yields no batches", field="data")
+        single = head.batch.single
+        reuse = self.factored and single is not None and n_basis < n_points and exact
+        # a line through a ReLU/linear MLP: all points' outputs from sign-flip updates (linefast.py)
+        line = LinePath.plan(self.model, self.layout, basis, coeffs) if exact and single is not None else None
+        # the fast path's pass gives the derivatives too; elsewhere nested jvps follow the cost
+        one_pass = derivatives and line is not None
+        if one_pass:
+            metrics += ["dcost", "d2cost"]
+        cost_progress = offset_progress(progress, 0, 2) if derivatives and not one_pass else progress
+        chunk = self._chunk_size(basis, head.batch if single is None else single, n_basis if reuse else 0,
+                                 cap=not self.streamed)
+        if line is not None:  # it holds the outputs of every point for a whole chunk
+            chunk = min(chunk, line.examples_within(self.memory_budget, derivatives))
+        # progress in chunks x points (tensors, as before) or examples x points (streamed)
+        total = (-(-head.batch.size // chunk) if not self.streamed else int(bounds[-1])) * n_points
         with torch.no_grad():
-            for piece in self.pieces(splits, shards):
+            for piece in (self.pieces(splits, shards, chunk) if self.streamed else [head]):
                 batch = piece.batch
                 x, y = (batch.single if batch.single is not None else batch), batch.targets
-                if chunk is None:
-                    single = batch.single is not None
-                    reuse = self.factored and single and n_basis < n_points and exact
-                    # a line through a ReLU/linear MLP: all points' outputs from sign-flip updates (linefast.py)
-                    line = LinePath.plan(self.model, self.layout, basis, coeffs) if exact and single else None
-                    # the fast path's pass gives the derivatives too; elsewhere nested jvps follow the cost
-                    one_pass = derivatives and line is not None
-                    if one_pass:
-                        metrics += ["dcost", "d2cost"]
-                    cost_progress = offset_progress(progress, 0, 2) if derivatives and not one_pass else progress
-                    chunk = self._chunk_size(basis, x, n_basis if reuse else 0, cap=not self.streamed)
-                    if line is not None:  # it holds the outputs of every point for a whole chunk
-                        chunk = min(chunk, line.examples_within(self.memory_budget, derivatives))
-                    # progress in chunks x points (tensors, as before) or examples x points (streamed)
-                    total = (-(-len(x) // chunk) if not self.streamed else int(bounds[-1])) * n_points
                 sums = shard_sums.setdefault(piece.shard, torch.zeros(n_points, len(splits), len(metrics),
                                                                       dtype=torch.float64))
                 for lo in range(0, len(x), chunk):
@@ -275,13 +273,14 @@ class Evaluator:
                         done += len(part) * (len(xc) if self.streamed else 1)
                         if cost_progress is not None:
                             cost_progress(done, total)
-        if not shard_sums:
-            raise BadInput(f"the data of {', '.join(splits)} yields no batches", field="data")
         if shards is not None:
             return PartialSums(metrics, [int(b) for b in bounds], shard_sums)
         sums = combine_shards(shard_sums)
         result = metrics_by_split(self.objective, sums, metrics, splits, bounds)
         if derivatives and not one_pass:
+            if self.streamed or self.objective.counts is not None:  # derivatives.py reads ev.data, / examples
+                raise BadInput("exact derivatives: for in-memory tensor data and per-example objectives only (or "
+                               "a ReLU MLP's line fast path)", field="derivatives")
             by_split = line_derivatives(self, basis[0], basis[1] - basis[0], coeffs[:, 1].numpy(), splits,
                                         offset_progress(progress, 1, 2))
             for s, (d1, d2) in by_split.items():

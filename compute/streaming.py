@@ -42,8 +42,9 @@ def shard_ranges(sources: Sequence[SplitSource]) -> list[tuple[int, int]]:
 
 
 def stream_pieces(sources: Sequence[SplitSource], bounds: np.ndarray, convert: Callable[[Batch], Batch],
-                  shards: Sequence[int] | None = None) -> Iterator[Piece]:
-    """The pieces of the given shards (default all), read by a prefetching thread."""
+                  shards: Sequence[int] | None = None, examples: int | None = None) -> Iterator[Piece]:
+    """The pieces of the given shards (default all), joined up to `examples` (`coalesced`), read
+    and joined by a prefetching thread while the evaluator computes."""
     table = shard_ranges(sources)
     wanted = range(len(table)) if shards is None else shards
 
@@ -56,12 +57,39 @@ def stream_pieces(sources: Sequence[SplitSource], bounds: np.ndarray, convert: C
                 yield Piece(shard, convert(batch), start)
                 start += batch.size
 
-    return prefetched(produce())
+    return prefetched(produce() if examples is None else coalesced(produce(), examples))
 
 
 def _examples_before(source: SplitSource, shard: int) -> int:
     """Examples before a shard: every batch before the last is full (batch_size examples)."""
     return shard * source.shard_batches * source.batch_size
+
+
+def coalesced(pieces: Iterator[Piece], examples: int) -> Iterator[Piece]:
+    """Consecutive pieces of one shard (of the same shapes) joined up to `examples` examples, so
+    that small batches (a DataLoader's 32) make the evaluator's chunks: fewer, larger calls. What
+    is joined depends on the data and the chunk size only: the same in every chunk of a job."""
+    held: list[Piece] = []
+    for piece in pieces:
+        if held and (piece.shard != held[0].shard or piece.batch.shapes() != held[0].batch.shapes()
+                     or sum(p.batch.size for p in held) + piece.batch.size > examples):
+            yield _joined(held)
+            held = []
+        held.append(piece)
+    if held:
+        yield _joined(held)
+
+
+def _joined(held: list[Piece]) -> Piece:
+    if len(held) == 1:
+        return held[0]
+    batches = [p.batch for p in held]
+    cat = lambda ts: torch.cat(ts)  # noqa: E731
+    first = batches[0]
+    joined = Batch(tuple(cat([b.args[i] for b in batches]) for i in range(len(first.args))),
+                   {k: cat([b.kwargs[k] for b in batches]) for k in first.kwargs},
+                   cat([b.targets for b in batches]), sum(b.size for b in batches))
+    return Piece(held[0].shard, joined, held[0].start)
 
 
 class _Failed:
