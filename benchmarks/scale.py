@@ -96,7 +96,9 @@ def memory(sizes: list[int]) -> list[dict]:
         for n in sizes:
             env = dict(os.environ, PYTHONPATH=f"{ROOT}:{folder}")
             done = subprocess.run([sys.executable, __file__, "--child", str(n), folder], env=env, capture_output=True,
-                                  text=True, check=True)
+                                  text=True)
+            if done.returncode:
+                raise SystemExit(f"N={n} failed:\n{done.stderr[-3000:]}")
             out.append(json.loads(done.stdout.strip().splitlines()[-1]))
     return out
 

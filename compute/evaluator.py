@@ -187,7 +187,7 @@ class Evaluator:
         """J at (1 - alpha) theta0 + alpha theta1 for each alpha (`evaluate` with basis (theta0,
         theta1), buffer_basis its buffers); with `derivatives`, also dJ/dalpha and d2J/dalpha2
         exactly (Metrics.dcost, d2cost): in the same pass as the cost where the line fast path
-        takes the line, else by nested forward mode after it (compute/derivatives.py)."""
+        takes the line, else by double backward after it (compute/derivatives.py)."""
         recomputed = bn == "recompute" and self.batchnorm
         if derivatives and (dropout_samples or self.objective.perturb is not None or recomputed):
             raise ValueError("derivatives are defined for the deterministic cost of a clean objective, with "
@@ -205,7 +205,7 @@ class Evaluator:
     def derivatives(self, theta0: torch.Tensor, theta1: torch.Tensor, alphas: np.ndarray, splits: Sequence[str],
                     progress: Progress | None = None,
                     buffer_basis: torch.Tensor | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """{split: (dJ/dalpha, d2J/dalpha2)} along theta0 -> theta1 by nested forward mode through the
+        """{split: (dJ/dalpha, d2J/dalpha2)} along theta0 -> theta1 by double backward through the
         whole network, whatever the model (compute/derivatives.py); `line` takes the fast way where
         there is one."""
         if self.objective.perturb is not None:
@@ -247,7 +247,7 @@ class Evaluator:
         reuse = self.factored and single is not None and n_basis < n_points and exact
         # a line through a ReLU/linear MLP: all points' outputs from sign-flip updates (linefast.py)
         line = LinePath.plan(self.model, self.layout, basis, coeffs) if exact and single is not None else None
-        # the fast path's pass gives the derivatives too; elsewhere nested jvps follow the cost
+        # the fast path's pass gives the derivatives too; elsewhere double backward follows the cost
         one_pass = derivatives and line is not None
         if one_pass:
             metrics += ["dcost", "d2cost"]

@@ -21,8 +21,11 @@ def largest_activation(model: nn.Module, x1) -> int:
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
     try:
-        with torch.no_grad():
-            model(x1) if isinstance(x1, torch.Tensor) else model(*x1.args, **x1.kwargs)
+        with torch.no_grad():  # the model's own parameters, in their dtype (a float64 line of a float32 model)
+            own = next(model.parameters(), None)
+            cast = lambda t: t.to(own.dtype) if own is not None and t.is_floating_point() else t  # noqa: E731
+            model(cast(x1)) if isinstance(x1, torch.Tensor) else model(*map(cast, x1.args),
+                                                                       **{k: cast(v) for k, v in x1.kwargs.items()})
     finally:
         for h in handles:
             h.remove()

@@ -287,3 +287,14 @@ def test_cli_refuses_bad_data_with_one_line_and_exit_2(mlp_ckpts, tmp_path, monk
                  "--path", str(TESTS)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "yields no batches" in err[0]
+
+
+def test_a_hugging_face_dataset_of_dict_rows(tensor_line):
+    """A `datasets.Dataset` (only when that package is installed: not a dependency)."""
+    datasets = pytest.importorskip("datasets")
+    t0, t1, alphas, expected = tensor_line
+    x, y = streams.tensor_twins()["valid"]
+    ds = datasets.Dataset.from_dict({"pixels": x.numpy(), "labels": y.numpy()})
+    ev = Evaluator(streams.keyword_mlp(), CE, {"valid": as_source(ds, "valid")}, device="cpu")
+    got = ev.line(t0, t1, alphas, ["valid"]).splits["valid"].cost
+    np.testing.assert_allclose(got, expected.splits["valid"].cost, rtol=1e-6)
