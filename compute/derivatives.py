@@ -203,6 +203,10 @@ def _split_pieces(ev, splits: Sequence[str], chunk: int) -> Iterator[tuple[int, 
 
 
 def _concatenated(ev, splits: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    streamed = [s for s in splits if s in getattr(ev, "sources", {})]
+    if streamed:  # read in batches (compute/streaming): not yet differentiated here
+        raise BadInput(f"exact derivatives need the split in memory as tensors; {', '.join(streamed)} is streamed",
+                       field="derivatives")
     x = torch.cat([ev.data[s][0] for s in splits])
     y = torch.cat([ev.data[s][1] for s in splits])
     return x, y
