@@ -161,6 +161,26 @@ def test_gpt2_plain_state_dicts_with_both_tied_names_and_a_sharded_folder(gpt2_s
     assert "model-00002-of-00002.safetensors" in line and "step-2" in line
 
 
+def test_a_factory_loading_a_local_folder(gpt2_states, tmp_path, monkeypatch, capsys):
+    base = gpt.tiny_gpt2()
+    base.load_state_dict(gpt2_states[0])
+    base.save_pretrained(tmp_path / "base")
+    monkeypatch.setenv("USERPKG_GPT2_DIR", str(tmp_path / "base"))
+    ckpts = tmp_path / "ckpts"
+    ckpts.mkdir()
+    for step in (2, 4):
+        torch.save(gpt2_states[step], ckpts / f"step_{step}.pt")
+    run = _cli_import(ckpts, tmp_path / "home", monkeypatch, capsys, model="userpkg.gpt:local_gpt2")
+    assert run.steps == [2, 4]
+    hf = gpt.tiny_gpt2()
+    hf.load_state_dict(gpt2_states[4])
+    hf.eval()
+    ids, labels = gpt.one_batch()["train"]
+    with torch.no_grad():
+        assert run.manifest["steps"][-1]["cost"]["train"] == pytest.approx(
+            float(hf(input_ids=ids, labels=labels).loss), abs=1e-6)
+
+
 @pytest.fixture(scope="module")
 def nano_states():
     return _train_states(gpt.nano_gpt, gpt.sequences())
