@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -313,3 +314,26 @@ def test_seq_classification_and_shapes_the_objective_cannot_take():
     expected = F.cross_entropy(out[0, :-1], torch.tensor([2, -100, 4]), ignore_index=-100, reduction="sum")
     assert float(lm.per_example(out, targets)[0]) == pytest.approx(float(expected), abs=1e-6)
     assert ids.shape == targets.shape
+
+
+def test_causal_lm_is_the_mean_over_every_counted_token_however_the_split_is_cut():
+    from compute.evaluator import Evaluator
+    from compute.params import ParamLayout
+    from models.user import LossRef
+
+    torch.manual_seed(0)
+    model, data = gpt.nano_gpt().eval(), gpt.sequences()
+    theta = ParamLayout.of(model).flatten_model(model)[None]
+    objective = LossRef.parse("causal-lm").objective()
+    whole = Evaluator(model, objective, data, device="cpu").evaluate_points(theta, ["train", "valid"])
+    cut = Evaluator(model, objective, data, device="cpu", memory_budget=1)  # one sequence per chunk
+    assert cut._chunk_size(theta, cut.data["train"][0], 0) == 1
+    pieces = cut.evaluate_points(theta, ["train", "valid"])
+    for split in ("train", "valid"):
+        ids, labels = data[split]
+        expected = _lm_cost(model, ids, labels)  # sequences with fewer counted tokens weigh less
+        assert float(whole.splits[split].cost[0]) == pytest.approx(expected, rel=1e-6)
+        assert float(pieces.splits[split].cost[0]) == pytest.approx(expected, rel=1e-6)
+        assert float(whole.splits[split].extra["perplexity"][0]) == np.exp(float(whole.splits[split].cost[0]))
+        per_sequence = np.mean([_lm_cost(model, ids[i:i + 1], labels[i:i + 1]) for i in range(len(ids))])
+        assert abs(per_sequence - expected) > 1e-4  # the mean over sequences would be another number
