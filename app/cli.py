@@ -26,6 +26,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from compute import signing
 from compute.control_results import ControlResult
 from compute.importing import import_run
 from compute.jobs import LocalJobs, get_jobs, run_job
@@ -225,8 +226,16 @@ def cmd_import(folder: str, model_ref: str, data_ref: str, loss: str, code_path:
 
 @cli.command("runs")
 @_table_format
-def cmd_runs(fmt: str) -> None:
+@click.option("--resign", metavar="RUN", callback=_name,
+              help="sign RUN's references (its model, data and loss code) with this machine's key, as they are: "
+                   "for a run you inspected and trust (e.g. imported by an earlier version)")
+def cmd_runs(fmt: str, resign: str | None) -> None:
     """list recorded runs"""
+    if resign is not None:
+        run = signing.resign(resign)
+        print(f"signed {run.id}: {signing.describe(run.manifest)} will run when it is used", file=sys.stderr)
+        print(run.id)
+        return
     rows = []
     runs, damaged = Store().scan()
     for run in runs:

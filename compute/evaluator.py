@@ -163,7 +163,7 @@ class Evaluator:
         """J at (1 - alpha) theta0 + alpha theta1 for each alpha (`evaluate` with basis (theta0,
         theta1), buffer_basis its buffers); with `derivatives`, also dJ/dalpha and d2J/dalpha2
         exactly (Metrics.dcost, d2cost): in the same pass as the cost where the line fast path
-        takes the line, else by nested forward mode after it (compute/derivatives.py)."""
+        takes the line, else by double backward after it (compute/derivatives.py)."""
         recomputed = bn == "recompute" and self.batchnorm
         if derivatives and (dropout_samples or self.objective.perturb is not None or recomputed):
             raise ValueError("derivatives are defined for the deterministic cost of a clean objective, with "
@@ -449,8 +449,9 @@ class Evaluator:
 
         handles = [m.register_forward_hook(hook) for m in self.model.modules() if not list(m.children())]
         try:
-            with torch.no_grad():
-                self.model(x1)
+            with torch.no_grad():  # the model's own parameters, in their dtype (a float64 line of a float32 model)
+                own = next(self.model.parameters(), None)
+                self.model(x1.to(own.dtype) if own is not None and x1.is_floating_point() else x1)
         finally:
             for h in handles:
                 h.remove()

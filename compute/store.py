@@ -34,6 +34,7 @@ from safetensors.torch import save_file
 
 from models.errors import BadInput
 from .params import ParamLayout
+from . import signing
 from .settings import setting
 
 FORMAT_VERSION = 1
@@ -159,7 +160,7 @@ class Run:
 
 def content_id(manifest: dict) -> str:
     """The run id its manifest's content gives: model-preset-sSEED-<digest of the rest>."""
-    core = {k: v for k, v in manifest.items() if k not in ("run_id", "created")}
+    core = {k: v for k, v in manifest.items() if k not in ("run_id", "created", "signature")}  # signing.py
     digest = hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()
     return f"{manifest['model']}-{manifest['preset']}-s{manifest['seed']}-{digest[:10]}"
 
@@ -254,8 +255,10 @@ class Store:
             manifest["format_version"] = FORMAT_VERSION
             run_id = content_id(manifest)
             manifest["run_id"] = run_id
+            signing.sign(manifest)  # an imported run's references: see compute/signing.py
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
             final = self.runs_dir / run_id
+            signing.drop_unverified(final)  # the same run imported by an earlier version: replaced
             if final.exists():  # the same content was recorded before
                 shutil.rmtree(staging)
             else:

@@ -69,8 +69,8 @@ def fast_gradient_sign(epsilon: float) -> Callable[[torch.Tensor, torch.Tensor],
 
 
 def _cross_entropy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    if torch.is_grad_enabled():  # training, adversarial input gradients
-        return F.cross_entropy(output, target, reduction="none")
+    if torch.is_grad_enabled():  # training, adversarial input gradients, derivatives; classes last, as below
+        return F.cross_entropy(output.flatten(0, -2), target.flatten(), reduction="none").reshape(target.shape)
     # Evaluation only: the same value (to ~5e-7) about 3x faster than F.cross_entropy's
     # log_softmax on a CPU, which matters when small models are scored at many points.
     top = output.amax(dim=-1, keepdim=True)
