@@ -265,6 +265,7 @@ def test_lightning_ckpt_with_model_prefix(nano_states, tmp_path, monkeypatch, ca
     from compute.lines import compute_line
     from compute.queries import LineQuery, resolve
 
+    monkeypatch.setenv("LANDSCAPE_HOME", str(tmp_path / "home"))  # its signing key too (compute/signing.py)
     store = Store(tmp_path / "home")
     query = resolve(LineQuery.from_args(f"init:{found.id}", f"final:{found.id}", "0:1", 3, "train",
                                         derivatives=True), store)
