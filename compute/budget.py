@@ -104,6 +104,10 @@ def _line(query, store) -> tuple[float, float, str]:
     per_point = passes * _examples(prof, query.splits) * prof.flops
     if query.derivatives:  # nested forward mode: about three passes' worth per point
         per_point *= 3
+    if query.sharpness:  # lambda_max at every N-th point: at most SHARPNESS_ITERATIONS products each
+        from .hessian import SHARPNESS_ITERATIONS
+
+        per_point += _examples(prof, query.splits) * prof.flops * HVP_PASSES * SHARPNESS_ITERATIONS / query.sharpness
     field = "dropout" if query.dropout_samples > 1 else "points"
     points = ADAPTIVE_BUDGET if query.points == AUTO_POINTS else query.points  # an adaptive line's most
     return points * per_point, per_point, field
@@ -113,7 +117,10 @@ def _surface(query, store) -> tuple[float, float, str]:
     run = store.load(query.run)
     prof = profile(run.manifest)
     per_point = _examples(prof, query.splits) * prof.flops * (2 if query.bn == "recompute" else 1)
-    return query.rows * query.columns * per_point, per_point, "points"
+    work = query.rows * query.columns * per_point
+    if query.surface == "hessian":  # the two eigenvectors first: at most 150 Lanczos products on the first split
+        work += 150 * HVP_PASSES * prof.examples.get(query.splits[0], 0) * prof.flops
+    return work, per_point, "points"
 
 
 # A Hessian-vector product by double backward: a forward pass, its backward, and the backward of

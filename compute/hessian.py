@@ -130,6 +130,33 @@ def spectrum(query: HessianQuery, ev: Evaluator, point: Point, split: str,
     return out, pairs
 
 
+PLANE_TOLERANCE = 1e-4  # the Hessian plane's eigenpairs: their directions must be well resolved too
+
+
+def hessian_plane(query, frame) -> tuple[torch.Tensor, dict]:
+    """The basis (theta_f, v1, v2) of a `hessian` surface: the unit eigenvectors of the two largest
+    eigenvalues of the Hessian of J over the query's first split at theta_f (theta_f's own buffers),
+    signs fixed (largest entry positive); meta with the eigenvalues for the axis titles. Lanczos from
+    the query's seed; each process computes it once per query (compute/surfaces.py plane_grid)."""
+    run = frame.run
+    ev = evaluator_for(run, query.dtype)
+    if ev.objective.perturb is not None:
+        raise BadInput("the Hessian of an objective that perturbs its inputs (adversarial training) is not "
+                       "computed", field="kind")
+    from .resources import buffer_basis
+
+    buffers = buffer_basis(run, [run.final_step])
+    point = Point(frame.theta_f, None if buffers is None else buffers[0], run)
+    split = query.splits[0]
+    pairs = extreme_eigenpairs(operator(ev, point, split, [0]), ev.layout.numel, top=2, tol=PLANE_TOLERANCE,
+                               max_steps=150, seed=query.seed or 0)
+    v1, v2 = pairs.top_vectors[0], pairs.top_vectors[1]
+    return torch.stack([frame.theta_f, v1, v2]), {
+        "origin": "theta_f", "eigenvalues": [float(v) for v in pairs.top], "eigen_split": split,
+        "residuals": [float(r) for r in pairs.top_residuals], "lanczos_iterations": pairs.iterations,
+        "direction_norms": [1.0, 1.0]}
+
+
 def _pairs_json(values, residuals, bounds) -> dict:
     return {"values": clean_floats(values), "residuals": clean_floats(residuals), "bounds": clean_floats(bounds)}
 
@@ -200,7 +227,8 @@ def check_hessian(query: HessianQuery, result: dict) -> None:
     if list(result["splits"]) != list(query.splits):
         raise ValueError(f"curvature of {list(result['splits'])}, asked for {list(query.splits)}")
     for s, r in result["splits"].items():
-        if (query.top or query.bottom) and len(r["eigen"]["top"]["values"]) != query.top:
+        wanted = min(query.top, result["meta"].get("parameters", query.top))
+        if (query.top or query.bottom) and len(r["eigen"]["top"]["values"]) != wanted:
             raise ValueError(f"{s}: {len(r['eigen']['top']['values'])} top eigenvalues for {query.top} asked")
         if query.trace and "trace" not in r or query.density and "density" not in r:
             raise ValueError(f"{s}: the trace or density asked for is missing")

@@ -70,7 +70,7 @@ class HessianQuery(Query):
         if not (top or bottom or trace or density):
             raise BadInput("ask for eigenvalues (top/bottom), the trace or the density", field="top")
         values = {"at": str(at), "top": top, "bottom": bottom, "trace": trace, "density": density,
-                  "splits": parse_splits(self.splits), "dtype": parse_dtype(self.dtype),
+                  "splits": parse_splits(self.splits), "dtype": _hessian_dtype(self.dtype),
                   "seed": parse_seed(self.seed, "seed")}
         if on_line:
             to = Endpoint.parse(self.to, "to")
@@ -139,6 +139,14 @@ class HessianQuery(Query):
 
     def describe(self) -> str:
         return self.at if self.to is None else f"(1 - {self.alpha:g}) {self.at} + {self.alpha:g} {self.to}"
+
+
+def _hessian_dtype(value) -> str:
+    dtype = parse_dtype(value)
+    if dtype not in ("float32", "float64"):
+        raise BadInput(f"curvature is computed in float32 or float64, not {dtype} (second derivatives in half "
+                       "precision are noise)", field="dtype")
+    return dtype
 
 
 def _no_line(field: str):

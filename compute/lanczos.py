@@ -150,6 +150,7 @@ def extreme_eigenpairs(matvec: MatVec, dim: int, top: int = 1, bottom: int = 0, 
     after `max_steps` products; `converged` says which)."""
     if top < 0 or bottom < 0 or top + bottom < 1:
         raise ValueError("ask for at least one eigenpair")
+    top, bottom = min(top, dim), min(bottom, dim - min(top, dim))  # an operator of dimension D has D
     want = top + bottom
     history: list[dict] = []
     steps = min(max_steps, dim)
