@@ -180,7 +180,7 @@ class Evaluator:
     def derivatives(self, theta0: torch.Tensor, theta1: torch.Tensor, alphas: np.ndarray, splits: Sequence[str],
                     progress: Progress | None = None,
                     buffer_basis: torch.Tensor | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """{split: (dJ/dalpha, d2J/dalpha2)} along theta0 -> theta1 by nested forward mode through the
+        """{split: (dJ/dalpha, d2J/dalpha2)} along theta0 -> theta1 by double backward through the
         whole network, whatever the model (compute/derivatives.py); `line` takes the fast way where
         there is one."""
         if self.objective.perturb is not None:
@@ -233,7 +233,7 @@ class Evaluator:
         reuse = self.factored and n_basis < n_points and exact
         # a line through a ReLU/linear MLP: all points' outputs from sign-flip updates (linefast.py)
         line = LinePath.plan(self.model, self.layout, basis, coeffs) if exact else None
-        # the fast path's pass gives the derivatives too; elsewhere nested jvps follow the cost
+        # the fast path's pass gives the derivatives too; elsewhere double backward follows the cost
         one_pass = derivatives and line is not None
         if one_pass:
             metrics += ["dcost", "d2cost"]
