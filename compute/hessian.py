@@ -4,7 +4,7 @@
 The Hessian is of the paper's J: the mean per-example cost over a whole split, in eval mode, the
 BatchNorm statistics held as constants (an endpoint's own; on a line, the line's policy:
 interpolated like theta, or re-estimated at the point). It is never formed: every number comes from
-Hessian-vector products (compute/hvp_standin.py: double backward, never nested forward mode) fed to
+Hessian-vector products (compute/derivatives.py: double backward, never nested forward mode) fed to
 the pure linear algebra of compute/lanczos.py:
   * top / bottom eigenpairs: Lanczos with full reorthogonalisation, tridiagonal in float64, each
     value with its residual ||H v - lambda v|| and error bound;
@@ -31,9 +31,9 @@ from models.errors import BadInput
 
 from .batchnorm import recompute_statistics
 from .chunks import check_carries_query, single_chunk
+from .derivatives import hessian_vector_products
 from .evaluator import Evaluator, Progress
 from .hessian_query import HessianQuery
-from .hvp_standin import hessian_vector_products
 from .lanczos import Eigenpairs, extreme_eigenpairs, spectral_density, trace_estimate
 from .results import _csv, clean_floats
 from .resources import evaluator_for
@@ -84,7 +84,8 @@ def operator(ev: Evaluator, point: Point, split: str, counter: list):
     """The matvec of compute/lanczos.py: (k, D) float64 -> H (k, D) float64 over one split."""
     def matvec(vectors: torch.Tensor) -> torch.Tensor:
         counter[0] += len(vectors)
-        return hessian_vector_products(ev, point.theta, vectors, [split], buffers=point.buffers)[split]
+        with ev.lock:  # functional_call swaps the model's parameters: one evaluation at a time
+            return hessian_vector_products(ev, point.theta, vectors, [split], buffers=point.buffers)[split]
     return matvec
 
 
@@ -140,9 +141,7 @@ def hessian_plane(query, frame) -> tuple[torch.Tensor, dict]:
     the query's seed; each process computes it once per query (compute/surfaces.py plane_grid)."""
     run = frame.run
     ev = evaluator_for(run, query.dtype)
-    if ev.objective.perturb is not None:
-        raise BadInput("the Hessian of an objective that perturbs its inputs (adversarial training) is not "
-                       "computed", field="kind")
+    refuse_perturbing(ev, "kind")
     from .resources import buffer_basis
 
     buffers = buffer_basis(run, [run.final_step])
@@ -161,12 +160,16 @@ def _pairs_json(values, residuals, bounds) -> dict:
     return {"values": clean_floats(values), "residuals": clean_floats(residuals), "bounds": clean_floats(bounds)}
 
 
+def refuse_perturbing(ev: Evaluator, field: str) -> None:
+    if ev.objective.perturb is not None:
+        raise BadInput("the Hessian of an objective that perturbs its inputs (adversarial training) is not "
+                       "computed", field=field)
+
+
 def compute_hessian(query: HessianQuery, store: Store, progress: Progress | None = None) -> "HessianResult":
     started = time.perf_counter()
     ev = evaluator_for(_reference_run(query, store), query.dtype)
-    if ev.objective.perturb is not None:
-        raise BadInput("the Hessian of an objective that perturbs its inputs (adversarial training) is not "
-                       "computed", field="at")
+    refuse_perturbing(ev, "at")
     point = point_of(query, store, ev)
     by_split = {}
     for i, s in enumerate(query.splits):

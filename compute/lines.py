@@ -55,8 +55,9 @@ def endpoint_runs(query: LineQuery, store: Store) -> list[Run]:
 def line_sharpness(query: LineQuery, evaluator, theta0: torch.Tensor, theta1: torch.Tensor, alphas: np.ndarray,
                    buffers: torch.Tensor | None, progress: Progress | None) -> dict[str, list]:
     """{split: lambda_max or None per alpha}: at every `query.sharpness`-th point of the grid and its last."""
-    from .hessian import Point, line_buffers, top_eigenvalue  # the curvature module builds on this one
+    from .hessian import Point, line_buffers, refuse_perturbing, top_eigenvalue  # it imports this module
 
+    refuse_perturbing(evaluator, "sharpness")
     grid = query.alphas()
     chosen = {float(a) for a in grid[::query.sharpness]} | {float(grid[-1])}
     out: dict[str, list] = {s: [] for s in query.splits}

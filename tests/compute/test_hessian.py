@@ -13,7 +13,7 @@ from torch.func import functional_call
 
 from compute.evaluator import Evaluator
 from compute.hessian import HessianResult, Point, spectrum, top_eigenvalue
-from compute.hvp_standin import gradient, hessian_vector_products
+from compute.derivatives import gradient, hessian_vector_products
 from compute.params import ParamLayout
 from compute.queries import HessianQuery, resolve
 from models.errors import BadInput
