@@ -31,6 +31,9 @@ totals in float64.
 from __future__ import annotations
 
 import contextlib
+import copy
+import types
+import weakref
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -39,6 +42,8 @@ from torch.func import functional_call, jvp
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from models.errors import BadInput
+
+from .batchnorm import batchnorm_modules
 
 Progress = Callable[[int, int], None]  # (done, total); may raise to cancel
 GRAPH_COPIES = 6  # a double backward holds about this many copies of the forward's activations
@@ -83,32 +88,65 @@ def _chunk_derivatives(ev, point: torch.Tensor, vectors: torch.Tensor, x: torch.
     [parameters | buffers] as the evaluator lays them out), by double backward; `fixed`: more
     tensors for functional_call, held constant (buffers of a Hessian in theta only)."""
     w = point.detach().requires_grad_(True)
-    params = ev._unflatten(w)
+    module, params = _differentiable_module(ev.model), ev._unflatten(w)
+    if module is not ev.model:  # the twin takes the model's buffers of now, not those of its copy
+        params = {**dict(ev.model.named_buffers()), **params}
     if fixed:
         params = {**params, **fixed}
-    total = ev.objective.per_example(functional_call(ev.model, params, (x,)), y).sum()
+    total = ev.objective.per_example(functional_call(module, params, (x,)), y).sum()
     if not total.requires_grad:
         raise BadInput(f"{type(ev.model).__name__}: its cost does not depend differentiably on its parameters "
                        "(a detach, no_grad or integer step in the forward?)", field="derivatives")
     (g,) = torch.autograd.grad(total, w, create_graph=len(vectors) > 0)
+    once = BadInput(f"{type(ev.model).__name__}: the gradient of its cost cannot be differentiated again (a custom "
+                    "autograd Function marked once_differentiable?)", field="derivatives")
+    if len(vectors) and not g.requires_grad:  # (a cost linear in theta would land here too: no objective makes one)
+        raise once
     hvps = []
     for i, v in enumerate(vectors):
-        if not g.requires_grad:  # a cost linear in w: H = 0
-            hvps.append(torch.zeros_like(w))
-            continue
-        (hv,) = torch.autograd.grad(g, w, grad_outputs=v, retain_graph=i < len(vectors) - 1, allow_unused=True)
-        hvps.append(torch.zeros_like(w) if hv is None else hv)
+        try:
+            (hv,) = torch.autograd.grad(g, w, grad_outputs=v, retain_graph=i < len(vectors) - 1)
+        except RuntimeError as exc:  # the backward graph does not reach theta: its second derivative would read 0
+            if "not have been used in the graph" in str(exc):
+                raise once from None
+            raise
+        hvps.append(hv)
     zero = w.new_zeros((0, w.numel()))
     return g.detach(), (torch.stack(hvps) if hvps else zero).detach()
 
 
-def _chunk_examples(ev, x: torch.Tensor, copies: int = 1) -> int:
+_TWINS: "weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module]" = weakref.WeakKeyDictionary()
+
+
+def _differentiable_module(model: torch.nn.Module) -> torch.nn.Module:
+    """The model, or for one with BatchNorm a copy whose eval-mode BatchNorms are written out as
+    (x - mean) / sqrt(var + eps) * weight + bias: PyTorch's batch_norm kernel is not differentiable
+    in its running statistics, which move along a line with interpolated statistics."""
+    if not batchnorm_modules(model):
+        return model
+    if model not in _TWINS:
+        twin = copy.deepcopy(model)
+        for _, module in batchnorm_modules(twin):
+            module.forward = types.MethodType(_written_out_batchnorm, module)
+        _TWINS[model] = twin
+    return _TWINS[model]
+
+
+def _written_out_batchnorm(self, x: torch.Tensor) -> torch.Tensor:
+    if self.training or self.running_mean is None:
+        return type(self).forward(self, x)
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    y = (x - self.running_mean.reshape(shape)) * torch.rsqrt(self.running_var.reshape(shape) + self.eps)
+    return y * self.weight.reshape(shape) + self.bias.reshape(shape) if self.affine else y
+
+
+def _chunk_examples(ev, point: torch.Tensor, x: torch.Tensor, copies: int = 1) -> int:
     """Examples per chunk so that the double backward's graphs fit the evaluator's memory budget."""
-    per_example = _activation_bytes(ev.model, x[:1]) * GRAPH_COPIES * max(copies, 1)
+    per_example = _activation_bytes(ev.model, ev._unflatten(point), x[:1]) * GRAPH_COPIES * max(copies, 1)
     return int(max(1, min(len(x), ev.memory_budget // max(per_example, 1))))
 
 
-def _activation_bytes(model: torch.nn.Module, x1: torch.Tensor) -> int:
+def _activation_bytes(model: torch.nn.Module, params: dict[str, torch.Tensor], x1: torch.Tensor) -> int:
     """Bytes of all leaf modules' outputs for one example: what a backward graph saves, roughly."""
     total = [x1.numel() * x1.element_size()]
 
@@ -120,7 +158,7 @@ def _activation_bytes(model: torch.nn.Module, x1: torch.Tensor) -> int:
     handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
     try:
         with torch.no_grad():
-            model(x1)
+            functional_call(model, params, (x1,))  # at the point: the evaluation dtype, whatever the model's
     finally:
         for h in handles:
             h.remove()
@@ -172,7 +210,7 @@ def _split_totals(ev, theta, vectors, splits, buffers, progress):
     if buffers is not None and ev.buffer_layout.names:
         fixed = ev.buffer_layout.unflatten(buffers.to(ev.device, ev.dtype))
     x, y = _concatenated(ev, splits)
-    pieces = list(_split_pieces(ev, splits, _chunk_examples(ev, x, 1 + len(vectors))))
+    pieces = list(_split_pieces(ev, splits, _chunk_examples(ev, theta, x, 1 + len(vectors))))
     grads = torch.zeros(len(splits), len(theta), dtype=torch.float64)
     hvps = torch.zeros(len(splits), len(vectors), len(theta), dtype=torch.float64)
     with _differentiable(ev):
@@ -202,7 +240,7 @@ def line_derivatives(evaluator, start: torch.Tensor, direction: torch.Tensor, al
     a = np.asarray(alphas, dtype=np.float64)
     d = direction.to(ev.device, ev.dtype)
     d64 = d.double().cpu()
-    pieces = list(_split_pieces(ev, splits, _chunk_examples(ev, x, 2)))
+    pieces = list(_split_pieces(ev, splits, _chunk_examples(ev, start.to(ev.device, ev.dtype), x, 2)))
     sums = torch.zeros(len(a), len(splits), 2, dtype=torch.float64)
     done, total = 0, len(pieces) * len(a)
     with _differentiable(ev):
