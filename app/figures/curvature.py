@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from .style import SPLIT_COLORS, SPLIT_NAMES, axis, base, message_figure, note
+from .style import SPLIT_COLORS, SPLIT_NAMES, axis, base, message_figure
 
 
 def _u(x: float, c: float) -> float:
@@ -68,8 +68,11 @@ def density_figure(result: dict, title: str = "") -> dict:
     tickvals, ticktext = _ticks(lo, hi, c)
     fig["layout"]["xaxis"].update(tickvals=tickvals, ticktext=ticktext, range=[lo, hi])
     first = next(iter(dens.values()))
-    note(fig, f"stochastic Lanczos quadrature: {first['probes']} probes × {first['steps']} steps, Gaussian "
-              f"broadening σ = {first['broadening']['sigma']:g} on the axis (linear within ±{c:.2g})")
+    fig["layout"]["xaxis"]["title"] = {"text": (
+        f"Hessian eigenvalue λ (symmetric-log axis, linear within ±{c:.2g})<br><sub>stochastic Lanczos "
+        f"quadrature: {first['probes']} probes × {first['steps']} steps, Gaussian broadening "
+        f"σ = {first['broadening']['sigma']:g} on the axis</sub>")}
+    fig["layout"]["margin"]["b"] = max(fig["layout"]["margin"].get("b", 0), 80)
     return fig
 
 

@@ -92,8 +92,8 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
         return {g: figures.message_figure(text if g == "spectrum" else "", height=400) for g in GRAPHS}
     result = out.result
     run = catalog.get(state.get("run"))
-    where = result["meta"].get("point", "")
-    title = f"{run.label if run else ''}: Hessian spectrum at {where.split(':', 1)[0]}"
+    where = {"final": figures.THETA_F, "init": figures.THETA_I}.get(state["point"], f"θ(t={state.get('t')})")
+    title = f"{run.label if run else ''}: Hessian spectrum at {where}"
     return {"spectrum": density_figure(result, title=f"{title}<br>{_summary(result)}"),
             "convergence": convergence_figure(result, title="Lanczos convergence")}
 

@@ -102,3 +102,34 @@ def test_figures_of_a_result(scalar_run, store):
             "sharpness": {"train": [3.0, None, 4.0]}}
     fig = with_sharpness(line_figure(line), line)
     assert fig["data"][-1]["yaxis"] == "y3" and fig["layout"]["xaxis"]["anchor"] == "y3"
+
+
+def test_the_view_draws_a_real_result(scalar_run):
+    from app import urls
+    from app.runs import load_catalog
+    from app.views import VIEWS
+    from tests.app.test_views import outcomes
+
+    catalog = load_catalog()
+    state = urls.parse("/curvature", f"?run={scalar_run.id}&top=2&splits=train", catalog).state
+    assert state["point"] == "final" and state["trace"] == "1" and state["density"] == "1"
+    queries = VIEWS["curvature"].queries(state, catalog)
+    assert queries["hessian"].at == f"final:{scalar_run.id}"
+    figs = VIEWS["curvature"].draw(state, catalog, outcomes(queries))
+    assert "tr H" in figs["spectrum"]["data"][0]["name"] and figs["convergence"]["data"]
+    step = scalar_run.steps[1]
+    state = urls.parse("/curvature", f"?run={scalar_run.id}&point=step&t={step}", catalog).state
+    assert VIEWS["curvature"].queries(state, catalog)["hessian"].at == f"step:{scalar_run.id}:{step}"
+
+
+def test_the_page_in_chromium(dashboard, scalar_run):
+    from tests.app.conftest import screenshot, traces, wait_for
+
+    duo = dashboard
+    duo.driver.get(f"{duo.server_url}/curvature?run={scalar_run.id}&top=2&splits=train")
+    spectrum = wait_for(lambda: (lambda d: d if d and "tr H" in (d[0]["name"] or "") else None)(
+        traces(duo, "curvature", "spectrum")), what="the spectral density")
+    assert len(spectrum[0]["x"]) == len(spectrum[0]["y"]) > 100
+    convergence = traces(duo, "curvature", "convergence")
+    assert len(convergence) == 3  # lambda_1, lambda_2 and the error bound
+    screenshot(duo, "curvature-view")
