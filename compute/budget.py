@@ -131,7 +131,7 @@ HVP_PASSES = 5
 
 
 def _hessian(query, store) -> tuple[float, float, str]:
-    run = store.load(query.points[0].run)
+    run = store.load(query.endpoints[0].run)
     prof = profile(run.manifest)
     per_product = HVP_PASSES * prof.flops
     work = sum(query.products() * prof.examples.get(s, 0) * per_product for s in query.splits)

@@ -55,10 +55,9 @@ def point_of(query: HessianQuery, store: Store, evaluator: Evaluator | None = No
     """theta of the query's point and the buffers it is evaluated with."""
     from .lines import endpoint_buffers, endpoint_runs, endpoint_theta  # lines imports this module
 
-    probe = type("Q", (), {"endpoints": query.points})()
-    runs = endpoint_runs(probe, store)
-    thetas = [endpoint_theta(e, runs[0], store) for e in query.points]
-    buffers = endpoint_buffers(query.points, runs[0], store)
+    runs = endpoint_runs(query, store)
+    thetas = [endpoint_theta(e, runs[0], store) for e in query.endpoints]
+    buffers = endpoint_buffers(query.endpoints, runs[0], store)
     if query.to is None:
         return Point(thetas[0], None if buffers is None else buffers[0], runs[0])
     a = float(query.alpha)
@@ -180,13 +179,14 @@ def compute_hessian(query: HessianQuery, store: Store, progress: Progress | None
     return HessianResult(by_split, query.to_json(), query.key(), {
         "model": run.model_id, "preset": run.preset, "run": run.id, "point": query.describe(),
         "parameters": ev.layout.numel, "dtype": str(ev.dtype).replace("torch.", ""),
-        "bn": query.bn if run.manifest.get("batchnorm") else None,
+        # BatchNorm statistics: a checkpoint's own at an endpoint, the line's policy between two
+        "bn": (query.bn if query.to is not None else "checkpoint") if run.manifest.get("batchnorm") else None,
         "products": sum(v["products"] for v in by_split.values()),
         "seconds": round(time.perf_counter() - started, 4)})
 
 
 def _reference_run(query: HessianQuery, store: Store) -> Run:
-    return store.load(query.points[0].run)
+    return store.load(query.endpoints[0].run)
 
 
 @dataclass

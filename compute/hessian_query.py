@@ -120,7 +120,7 @@ class HessianQuery(Query):
         return cls(**{n: (tuple(obj[n]) if n == "splits" else obj[n]) for n in names})
 
     @property
-    def points(self) -> tuple[Endpoint, ...]:
+    def endpoints(self) -> tuple[Endpoint, ...]:
         """The endpoint, or the line's two endpoints."""
         return (Endpoint.parse(self.at),) if self.to is None else (Endpoint.parse(self.at), Endpoint.parse(self.to))
 
@@ -132,7 +132,7 @@ class HessianQuery(Query):
 
     def resolved(self, store) -> "HessianQuery":
         """Every run by its full id; the BatchNorm policy the default for a model without BatchNorm."""
-        points = [resolve_endpoint(e, store) for e in self.points]
+        points = [resolve_endpoint(e, store) for e in self.endpoints]
         run = store.load(points[0].run)
         bn = self.bn if run.manifest.get("batchnorm") else DEFAULT_BN
         return dataclasses.replace(self, at=str(points[0]), to=str(points[1]) if len(points) > 1 else None, bn=bn)

@@ -88,6 +88,8 @@ def _eigenvalues_only(result: dict, title: str) -> dict:
                             "marker": {"color": SPLIT_COLORS.get(s)}})
     if not fig["data"] or not any(t["y"] for t in fig["data"]):
         return message_figure("no eigenvalues or density asked for", title, height=420)
+    fig["layout"]["xaxis"]["type"] = "category"
+    fig["layout"]["hovermode"] = "closest"
     return fig
 
 
