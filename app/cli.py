@@ -271,7 +271,7 @@ def cmd_runs(fmt: str, resign: str | None) -> None:
                    "(default 0.001; at most 401 points)")
 @click.option("--derivatives", is_flag=True, help="also dJ/dalpha and d2J/dalpha2 at every point, exactly (forward mode)")
 @click.option("--sharpness", is_flag=True, help="also lambda_max of the Hessian at the points (Lanczos; slow)")
-@click.option("--sharpness-every", default="1", metavar="N", help="with --sharpness: at every N-th point and the last")
+@click.option("--sharpness-every", metavar="N", help="lambda_max at every N-th point and the last (implies --sharpness)")
 @click.option("--splits", default="train,valid")
 @click.option("--dtype", default="float32", help="float32 (default, exact), float64, bfloat16 (preview)")
 @click.option("--dropout-samples", default="0", metavar="N",
@@ -280,11 +280,11 @@ def cmd_runs(fmt: str, resign: str | None) -> None:
 @_bn_option
 @_result_options
 def cmd_line(start: str, end: str, alpha: str, points: str, tolerance: str | None, derivatives: bool,
-             sharpness: bool, sharpness_every: str, splits: str, dtype: str, dropout_samples: str, bn: str, fmt: str,
+             sharpness: bool, sharpness_every: str | None, splits: str, dtype: str, dropout_samples: str, bn: str, fmt: str,
              out: str | None, local: bool, plot: str | None) -> None:
     """exact cost along the line between two endpoints, with its metrics (barrier, monotonicity, minima)"""
     query = resolve(LineQuery.from_args(start, end, alpha, points, splits, dtype, dropout_samples, bn, derivatives,
-                                        tolerance, sharpness_every if sharpness else 0), Store())
+                                        tolerance, sharpness_every or (1 if sharpness else 0)), Store())
     _emit(LineResult.from_json(_run_job(query, local, "line")), fmt, out, plot, "line")
 
 
