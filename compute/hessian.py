@@ -29,7 +29,7 @@ import torch
 
 from models.errors import BadInput
 
-from .batchnorm import recompute_statistics
+from .batchnorm import recomputed_buffers
 from .chunks import check_carries_query, single_chunk
 from .derivatives import hessian_vector_products
 from .evaluator import Evaluator, Progress
@@ -74,9 +74,9 @@ def line_buffers(ev: Evaluator, theta: torch.Tensor, buffers: torch.Tensor | Non
     mixed = (1 - alpha) * buffers[0] + alpha * buffers[1]
     if bn != "recompute" or not ev.batchnorm:
         return mixed
-    fresh = recompute_statistics(ev.model, ev.layout.unflatten(theta.to(ev.device, ev.dtype)),
-                                 ev.buffer_layout.unflatten(mixed.to(ev.device, ev.dtype)), ev.data["train"][0])
-    return ev.buffer_layout.flatten(fresh).cpu()
+    # the evaluator's own re-estimation (tensor or streamed training split), for this one point
+    point = torch.cat([theta, mixed]).to(ev.device, ev.dtype)[None]
+    return recomputed_buffers(ev, point, torch.ones(1, 1, dtype=torch.float64))[0].cpu()
 
 
 def operator(ev: Evaluator, point: Point, split: str, counter: list):
