@@ -32,6 +32,7 @@ from .views import VIEWS
 
 MAX_WAIT_S = 60.0
 RETRY_AFTER_S = 2
+API_ALIASES = {"hessian": "curvature"}  # /api/hessian.json is the curvature view's twin
 
 
 def error_body(status: int, message: str, field: str | None = None, jobs: dict | None = None) -> dict:
@@ -80,6 +81,7 @@ def register(server: Flask) -> None:
 
     @server.route("/api/<view>.<fmt>")
     def view_data(view: str, fmt: str):
+        view = API_ALIASES.get(view, view)
         if view not in VIEWS or fmt not in ("json", "csv"):
             return _refusal(BadInput(f"no such data: /api/{view}.{fmt}; views: {', '.join(VIEWS)}; "
                                      "formats: json, csv", field="view", status=404))

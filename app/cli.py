@@ -30,7 +30,9 @@ from compute import signing
 from compute.control_results import ControlResult
 from compute.importing import import_run
 from compute.jobs import LocalJobs, get_jobs, run_job
-from compute.queries import CONTROL_PARAMS, ControlQuery, LineQuery, SurfaceQuery, TrajectoryQuery, resolve
+from compute.hessian import HessianResult
+from compute.queries import (CONTROL_PARAMS, ControlQuery, HessianQuery, LineQuery, SurfaceQuery, TrajectoryQuery,
+                             resolve)
 from compute.results import LineResult, TrajectoryResult
 from compute.store import Store
 from compute.settings import worker_redis_url
@@ -270,6 +272,8 @@ def cmd_runs(fmt: str, resign: str | None) -> None:
               help="with --points auto: refine until linear interpolation is within T x the curve's range "
                    "(default 0.001; at most 401 points)")
 @click.option("--derivatives", is_flag=True, help="also dJ/dalpha and d2J/dalpha2 at every point, exactly (forward mode)")
+@click.option("--sharpness", is_flag=True, help="also lambda_max of the Hessian at the points (Lanczos; slow)")
+@click.option("--sharpness-every", metavar="N", help="lambda_max at every N-th point and the last (implies --sharpness)")
 @click.option("--splits", default="train,valid")
 @click.option("--dtype", default="float32", help="float32 (default, exact), float64, bfloat16 (preview)")
 @click.option("--dropout-samples", default="0", metavar="N",
@@ -277,12 +281,12 @@ def cmd_runs(fmt: str, resign: str | None) -> None:
                    "Monte-Carlo estimate with dropout on, the mean of N passes (models with dropout)")
 @_bn_option
 @_result_options
-def cmd_line(start: str, end: str, alpha: str, points: str, tolerance: str | None, derivatives: bool, splits: str,
-             dtype: str, dropout_samples: str, bn: str, fmt: str, out: str | None, local: bool,
-             plot: str | None) -> None:
+def cmd_line(start: str, end: str, alpha: str, points: str, tolerance: str | None, derivatives: bool,
+             sharpness: bool, sharpness_every: str | None, splits: str, dtype: str, dropout_samples: str, bn: str, fmt: str,
+             out: str | None, local: bool, plot: str | None) -> None:
     """exact cost along the line between two endpoints, with its metrics (barrier, monotonicity, minima)"""
     query = resolve(LineQuery.from_args(start, end, alpha, points, splits, dtype, dropout_samples, bn, derivatives,
-                                        tolerance), Store())
+                                        tolerance, sharpness_every or (1 if sharpness else 0)), Store())
     _emit(LineResult.from_json(_run_job(query, local, "line")), fmt, out, plot, "line")
 
 
@@ -298,7 +302,8 @@ def cmd_trajectory(run: str, fmt: str, out: str | None, local: bool, plot: str |
 @cli.command("surface")
 @click.argument("run", callback=_name)
 @click.option("--kind", default="paper", help="paper (default; rows along the residual directions, "
-              "appendix C), random-plane (Fig 21), alpha-random (Fig 22)")
+              "appendix C), random-plane (Fig 21), alpha-random (Fig 22), hessian (the plane of the top two "
+              "Hessian eigenvectors at theta_f)")
 @click.option("--alpha", help="range A:B (default: fitted to the trajectory)")
 @click.option("--beta", help="range B0:B1 (default: fitted to the trajectory)")
 @click.option("--points", default="41x41", help="NxM rows (alpha) x columns (beta), 2..201 each (default 41x41)")
@@ -317,6 +322,37 @@ def cmd_surface(run: str, kind: str, alpha: str | None, beta: str | None, points
     query = resolve(SurfaceQuery.from_args(run, kind, alpha, beta, points, splits, dtype, seed, scale,
                                            normalization, bn), Store())
     _emit(SurfaceResult.from_json(_run_job(query, local, f"surface {kind}")), fmt, out, plot, "surface")
+
+
+@cli.command("hessian")
+@click.argument("endpoint", callback=_name)
+@click.option("--top", default="1", metavar="K", help="the K largest eigenvalues (default 1; 0 for none)")
+@click.option("--bottom", default="0", metavar="K", help="the K most negative eigenvalues (default 0)")
+@click.option("--trace", is_flag=True, help="also the trace (Hutchinson; see --trace-probes)")
+@click.option("--density", is_flag=True, help="also the spectral density (stochastic Lanczos quadrature)")
+@click.option("--splits", default="train")
+@click.option("--to", "to", callback=_name, help="with --alpha: the point (1-alpha) ENDPOINT + alpha TO of a line")
+@click.option("--alpha", help="with --to: where on the line")
+@click.option("--tolerance", default="1e-3", help="eigenvalues' relative error bound (default 1e-3)")
+@click.option("--iterations", default="100", help="most Lanczos steps (default 100)")
+@click.option("--trace-method", default="hutchinson", help="hutchinson (default) or hutch++")
+@click.option("--trace-probes", default="30", help="products for the trace (default 30)")
+@click.option("--density-probes", default="4", help="SLQ probes (default 4)")
+@click.option("--density-steps", default="40", help="Lanczos steps per SLQ probe (default 40)")
+@click.option("--broadening", default="0.05", help="SLQ Gaussian width on the symmetric-log axis (default 0.05)")
+@click.option("--seed", default="0", help="seed of the random vectors (default 0)")
+@click.option("--dtype", default="float32", help="float32 (default) or float64")
+@_bn_option
+@_result_options
+def cmd_hessian(endpoint: str, top: str, bottom: str, trace: bool, density: bool, splits: str, to: str | None,
+                alpha: str | None, tolerance: str, iterations: str, trace_method: str, trace_probes: str,
+                density_probes: str, density_steps: str, broadening: str, seed: str, dtype: str, bn: str, fmt: str,
+                out: str | None, local: bool, plot: str | None) -> None:
+    """the Hessian's top/bottom eigenvalues, trace and spectral density at a point (whole splits)"""
+    query = resolve(HessianQuery(endpoint, to, alpha, top, bottom, trace, density, splits, dtype, bn, tolerance,
+                                 iterations, trace_method, trace_probes, density_probes, density_steps, broadening,
+                                 seed), Store())
+    _emit(HessianResult.from_json(_run_job(query, local, "hessian")), fmt, out, plot, "hessian")
 
 
 def _control_command(experiment: str, schema: dict) -> click.Command:

@@ -110,6 +110,7 @@ class LineQuery(Query):
     bn: str = DEFAULT_BN  # BatchNorm statistics between the endpoints (models with BatchNorm only)
     derivatives: bool = False  # also dJ/dalpha and d2J/dalpha2 at every point
     tolerance: float | None = None  # points="auto" only (DEFAULT_TOLERANCE when not given)
+    sharpness: int = 0  # N > 0: lambda_max of the Hessian at every N-th grid point and the last (compute/hessian.py)
 
     def __post_init__(self):
         start, end = Endpoint.parse(self.start, "from"), Endpoint.parse(self.end, "to")
@@ -141,6 +142,11 @@ class LineQuery(Query):
             raise BadInput("a tolerance applies to points=auto only", field="tolerance")
         tolerance = parse_tolerance(DEFAULT_TOLERANCE if self.tolerance is None else self.tolerance)
         object.__setattr__(self, "tolerance", tolerance if points == AUTO_POINTS else None)
+        sharpness = parse_int(self.sharpness, "sharpness", 0, MAX_POINTS, what="sharpness (every N-th point)")
+        if sharpness and (points == AUTO_POINTS or self.dropout_samples):
+            raise BadInput("sharpness is computed on a uniform grid of the eval-mode cost (no points=auto, no "
+                           "dropout samples)", field="sharpness")
+        object.__setattr__(self, "sharpness", sharpness)
 
     @property
     def adaptive(self) -> bool:
@@ -150,7 +156,7 @@ class LineQuery(Query):
         out = super().to_json()
         if not self.dropout_samples:  # the plain line keeps the key it always had
             del out["dropout_samples"]
-        for name in ("derivatives", "tolerance"):  # in the key only when asked for
+        for name in ("derivatives", "tolerance", "sharpness"):  # in the key only when asked for
             if not out[name]:
                 del out[name]
         return _default_bn_omitted(out)
@@ -159,10 +165,10 @@ class LineQuery(Query):
     def from_args(cls, start: str, end: str, alpha: str = "0:1", points: int | str = 50,
                   splits: str = "train,valid", dtype: str = "float32", dropout_samples: int | str = 0,
                   bn: str = DEFAULT_BN, derivatives: bool | str = False,
-                  tolerance: float | str | None = None) -> "LineQuery":
+                  tolerance: float | str | None = None, sharpness: int | str = 0) -> "LineQuery":
         lo, hi = parse_range(alpha)
         return cls(start, end, lo, hi, parse_line_points(points), parse_splits(splits), dtype, dropout_samples, bn,
-                   derivatives, tolerance)
+                   derivatives, tolerance, sharpness)
 
     @classmethod
     def from_json(cls, obj: dict) -> "LineQuery":
@@ -170,7 +176,8 @@ class LineQuery(Query):
             raise BadInput(f"not a line query: kind {obj.get('kind')!r}")
         return cls(obj["start"], obj["end"], obj["alpha_min"], obj["alpha_max"], obj["points"],
                    tuple(obj["splits"]), obj.get("dtype", "float32"), obj.get("dropout_samples", 0),
-                   obj.get("bn", DEFAULT_BN), obj.get("derivatives", False), obj.get("tolerance"))
+                   obj.get("bn", DEFAULT_BN), obj.get("derivatives", False), obj.get("tolerance"),
+                   obj.get("sharpness", 0))
 
     @property
     def endpoints(self) -> tuple[Endpoint, Endpoint]:
@@ -223,6 +230,8 @@ def resolve(query: Query, store) -> Query:
     """The same query with every run named by its full id (and, for a model without BatchNorm,
     the BatchNorm policy it ignores set to the default, so both ask for one result): call before
     `key()` at a boundary."""
+    if query.kind == "hessian":  # compute/hessian_query.py
+        return query.resolved(store)
     if isinstance(query, LineQuery):
         a, b = (resolve_endpoint(e, store) for e in query.endpoints)
         run = store.load((a if a.run is not None else b).run)
@@ -237,7 +246,7 @@ def resolve(query: Query, store) -> Query:
 
 
 # ---------------------------------------------------------------- surfaces and control experiments
-SURFACE_KINDS = ("paper", "random-plane", "alpha-random")
+SURFACE_KINDS = ("paper", "random-plane", "alpha-random", "hessian")
 NORMALIZATIONS = ("global", "filter")
 
 
@@ -459,3 +468,12 @@ class ControlQuery(Query):
         if obj.get("kind") != cls.kind:
             raise BadInput(f"not a control query: kind {obj.get('kind')!r}")
         return cls(obj["experiment"], obj.get("run"), tuple((obj.get("params") or {}).items()))
+
+
+def __getattr__(name: str):
+    """HessianQuery lives in compute/hessian_query.py (this module is at the length limit), which
+    imports this one: it is named here on first use."""
+    if name == "HessianQuery":
+        from .hessian_query import HessianQuery
+        return HessianQuery
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -45,6 +45,8 @@ class LineResult:
     # exact dJ/dalpha and d2J/dalpha2 per split (compute/derivatives.py); empty unless asked for
     dcost: dict = field(default_factory=dict)
     d2cost: dict = field(default_factory=dict)
+    # lambda_max of the Hessian per split at each alpha (None where the line's `sharpness` skips it)
+    sharpness: dict = field(default_factory=dict)
 
     def metrics(self) -> dict:
         """{split: line metrics} (compute/metrics.py), from the curve itself."""
@@ -57,7 +59,7 @@ class LineResult:
                "error": {s: (clean_floats(v) if v is not None else None) for s, v in self.error.items()},
                "extra": {k: {s: clean_floats(v) for s, v in by_split.items()} for k, by_split in self.extra.items()},
                "query": self.query, "key": self.key, "meta": self.meta}
-        for name in ("dcost", "d2cost"):
+        for name in ("dcost", "d2cost", "sharpness"):
             if getattr(self, name):
                 out[name] = {s: clean_floats(v) for s, v in getattr(self, name).items()}
         if metrics:
@@ -67,13 +69,14 @@ class LineResult:
     @classmethod
     def from_json(cls, obj: dict) -> "LineResult":
         return cls(obj["alpha"], obj["cost"], obj["error"], obj["query"], obj["key"], obj.get("meta", {}),
-                   obj.get("extra", {}), obj.get("dcost") or {}, obj.get("d2cost") or {})
+                   obj.get("extra", {}), obj.get("dcost") or {}, obj.get("d2cost") or {}, obj.get("sharpness") or {})
 
     def to_csv(self) -> str:
         columns = [("alpha", self.alpha)]
         columns += [(f"cost_{s}", v) for s, v in self.cost.items()]
         columns += [(f"error_{s}", v) for s, v in self.error.items() if v is not None]
-        columns += [(f"{name}_{s}", v) for name in ("dcost", "d2cost") for s, v in getattr(self, name).items()]
+        columns += [(f"{name}_{s}", v) for name in ("dcost", "d2cost", "sharpness")
+                    for s, v in getattr(self, name).items()]
         columns += [(f"{k}_{s}", v) for k, by_split in self.extra.items() for s, v in by_split.items()]
         return _csv(columns)
 
