@@ -367,11 +367,14 @@ def _floats(lo: float | None = None, hi: float | None = None, positive: bool = F
 
 def _range(v, f):
     if isinstance(v, str):
-        return parse_range(v, f)
-    pair = list(v)
-    if len(pair) != 2 or None in pair:
-        raise BadInput(f"range {v!r} must be A:B", field=f)
-    return parse_bounds(pair[0], pair[1], f)
+        lo, hi = parse_range(v, f)
+    else:
+        pair = list(v)
+        if len(pair) != 2 or None in pair:
+            raise BadInput(f"range {v!r} must be A:B", field=f)
+        lo, hi = parse_bounds(pair[0], pair[1], f)
+    check_grid(lo, hi, 2, f)  # a width that overflows (-1e308:1e308) makes a grid of inf and NaN
+    return lo, hi
 
 
 def _nonzero_pair(v, f):
@@ -400,7 +403,7 @@ CONTROL_PARAMS: dict[str, dict] = {
     "scalar-lines": {"alpha": (_range, "0:1"), "points": (lambda v, f: parse_points(v, f), 101),
                      "seed": (lambda v, f: parse_int(v, f, 0, 2**31), 0),
                      "init_scale": (lambda v, f: parse_float(v, f, positive=True), 0.1),
-                     "random_scale": (lambda v, f: parse_float(v, f, positive=True), 10.0),
+                     "random_scale": (lambda v, f: parse_random_scale(v, f), 10.0),
                      "solutions": (_nonzero_pair, "2,0.5"),
                      "lr": (lambda v, f: parse_float(v, f, positive=True), 0.1),
                      "steps": (lambda v, f: parse_int(v, f, 1, 10_000), 200)},

@@ -108,8 +108,8 @@ def parse_random_scale(text, field: str = "scale") -> float:
     """A random endpoint's scale: a factor on the initializer's draw, in (0, MAX_RANDOM_SCALE]."""
     scale = parse_finite(text, field, "random endpoint scale")
     if not 0 < scale <= MAX_RANDOM_SCALE:
-        raise BadInput(f"random endpoint scale must be in (0, {format_number(MAX_RANDOM_SCALE)}] (about 10 is a point "
-                       f"of large norm, Fig. 5), got {text}", field=field)
+        raise BadInput(f"a random point's scale must be in (0, {format_number(MAX_RANDOM_SCALE)}] (about 10 is a point "
+                       f"of large norm, Figs 5 and 10), got {text}", field=field)
     return scale
 
 
