@@ -366,13 +366,10 @@ def _floats(lo: float | None = None, hi: float | None = None, positive: bool = F
 
 
 def _range(v, f):
-    if isinstance(v, str):
-        lo, hi = parse_range(v, f)
-    else:
-        pair = list(v)
-        if len(pair) != 2 or None in pair:
-            raise BadInput(f"range {v!r} must be A:B", field=f)
-        lo, hi = parse_bounds(pair[0], pair[1], f)
+    pair = parse_range(v, f) if isinstance(v, str) else list(v)
+    if len(pair) != 2 or None in pair:
+        raise BadInput(f"range {v!r} must be A:B", field=f)
+    lo, hi = parse_bounds(pair[0], pair[1], f)
     check_grid(lo, hi, 2, f)  # a width that overflows (-1e308:1e308) makes a grid of inf and NaN
     return lo, hi
 

@@ -22,7 +22,6 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-import click
 import pytest
 
 from tests.app.conftest import free_port, strict_json
@@ -139,6 +138,8 @@ def _assert_refused(status: int, body: str, what: str, expected: tuple[int, ...]
 
 
 def test_enough_cases():
+    from tests.app.test_hostile_cli import CLI_CASES
+
     assert len(API_CASES) + len(CLI_CASES) >= 150
 
 
@@ -150,7 +151,8 @@ def test_api_parameter(server, view, name, value):
 
     catalog = load_catalog()
     context = _context(view, name, catalog)
-    address = f"{server}/api/{view}.json?" + "".join(f"{k}={v}&" for k, v in context) + f"{name}={quote(value, safe='')}"
+    address = (f"{server}/api/{view}.json?" + "".join(f"{k}={v}&" for k, v in context)
+               + f"{name}={quote(value, safe='')}")
     status, body = _get(address)
     param = PARAMS[name]
     state = urls.parse(f"/{view}", "?" + urlencode(context), catalog, strict=True).state
@@ -193,7 +195,8 @@ def _near_misses() -> list[str]:
     a trailing slash, and with a format it does not have."""
     from app.views import VIEWS
 
-    return ["/api", "/api/"] + [f"/api/{view}{tail}" for view in VIEWS for tail in ("", "/", ".json/", ".csv/", ".html")]
+    tails = ("", "/", ".json/", ".csv/", ".html")
+    return ["/api", "/api/"] + [f"/api/{view}{tail}" for view in VIEWS for tail in tails]
 
 
 def test_api_addresses_that_name_no_data(server):
@@ -254,97 +257,6 @@ def test_page_addresses_never_fail(relu_run, scalar_run):
             continue
         parsed = urls.parse(f"/{view}", f"?{name}={quote(value, safe='')}", catalog)
         assert parsed.notices, (view, name, value)
-
-
-# ------------------------------------------------------------------------------------------ the CLI
-CLI_HOSTILE = ("nan", "x" * 300, "../../../../etc/passwd", "1:2:3", "-1e308:1e308",
-               "1_000", "\u0661\u0662", "\uff11\uff10", "-1", "99999999999")
-OUT_HOSTILE = ("", "/", ".", "a\u0000b")  # --out and --plot: names of no file to write
-AN_EXISTING_FILE = "<an existing file>"  # a folder option given a file (made by the test)
-# What an option is given beside its own values (a port the issue found), and the options whose
-# values are not hostile: `download --data` makes any folder it is given, so only a file is.
-CLI_EXTRA = {"port": ("99999999", "0")}
-CLI_ONLY = {("download", "data"): (AN_EXISTING_FILE,)}
-
-
-def _cli_commands() -> list[tuple[tuple[str, ...], click.Command]]:
-    """(words, command) of every command of the CLI's click groups, subcommands included; not
-    `import` (it runs the user's code: its hostile inputs are tests/app/test_imports.py's)."""
-    from app.cli import cli
-
-    out = []
-    for name, command in cli.commands.items():
-        if name == "import":
-            continue
-        if isinstance(command, click.Group):
-            out += [((name, sub), subcommand) for sub, subcommand in command.commands.items()]
-        else:
-            out.append(((name,), command))
-    return out
-
-
-def _cli_cases() -> list[tuple[str, str | None, str]]:
-    """(command words, option or None for the positional argument, hostile value) for every value
-    a command takes; its other required inputs get valid values in `_argv`."""
-    cases = []
-    for words, command in _cli_commands():
-        for param in command.params:
-            if getattr(param, "is_flag", False) or param.name == "help":
-                continue  # flags take no value
-            option = param.opts[0] if param.opts[0].startswith("-") else None
-            if (words[0], param.name) in CLI_ONLY:
-                values = CLI_ONLY[words[0], param.name]
-            elif param.name in ("out", "plot"):
-                values = OUT_HOSTILE
-            else:
-                values = CLI_HOSTILE + CLI_EXTRA.get(param.name, ())
-            cases += [(" ".join(words), option, value) for value in values]
-    return cases
-
-
-CLI_CASES = _cli_cases()
-
-
-def _argv(words: str, option: str | None, value: str, run_id: str, folder: str) -> list[str]:
-    """The command with `value` in `option` (or as its positional argument) and valid values in
-    its other required inputs."""
-    valid = {"start": f"init:{run_id}", "end": f"final:{run_id}", "run": run_id, "model": "relu-mnist",
-             "dataset": "mnist", "data": folder}
-    command = dict((" ".join(w), c) for w, c in _cli_commands())[words]
-    argv = words.split()
-    for param in command.params:
-        given = param.opts[0] == option if option else not param.opts[0].startswith("-")
-        if given:
-            argv += [value] if option is None else [option, value]
-        elif param.required:
-            argv += [valid[param.name]] if not param.opts[0].startswith("-") else [param.opts[0], valid[param.name]]
-    return argv
-
-
-@pytest.mark.parametrize("command,option,value", CLI_CASES)
-def test_cli_argument(command, option, value, relu_run, capsys, tmp_path, monkeypatch):
-    from app.cli import main
-
-    def started(*args, **kwargs):
-        raise AssertionError(f"{command} started with {option}={value!r}")
-
-    # what a hostile value must never reach: a server, a worker, the internet
-    monkeypatch.setattr("app.server.serve", started)
-    monkeypatch.setattr("app.cli.run_worker", started)
-    monkeypatch.setattr("models.download._fetch", started)
-    monkeypatch.chdir(tmp_path)  # a relative path typed is resolved here, not in the checkout
-    (tmp_path / "a-file").write_text("not a folder")
-    # relative names: the message may echo them, and the checkout's path counts as a leak
-    argv = _argv(command, option, "a-file" if value == AN_EXISTING_FILE else value, relu_run.id, "data")
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    assert code == 2, f"{argv}: exit {code}; {err[-300:]}"
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("landscape: error"), (argv, err)
-    assert not any(leak in err + out for leak in LEAKS), (argv, err)
 
 
 # ------------------------------------------------------------------------------------- damaged runs
