@@ -13,12 +13,12 @@ exit status 2 with one clear line for bad input.
 Built on click, which takes `--alpha -1:1` as a value (argparse read it as a flag). Values stay
 strings here: the query constructors of compute.queries parse and validate them, as they do the
 page's fields and the API's parameters. This module only checks what the command line alone
-has: an output file's folder, and names too long to be a run's folder.
+has: an output file's folder, names too long to be a run's folder, and the integers of the
+commands that build no query (`_Integer`: compute.validate's ASCII digits, not click's int()).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -30,10 +30,11 @@ from compute import signing
 from compute.control_results import ControlResult
 from compute.importing import import_run
 from compute.jobs import LocalJobs, get_jobs, run_job
+from compute import validate
 from compute.hessian import HessianResult
 from compute.queries import (CONTROL_PARAMS, ControlQuery, HessianQuery, LineQuery, SurfaceQuery, TrajectoryQuery,
                              resolve)
-from compute.results import LineResult, TrajectoryResult
+from compute.results import LineResult, TrajectoryResult, dumps
 from compute.store import Store
 from compute.settings import worker_redis_url
 from compute.surface_results import SurfaceResult
@@ -55,11 +56,36 @@ def _name(ctx: click.Context, param: click.Parameter, value: str | None) -> str 
     return value
 
 
+class _Integer(click.ParamType):
+    """An integer option, parsed by compute.validate.parse_int (ASCII digits: click's INT, which is
+    int(), also takes '1_000', '١٢' and '１０'), within [minimum, maximum] where given."""
+
+    name = "integer"
+
+    def __init__(self, minimum: int | None = None, maximum: int | None = None):
+        self.minimum, self.maximum = minimum, maximum
+
+    def convert(self, value, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        field = param.name if param else "value"
+        try:
+            n = validate.parse_int(value, field)
+        except BadInput:
+            self.fail(f"{value!r} is not a valid integer (ASCII digits 0-9)", param, ctx)
+        try:
+            return validate.parse_int(n, field, self.minimum, self.maximum)
+        except BadInput as exc:
+            self.fail(exc.message, param, ctx)
+
+
 def _out_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """--out FILE: refused now if it cannot be written, not after minutes of computing."""
     if value is None:
         return None
     path = Path(value)
+    if not path.name or path.name == "..":  # '', '.', '/', 'a/..': a folder, never a file to write
+        raise click.BadParameter(f"{value!r} names no file")
+    if "\x00" in value:  # no system call takes it (and pathlib's checks answer False, not an error)
+        raise click.BadParameter(f"{value!r} is not a file name: it holds a NUL character")
     if len(os.fsencode(_tmp_path(path).name)) > MAX_NAME:
         raise click.BadParameter(f"file name longer than {MAX_NAME - len('..tmp')} characters")
     try:
@@ -105,7 +131,7 @@ def _write(text: str, out: str | None) -> None:
 
 def _emit(result, fmt: str, out: str | None, plot: str | None = None, kind: str = "") -> None:
     """The result on stdout or in --out; with --plot FILE also the page's figure of it, for print."""
-    _write(result.to_csv() if fmt == "csv" else json.dumps(result.to_json()), out)
+    _write(result.to_csv() if fmt == "csv" else dumps(result.to_json()), out)
     if plot is not None:
         from app.figures.export import result_figure, write_figure  # plotly is loaded only here
 
@@ -175,7 +201,7 @@ def cmd_models(fmt: str) -> None:
     rows = [{"id": s.id, "presets": list(s.presets), "dataset": s.dataset, "objective": s.objective_name,
              "description": s.description} for s in MODELS.values()]
     if fmt == "json":
-        _write(json.dumps(rows, indent=1), None)
+        _write(dumps(rows, indent=1), None)
         return
     width = max(len(r["id"]) for r in rows)
     for r in rows:
@@ -185,7 +211,7 @@ def cmd_models(fmt: str) -> None:
 @cli.command("train")
 @click.argument("model")
 @click.option("--preset", default="small")
-@click.option("--seed", type=int, default=0)
+@click.option("--seed", type=_Integer(0, validate.MAX_SEED), default=0)
 @click.option("--data", help="folder with the real data files (default: offline demo data)")
 def cmd_train(model: str, preset: str, seed: int, data: str | None) -> None:
     """train a model and record the run; prints the run id last"""
@@ -210,7 +236,7 @@ def cmd_train(model: str, preset: str, seed: int, data: str | None) -> None:
                    "seq-classification, or MOD:FN (outputs, targets) -> per-example losses")
 @click.option("--path", "code_path", metavar="DIR", help="put DIR on sys.path first (where your modules are)")
 @click.option("--name", help="the run's name (default: DIR's name)")
-@click.option("--final", "final_step", type=int, metavar="STEP",
+@click.option("--final", "final_step", type=_Integer(), metavar="STEP",
               help="theta_f (default: the checkpoint with the lowest validation cost)")
 @click.option("--prefix", metavar="PREFIX",
               help="the prefix the module's keys carry in the checkpoints, e.g. model. for a LightningModule's "
@@ -249,7 +275,7 @@ def cmd_runs(fmt: str, resign: str | None) -> None:
                      "final_valid_cost": final.get("cost", {}).get("valid"), "created": run.manifest.get("created")})
     rows += [{"id": name, "damaged": reason} for name, reason in damaged]  # listed, never fatal
     if fmt == "json":
-        _write(json.dumps(rows, indent=1), None)
+        _write(dumps(rows, indent=1), None)
     elif not rows:
         print("no runs yet: `landscape train MODEL` records one", file=sys.stderr)
     else:
@@ -381,9 +407,9 @@ cli.add_command(cmd_control)
 
 
 @cli.command("worker")
-@click.option("--concurrency", type=int, default=1, help="pool processes per worker (default 1)")
+@click.option("--concurrency", type=_Integer(1), default=1, help="pool processes per worker (default 1)")
 @click.option("--pool", type=click.Choice(POOLS), default="prefork")
-@click.option("--threads", type=int, help="torch threads per pool process (default: torch's)")
+@click.option("--threads", type=_Integer(1), help="torch threads per pool process (default: torch's)")
 @click.option("--hostname", help="worker name, e.g. w1@%h (default celery@%h)")
 @click.option("--loglevel", default="info")
 def cmd_worker(concurrency: int, pool: str, threads: int | None, hostname: str | None, loglevel: str) -> None:
@@ -392,11 +418,12 @@ def cmd_worker(concurrency: int, pool: str, threads: int | None, hostname: str |
 
 
 @cli.command("serve")
-@click.option("--host", default="127.0.0.1")
-@click.option("--port", type=int, default=8050)
+@click.option("--host", default="127.0.0.1", help="an IP address or a host name to listen on")
+@click.option("--port", default="8050", help="1 to 65535 (default 8050)")
 @click.option("--demo", is_flag=True, help="train the missing demo runs meanwhile, as jobs (progress on the page)")
-def cmd_serve(host: str, port: int, demo: bool) -> None:
+def cmd_serve(host: str, port: str, demo: bool) -> None:
     """serve the dashboard"""
+    host, port = validate.parse_host(host), validate.parse_port(port)  # one line, before any server starts
     from app.server import serve  # Dash is loaded only here: a worker or a line never imports it
 
     serve(host=host, port=port, demo=demo)

@@ -21,10 +21,10 @@ from . import ENGINE_VERSION
 from models.errors import BadInput
 from .validate import (AUTO_POINTS, DEFAULT_BN, MAX_POINTS, DEFAULT_TOLERANCE, check_grid, format_number, parse_bn,
                        parse_bounds, parse_choice, parse_dropout_samples, parse_dtype, parse_finite, parse_flag,
-                       parse_float, parse_grid, parse_int, parse_line_points, parse_points, parse_range, parse_seed,
-                       parse_splits, parse_tolerance)
+                       parse_float, parse_grid, parse_int, parse_line_points, parse_points, parse_random_scale,
+                       parse_range, parse_seed, parse_splits, parse_tolerance)
 _RUN_ID = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
-_ENDPOINT = re.compile(rf"^(?:(init|final):({_RUN_ID})(?:~({_RUN_ID}))?|step:({_RUN_ID}):(\d+)|random:(\d+)(?::([^:]+))?)$")
+_ENDPOINT = re.compile(rf"^(?:(init|final):({_RUN_ID})(?:~({_RUN_ID}))?|step:({_RUN_ID}):([0-9]+)|random:([0-9]+)(?::([^:]+))?)$")
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,8 @@ class Endpoint:
         if kind_run:
             return cls(kind_run, run=run, aligned_to=aligned_to)
         if step_run:
-            return cls("step", run=step_run, step=int(step))
-        scale_value = parse_finite(scale, field_name, "scale") if scale is not None else 1.0
-        if scale_value <= 0:
-            raise BadInput(f"random endpoint scale must be > 0, got {scale}", field=field_name)
+            return cls("step", run=step_run, step=parse_int(step, field_name, minimum=0, what="step"))
+        scale_value = parse_random_scale(scale, field_name) if scale is not None else 1.0
         return cls("random", seed=parse_seed(seed, field_name, "random endpoint seed"), scale=scale_value)
 
     def __str__(self) -> str:
@@ -377,12 +375,12 @@ def _floats(lo: float | None = None, hi: float | None = None, positive: bool = F
 
 
 def _range(v, f):
-    if isinstance(v, str):
-        return parse_range(v, f)
-    pair = list(v)
+    pair = parse_range(v, f) if isinstance(v, str) else list(v)
     if len(pair) != 2 or None in pair:
         raise BadInput(f"range {v!r} must be A:B", field=f)
-    return parse_bounds(pair[0], pair[1], f)
+    lo, hi = parse_bounds(pair[0], pair[1], f)
+    check_grid(lo, hi, 2, f)  # a width that overflows (-1e308:1e308) makes a grid of inf and NaN
+    return lo, hi
 
 
 def _nonzero_pair(v, f):
@@ -411,7 +409,7 @@ CONTROL_PARAMS: dict[str, dict] = {
     "scalar-lines": {"alpha": (_range, "0:1"), "points": (lambda v, f: parse_points(v, f), 101),
                      "seed": (lambda v, f: parse_int(v, f, 0, 2**31), 0),
                      "init_scale": (lambda v, f: parse_float(v, f, positive=True), 0.1),
-                     "random_scale": (lambda v, f: parse_float(v, f, positive=True), 10.0),
+                     "random_scale": (lambda v, f: parse_random_scale(v, f), 10.0),
                      "solutions": (_nonzero_pair, "2,0.5"),
                      "lr": (lambda v, f: parse_float(v, f, positive=True), 0.1),
                      "steps": (lambda v, f: parse_int(v, f, 1, 10_000), 200)},

@@ -38,10 +38,10 @@ def _parse_camera(text: str, state: dict, catalog: RunCatalog) -> tuple[float, .
     text = str(text).strip()
     if text == "":
         return None
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise BadInput(f"camera {text!r} must be 3 or 9 comma-separated numbers", field="camera") from None
+    try:  # compute.validate's parser: ASCII numbers only
+        values = tuple(validate.parse_finite(v, "camera") for v in text.split(","))
+    except BadInput:
+        raise BadInput(f"camera {text!r} must be 3 or 9 comma-separated finite numbers", field="camera") from None
     if len(values) not in (3, 9) or not all(math.isfinite(v) for v in values):
         raise BadInput(f"camera {text!r} must be 3 or 9 finite numbers (eye, then center and up)", field="camera")
     if not any(values[:3]):
