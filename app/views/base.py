@@ -30,6 +30,8 @@ class View:
     export: Callable[[State, dict[str, Outcome]], tuple[Any, str]]  # -> (JSON object, CSV text)
     callbacks: Callable[[Any], None] | None = None  # view-specific callbacks: callbacks(app)
     description: str = ""
+    # state -> the `landscape ...` command that computes what the view shows (shown on /help)
+    cli: Callable[[State, RunCatalog], str] | None = None
 
     @property
     def param_names(self) -> tuple[str, ...]:
