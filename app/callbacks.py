@@ -131,7 +131,7 @@ def register(app) -> None:
         canonical = new_href if new_href != raw else no_update
         # The address bar gets the canonical form by replaceState (app/layout.py), not a new
         # history entry: pushing one here would trap Back on an address that redirects.
-        if current and not current.get("page") and current["view"] == state["view"]:
+        if current and not current.get("page") and current["view"] == state["view"] and not _relayout(state, current):
             # the same view (Back/Forward, our own edit's address): its controls follow; `draw` draws
             return (no_update, no_update, *_form(state, errors, catalog), *_nav_links(state), _notice(notices),
                     canonical, address, help_href)
@@ -208,6 +208,12 @@ def _form(state: dict, errors: dict[str, str], catalog) -> tuple:
     exports = [urls.api_href(state, i["id"]["export"]) if i["id"]["view"] == view else no_update
                for i in outputs[6]]
     return controls, options, field_errors, boxes, exports
+
+
+def _relayout(state: dict, current: dict) -> bool:
+    """Whether the view on screen is laid out again for `state`: a param its labels follow changed."""
+    before = params.load_state(current["state"])
+    return any(state.get(name) != before.get(name) for name in VIEWS[state["view"]].relayout_on)
 
 
 def _untouched() -> tuple:

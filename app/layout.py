@@ -29,6 +29,10 @@ def shell(catalog: RunCatalog) -> html.Div:
         dcc.Store(id=ids.ADDRESS), dcc.Store(id=ids.TICK), dcc.Store(id=ids.CANONICAL), dcc.Store(id=ids.EDIT),
         html.Div(id=ids.CANONICAL_SINK, style={"display": "none"}),
         dcc.Interval(id=ids.POLL, interval=250, disabled=True),
+        # a hidden empty graph: Plotly's script loads and compiles while the first callback runs,
+        # not after it (the view's graphs arrive with that callback's answer)
+        dcc.Graph(id="plotly-preload", figure={"data": [], "layout": {}}, style={"display": "none"},
+                  config={"staticPlot": True}),
         html.Header([
             html.Div([dcc.Link("Landscape", href="/", className="brand"),
                       html.Span(["exact cost along lines in parameter space · after ",

@@ -71,12 +71,13 @@ class Form:
             placeholder=placeholder, className="control text", spellCheck=False), hint, self._shown(param))
 
 
-def graph(view: str, name: str, filename: str, height: int = 460) -> dcc.Graph:
+def graph(view: str, name: str, filename: str, height: int | None = 460) -> dcc.Graph:
     """A figure with Plotly's toolbar: its camera icon offers the figure as a PNG or an SVG (the
     menu is app/assets/export-menu.js). A double-click autoscales: the Line view reads that as
     "no zoom" (a reset to the first range would be a zoom to the whole range)."""
     return dcc.Graph(
-        id=ids.graph(view, name), className="graph", style={"height": f"{height}px"},
+        # height None: the figure's own (a table sized to its rows)
+        id=ids.graph(view, name), className="graph", style={"height": f"{height}px"} if height else {},
         config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2},
                 "modeBarButtonsToRemove": ["lasso2d", "select2d"], "doubleClick": "autosize"})
 
@@ -87,6 +88,6 @@ def export_links(view: str) -> html.Div:
         html.Span("Data:", className="export-label"),
         html.A("CSV", id=ids.export(view, "csv"), href="#", className="export-link", target="_blank"),
         html.A("JSON", id=ids.export(view, "json"), href="#", className="export-link", target="_blank"),
-        html.Span("· PNG or SVG: camera icon on the plot; PDF: `--plot FILE.pdf` on the command line",
-                  className="export-hint"),
+        html.Span(["· PNG, SVG or PDF: the camera icon on the plot (or ", html.Code("--plot FILE.pdf"),
+                   " on the command line)"], className="export-hint"),
     ], className="export")

@@ -192,17 +192,22 @@ def metrics_rows(metrics: dict) -> list[tuple[str, str, str, str, str, str]]:
 METRIC_COLUMNS = ("split", "monotone on [0, 1]", "barrier", "local minima", "initial slope dJ/dα", "global minimum")
 
 
+TABLE_TOP, TABLE_ROW, TABLE_BOTTOM = 40, 44, 12  # px: a row holds two lines of 12 px text (a wrapped cell)
+
+
 def metrics_table(named: list[tuple[str, dict]], title: str = "Line metrics") -> dict:
     """A table figure of the metrics of one or more lines ((label, metrics) pairs)."""
     rows = [(f"{label}: {r[0]}" if label else r[0],) + r[1:] for label, metrics in named for r in metrics_rows(metrics)]
-    fig = base(title, "", "", height=max(250, 90 + 34 * len(rows)))
-    fig["layout"].update(xaxis={"visible": False}, yaxis={"visible": False}, hovermode=False,
-                         margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    # sized to its rows: header and cells of one line each (the widest texts are kept short), the
+    # title above; the graph takes the figure's height (app/views/line.py)
+    fig = base(title, "", "", height=TABLE_TOP + TABLE_ROW * (1 + max(1, len(rows))) + TABLE_BOTTOM)
+    fig["layout"].update(xaxis={"visible": False}, yaxis={"visible": False}, hovermode=False, showlegend=False,
+                         margin={"l": 10, "r": 10, "t": TABLE_TOP, "b": TABLE_BOTTOM})
     columns = list(zip(*rows)) if rows else [[] for _ in METRIC_COLUMNS]
     fig["data"].append({"type": "table", "columnwidth": [1.2, 2, 1.6, 2.4, 2.4, 1.2],
                         "header": {"values": list(METRIC_COLUMNS), "align": "left", "fill": {"color": "#f3f5f8"},
-                                   "font": {"size": 12}},
-                        "cells": {"values": [list(c) for c in columns], "align": "left", "height": 26,
+                                   "font": {"size": 12}, "height": TABLE_ROW},
+                        "cells": {"values": [list(c) for c in columns], "align": "left", "height": TABLE_ROW,
                                   "font": {"size": 12}}})
     return fig
 

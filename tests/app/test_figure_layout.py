@@ -65,7 +65,7 @@ def test_camera_icon_offers_png_and_svg(dashboard, scalar_run, tmp_path):
     duo.driver.execute_script("arguments[0].click();", camera)
     items = wait_for(lambda: duo.driver.find_elements("css selector", ".export-menu .export-menu-item"),
                      what="the camera's menu")
-    assert [i.get_attribute("data-format") for i in items] == ["png", "svg"]
+    assert [i.get_attribute("data-format") for i in items] == ["png", "svg", "pdf"]
     screenshot(duo, "figures-camera-menu")
     items[1].click()
     download = duo.download_path  # dash_duo's browser downloads here
