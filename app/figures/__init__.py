@@ -115,7 +115,8 @@ def compare_figure(lines: list[tuple[str, dict]], *, metric: str = "cost", log_y
 
 def learning_curve_figure(traj: dict, *, metric: str = "cost", log_y: bool = False, title: str = "") -> dict:
     """The exact cost of each recorded θ(t) over training time (Fig. 1 right)."""
-    fig = base(title, "epoch", METRIC_LABELS[metric], log_y, height=400)
+    fig = base(title, "epoch (passes over the training set; checkpoints are named by SGD step)",
+               METRIC_LABELS[metric], log_y, height=400)
     fig["layout"]["hovermode"] = "closest"
     for split, values in (traj.get(metric) or {}).items():
         name = SPLIT_NAMES.get(split, split)
@@ -137,7 +138,8 @@ def alpha_beta_figure(traj: dict, title: str = "") -> dict:
     Both in parameter-space distance, so the picture has the true aspect; the hover gives
     α normalised by ‖θ_f − θᵢ‖ and the ratio β(t)/‖θ(t)‖.
     """
-    fig = base(title, "α(t) = (θ(t) − θᵢ)ᵀu", "β(t) = ‖θ(t) − θᵢ − α(t)u‖", height=400)
+    # here α is a distance (0 to ‖θ_f − θᵢ‖), not the fraction of the Line and Surface views: say so
+    fig = base(title, "α(t) = (θ(t) − θᵢ)ᵀu, a distance", "β(t) = ‖θ(t) − θᵢ − α(t)u‖", height=400)
     fig["layout"].update(hovermode="closest", showlegend=True)
     custom = [[s, e, a, r] for s, e, a, r in zip(traj["step"], traj["epoch"], traj["alpha"], traj["residual_ratio"])]
     fig["data"].append({"type": "scatter", "x": [0.0, traj["distance"]], "y": [0.0, 0.0], "mode": "lines",

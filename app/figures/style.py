@@ -8,6 +8,8 @@ and took 130 ms for one line figure on this CPU, most of the time of a cached vi
 
 from __future__ import annotations
 
+import re
+
 import copy
 
 SPLIT_COLORS = {"train": "#1f6fb4", "valid": "#e4572e", "test": "#4c9a2a"}
@@ -43,7 +45,10 @@ NOTE_CHARACTERS = 84  # a line of the 12 px note under the plot that fits the na
 
 
 def wrap(text: str, width: int = TITLE_CHARACTERS) -> str:
-    """Text broken into lines of at most `width` characters at spaces (Plotly does not wrap)."""
+    """Text broken into lines of at most `width` characters at spaces (Plotly does not wrap), never
+    inside a formula: the spaces around '=', '−', '×' and '→' do not break."""
+    for op in (" = ", " − ", " × ", " → "):
+        text = text.replace(op, "\u00a0" + op.strip() + "\u00a0")
     lines, line = [], ""
     for word in text.split(" "):
         if line and len(line) + 1 + len(word) > width:
@@ -56,18 +61,31 @@ def wrap(text: str, width: int = TITLE_CHARACTERS) -> str:
 
 
 def split_title(title: str, width: int = TITLE_CHARACTERS) -> tuple[str, str]:
-    """A title as one line that fits and the rest, cut at its first ': ', ' (' or ' · ' that
+    """A title as one line that fits and the rest: cut at the last ': ', ' (', '; ' or ' — ' that
     leaves a head of at most `width` characters (never inside a formula: no cut at other spaces)."""
-    if len(title) <= width:
+    if _visible(title) <= width:
         return title, ""
-    cuts = [i for sep in (": ", " (", " · ", "; ") for i in [title.find(sep)] if 0 < i <= width]
+    cuts = [i for sep in (": ", " (", "; ", " — ", " · ") for i in _positions(title, sep) if 0 < _visible(title[:i]) <= width]
     if not cuts:
         return title, ""
-    at = min(cuts)
-    head, rest = title[:at], title[at:].lstrip(":;· ").strip()
+    at = max(cuts)
+    head, rest = title[:at], title[at:].lstrip(":;—· ").strip()
     if rest.startswith("(") and rest.endswith(")"):
         rest = rest[1:-1]
     return head, rest
+
+
+def _visible(text: str) -> int:
+    """The characters of `text` a reader sees (Plotly's <sub>, <br>, ... are not)."""
+    return len(re.sub(r"<[^>]+>", "", text))
+
+
+def _positions(text: str, sep: str) -> list[int]:
+    out, at = [], text.find(sep)
+    while at >= 0:
+        out.append(at)
+        at = text.find(sep, at + 1)
+    return out
 
 
 def top(layout: dict, title: str, legend: bool = True) -> dict:

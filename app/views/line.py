@@ -205,10 +205,23 @@ def layout(state: dict, catalog: RunCatalog) -> html.Div:
         html.Div("or drag over the α axis: the window is recomputed at full resolution; double-click resets",
                  className="field-hint"),
     ], className="zoom")
+    terms = html.Div(["What the table's words mean: ",
+                      *_links(("monotone", "monotone"), ("barrier", "barrier (against the chord, so a monotone curve "
+                                                                    "can have one)"),
+                              ("segment", "(segment)"), ("exact-interpolated", "(exact-interpolated)"))],
+                     className="field-hint", id="metrics-terms")
     main = html.Div([widgets.graph(v, "line", "landscape-line"), zoom,
-                     widgets.graph(v, "metrics", "landscape-line-metrics", height=METRICS_HEIGHT), widgets.export_links(v)],
-                    className="main")
+                     widgets.graph(v, "metrics", "landscape-line-metrics", height=METRICS_HEIGHT), terms,
+                     widgets.export_links(v)], className="main")
     return html.Div([controls, main], className="view-grid")
+
+
+def _links(*terms: tuple[str, str]) -> list:
+    """Links to the glossary's entries (/help#anchor), separated by commas."""
+    out: list = []
+    for i, (anchor, text) in enumerate(terms):
+        out += ([", "] if i else []) + [html.A(text, href=f"/help#{anchor}", title="the glossary on /help")]
+    return out
 
 
 def _window(relayout: dict | None) -> tuple[float, float] | None | bool:
