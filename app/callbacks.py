@@ -178,8 +178,10 @@ def register(app) -> None:
         Input(ids.ADDRESS, "data"), Input(ids.TICK, "data"))
     def draw(address, tick):
         graphs = dash_ctx.outputs_list[0]
-        if not address or address.get("page"):
+        if not address:
             return [no_update] * len(graphs), no_update
+        if address.get("page"):  # /, /runs, /help: no figures, no jobs' status
+            return [no_update] * len(graphs), None
         view = VIEWS[address["view"]]
         # laid out with its figures by `sync` (every query cached): only the status is left to show
         drawn = address.get("drawn") and (tick or {}).get("href") != address["href"]

@@ -80,12 +80,17 @@ def compare_figure(lines: list[tuple[str, dict]], *, metric: str = "cost", log_y
         for i, (group, n) in enumerate(panels.items()):
             lo = i * (width + gap)
             x, y = layout["xaxis"], layout["yaxis"]
-            layout[f"xaxis{n}"] = dict(x, domain=[lo, lo + width], anchor=f"y{n}")
+            # one α title, under the first panel: the same for all (it was repeated under each)
+            layout[f"xaxis{n}"] = dict(x, domain=[lo, lo + width], anchor=f"y{n}",
+                                       title=x["title"] if i == 0 else {"text": ""})
             layout[f"yaxis{n}"] = dict(y, anchor=f"x{n}", title={"text": METRIC_LABELS[metric] if i == 0 else ""})
             layout["annotations"].append({"text": f"<b>{group}</b>", "x": lo + width / 2, "y": 1.0,
                                           "xref": "paper", "yref": "paper", "yanchor": "bottom",
                                           "xanchor": "center", "showarrow": False, "font": {"size": 13}})
         layout["margin"]["t"] += 22
+        # the legend under the panels, not in a column beside them: the panels keep the width
+        layout["legend"] = {"orientation": "h", "yanchor": "top", "y": -0.16, "xanchor": "left", "x": 0.0}
+        layout["margin"]["b"] = max(layout["margin"].get("b", 0), 120)
     missing = []
     for i, (label, result) in enumerate(lines):
         color = RUN_COLORS[i % len(RUN_COLORS)]
@@ -223,15 +228,21 @@ def with_derivatives(fig: dict, result: dict) -> dict:
         return fig
     layout, alpha = fig["layout"], result["alpha"]
     layout["yaxis"]["domain"] = [0.46, 1.0]  # the gap holds two rows of the panel's legend
-    layout["yaxis2"] = axis("dJ/dα, d²J/dα²", domain=[0.0, 0.28], anchor="x", fixedrange=True)
+    # each derivative on its own axis (one shared axis flattened dJ/dα next to d²J/dα²): dJ/dα on the
+    # left (solid), d²J/dα² on the right (dotted), each split in its colour of the cost panel
+    layout["yaxis2"] = axis("dJ/dα (solid)", domain=[0.0, 0.28], anchor="x", fixedrange=True)
+    layout["yaxis3"] = axis("d²J/dα² (dotted)", overlaying="y2", side="right", anchor="x", fixedrange=True,
+                            mirror=False, showgrid=False)
+    layout["margin"]["r"] = max(layout["margin"].get("r", 0), 70)
     layout["xaxis"]["anchor"] = "y2"
     layout["legend2"] = dict(layout.get("legend") or {}, orientation="h", x=0.0, xanchor="left", y=0.29,
                              yanchor="bottom", yref="paper")
     for split in dcost:
         name = SPLIT_NAMES.get(split, split)
-        for values, label, dash in ((dcost[split], "dJ/dα", "solid"), (d2cost.get(split), "d²J/dα²", "dot")):
+        for values, label, dash, yaxis in ((dcost[split], "dJ/dα", "solid", "y2"),
+                                           (d2cost.get(split), "d²J/dα²", "dot", "y3")):
             if values is not None:
-                fig["data"].append({"type": "scatter", "x": alpha, "y": values, "yaxis": "y2", "mode": "lines",
+                fig["data"].append({"type": "scatter", "x": alpha, "y": values, "yaxis": yaxis, "mode": "lines",
                                     "name": f"{label} {name}", "meta": f"{split}-{label}", "legend": "legend2",
                                     "line": {"color": SPLIT_COLORS.get(split), "width": 1.5, "dash": dash},
                                     "hovertemplate": f"{label} = %{{y:.6g}}<extra>{name}</extra>"})

@@ -114,16 +114,20 @@ def extremes_figure(data: dict) -> go.Figure:
     fig = go.Figure(go.Scatter3d(
         x=data["x"], y=data["y"], z=data["cost"][split], mode="lines+markers", name="SGD, one point per checkpoint",
         customdata=list(zip(data["step"], data["epoch"])), line=dict(color="#1f6fb4", width=4),
-        marker=dict(size=4, color=data["epoch"], colorscale="Viridis"),
+        # the markers' colour is the epoch: say so with a colour bar
+        marker=dict(size=4, color=data["epoch"], colorscale="Viridis", showscale=True,
+                    colorbar=dict(title=dict(text="epoch"), thickness=12, len=0.6)),
         hovertemplate="step %{customdata[0]} (epoch %{customdata[1]:.3g})<br>θ[a] = %{x:.4g}<br>θ[b] = %{y:.4g}"
                       "<br>J = %{z:.6g}<extra></extra>"))
     # short axis titles (a parameter's name is long: it was cut off at the scene's edge), the names in a note
     fig.update_layout(scene=dict(xaxis_title="θ[a]", yaxis_title="θ[b]", zaxis_title=f"J ({SPLIT_NAMES.get(split, split)})",
-                                 camera=dict(eye=dict(x=1.6, y=1.6, z=1.1)), domain=dict(x=[0, 1], y=[0, 1])))
+                                 camera=dict(eye=dict(x=1.75, y=1.75, z=1.2)),
+                                 # the whole width (it sat in a narrow column) and room under the box
+                                 domain=dict(x=[0, 0.94], y=[0.05, 1]), aspectmode="cube"))
     fig.add_annotation(name=NOTE, text=f"a = {cx['name']}, b = {cy['name']}", x=0, y=0, xref="paper", yref="paper",
                        xanchor="left", yanchor="top", yshift=-4, showarrow=False, font=dict(size=12, color="#666"))
     fig = _layout(fig, "The two components of θ with the largest range over training, against the cost", 620)
-    fig.update_layout(margin=dict(l=0, r=0, b=30))
+    fig.update_layout(margin=dict(l=0, r=0, b=40), showlegend=False)
     return fig
 
 

@@ -35,7 +35,8 @@ def axis(title: str, log: bool = False, **more) -> dict:
            "showline": True, "linecolor": AXIS_LINE, "mirror": True, "ticks": "outside", "tickcolor": AXIS_LINE,
            "automargin": True}
     if log:
-        out["exponentformat"] = "power"
+        # few labelled ticks, one font: Plotly's own choice over a decade or two labels 2…9 in a smaller size
+        out.update(exponentformat="power", nticks=6, minor={"showgrid": False})
     out.update(more)
     return out
 

@@ -30,10 +30,13 @@ GLOSSARY: tuple[tuple[str, str, str], ...] = (
                            "so a monotone curve that bends above its chord has a barrier > 0 too."),
     ("monotone", "monotone", "J never rises along α ∈ [0, 1] by more than the tolerance (1e-3 of the curve's "
                              "range); the largest rise and its α interval are given (Lucas et al. 2021)."),
-    ("segment", "(segment)", "The initial slope's method when derivatives are off: the one-sided difference "
-                             "of the first segment of the sampled curve, (J(α₁) − J(α₀)) / (α₁ − α₀)."),
-    ("exact-interpolated", "(exact-interpolated)", "The initial slope's method with derivatives on: the exact "
-                                                   "dJ/dα at the grid points, interpolated to α = 0."),
+    ("segment", "(segment)", "How the initial slope dJ/dα at α = 0 was found without derivatives, when α = 0 is "
+                             "not a grid point: the slope of the segment of the sampled curve that contains it, "
+                             "(J(α₁) − J(α₀)) / (α₁ − α₀). (forward-difference: α = 0 is a grid point, the slope "
+                             "towards its right neighbour.)"),
+    ("exact-interpolated", "(exact-interpolated)", "With derivatives on: the exact dJ/dα, interpolated to α = 0 "
+                                                   "from the grid points either side of it ((exact): α = 0 is a "
+                                                   "grid point)."),
     ("derivatives", "dJ/dα, d²J/dα²", "The exact first and second derivatives of J along the line, by "
                                       "forward-mode arithmetic (no finite differences)."),
     ("bn", "BatchNorm policies", "A point between checkpoints needs BatchNorm statistics: interpolate (mix the "

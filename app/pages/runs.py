@@ -18,6 +18,7 @@ COLUMNS = (("id", "id"), ("name", "name"), ("model", "model"), ("source", "built
            ("data", "data"), ("parameters", "parameters"), ("steps", "steps"), ("final_step", "θf step"),
            ("train", "final train cost"), ("valid", "final valid cost"), ("created", "created"), ("views", "views"))
 LINKED = ("id", "views")
+FONT = 'Inter, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif'  # the page's (app/assets/landscape.css)
 
 
 def _source(manifest: dict) -> str:
@@ -73,7 +74,7 @@ def layout(search: str | None, catalog: RunCatalog) -> html.Div:
                                                                     "valid") else "text",
                   **({"presentation": "markdown"} if c in LINKED else {})} for c, name in COLUMNS],
         markdown_options={"link_target": "_self"}, style_table={"overflowX": "auto"},
-        style_cell={"fontFamily": "inherit", "fontSize": "13px", "textAlign": "left", "padding": "4px 8px",
+        style_cell={"fontFamily": FONT, "fontSize": "13px", "textAlign": "left", "padding": "4px 8px",
                     "whiteSpace": "normal", "height": "auto", "maxWidth": "260px"},
         style_header={"fontWeight": "600", "backgroundColor": "#f3f5f8"})
     note = (f"{len(rows)} run{'s' if len(rows) != 1 else ''}; click a column's header to sort by it"
