@@ -2,16 +2,21 @@
 pattern-matching ids of app/ids.py):
 
   sync    address <-> form. From the address (page load, Back/Forward, a link): parse it, the
-          one time an address is parsed; fill the form, show what was ignored, submit the view's
-          queries to the job layer (cached ones are done at once) and keep the state and the
-          jobs' keys in the ADDRESS store. From the form (or a view's own edit: a zoom window, a
-          camera): validate what was edited against the stored state (message next to the
-          field), write the new address without reloading.
+          one time an address is parsed; submit the view's queries to the job layer (cached ones
+          are done at once) and keep the state and the jobs' keys in the ADDRESS store; show what
+          was ignored. A view opened (page load, a nav link, or a param of its `relayout_on`
+          changed) is laid out here, alone, its controls filled from the state, and with its
+          figures when every query is cached: a cached address is drawn by this one round trip.
+          The same view at another address gets its form's values instead (the coarse curve and
+          the camera stay on screen). /, /runs and /help (app/pages/) are laid out the same way.
+          From the form (or a view's own edit: a zoom window, a camera): validate what was edited
+          against the stored state (message next to the field), write the new address without
+          reloading.
   track   ADDRESS store -> while a job runs, polls it: progress bar (or where it waits: "queued
           behind 2 other jobs, ~40 s"), and `tick`, which changes only when a job's state
           changes. Redis unreachable is not a failed job: the page says so and polls on, backing
           off (POLL_MS doubled up to MAX_POLL_MS), and draws the result once Redis is back.
-  draw    ADDRESS store + jobs' results -> the view's figures.
+  draw    ADDRESS store + jobs' results -> the view's figures (none when `sync` drew them).
 
 The address is the single source of truth: jobs follow the address, never the form, so a
 view opened from a shared link is computed exactly as the one it was copied from.
@@ -20,8 +25,8 @@ Not Dash's `pages` (register_page, layout(**query)): its router re-renders the p
 every change of the query string, i.e. at every edit here (each α typed, each zoom), which would
 drop the coarse curve kept on screen while a zoomed one computes, the Plotly camera and the
 focus of the field being typed in, and parse the address a second time; its views are found by
-importing modules (pages_folder) rather than listed. One shell with every view laid out and the
-address read once by `sync` keeps all of that.
+importing modules (pages_folder) rather than listed. One shell whose page `sync` lays out only
+when the view changes, with the address read once by `sync`, keeps all of that.
 """
 
 from __future__ import annotations
