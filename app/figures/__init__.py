@@ -199,7 +199,7 @@ def metrics_rows(metrics: dict) -> list[tuple[str, str, str, str, str, str]]:
 METRIC_COLUMNS = ("split", "monotone on [0, 1]", "barrier", "local minima", "initial slope dJ/dα", "global minimum")
 
 
-TABLE_TOP, TABLE_ROW, TABLE_BOTTOM = 40, 44, 12  # px: a row holds two lines of 12 px text (a wrapped cell)
+TABLE_TOP, TABLE_ROW, TABLE_BOTTOM = 40, 44, 10  # px: a row holds two lines of 12 px text (a wrapped cell)
 
 
 def metrics_table(named: list[tuple[str, dict]], title: str = "Line metrics") -> dict:
@@ -207,7 +207,8 @@ def metrics_table(named: list[tuple[str, dict]], title: str = "Line metrics") ->
     rows = [(f"{label}: {r[0]}" if label else r[0],) + r[1:] for label, metrics in named for r in metrics_rows(metrics)]
     # sized to its rows: header and cells of one line each (the widest texts are kept short), the
     # title above; the graph takes the figure's height (app/views/line.py)
-    fig = base(title, "", "", height=TABLE_TOP + TABLE_ROW * (1 + max(1, len(rows))) + TABLE_BOTTOM)
+    # (+ 6 px: the last row's bottom line sat on the plot area's edge and was cut)
+    fig = base(title, "", "", height=TABLE_TOP + TABLE_ROW * (1 + max(1, len(rows))) + 6 + TABLE_BOTTOM)
     fig["layout"].update(xaxis={"visible": False}, yaxis={"visible": False}, hovermode=False, showlegend=False,
                          margin={"l": 10, "r": 10, "t": TABLE_TOP, "b": TABLE_BOTTOM})
     columns = list(zip(*rows)) if rows else [[] for _ in METRIC_COLUMNS]

@@ -43,6 +43,7 @@ def axis(title: str, log: bool = False, **more) -> dict:
 
 TITLE_CHARACTERS = 62  # a title line that fits the narrowest graph (1024-wide window) at 15 px
 NOTE_CHARACTERS = 84  # a line of the 12 px note under the plot that fits the narrowest graph
+NOTE_SHIFT = 62  # px from the plot area's bottom to the note: under the x ticks and the x title
 
 
 def wrap(text: str, width: int = TITLE_CHARACTERS) -> str:
@@ -52,7 +53,7 @@ def wrap(text: str, width: int = TITLE_CHARACTERS) -> str:
         text = text.replace(op, "\u00a0" + op.strip() + "\u00a0")
     lines, line = [], ""
     for word in text.split(" "):
-        if line and len(line) + 1 + len(word) > width:
+        if line and _visible(line) + 1 + _visible(word) > width:  # markup (<sub>f</sub>) takes no room
             lines.append(line)
             line = word
         else:
@@ -100,9 +101,10 @@ def top(layout: dict, title: str, legend: bool = True) -> dict:
     if rest:
         layout.setdefault("annotations", []).append(
             {"name": NOTE, "text": wrap(rest, NOTE_CHARACTERS), "x": 0, "y": 0, "xref": "paper",
-             "yref": "paper", "yanchor": "top", "yshift": -44, "xanchor": "left", "showarrow": False,
+             "yref": "paper", "yanchor": "top", "yshift": -NOTE_SHIFT, "xanchor": "left", "showarrow": False,
              "align": "left", "font": {"size": 12, "color": "#666"}})
-        layout.setdefault("margin", {})["b"] = max(layout["margin"].get("b", 0), 64 + 16 * (rest.count("<br>") + 1))
+        layout.setdefault("margin", {})["b"] = max(layout["margin"].get("b", 0),
+                                                   NOTE_SHIFT + 8 + 16 * (rest.count("<br>") + 1))
     # Plotly puts the first line's baseline at `y` whatever the anchor and line count (a "top"-anchored
     # title of two lines lost its top): the first baseline 26 px under the top edge, the lines below it
     height = layout.get("height") or 460
@@ -172,10 +174,11 @@ def note(fig: dict, text: str) -> dict:
         existing["text"] += "<br>" + text
     else:
         layout["annotations"].append({"name": NOTE, "text": text, "x": 0, "y": 0, "xref": "paper", "yref": "paper",
-                                      "yanchor": "top", "yshift": -44, "xanchor": "left", "showarrow": False,
+                                      "yanchor": "top", "yshift": -NOTE_SHIFT, "xanchor": "left", "showarrow": False,
                                       "align": "left", "font": {"size": 12, "color": "#666"}})
         existing = layout["annotations"][-1]
-    layout["margin"]["b"] = max(layout["margin"].get("b", 0), 64 + 16 * (existing["text"].count("<br>") + 1))
+    layout["margin"]["b"] = max(layout["margin"].get("b", 0),
+                                NOTE_SHIFT + 8 + 16 * (existing["text"].count("<br>") + 1))
     return fig
 
 
