@@ -163,6 +163,8 @@ def surface_figure(result: dict, *, split: str, plot: str = "surface", log_z: bo
                  "zaxis": {"title": {"text": ztitle}, "type": "log" if log_z else "linear"},
                  # room under the scene: its front corner and the β title were clipped at the bottom edge
                  "domain": {"x": [0, 1], "y": [0.04, 1]},
+                 # a lower box: the scene is wide and short, and a tall box lost its bottom corner
+                 "aspectmode": "manual", "aspectratio": {"x": 1, "y": 1, "z": 0.75},
                  # the default view a little further out, so that the box's corners and titles stay inside
                  "camera": {"eye": dict(zip("xyz", FIT_EYE))}}
         if camera is not None:
