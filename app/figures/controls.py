@@ -6,6 +6,8 @@ the depth-2 scalar model's lines (Figs 9, 10) and the two most-travelled compone
 
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -74,9 +76,16 @@ def convex_figure(data: dict) -> go.Figure:
 def factored_figure(data: dict) -> go.Figure:
     fig = go.Figure()
     z = [list(col) for col in zip(*data["cost"])]  # rows follow w1; a heat map's rows follow y (w2)
-    fig.add_trace(go.Heatmap(x=data["w1"], y=data["w2"], z=z, colorscale="Viridis", name="(1 − w₁w₂)²",
-                             colorbar=dict(title="J", thickness=12),
-                             hovertemplate="w₁ = %{x:.3g}, w₂ = %{y:.3g}<br>J = %{z:.4g}<extra></extra>"))
+    # colours in log₁₀ J where J spans more than two decades (the basin was one flat colour); J is 0 on
+    # the hyperbola, so the colours stop at 1e-4 of the largest J (the hover gives J itself)
+    top_cost = max(v for row in z for v in row if v is not None)
+    floor = top_cost * 1e-4
+    positive = [v for row in z for v in row if v is not None and v > 0]
+    log_c = bool(positive) and math.log10(top_cost / max(min(positive), floor)) > 2
+    colours = [[math.log10(max(v, floor)) if v is not None else None for v in row] for row in z] if log_c else z
+    fig.add_trace(go.Heatmap(x=data["w1"], y=data["w2"], z=colours, customdata=z, colorscale="Viridis",
+                             name="(1 − w₁w₂)²", colorbar=dict(title="log₁₀ J" if log_c else "J", thickness=12),
+                             hovertemplate="w₁ = %{x:.3g}, w₂ = %{y:.3g}<br>J = %{customdata:.4g}<extra></extra>"))
     h = data["hyperbola"]
     fig.add_trace(go.Scatter(x=h["w1"], y=h["w2"], mode="lines", name="solutions w₂ = 1/w₁",
                              line=dict(color="white", dash="dash", width=2), hoverinfo="skip", connectgaps=False))
