@@ -120,7 +120,7 @@ def compare_figure(lines: list[tuple[str, dict]], *, metric: str = "cost", log_y
 
 def learning_curve_figure(traj: dict, *, metric: str = "cost", log_y: bool = False, title: str = "") -> dict:
     """The exact cost of each recorded θ(t) over training time (Fig. 1 right)."""
-    fig = base(title, "epoch (passes over the training set; checkpoints are named by SGD step)",
+    fig = base(title, "epoch (one pass over the training set)",
                METRIC_LABELS[metric], log_y, height=400)
     fig["layout"]["hovermode"] = "closest"
     for split, values in (traj.get(metric) or {}).items():
