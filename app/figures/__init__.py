@@ -11,6 +11,8 @@ app/figures/controls.py.
 
 from __future__ import annotations
 
+import math
+
 from .controls import CONTROL_FIGURES, controls_figure
 from .style import (FONT, METRIC_LABELS, RUN_COLORS, SPLIT_COLORS, SPLIT_DASH, SPLIT_NAMES, THETA_F, THETA_I,
                     axis, banner, base, message_figure, note, shade, vline)
@@ -89,8 +91,8 @@ def compare_figure(lines: list[tuple[str, dict]], *, metric: str = "cost", log_y
                                           "xanchor": "center", "showarrow": False, "font": {"size": 13}})
         layout["margin"]["t"] += 22
         # the legend under the panels, not in a column beside them: the panels keep the width
-        layout["legend"] = {"orientation": "h", "yanchor": "top", "y": -0.16, "xanchor": "left", "x": 0.0}
-        layout["margin"]["b"] = max(layout["margin"].get("b", 0), 120)
+        layout["legend"] = {"orientation": "h", "yanchor": "top", "y": -0.24, "xanchor": "left", "x": 0.0}
+        layout["margin"]["b"] = max(layout["margin"].get("b", 0), 150)
     missing = []
     for i, (label, result) in enumerate(lines):
         color = RUN_COLORS[i % len(RUN_COLORS)]
@@ -110,12 +112,23 @@ def compare_figure(lines: list[tuple[str, dict]], *, metric: str = "cost", log_y
                                  f"{METRIC_LABELS[metric]} = %{{y:.6g}}<extra></extra>"})
         if not shown:
             missing.append(label)
+    if log_y:
+        _decade_ticks(fig, panels.values())
     if lines and len(panels) == 1:
         alphas = [a for _, r in lines for a in r["alpha"]]
         _mark_endpoints(fig, ("θᵢ", "θ_f"), min(alphas), max(alphas))
     if missing:
         note(fig, f"no {METRIC_LABELS[metric]} for: {', '.join(missing)}")
     return fig
+
+
+def _decade_ticks(fig: dict, panels) -> None:
+    """A tick a decade on each log y axis that spans more than a decade and a half: Plotly's own
+    choice labelled 2 and 5 between the powers of ten, small and crowded."""
+    for n in panels:
+        values = [v for t in fig["data"] if t.get("yaxis", "y") == f"y{n}" for v in t["y"] if v is not None and v > 0]
+        if values and math.log10(max(values) / min(values)) > 1.5:
+            fig["layout"][f"yaxis{n}"]["dtick"] = 1
 
 
 def learning_curve_figure(traj: dict, *, metric: str = "cost", log_y: bool = False, title: str = "") -> dict:

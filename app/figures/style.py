@@ -35,8 +35,7 @@ def axis(title: str, log: bool = False, **more) -> dict:
            "showline": True, "linecolor": AXIS_LINE, "mirror": True, "ticks": "outside", "tickcolor": AXIS_LINE,
            "automargin": True}
     if log:
-        # few labelled ticks, one font: Plotly's own choice over a decade or two labels 2…9 in a smaller size
-        out.update(exponentformat="power", nticks=6, minor={"showgrid": False})
+        out["exponentformat"] = "power"
     out.update(more)
     return out
 
