@@ -215,20 +215,35 @@ METRIC_COLUMNS = ("split", "monotone on [0, 1]", "barrier", "local minima", "ini
 TABLE_TOP, TABLE_ROW, TABLE_BOTTOM = 40, 44, 10  # px: a row holds two lines of 12 px text (a wrapped cell)
 
 
+TABLE_WIDTHS = (1.2, 2, 1.6, 2.4, 2.4, 1.2)  # the columns' shares of the table's width
+TABLE_CHARACTERS = 100  # 12 px characters across the narrowest table (a 1024-wide window)
+LINE_PX = 17
+
+
+def _row_height(row: tuple) -> int:
+    """A row's height: as many lines as its most wrapped cell takes in the narrowest table."""
+    total = sum(TABLE_WIDTHS)
+    lines = max(math.ceil(len(str(text)) / max(1, int(TABLE_CHARACTERS * w / total) - 2))
+                for text, w in zip(row, TABLE_WIDTHS))
+    return max(TABLE_ROW, LINE_PX * lines + 10)
+
+
 def metrics_table(named: list[tuple[str, dict]], title: str = "Line metrics") -> dict:
     """A table figure of the metrics of one or more lines ((label, metrics) pairs)."""
     rows = [(f"{label}: {r[0]}" if label else r[0],) + r[1:] for label, metrics in named for r in metrics_rows(metrics)]
     # sized to its rows: header and cells of one line each (the widest texts are kept short), the
     # title above; the graph takes the figure's height (app/views/line.py)
     # (+ 6 px: the last row's bottom line sat on the plot area's edge and was cut)
-    fig = base(title, "", "", height=TABLE_TOP + TABLE_ROW * (1 + max(1, len(rows))) + 6 + TABLE_BOTTOM)
+    cell = max(_row_height(r) for r in rows or [("",) * len(METRIC_COLUMNS)])  # Plotly: one height for all rows
+    fig = base(title, "", "", height=TABLE_TOP + TABLE_ROW + cell * max(1, len(rows)) + 6 + TABLE_BOTTOM)
     fig["layout"].update(xaxis={"visible": False}, yaxis={"visible": False}, hovermode=False, showlegend=False,
                          margin={"l": 10, "r": 10, "t": TABLE_TOP, "b": TABLE_BOTTOM})
     columns = list(zip(*rows)) if rows else [[] for _ in METRIC_COLUMNS]
-    fig["data"].append({"type": "table", "columnwidth": [1.2, 2, 1.6, 2.4, 2.4, 1.2],
+    fig["data"].append({"type": "table", "columnwidth": list(TABLE_WIDTHS),
                         "header": {"values": list(METRIC_COLUMNS), "align": "left", "fill": {"color": "#f3f5f8"},
                                    "font": {"size": 12}, "height": TABLE_ROW},
-                        "cells": {"values": [list(c) for c in columns], "align": "left", "height": TABLE_ROW,
+                        "cells": {"values": [list(c) for c in columns], "align": "left",
+                                  "height": cell,
                                   "font": {"size": 12}}})
     return fig
 

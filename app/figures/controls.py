@@ -23,7 +23,10 @@ def _layout(fig: go.Figure, title: str, height: int = 520, panels: bool = False,
         layout["legend"] = {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1.0, "yanchor": "top"}
     if panels:
         layout["margin"]["t"] += 40  # the panels' titles (two lines at most)
+    notes = layout.pop("annotations", [])  # the title's rest: added, not merged into the panels' titles
     fig.update_layout(template="plotly_white", font=dict(family=FONT, size=13), hovermode="closest", **layout)
+    for note in notes:
+        fig.add_annotation(**note)
     return fig
 
 
