@@ -138,7 +138,7 @@ def extremes_figure(data: dict) -> go.Figure:
                                  domain=dict(x=[0, 0.94], y=[0.05, 1]), aspectmode="cube"))
     fig.add_annotation(name=NOTE, text=f"a = {cx['name']}, b = {cy['name']}", x=0, y=0, xref="paper", yref="paper",
                        xanchor="left", yanchor="top", yshift=-4, showarrow=False, font=dict(size=12, color="#666"))
-    fig = _layout(fig, "The two components of θ with the largest range over training, against the cost", 620)
+    fig = _layout(fig, "The two most-travelled components of θ, against the cost", 620)
     fig.update_layout(margin=dict(l=0, r=0, b=40), showlegend=False)
     return fig
 
