@@ -2,16 +2,21 @@
 pattern-matching ids of app/ids.py):
 
   sync    address <-> form. From the address (page load, Back/Forward, a link): parse it, the
-          one time an address is parsed; fill the form, show what was ignored, submit the view's
-          queries to the job layer (cached ones are done at once) and keep the state and the
-          jobs' keys in the ADDRESS store. From the form (or a view's own edit: a zoom window, a
-          camera): validate what was edited against the stored state (message next to the
-          field), write the new address without reloading.
+          one time an address is parsed; submit the view's queries to the job layer (cached ones
+          are done at once) and keep the state and the jobs' keys in the ADDRESS store; show what
+          was ignored. A view opened (page load, a nav link, or a param of its `relayout_on`
+          changed) is laid out here, alone, its controls filled from the state, and with its
+          figures when every query is cached: a cached address is drawn by this one round trip.
+          The same view at another address gets its form's values instead (the coarse curve and
+          the camera stay on screen). /, /runs and /help (app/pages/) are laid out the same way.
+          From the form (or a view's own edit: a zoom window, a camera): validate what was edited
+          against the stored state (message next to the field), write the new address without
+          reloading.
   track   ADDRESS store -> while a job runs, polls it: progress bar (or where it waits: "queued
           behind 2 other jobs, ~40 s"), and `tick`, which changes only when a job's state
           changes. Redis unreachable is not a failed job: the page says so and polls on, backing
           off (POLL_MS doubled up to MAX_POLL_MS), and draws the result once Redis is back.
-  draw    ADDRESS store + jobs' results -> the view's figures.
+  draw    ADDRESS store + jobs' results -> the view's figures (none when `sync` drew them).
 
 The address is the single source of truth: jobs follow the address, never the form, so a
 view opened from a shared link is computed exactly as the one it was copied from.
@@ -20,8 +25,8 @@ Not Dash's `pages` (register_page, layout(**query)): its router re-renders the p
 every change of the query string, i.e. at every edit here (each α typed, each zoom), which would
 drop the coarse curve kept on screen while a zoomed one computes, the Plotly camera and the
 focus of the field being typed in, and parse the address a second time; its views are found by
-importing modules (pages_folder) rather than listed. One shell with every view laid out and the
-address read once by `sync` keeps all of that.
+importing modules (pages_folder) rather than listed. One shell whose page `sync` lays out only
+when the view changes, with the address read once by `sync`, keeps all of that.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from dash.exceptions import PreventUpdate
 from models.errors import BadInput
 from compute.jobs import JobsUnavailable
 
-from . import ids, jobclient, params, urls
+from . import ids, jobclient, pages, params, urls
 from .runs import load_catalog
 from .views import PARAMS, VIEWS
 
@@ -85,27 +90,35 @@ def register(app) -> None:
     choice_all = {"ctl": ALL, "view": ALL, "kind": ids.CHOICE}
 
     @app.callback(
-        Output(ids.URL, "href"),
+        Output(ids.URL, "href"), Output(ids.PAGE, "children"),
         Output(ctl_all, "value"), Output(choice_all, "options"),
         Output({"err": ALL, "view": ALL}, "children"), Output({"fieldbox": ALL, "view": ALL}, "style"),
-        Output({"viewbox": ALL}, "style"), Output({"nav": ALL}, "href"), Output({"nav": ALL}, "className"),
-        Output({"export": ALL, "view": ALL}, "href"), Output(ids.NOTICE, "children"), Output(ids.CANONICAL, "data"),
-        Output(ids.ADDRESS, "data"),
+        Output({"export": ALL, "view": ALL}, "href"), Output({"nav": ALL}, "href"), Output({"nav": ALL}, "className"),
+        Output(ids.NOTICE, "children"), Output(ids.CANONICAL, "data"),
+        Output(ids.ADDRESS, "data"), Output(ids.HELP_LINK, "href"),
         Input(ids.URL, "pathname"), Input(ids.URL, "search"), Input(ctl_all, "value"), Input(ids.EDIT, "data"),
         State(ids.ADDRESS, "data"))
     def sync(pathname, search, _values, edit, current):
         catalog = load_catalog()
         trigger = dash_ctx.triggered_id
         raw = (pathname or "/") + (search or "")
+        if trigger is None and current:
+            raise PreventUpdate  # the controls of a page this callback has just laid out, not an edit
         from_address = trigger is None or trigger == ids.URL or not current
         if from_address:
             if current and raw == current["href"]:
                 # the address already read: our own canonical replacement of a typed address
                 # arriving back (its notice stays), or nothing new
                 raise PreventUpdate
+            page = pages.page_of(pathname)
+            if page is not None:  # /, /runs, /help: no form, no jobs
+                return (no_update, page.layout(search, catalog), *_untouched(), *_nav_links(None),
+                        None, no_update, pages.address(raw, page.name), no_update)
             parsed = urls.parse(pathname, search, catalog)
             state, notices, errors = parsed.state, parsed.notices, {}
         else:
+            if current.get("page"):
+                raise PreventUpdate
             state, notices = params.load_state(current["state"]), []
             if trigger == ids.EDIT:  # a view's own edit (a zoom window, a camera), as the form holds it
                 if edit.get("view") != state["view"]:
@@ -114,15 +127,23 @@ def register(app) -> None:
             else:
                 values, edited = _active_controls(dash_ctx.inputs_list[2], state["view"]), _edited(state["view"])
             state, errors = urls.from_controls(state, values, edited, catalog)
-        form = _form(state, errors, catalog)
         new_href = urls.href(state)
-        if from_address:
-            # The address bar gets the canonical form by replaceState (app/layout.py), not a new
-            # history entry: pushing one here would trap Back on an address that redirects.
-            return (no_update, *form, _notice(notices), new_href if new_href != raw else no_update,
-                    _address(state, catalog))
-        # a new history entry, so that Back returns to the previous view
-        return (new_href if new_href != raw else no_update, *form, _notice(notices), no_update, no_update)
+        help_href = pages.help_href(new_href)
+        if not from_address:  # a new history entry, so that Back returns to the previous view
+            return (new_href if new_href != raw else no_update, no_update, *_form(state, errors, catalog),
+                    *_nav_links(state), _notice(notices), no_update, no_update, help_href)
+        address = _address(state, catalog)
+        canonical = new_href if new_href != raw else no_update
+        # The address bar gets the canonical form by replaceState (app/layout.py), not a new
+        # history entry: pushing one here would trap Back on an address that redirects.
+        if current and not current.get("page") and current["view"] == state["view"] and not _relayout(state, current):
+            # the same view (Back/Forward, our own edit's address): its controls follow; `draw` draws
+            return (no_update, no_update, *_form(state, errors, catalog), *_nav_links(state), _notice(notices),
+                    canonical, address, help_href)
+        # a view opened (page load, a nav link): only it is laid out, with its figures when every
+        # query is cached, so that a cached address is drawn by this one round trip
+        return (no_update, _laid_out(state, catalog, address), *_untouched(), *_nav_links(state), _notice(notices),
+                canonical, address, help_href)
 
     @app.callback(
         Output(ids.TICK, "data"), Output(ids.POLL, "disabled"), Output(ids.PROGRESS, "children"),
@@ -135,6 +156,8 @@ def register(app) -> None:
         # the current one.
         if not address or not address["keys"]:
             return None, True, None, POLL_MS
+        if address.get("cached"):  # every job was done when submitted: nothing to poll
+            return no_update, True, None, POLL_MS
         try:
             outs = jobclient.outcomes(address["keys"], with_results=False)
         except JobsUnavailable as exc:  # the jobs go on (or wait) meanwhile: poll on, less often
@@ -158,15 +181,21 @@ def register(app) -> None:
     @app.callback(
         Output({"graph": ALL, "view": ALL}, "figure"), Output(ids.STATUS, "children"),
         Input(ids.ADDRESS, "data"), Input(ids.TICK, "data"))
-    def draw(address, _tick):
+    def draw(address, tick):
         graphs = dash_ctx.outputs_list[0]
         if not address:
             return [no_update] * len(graphs), no_update
+        if address.get("page"):  # /, /runs, /help: no figures, no jobs' status
+            return [no_update] * len(graphs), None
         view = VIEWS[address["view"]]
+        # laid out with its figures by `sync` (every query cached): only the status is left to show
+        drawn = address.get("drawn") and (tick or {}).get("href") != address["href"]
         try:
             outs = jobclient.outcomes(address["keys"])
         except JobsUnavailable:  # `track` says so and polls on; drawn when Redis is back
             return [no_update] * len(graphs), no_update
+        if drawn:
+            return [no_update] * len(graphs), _status(address, outs)
         figures = view.draw(params.load_state(address["state"]), load_catalog(), outs)
         out = [figures.get(g["id"]["graph"], no_update) if g["id"]["view"] == view.name else no_update
                for g in graphs]
@@ -174,22 +203,70 @@ def register(app) -> None:
 
 
 def _form(state: dict, errors: dict[str, str], catalog) -> tuple:
-    """What the shell shows of `state`: the active view's controls (an invalid entry stays as typed,
-    to be corrected), their options, messages and visibility; which view is shown; the nav links
-    (carrying the state) and the data links."""
+    """What the form of the view on screen shows of `state`: its controls (an invalid entry stays
+    as typed, to be corrected), their options, messages and visibility, and the data links."""
     view, outputs = state["view"], dash_ctx.outputs_list
     controls = [urls.to_control(i["id"]["ctl"], state.get(i["id"]["ctl"]))
-                if i["id"]["view"] == view and i["id"]["ctl"] not in errors else no_update for i in outputs[1]]
-    options = choice_options(state, catalog, outputs[2])
-    field_errors = [errors.get(i["id"]["err"], "") if i["id"]["view"] == view else "" for i in outputs[3]]
+                if i["id"]["view"] == view and i["id"]["ctl"] not in errors else no_update for i in outputs[2]]
+    options = choice_options(state, catalog, outputs[3])
+    field_errors = [errors.get(i["id"]["err"], "") if i["id"]["view"] == view else "" for i in outputs[4]]
     boxes = [(SHOWN if PARAMS[i["id"]["fieldbox"]].shown(state, catalog) else HIDDEN)
-             if i["id"]["view"] == view else no_update for i in outputs[4]]
-    views = [SHOWN if i["id"]["viewbox"] == view else HIDDEN for i in outputs[5]]
-    navs = [urls.href(state, i["id"]["nav"]) for i in outputs[6]]
-    nav_classes = ["nav-link active" if i["id"]["nav"] == view else "nav-link" for i in outputs[7]]
+             if i["id"]["view"] == view else no_update for i in outputs[5]]
     exports = [urls.api_href(state, i["id"]["export"]) if i["id"]["view"] == view else no_update
-               for i in outputs[8]]
-    return controls, options, field_errors, boxes, views, navs, nav_classes, exports
+               for i in outputs[6]]
+    return controls, options, field_errors, boxes, exports
+
+
+def _relayout(state: dict, current: dict) -> bool:
+    """Whether the view on screen is laid out again for `state`: a param its labels follow changed."""
+    before = params.load_state(current["state"])
+    return any(state.get(name) != before.get(name) for name in VIEWS[state["view"]].relayout_on)
+
+
+def _untouched() -> tuple:
+    """The form outputs of a page being replaced: its components go with it."""
+    return tuple([no_update] * len(dash_ctx.outputs_list[i]) for i in range(2, 7))
+
+
+def _nav_links(state: dict | None) -> tuple:
+    """The nav links' addresses (carrying the run and settings of `state`) and which is active."""
+    outputs = dash_ctx.outputs_list
+    navs = [urls.href(state, i["id"]["nav"]) if state else f"/{i['id']['nav']}" for i in outputs[7]]
+    active = state["view"] if state else None
+    return navs, ["nav-link active" if i["id"]["nav"] == active else "nav-link" for i in outputs[8]]
+
+
+def _laid_out(state: dict, catalog, address: dict):
+    """The layout of the view of `state`: its controls filled from it, its data links, and, when
+    every query is cached (`address["cached"]`), its figures (`address["drawn"]`)."""
+    view = VIEWS[state["view"]]
+    tree = view.layout(state, catalog)
+    figures: dict = {}
+    if address["cached"] and not address["error"]:
+        try:
+            figures = view.draw(state, catalog, jobclient.outcomes(address["keys"]))
+            address["drawn"] = True
+        except JobsUnavailable:
+            figures = {}
+    for component in _walk(tree):
+        cid = getattr(component, "id", None)
+        if not isinstance(cid, dict) or cid.get("view") != view.name:
+            continue
+        if "graph" in cid and cid["graph"] in figures:
+            component.figure = figures[cid["graph"]]
+        elif "export" in cid:
+            component.href = urls.api_href(state, cid["export"])
+    return tree
+
+
+def _walk(component):
+    yield component
+    children = getattr(component, "children", None)
+    if isinstance(children, (list, tuple)):
+        for child in children:
+            yield from _walk(child)
+    elif children is not None and hasattr(children, "to_plotly_json"):
+        yield from _walk(children)
 
 
 def choice_options(state: dict, catalog, items: list[dict]) -> list:

@@ -421,12 +421,13 @@ def cmd_worker(concurrency: int, pool: str, threads: int | None, hostname: str |
 @click.option("--host", default="127.0.0.1", help="an IP address or a host name to listen on")
 @click.option("--port", default="8050", help="1 to 65535 (default 8050)")
 @click.option("--demo", is_flag=True, help="train the missing demo runs meanwhile, as jobs (progress on the page)")
-def cmd_serve(host: str, port: str, demo: bool) -> None:
-    """serve the dashboard"""
+@click.option("--access-log", is_flag=True, help="one line per request on stderr (off: the progress stays readable)")
+def cmd_serve(host: str, port: str, demo: bool, access_log: bool) -> None:
+    """serve the dashboard (waitress, a production WSGI server)"""
     host, port = validate.parse_host(host), validate.parse_port(port)  # one line, before any server starts
     from app.server import serve  # Dash is loaded only here: a worker or a line never imports it
 
-    serve(host=host, port=port, demo=demo)
+    serve(host=host, port=port, demo=demo, access_log=access_log)
 
 
 @cli.command("download")

@@ -10,6 +10,8 @@ CANONICAL = "canonical-href"  # Store: an address to put in place of the current
 CANONICAL_SINK = "canonical-sink"
 EDIT = "edit"  # Store: an edit a view makes itself (zoom window, camera): {"view", "values": {param: text}}
 NOTICE = "notice"  # what was ignored from the address
+PAGE = "page"  # the container of the page on screen: a view's layout, or /, /runs, /help (app/pages.py)
+HELP_LINK = "help-link"  # the nav's Help link: carries the view on screen (/help?for=<its address>)
 # Store: the current address read once: {"href": canonical, "view", "state": params.dump_state text,
 # "keys": {query name: job key}, "cached", "error"}; what tracking and drawing read
 ADDRESS = "address"
@@ -51,10 +53,6 @@ def export(view: str, fmt: str) -> dict:
 
 def nav(view: str) -> dict:
     return {"nav": view}
-
-
-def view_box(view: str) -> dict:
-    return {"viewbox": view}
 
 
 def button(view: str, name: str) -> dict:

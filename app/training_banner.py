@@ -15,7 +15,7 @@ from dash.exceptions import PreventUpdate
 
 from compute.jobs import JobsUnavailable
 
-from . import ids, params
+from . import ids, pages, params, urls
 from .callbacks import choice_options
 from .demo import demo_status, label_of
 from .runs import RunCatalog, load_catalog
@@ -89,9 +89,20 @@ def register(app) -> None:
         shown = _banner(text, status) if text else None
         return shown, not status["active"], POLL_MS, runs if runs != seen else no_update
 
-    @app.callback(Output(choice_all, "options", allow_duplicate=True), Input(ids.RUNS, "data"),
+    @app.callback(Output(choice_all, "options", allow_duplicate=True), Output(ids.URL, "href", allow_duplicate=True),
+                  Output(ids.PAGE, "children", allow_duplicate=True), Input(ids.RUNS, "data"),
                   State(ids.ADDRESS, "data"), prevent_initial_call=True)
     def refresh_pickers(_runs, address):
         if not address:
             raise PreventUpdate
-        return choice_options(params.load_state(address["state"]), load_catalog(), dash_ctx.outputs_list)
+        catalog = load_catalog()
+        if address.get("page"):  # /, /runs: laid out again with the new runs
+            page = pages.PAGES[address["view"]]
+            return [no_update] * len(dash_ctx.outputs_list[0]), no_update, page.layout(
+                address["href"].partition("?")[2], catalog)
+        state = params.load_state(address["state"])
+        options = choice_options(state, catalog, dash_ctx.outputs_list[0])
+        if "run" in state and state["run"] is None and catalog.runs:
+            # a view opened before any run existed: it shows the first run as soon as there is one
+            return options, urls.href(urls.canonical(state, catalog)), no_update
+        return options, no_update, no_update

@@ -1,6 +1,8 @@
-/* The camera icon of every plot offers PNG and SVG (issue 14): a click on it opens a small menu
-   instead of downloading a PNG at once. The file is Plotly's own export of the figure on screen,
-   named after the graph (its toImageButtonOptions.filename). */
+/* The camera icon of every plot offers PNG, SVG and PDF (issues 14, 23): a click on it opens a small
+   menu instead of downloading a PNG at once. PNG and SVG are Plotly's own export of the figure on
+   screen, named after the graph (its toImageButtonOptions.filename); Plotly.js cannot write a PDF,
+   so PDF is the server's print export of the same figure (/figure/<view>.pdf, app/figure_files.py),
+   as `--plot FILE.pdf` writes it. */
 (function () {
   function closeMenus() {
     document.querySelectorAll('.export-menu').forEach(function (m) { m.remove(); });
@@ -13,11 +15,18 @@
       width: gd._fullLayout.width, height: gd._fullLayout.height,
     });
   }
+  function pdfAddress(gd) {
+    var box = gd.closest('[id^="{"]');
+    var id = box ? JSON.parse(box.id) : {};
+    var search = new URLSearchParams(window.location.search);
+    search.set('graph', id.graph || '');
+    return '/figure/' + (id.view || window.location.pathname.replace(/^\//, '')) + '.pdf?' + search.toString();
+  }
   function openMenu(button, gd) {
     closeMenus();
     var menu = document.createElement('div');
     menu.className = 'export-menu';
-    [['png', 'PNG (2× pixels)'], ['svg', 'SVG (vector)']].forEach(function (item) {
+    [['png', 'PNG (2× pixels)'], ['svg', 'SVG (vector)'], ['pdf', 'PDF (for a paper)']].forEach(function (item) {
       var entry = document.createElement('button');
       entry.type = 'button';
       entry.className = 'export-menu-item';
@@ -26,7 +35,8 @@
       entry.addEventListener('click', function (event) {
         event.stopPropagation();
         closeMenus();
-        download(gd, item[0]);
+        if (item[0] === 'pdf') window.location.assign(pdfAddress(gd));
+        else download(gd, item[0]);
       });
       menu.appendChild(entry);
     });

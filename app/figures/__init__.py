@@ -11,6 +11,8 @@ app/figures/controls.py.
 
 from __future__ import annotations
 
+import math
+
 from .controls import CONTROL_FIGURES, controls_figure
 from .style import (FONT, METRIC_LABELS, RUN_COLORS, SPLIT_COLORS, SPLIT_DASH, SPLIT_NAMES, THETA_F, THETA_I,
                     axis, banner, base, message_figure, note, shade, vline)
@@ -80,12 +82,17 @@ def compare_figure(lines: list[tuple[str, dict]], *, metric: str = "cost", log_y
         for i, (group, n) in enumerate(panels.items()):
             lo = i * (width + gap)
             x, y = layout["xaxis"], layout["yaxis"]
-            layout[f"xaxis{n}"] = dict(x, domain=[lo, lo + width], anchor=f"y{n}")
+            # one α title, under the first panel: the same for all (it was repeated under each)
+            layout[f"xaxis{n}"] = dict(x, domain=[lo, lo + width], anchor=f"y{n}",
+                                       title=x["title"] if i == 0 else {"text": ""})
             layout[f"yaxis{n}"] = dict(y, anchor=f"x{n}", title={"text": METRIC_LABELS[metric] if i == 0 else ""})
             layout["annotations"].append({"text": f"<b>{group}</b>", "x": lo + width / 2, "y": 1.0,
                                           "xref": "paper", "yref": "paper", "yanchor": "bottom",
                                           "xanchor": "center", "showarrow": False, "font": {"size": 13}})
         layout["margin"]["t"] += 22
+        # the legend under the panels, not in a column beside them: the panels keep the width
+        layout["legend"] = {"orientation": "h", "yanchor": "top", "y": -0.24, "xanchor": "left", "x": 0.0}
+        layout["margin"]["b"] = max(layout["margin"].get("b", 0), 150)
     missing = []
     for i, (label, result) in enumerate(lines):
         color = RUN_COLORS[i % len(RUN_COLORS)]
@@ -105,6 +112,8 @@ def compare_figure(lines: list[tuple[str, dict]], *, metric: str = "cost", log_y
                                  f"{METRIC_LABELS[metric]} = %{{y:.6g}}<extra></extra>"})
         if not shown:
             missing.append(label)
+    if log_y:
+        _decade_ticks(fig, panels.values())
     if lines and len(panels) == 1:
         alphas = [a for _, r in lines for a in r["alpha"]]
         _mark_endpoints(fig, ("θᵢ", "θ_f"), min(alphas), max(alphas))
@@ -113,9 +122,19 @@ def compare_figure(lines: list[tuple[str, dict]], *, metric: str = "cost", log_y
     return fig
 
 
+def _decade_ticks(fig: dict, panels) -> None:
+    """A tick a decade on each log y axis that spans more than a decade and a half: Plotly's own
+    choice labelled 2 and 5 between the powers of ten, small and crowded."""
+    for n in panels:
+        values = [v for t in fig["data"] if t.get("yaxis", "y") == f"y{n}" for v in t["y"] if v is not None and v > 0]
+        if values and math.log10(max(values) / min(values)) > 1.5:
+            fig["layout"][f"yaxis{n}"]["dtick"] = 1
+
+
 def learning_curve_figure(traj: dict, *, metric: str = "cost", log_y: bool = False, title: str = "") -> dict:
     """The exact cost of each recorded θ(t) over training time (Fig. 1 right)."""
-    fig = base(title, "epoch", METRIC_LABELS[metric], log_y, height=400)
+    fig = base(title, "epoch (one pass over the training set)",
+               METRIC_LABELS[metric], log_y, height=400)
     fig["layout"]["hovermode"] = "closest"
     for split, values in (traj.get(metric) or {}).items():
         name = SPLIT_NAMES.get(split, split)
@@ -137,7 +156,8 @@ def alpha_beta_figure(traj: dict, title: str = "") -> dict:
     Both in parameter-space distance, so the picture has the true aspect; the hover gives
     α normalised by ‖θ_f − θᵢ‖ and the ratio β(t)/‖θ(t)‖.
     """
-    fig = base(title, "α(t) = (θ(t) − θᵢ)ᵀu", "β(t) = ‖θ(t) − θᵢ − α(t)u‖", height=400)
+    # here α is a distance (0 to ‖θ_f − θᵢ‖), not the fraction of the Line and Surface views: say so
+    fig = base(title, "α(t) = (θ(t) − θᵢ)ᵀu, a distance", "β(t) = ‖θ(t) − θᵢ − α(t)u‖", height=400)
     fig["layout"].update(hovermode="closest", showlegend=True)
     custom = [[s, e, a, r] for s, e, a, r in zip(traj["step"], traj["epoch"], traj["alpha"], traj["residual_ratio"])]
     fig["data"].append({"type": "scatter", "x": [0.0, traj["distance"]], "y": [0.0, 0.0], "mode": "lines",
@@ -192,17 +212,38 @@ def metrics_rows(metrics: dict) -> list[tuple[str, str, str, str, str, str]]:
 METRIC_COLUMNS = ("split", "monotone on [0, 1]", "barrier", "local minima", "initial slope dJ/dα", "global minimum")
 
 
+TABLE_TOP, TABLE_ROW, TABLE_BOTTOM = 40, 44, 10  # px: a row holds two lines of 12 px text (a wrapped cell)
+
+
+TABLE_WIDTHS = (1.2, 2, 1.6, 2.4, 2.4, 1.2)  # the columns' shares of the table's width
+TABLE_CHARACTERS = 100  # 12 px characters across the narrowest table (a 1024-wide window)
+LINE_PX = 17
+
+
+def _row_height(row: tuple) -> int:
+    """A row's height: as many lines as its most wrapped cell takes in the narrowest table."""
+    total = sum(TABLE_WIDTHS)
+    lines = max(math.ceil(len(str(text)) / max(1, int(TABLE_CHARACTERS * w / total) - 2))
+                for text, w in zip(row, TABLE_WIDTHS))
+    return max(TABLE_ROW, LINE_PX * lines + 10)
+
+
 def metrics_table(named: list[tuple[str, dict]], title: str = "Line metrics") -> dict:
     """A table figure of the metrics of one or more lines ((label, metrics) pairs)."""
     rows = [(f"{label}: {r[0]}" if label else r[0],) + r[1:] for label, metrics in named for r in metrics_rows(metrics)]
-    fig = base(title, "", "", height=max(250, 90 + 34 * len(rows)))
-    fig["layout"].update(xaxis={"visible": False}, yaxis={"visible": False}, hovermode=False,
-                         margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    # sized to its rows: header and cells of one line each (the widest texts are kept short), the
+    # title above; the graph takes the figure's height (app/views/line.py)
+    # (+ 6 px: the last row's bottom line sat on the plot area's edge and was cut)
+    cell = max(_row_height(r) for r in rows or [("",) * len(METRIC_COLUMNS)])  # Plotly: one height for all rows
+    fig = base(title, "", "", height=TABLE_TOP + TABLE_ROW + cell * max(1, len(rows)) + 6 + TABLE_BOTTOM)
+    fig["layout"].update(xaxis={"visible": False}, yaxis={"visible": False}, hovermode=False, showlegend=False,
+                         margin={"l": 10, "r": 10, "t": TABLE_TOP, "b": TABLE_BOTTOM})
     columns = list(zip(*rows)) if rows else [[] for _ in METRIC_COLUMNS]
-    fig["data"].append({"type": "table", "columnwidth": [1.2, 2, 1.6, 2.4, 2.4, 1.2],
+    fig["data"].append({"type": "table", "columnwidth": list(TABLE_WIDTHS),
                         "header": {"values": list(METRIC_COLUMNS), "align": "left", "fill": {"color": "#f3f5f8"},
-                                   "font": {"size": 12}},
-                        "cells": {"values": [list(c) for c in columns], "align": "left", "height": 26,
+                                   "font": {"size": 12}, "height": TABLE_ROW},
+                        "cells": {"values": [list(c) for c in columns], "align": "left",
+                                  "height": cell,
                                   "font": {"size": 12}}})
     return fig
 
@@ -216,15 +257,21 @@ def with_derivatives(fig: dict, result: dict) -> dict:
         return fig
     layout, alpha = fig["layout"], result["alpha"]
     layout["yaxis"]["domain"] = [0.46, 1.0]  # the gap holds two rows of the panel's legend
-    layout["yaxis2"] = axis("dJ/dα, d²J/dα²", domain=[0.0, 0.28], anchor="x", fixedrange=True)
+    # each derivative on its own axis (one shared axis flattened dJ/dα next to d²J/dα²): dJ/dα on the
+    # left (solid), d²J/dα² on the right (dotted), each split in its colour of the cost panel
+    layout["yaxis2"] = axis("dJ/dα (solid)", domain=[0.0, 0.28], anchor="x", fixedrange=True)
+    layout["yaxis3"] = axis("d²J/dα² (dotted)", overlaying="y2", side="right", anchor="x", fixedrange=True,
+                            mirror=False, showgrid=False)
+    layout["margin"]["r"] = max(layout["margin"].get("r", 0), 70)
     layout["xaxis"]["anchor"] = "y2"
     layout["legend2"] = dict(layout.get("legend") or {}, orientation="h", x=0.0, xanchor="left", y=0.29,
                              yanchor="bottom", yref="paper")
     for split in dcost:
         name = SPLIT_NAMES.get(split, split)
-        for values, label, dash in ((dcost[split], "dJ/dα", "solid"), (d2cost.get(split), "d²J/dα²", "dot")):
+        for values, label, dash, yaxis in ((dcost[split], "dJ/dα", "solid", "y2"),
+                                           (d2cost.get(split), "d²J/dα²", "dot", "y3")):
             if values is not None:
-                fig["data"].append({"type": "scatter", "x": alpha, "y": values, "yaxis": "y2", "mode": "lines",
+                fig["data"].append({"type": "scatter", "x": alpha, "y": values, "yaxis": yaxis, "mode": "lines",
                                     "name": f"{label} {name}", "meta": f"{split}-{label}", "legend": "legend2",
                                     "line": {"color": SPLIT_COLORS.get(split), "width": 1.5, "dash": dash},
                                     "hovertemplate": f"{label} = %{{y:.6g}}<extra>{name}</extra>"})

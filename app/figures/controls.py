@@ -6,6 +6,8 @@ the depth-2 scalar model's lines (Figs 9, 10) and the two most-travelled compone
 
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -21,7 +23,10 @@ def _layout(fig: go.Figure, title: str, height: int = 520, panels: bool = False,
         layout["legend"] = {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1.0, "yanchor": "top"}
     if panels:
         layout["margin"]["t"] += 40  # the panels' titles (two lines at most)
+    notes = layout.pop("annotations", [])  # the title's rest: added, not merged into the panels' titles
     fig.update_layout(template="plotly_white", font=dict(family=FONT, size=13), hovermode="closest", **layout)
+    for note in notes:
+        fig.add_annotation(**note)
     return fig
 
 
@@ -74,9 +79,16 @@ def convex_figure(data: dict) -> go.Figure:
 def factored_figure(data: dict) -> go.Figure:
     fig = go.Figure()
     z = [list(col) for col in zip(*data["cost"])]  # rows follow w1; a heat map's rows follow y (w2)
-    fig.add_trace(go.Heatmap(x=data["w1"], y=data["w2"], z=z, colorscale="Viridis", name="(1 − w₁w₂)²",
-                             colorbar=dict(title="J", thickness=12),
-                             hovertemplate="w₁ = %{x:.3g}, w₂ = %{y:.3g}<br>J = %{z:.4g}<extra></extra>"))
+    # colours in log₁₀ J where J spans more than two decades (the basin was one flat colour); J is 0 on
+    # the hyperbola, so the colours stop at 1e-4 of the largest J (the hover gives J itself)
+    top_cost = max(v for row in z for v in row if v is not None)
+    floor = top_cost * 1e-4
+    positive = [v for row in z for v in row if v is not None and v > 0]
+    log_c = bool(positive) and math.log10(top_cost / max(min(positive), floor)) > 2
+    colours = [[math.log10(max(v, floor)) if v is not None else None for v in row] for row in z] if log_c else z
+    fig.add_trace(go.Heatmap(x=data["w1"], y=data["w2"], z=colours, customdata=z, colorscale="Viridis",
+                             name="(1 − w₁w₂)²", colorbar=dict(title="log₁₀ J" if log_c else "J", thickness=12),
+                             hovertemplate="w₁ = %{x:.3g}, w₂ = %{y:.3g}<br>J = %{customdata:.4g}<extra></extra>"))
     h = data["hyperbola"]
     fig.add_trace(go.Scatter(x=h["w1"], y=h["w2"], mode="lines", name="solutions w₂ = 1/w₁",
                              line=dict(color="white", dash="dash", width=2), hoverinfo="skip", connectgaps=False))
@@ -114,16 +126,20 @@ def extremes_figure(data: dict) -> go.Figure:
     fig = go.Figure(go.Scatter3d(
         x=data["x"], y=data["y"], z=data["cost"][split], mode="lines+markers", name="SGD, one point per checkpoint",
         customdata=list(zip(data["step"], data["epoch"])), line=dict(color="#1f6fb4", width=4),
-        marker=dict(size=4, color=data["epoch"], colorscale="Viridis"),
+        # the markers' colour is the epoch: say so with a colour bar
+        marker=dict(size=4, color=data["epoch"], colorscale="Viridis", showscale=True,
+                    colorbar=dict(title=dict(text="epoch"), thickness=12, len=0.6)),
         hovertemplate="step %{customdata[0]} (epoch %{customdata[1]:.3g})<br>θ[a] = %{x:.4g}<br>θ[b] = %{y:.4g}"
                       "<br>J = %{z:.6g}<extra></extra>"))
     # short axis titles (a parameter's name is long: it was cut off at the scene's edge), the names in a note
     fig.update_layout(scene=dict(xaxis_title="θ[a]", yaxis_title="θ[b]", zaxis_title=f"J ({SPLIT_NAMES.get(split, split)})",
-                                 camera=dict(eye=dict(x=1.6, y=1.6, z=1.1)), domain=dict(x=[0, 1], y=[0, 1])))
+                                 camera=dict(eye=dict(x=1.75, y=1.75, z=1.2)),
+                                 # the whole width (it sat in a narrow column) and room under the box
+                                 domain=dict(x=[0, 0.94], y=[0.05, 1]), aspectmode="cube"))
     fig.add_annotation(name=NOTE, text=f"a = {cx['name']}, b = {cy['name']}", x=0, y=0, xref="paper", yref="paper",
                        xanchor="left", yanchor="top", yshift=-4, showarrow=False, font=dict(size=12, color="#666"))
-    fig = _layout(fig, "The two components of θ with the largest range over training, against the cost", 620)
-    fig.update_layout(margin=dict(l=0, r=0, b=30))
+    fig = _layout(fig, "The two most-travelled components of θ, against the cost", 620)
+    fig.update_layout(margin=dict(l=0, r=0, b=40), showlegend=False)
     return fig
 
 

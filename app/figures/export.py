@@ -9,8 +9,10 @@ points (72 to the inch).
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import threading
 from pathlib import Path
 
 from models.errors import BadInput
@@ -28,6 +30,23 @@ def plot_format(path: str) -> str:
     return fmt
 
 
+_kaleido_lock = threading.Lock()
+_kaleido_open = False
+
+
+def _one_chromium() -> None:
+    """Kaleido's own server (one Chromium) for every figure this process writes, started at the first
+    one and stopped at exit; without it each figure starts and stops a Chromium of its own."""
+    global _kaleido_open
+    if _kaleido_open:
+        return
+    import kaleido
+
+    kaleido.start_sync_server(silence_warnings=True)
+    atexit.register(kaleido.stop_sync_server, silence_warnings=True)
+    _kaleido_open = True
+
+
 def write_figure(fig: dict, path: str, width_in: float | None = None) -> tuple[int, int]:
     """Write `fig` for print to `path` (format from its extension); returns (width, height) in CSS
     pixels. Written beside the target and renamed into place: no half-written file is left."""
@@ -38,8 +57,10 @@ def write_figure(fig: dict, path: str, width_in: float | None = None) -> tuple[i
     target = Path(path)
     tmp = target.with_name(f".{target.name}.tmp")
     try:
-        image = pio.to_image(printed, format=fmt, width=width, height=height,
-                             scale=PNG_DPI / CSS_DPI if fmt == "png" else 1)
+        with _kaleido_lock:  # one figure at a time through the one Chromium (the page's requests are threads)
+            _one_chromium()
+            image = pio.to_image(printed, format=fmt, width=width, height=height,
+                                 scale=PNG_DPI / CSS_DPI if fmt == "png" else 1)
         tmp.write_bytes(image)
         os.replace(tmp, target)
     except OSError as exc:

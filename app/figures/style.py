@@ -8,6 +8,8 @@ and took 130 ms for one line figure on this CPU, most of the time of a cached vi
 
 from __future__ import annotations
 
+import re
+
 import copy
 
 SPLIT_COLORS = {"train": "#1f6fb4", "valid": "#e4572e", "test": "#4c9a2a"}
@@ -39,13 +41,18 @@ def axis(title: str, log: bool = False, **more) -> dict:
 
 
 TITLE_CHARACTERS = 62  # a title line that fits the narrowest graph (1024-wide window) at 15 px
+NOTE_CHARACTERS = 84  # a line of the 12 px note under the plot that fits the narrowest graph
+NOTE_SHIFT = 62  # px from the plot area's bottom to the note: under the x ticks and the x title
 
 
 def wrap(text: str, width: int = TITLE_CHARACTERS) -> str:
-    """Text broken into lines of at most `width` characters at spaces (Plotly does not wrap)."""
+    """Text broken into lines of at most `width` characters at spaces (Plotly does not wrap), never
+    inside a formula: the spaces around '=', '−', '×' and '→' do not break."""
+    for op in (" = ", " − ", " × ", " → "):
+        text = text.replace(op, "\u00a0" + op.strip() + "\u00a0")
     lines, line = [], ""
     for word in text.split(" "):
-        if line and len(line) + 1 + len(word) > width:
+        if line and _visible(line) + 1 + _visible(word) > width:  # markup (<sub>f</sub>) takes no room
             lines.append(line)
             line = word
         else:
@@ -54,20 +61,58 @@ def wrap(text: str, width: int = TITLE_CHARACTERS) -> str:
     return "<br>".join(lines)
 
 
+def split_title(title: str, width: int = TITLE_CHARACTERS) -> tuple[str, str]:
+    """A title as one line that fits and the rest: cut at the last ': ', ' (', '; ' or ' — ' that
+    leaves a head of at most `width` characters (never inside a formula: no cut at other spaces)."""
+    if _visible(title) <= width:
+        return title, ""
+    cuts = [i for sep in (": ", " (", "; ", " — ", " · ") for i in _positions(title, sep) if 0 < _visible(title[:i]) <= width]
+    if not cuts:
+        return title, ""
+    at = max(cuts)
+    head, rest = title[:at], title[at:].lstrip(":;—· ").strip()
+    if rest.startswith("(") and rest.endswith(")"):
+        rest = rest[1:-1]
+    return head, rest
+
+
+def _visible(text: str) -> int:
+    """The characters of `text` a reader sees (Plotly's <sub>, <br>, ... are not)."""
+    return len(re.sub(r"<[^>]+>", "", text))
+
+
+def _positions(text: str, sep: str) -> list[int]:
+    out, at = [], text.find(sep)
+    while at >= 0:
+        out.append(at)
+        at = text.find(sep, at + 1)
+    return out
+
+
 def top(layout: dict, title: str, legend: bool = True) -> dict:
-    """The title at the top left (wrapped), the legend on its own row under it, above the plot
-    area at the left: a long title never runs into the legend, the legend never covers data.
-    `layout` has its height already."""
-    text = wrap(label(title)) if title else ""
+    """The title on one line at the top left, what does not fit of it in grey under the plot (the
+    title's "rest", a NOTE annotation); the legend on its own row under the title, above the plot
+    area at the left: a title never runs into the legend, the legend never covers data nor the
+    frame. `layout` has its height already."""
+    head, rest = split_title(label(title)) if title else ("", "")
+    text = wrap(head) if head else ""
     lines = text.count("<br>") + 1 if text else 0
+    if rest:
+        layout.setdefault("annotations", []).append(
+            {"name": NOTE, "text": wrap(rest, NOTE_CHARACTERS), "x": 0, "y": 0, "xref": "paper",
+             "yref": "paper", "yanchor": "top", "yshift": -NOTE_SHIFT, "xanchor": "left", "showarrow": False,
+             "align": "left", "font": {"size": 12, "color": "#666"}})
+        layout.setdefault("margin", {})["b"] = max(layout["margin"].get("b", 0),
+                                                   NOTE_SHIFT + 8 + 16 * (rest.count("<br>") + 1))
     # Plotly puts the first line's baseline at `y` whatever the anchor and line count (a "top"-anchored
     # title of two lines lost its top): the first baseline 26 px under the top edge, the lines below it
     height = layout.get("height") or 460
     layout["title"] = {"text": text, "x": 0.01, "xanchor": "left", "y": 1 - 26 / height, "yref": "container",
                        "yanchor": "bottom", "font": {"size": 15}}
-    layout["legend"] = {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0.0,
-                        "yref": "paper"}
-    layout.setdefault("margin", {})["t"] = 20 + 20 * lines + (30 if legend else 0)
+    # the legend's row sits a few px above the plot area: its box leaves the top frame line whole
+    layout["legend"] = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0.0,
+                        "yref": "paper", "bgcolor": "rgba(0,0,0,0)"}
+    layout.setdefault("margin", {})["t"] = 24 + 20 * lines + (30 if legend else 0)
     return layout
 
 
@@ -79,6 +124,7 @@ def base(title: str, x: str, y: str, log_y: bool = False, height: int = 460) -> 
         "margin": {"l": 70, "r": 24, "t": 56, "b": 56}, "hovermode": "x unified",
         "xaxis": axis(x), "yaxis": axis(y, log_y), "shapes": [], "annotations": [],
         "colorway": RUN_COLORS}
+
     return {"data": [], "layout": top(layout, title)}
 
 
@@ -122,11 +168,16 @@ def vline(fig: dict, x: float, text: str, position: str = "right", y: float = 0.
 def note(fig: dict, text: str) -> dict:
     """A grey line of explanation under the plot area (what the figure's reader must know)."""
     layout = fig["layout"]
-    layout["annotations"].append({"name": NOTE, "text": text, "x": 0, "y": 0, "xref": "paper", "yref": "paper",
-                                  "yanchor": "top",
-                                  "yshift": -48, "xanchor": "left", "showarrow": False, "align": "left",
-                                  "font": {"size": 12, "color": "#666"}})
-    layout["margin"]["b"] = max(layout["margin"].get("b", 0), 84)
+    existing = next((a for a in layout["annotations"] if a.get("name") == NOTE), None)
+    if existing is not None:  # under the title's rest: one block of lines, never two on top of each other
+        existing["text"] += "<br>" + text
+    else:
+        layout["annotations"].append({"name": NOTE, "text": text, "x": 0, "y": 0, "xref": "paper", "yref": "paper",
+                                      "yanchor": "top", "yshift": -NOTE_SHIFT, "xanchor": "left", "showarrow": False,
+                                      "align": "left", "font": {"size": 12, "color": "#666"}})
+        existing = layout["annotations"][-1]
+    layout["margin"]["b"] = max(layout["margin"].get("b", 0),
+                                NOTE_SHIFT + 8 + 16 * (existing["text"].count("<br>") + 1))
     return fig
 
 

@@ -21,6 +21,7 @@ from compute.surface_results import SurfaceResult
 from .style import FONT, NOTE, SPLIT_NAMES, TRAJECTORY_COLOR, THETA_F, top, wrap
 
 DEFAULT_CAMERA = {"eye": (1.25, 1.25, 1.25), "center": (0.0, 0.0, 0.0), "up": (0.0, 0.0, 1.0)}
+FIT_EYE = (1.55, 1.55, 1.1)  # the eye when the address sets no camera: the whole box in view
 HEIGHT = 620
 NOTE_CHARACTERS = 84  # a line of the 12 px note that fits the narrowest graph
 TURN_NOTE = 30.0  # degrees between neighbouring rows' directions above which the note names the turn
@@ -120,9 +121,20 @@ def _turn_note(result: dict) -> str | None:
             "and turn.")
 
 
+LOG_DECADES = 2.0  # a heat map's colours go log when the cost spans more decades than this ("auto")
+
+
+def decades(result: dict, split: str) -> float:
+    """How many decades the positive costs of `split` span (0 when fewer than two are positive)."""
+    values = [v for row in result["cost"][split] for v in row if v is not None and v > 0]
+    return math.log10(max(values) / min(values)) if len(values) > 1 else 0.0
+
+
 def surface_figure(result: dict, *, split: str, plot: str = "surface", log_z: bool = False,
-                   camera: tuple[float, ...] | None = None, title: str = "") -> dict:
-    """The surface (or heat map / contour) with the SGD trajectory on it, from a SurfaceResult's JSON."""
+                   camera: tuple[float, ...] | None = None, title: str = "", color: str = "auto") -> dict:
+    """The surface (or heat map / contour) with the SGD trajectory on it, from a SurfaceResult's JSON.
+    A heat map's or contour's colour scale is `color`: linear, log, or auto (log where the cost spans
+    more than LOG_DECADES decades, else linear; a log cost axis `log_z` is log too)."""
     xname, yname = axis_names(result)
     tx, ty, tz, sizes, hover = _trajectory_points(result, split)
     planes = result.get("path") is None
@@ -153,7 +165,12 @@ def surface_figure(result: dict, *, split: str, plot: str = "surface", log_z: bo
                  # no tick at β's lowest value: its label sat on J's lowest one at the corner they share
                  "yaxis": {"title": {"text": yname}, "tickvals": _ticks_past_start(min(map(min, ys)), max(map(max, ys)))},
                  "zaxis": {"title": {"text": ztitle}, "type": "log" if log_z else "linear"},
-                 "domain": {"x": [0, 1], "y": [0, 1]}}
+                 # room under the scene: its front corner and the β title were clipped at the bottom edge
+                 "domain": {"x": [0, 1], "y": [0.04, 1]},
+                 # a lower box: the scene is wide and short, and a tall box lost its bottom corner
+                 "aspectmode": "manual", "aspectratio": {"x": 1, "y": 1, "z": 0.75},
+                 # the default view a little further out, so that the box's corners and titles stay inside
+                 "camera": {"eye": dict(zip("xyz", FIT_EYE))}}
         if camera is not None:
             eye, center, up = camera[:3], (camera[3:6] if len(camera) == 9 else DEFAULT_CAMERA["center"]), \
                 (camera[6:9] if len(camera) == 9 else DEFAULT_CAMERA["up"])
@@ -162,11 +179,15 @@ def surface_figure(result: dict, *, split: str, plot: str = "surface", log_z: bo
         layout.update(scene=scene, uirevision=",".join(map(str, camera)) if camera else "default")
         layout["margin"].update(l=0, r=0, b=0)
     else:
+        span = decades(result, split)
+        log_z = log_z or color == "log" or (color == "auto" and span > LOG_DECADES)
         alpha, rows = _cells(result, split, log_z)
         trace = {"type": "heatmap" if plot == "heatmap" else "contour", "x": alpha, "y": result["beta"],
                  "z": [list(col) for col in zip(*rows)],  # z[j][i]: row i (α) at β_j
                  "colorscale": "Viridis", "name": "J(θ)",
-                 "colorbar": {"title": {"text": "log₁₀ J" if log_z else "J"}, "thickness": 12},
+                 "colorbar": {"title": {"text": ("log₁₀ J" if log_z else "J")
+                                                + (f"<br>({span:.1f} decades)" if log_z and color == "auto" else "")},
+                              "thickness": 12},
                  "hovertemplate": f"{x} = %{{x:.4g}}, {y} = %{{y:.4g}}<br>"
                                   + ("log₁₀ J" if log_z else "J") + " = %{z:.6g}<extra></extra>"}
         if plot == "contour":
@@ -179,15 +200,22 @@ def surface_figure(result: dict, *, split: str, plot: str = "surface", log_z: bo
         layout.update(xaxis={"title": {"text": xname}, "automargin": True},
                       yaxis={"title": {"text": yname}, "automargin": True}, hovermode="closest")
         layout["margin"].update(l=60, r=10, b=56)
-    text = _turn_note(result) if result.get("path") is not None else None
-    if text:  # under the plot area (and under the α axis's ticks and title, on a heat map)
-        text = wrap(text, NOTE_CHARACTERS)
+    # the title's rest (app/figures/style.py top) and the rows' largest turn: one note under the plot
+    # area (and under the α axis's ticks and title, on a heat map)
+    notes = [a for a in layout["annotations"] if a.get("name") == NOTE]
+    layout["annotations"] = [a for a in layout["annotations"] if a.get("name") != NOTE]
+    turn = _turn_note(result) if result.get("path") is not None else None
+    parts = [a["text"] for a in notes] + ([wrap(turn, NOTE_CHARACTERS)] if turn else [])
+    if parts:
+        text = "<br>".join(parts)
         lines = text.count("<br>") + 1
         shift = 4 if plot == "surface" else 72
         layout["annotations"].append({"name": NOTE, "text": text, "x": 0, "y": 0, "xref": "paper", "yref": "paper",
                                       "yanchor": "top", "yshift": -shift, "xanchor": "left", "showarrow": False,
                                       "align": "left", "font": {"size": 12, "color": "#666"}})
         layout["margin"]["b"] = shift + 16 * lines + 8
+    elif plot == "surface":
+        layout["margin"]["b"] = 8
     return {"data": data, "layout": layout}
 
 

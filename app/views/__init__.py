@@ -27,8 +27,13 @@ Adding a view, e.g. the α/β surface (app/views/surface.py):
 
     VIEW = View("surface", "Surface", (params.RUN, ..., CAMERA), layout, queries, draw, export)
 
-then add `surface.VIEW` to the table below. That is all: the nav link, the URL, the jobs and the
-API twin follow from it.
+then add `surface.VIEW` to the table below. That is all: the nav link, the URL, the jobs, the API
+twin, the PDF (/figure/surface.pdf) and the CLI command on /help (from the queries' kinds,
+app/views/commands.py, or the view's own `cli=`) follow from it. The shell lays out only the view
+on screen, calling `layout(state, catalog)` with the address's state when the view is opened (and
+again when a param named in `relayout_on=` changes, e.g. the surface's kind, so that labels follow
+it); its own callbacks (`callbacks(app)`) must use prevent_initial_call=True, as their components
+exist only while the view is on screen.
 """
 
 from __future__ import annotations

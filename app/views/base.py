@@ -30,6 +30,10 @@ class View:
     export: Callable[[State, dict[str, Outcome]], tuple[Any, str]]  # -> (JSON object, CSV text)
     callbacks: Callable[[Any], None] | None = None  # view-specific callbacks: callbacks(app)
     description: str = ""
+    # state -> the `landscape ...` command that computes what the view shows (shown on /help)
+    cli: Callable[[State, RunCatalog], str] | None = None
+    # params whose change lays the view out again (its labels and help follow them, e.g. a surface's kind)
+    relayout_on: tuple[str, ...] = ()
 
     @property
     def param_names(self) -> tuple[str, ...]:

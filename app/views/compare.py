@@ -16,7 +16,7 @@ from .. import figures, params, widgets
 from ..jobclient import Outcome
 from ..runs import RunCatalog
 from .base import View
-from .line import EMPTY
+from .line import empty_text
 
 NAME = "compare"
 
@@ -52,7 +52,7 @@ def _groups(state: dict, catalog: RunCatalog, labels: dict[str, str]) -> dict[st
 
 def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
     if not catalog.runs:
-        return {"compare": figures.message_figure(EMPTY)}
+        return {"compare": figures.message_figure(empty_text())}
     labels = _labels(state, catalog)
     ready = [(labels.get(k, k), o.result) for k, o in outcomes.items() if o.ready]
     waiting = [k for k, o in outcomes.items() if not o.ready]

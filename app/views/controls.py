@@ -19,6 +19,7 @@ from .. import figures, params, widgets
 from ..jobclient import Outcome
 from ..params import Param
 from ..runs import RunCatalog
+from .line import no_run
 from .base import View, export_result
 
 NAME = "controls"
@@ -67,7 +68,7 @@ def queries(state: dict, catalog: RunCatalog) -> dict[str, ControlQuery]:
     run = None
     if exp == "extremes":
         if catalog.get(state.get("xrun")) is None:
-            raise BadInput("no run chosen: train one with `landscape train relu-mnist`", field="xrun")
+            raise no_run("xrun")
         run = state["xrun"]
     return {"control": ControlQuery(exp, run, params)}
 

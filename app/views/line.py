@@ -30,23 +30,40 @@ SHARPNESS = params.Param(
     lambda n: str(n) if n else "", lambda s, c: 0,
     help="1: λ_max of the Hessian at every point of the line, drawn under the cost; N: at every N-th point "
          "and the last; empty: none (each point costs tens of Hessian-vector products)")
-METRICS_HEIGHT = 250  # px: the metrics table of two lines (aligned and not), two splits each
+METRICS_HEIGHT = None  # the metrics table's height follows its rows (figures.metrics_table)
 ZOOMS = {"zoom-start": (0.0, 0.01), "zoom-end": (0.99, 1.0)}  # Fig. 4's windows
 EMPTY = ("No runs yet.<br>Train one with <b>landscape train relu-mnist</b>,<br>"
          "or start the dashboard with <b>landscape serve --demo</b>.")
+WAITING = "Waiting for the demo runs: the first one is drawn here as soon as it is trained."
+
+
+def empty_text() -> str:
+    """What a view says with no runs: waiting for the demo runs while they train, else how to get one."""
+    from ..demo import demo_status
+
+    try:
+        return WAITING if demo_status([])["active"] else EMPTY
+    except Exception:  # Redis unreachable: the status line says so
+        return EMPTY
+
+
+def no_run(field: str = "run") -> BadInput:
+    """The refusal of a view that needs a run while none is chosen (none recorded yet, or training)."""
+    return BadInput("waiting for the demo runs" if empty_text() == WAITING else
+                    "no run chosen: train one with landscape train relu-mnist", field=field)
 
 
 def endpoints(state: dict, catalog: RunCatalog) -> tuple[str, str, tuple[str, str]]:
     """The endpoint pair's compute names and the labels drawn at α = 0 and α = 1."""
     run = catalog.get(state.get("run"))
     if run is None:
-        raise BadInput("no run chosen: train one with `landscape train relu-mnist`", field="run")
+        raise no_run()
     pair = state["pair"]
     if pair == "seeds":
         other = catalog.get(state.get("other"))
         if other is None:
             raise BadInput(f"{run.model}/{run.preset} has only one run: train another seed with "
-                           f"`landscape train {run.model} --seed {run.seed + 1}`", field="other")
+                           f"landscape train {run.model} --seed {run.seed + 1}", field="other")
         return (f"final:{run.id}", f"final:{other.id}",
                 (f"{figures.THETA_F} seed {run.seed}", f"{figures.THETA_F} seed {other.seed}"))
     if pair == "random":
@@ -96,7 +113,7 @@ _BN_TITLES = {"interpolate": "interpolated", "recompute": "recomputed"}
 
 def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
     if not catalog.runs:
-        return {"line": figures.message_figure(EMPTY), "metrics": figures.metrics_table([])}
+        return {"line": figures.message_figure(empty_text()), "metrics": figures.metrics_table([])}
     try:
         _, _, names = endpoints(state, catalog)
     except BadInput as exc:
@@ -152,8 +169,8 @@ def _pending_text(outcome: Outcome, what: str) -> str:
         return f"{what}: the job failed<br>{outcome.error}"
     if outcome.state == "cancelled":
         return f"{what}: cancelled"
-    share = f" (part {outcome.done} of {outcome.total})" if outcome.total > 1 else ""
-    return f"computing {what} at full resolution…{share}"
+    # the count is the progress bar's (one count on the page: this text is drawn less often)
+    return f"computing {what} at full resolution…"
 
 
 def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
@@ -198,10 +215,23 @@ def layout(state: dict, catalog: RunCatalog) -> html.Div:
         html.Div("or drag over the α axis: the window is recomputed at full resolution; double-click resets",
                  className="field-hint"),
     ], className="zoom")
+    terms = html.Div(["What the table's words mean: ",
+                      *_links(("monotone", "monotone"), ("barrier", "barrier (against the chord, so a monotone curve "
+                                                                    "can have one)"),
+                              ("segment", "(segment)"), ("exact-interpolated", "(exact-interpolated)"))],
+                     className="field-hint", id="metrics-terms")
     main = html.Div([widgets.graph(v, "line", "landscape-line"), zoom,
-                     widgets.graph(v, "metrics", "landscape-line-metrics", height=METRICS_HEIGHT), widgets.export_links(v)],
-                    className="main")
+                     widgets.graph(v, "metrics", "landscape-line-metrics", height=METRICS_HEIGHT), terms,
+                     widgets.export_links(v)], className="main")
     return html.Div([controls, main], className="view-grid")
+
+
+def _links(*terms: tuple[str, str]) -> list:
+    """Links to the glossary's entries (/help#anchor), separated by commas."""
+    out: list = []
+    for i, (anchor, text) in enumerate(terms):
+        out += ([", "] if i else []) + [html.A(text, href=f"/help#{anchor}", title="the glossary on /help")]
+    return out
 
 
 def _window(relayout: dict | None) -> tuple[float, float] | None | bool:

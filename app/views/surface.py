@@ -24,7 +24,7 @@ from ..jobclient import Outcome
 from ..params import Param
 from ..runs import RunCatalog
 from .base import View, export_result
-from .line import EMPTY
+from .line import empty_text, no_run
 
 NAME = "surface"
 KINDS = {"paper": "paper: rows along β(t) (App. C)", "random-plane": "random plane through θ_f (Fig. 21)",
@@ -84,6 +84,8 @@ DSEED = Param("dseed", lambda t, s, c: validate.parse_seed(t, "dseed"), str, lam
 NORM = params.choice("norm", {"global": "global (norm ‖θ_f − θᵢ‖)", "filter": "filter-wise (Li et al.)"}, "global",
                      relevant=lambda s: s.get("kind") == "random-plane")
 PLOT = params.choice("plot", PLOTS, "surface")
+COLOR = params.choice("color", {"auto": "auto (log beyond 2 decades)", "linear": "linear", "log": "log"}, "auto",
+                      relevant=lambda s: s.get("plot", "surface") != "surface")
 CAMERA = Param("camera", _parse_camera, _format_camera, lambda s, c: None,
                relevant=lambda s: s.get("plot", "surface") == "surface",
                help="3-D camera: eye x,y,z (and center, up); set by rotating the plot")
@@ -91,7 +93,7 @@ CAMERA = Param("camera", _parse_camera, _format_camera, lambda s, c: None,
 
 def queries(state: dict, catalog: RunCatalog) -> dict[str, SurfaceQuery]:
     if catalog.get(state.get("run")) is None:
-        raise BadInput("no run chosen: train one with `landscape train relu-mnist`", field="run")
+        raise no_run()
     kind = state["kind"]
     (a_lo, a_hi), (b_lo, b_hi) = state["arange"] or (None, None), state["brange"] or (None, None)
     rows, columns = state["grid"]
@@ -104,7 +106,8 @@ def queries(state: dict, catalog: RunCatalog) -> dict[str, SurfaceQuery]:
 def _title(state: dict, catalog: RunCatalog, result: dict) -> str:
     run = catalog.get(state["run"])
     meta = result.get("meta", {})
-    rows = f"{len(result['alpha'])} rows × {len(result['beta'])} β values"
+    a, b = _axis_letters(result["query"]["surface"])
+    rows = f"{len(result['alpha'])} {a} × {len(result['beta'])} {b} values"
     kind = {"paper": "rows along the residual directions", "random-plane": f"random plane through {figures.THETA_F}",
             "alpha-random": "α and a random direction ⟂ u",
             "hessian": f"plane of the top two Hessian eigenvectors at {figures.THETA_F}"}[result["query"]["surface"]]
@@ -114,7 +117,7 @@ def _title(state: dict, catalog: RunCatalog, result: dict) -> str:
 
 def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
     if not catalog.runs:
-        return {"surface": figures.message_figure(EMPTY, height=620)}
+        return {"surface": figures.message_figure(empty_text(), height=620)}
     out = outcomes.get("surface")
     if out is None or not out.ready:
         if out is None:
@@ -126,27 +129,45 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
         return {"surface": figures.message_figure(text, height=620)}
     return {"surface": figures.surface_figure(out.result, split=state["split"], plot=state["plot"],
                                       log_z=state["y"] == "log", camera=state.get("camera"),
+                                      color=state.get("color", "auto"),
                                       title=_title(state, catalog, out.result))}
+
+
+def _axis_letters(kind: str) -> tuple[str, str]:
+    """What the rows and the columns are called for `kind`: the axes' letters of the figure."""
+    return {"paper": ("rows", "β"), "random-plane": ("a", "b"), "alpha-random": ("α", "b")}[kind]
+
+
+HELP = {
+    "paper": "paper: for each recorded step t, the line through θᵢ + α(t)(θ_f − θᵢ) along the residual direction "
+             "v(t); rows drawn side by side (appendix C) — not a plane. Every trajectory point is a vertex of the "
+             "surface: J(θ(t)) exactly.",
+    "random-plane": "random plane (Fig. 21): θ = θ_f + a·d₁ + b·d₂ with two random directions d₁, d₂ of the norm "
+                    "chosen; the trajectory is projected onto the plane (hover: how far off it).",
+    "alpha-random": "α × random (Fig. 22): θ = θᵢ + α(θ_f − θᵢ) + b·r with r random and orthogonal to θ_f − θᵢ; "
+                    "the trajectory is projected (hover: how far off it).",
+}
 
 
 def layout(state: dict, catalog: RunCatalog) -> html.Div:
     v, form = NAME, widgets.Form(NAME, state, catalog)
+    kind = state.get("kind", "paper")
+    a, b = {"paper": ("α", "β"), "random-plane": ("a", "b"), "alpha-random": ("α", "b")}[kind]
     controls = html.Div([
         form.dropdown(params.RUN, "Run", placeholder="no runs yet"),
         form.radio(KIND, "Surface"),
-        form.text(ARANGE, "α range", placeholder="auto", hint="A:B; empty: fitted to the trajectory"),
-        form.text(BRANGE, "β range", placeholder="auto", hint="B0:B1; empty: fitted to the trajectory"),
-        form.text(GRID, "Resolution", hint="NxM: rows along α × values along β, up to 201x201"),
+        form.text(ARANGE, f"{a} range", placeholder="auto", hint="A:B; empty: fitted to the trajectory"),
+        form.text(BRANGE, f"{b} range", placeholder="auto", hint="B0:B1; empty: fitted to the trajectory"),
+        form.text(GRID, "Resolution", hint=f"NxM: {a} values × {b} values, up to 201x201"),
         form.text(DSEED, "Random direction: seed"),
         form.radio(NORM, "Random directions' norm"),
         form.radio(SPLIT, "Split", inline=True),
         form.radio(params.BN, "BatchNorm statistics", hint="off the checkpoints: mixed like θ, or recomputed"),
         form.radio(PLOT, "Plot", inline=True),
+        form.radio(COLOR, "Colour scale", inline=True),
         form.radio(params.Y, "Cost axis", inline=True),
-        html.Div(params.rich("paper: for each recorded step t, the line through θᵢ + α(t)(θ_f − θᵢ) along the "
-                             "residual direction v(t); rows drawn side by side (appendix C) — not a plane. Every "
-                             "trajectory point is a vertex of the surface: J(θ(t)) exactly. Drag to rotate: the "
-                             "angle goes into the address."), className="field-hint explain"),
+        html.Div(params.rich(HELP[kind] + " Drag to rotate: the angle goes into the address."),
+                 className="field-hint explain", id="surface-help"),
     ], className="controls")
     main = html.Div([widgets.graph(v, "surface", "landscape-surface", height=620), widgets.export_links(v)],
                     className="main")
@@ -167,7 +188,8 @@ def callbacks(app) -> None:
         return {"view": NAME, "values": {"camera": _format_camera(camera)}}
 
 
-VIEW = View(NAME, "Surface", (params.RUN, KIND, ARANGE, BRANGE, GRID, DSEED, NORM, SPLIT, params.BN, PLOT, params.Y,
-                              CAMERA),
+VIEW = View(NAME, "Surface", (params.RUN, KIND, ARANGE, BRANGE, GRID, DSEED, NORM, SPLIT, params.BN, PLOT, COLOR,
+                              params.Y, CAMERA),
             layout, queries, draw, export_result("surface", SurfaceResult), callbacks,
-            "3-D cost surfaces with the SGD trajectory on them (appendix C), and the control planes (appendix D)")
+            "3-D cost surfaces with the SGD trajectory on them (appendix C), and the control planes (appendix D)",
+            relayout_on=("kind",))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dash import html
 
-from models.errors import BadInput
 from compute.queries import TrajectoryQuery
 from compute.results import TrajectoryResult
 
@@ -14,7 +13,7 @@ from .. import figures, params, widgets
 from ..jobclient import Outcome
 from ..runs import RunCatalog
 from .base import View, export_result
-from .line import EMPTY
+from .line import empty_text, no_run
 
 NAME = "trajectory"
 GRAPHS = ("curve", "ab", "ratio")
@@ -22,13 +21,13 @@ GRAPHS = ("curve", "ab", "ratio")
 
 def queries(state: dict, catalog: RunCatalog) -> dict[str, TrajectoryQuery]:
     if catalog.get(state.get("run")) is None:
-        raise BadInput("no run chosen: train one with `landscape train relu-mnist`", field="run")
+        raise no_run()
     return {"trajectory": TrajectoryQuery(state["run"])}
 
 
 def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
     if not catalog.runs:
-        return {g: figures.message_figure(EMPTY if g == "curve" else "", height=400) for g in GRAPHS}
+        return {g: figures.message_figure(empty_text() if g == "curve" else "", height=400) for g in GRAPHS}
     out = outcomes.get("trajectory")
     run = catalog.get(state.get("run"))
     if out is None or not out.ready:

@@ -50,6 +50,7 @@ def type_into(element, text: str) -> None:
 
 def test_pick_a_run_and_a_pair_draws_the_curve(dashboard, scalar_run, scalar_run_seed1):
     duo = dashboard
+    duo.driver.get(f"{duo.server_url}/line")  # `/` is the home page
     dropdown = control(duo, "line", "run", "choice")
     duo.select_dcc_dropdown(dropdown, value=f"scalar-linear · small · seed {scalar_run.manifest['seed']}")
     dropdown.send_keys(Keys.ESCAPE)  # close the menu: it would cover the controls below it

@@ -1,7 +1,8 @@
-"""Readable at first sight (issue 14 §2): every view's default figure, and each plot kind, in headless
-Chromium at 1400×1000 and 1024×768 — no two text boxes of a figure (axis titles, tick labels, the
-legend, subplot titles, annotations, the colour bar, the title) intersect, and none is cut off by the
-figure's edge. Boxes are read from the DOM (tests/figure_layout.py); a screenshot of each is kept
+"""Readable at first sight (issues 14 §2, 23 §2): every view's default figure, and each plot kind, in
+headless Chromium at 1400×1000 and 1024×768 — no two text boxes of a figure (axis titles, tick labels,
+the legend, subplot titles, annotations, the colour bar, the title) intersect, and none is cut off by
+the figure's edge; a 3-D scene's box with the room of its ticks and axis titles lies inside the
+figure, and a table draws all its rows inside its plot area. Boxes are read from the DOM (tests/figure_layout.py); a screenshot of each is kept
 under .test-artifacts/screenshots/figures-*.png. The camera icon offers PNG and SVG."""
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def test_camera_icon_offers_png_and_svg(dashboard, scalar_run, tmp_path):
     duo.driver.execute_script("arguments[0].click();", camera)
     items = wait_for(lambda: duo.driver.find_elements("css selector", ".export-menu .export-menu-item"),
                      what="the camera's menu")
-    assert [i.get_attribute("data-format") for i in items] == ["png", "svg"]
+    assert [i.get_attribute("data-format") for i in items] == ["png", "svg", "pdf"]
     screenshot(duo, "figures-camera-menu")
     items[1].click()
     download = duo.download_path  # dash_duo's browser downloads here
