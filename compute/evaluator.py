@@ -304,7 +304,7 @@ class Evaluator:
             out = line.outputs(x[rows], derivatives)  # with derivatives (3, P, b, out): the outputs' jet in t
             return self._sums(*self._costs_of(out[0] if derivatives else out, y[rows]), start + rows.start,
                               bounds), out
-        blocks = line.blocks(len(x), torch.get_num_threads())
+        blocks = line.blocks(len(x))  # the same blocks whatever the number of threads
         parts = _map_single_threaded(block_sums, blocks)
         sums = sum((s for s, _ in parts[1:]), parts[0][0])  # in block order: the same sums whatever the threads' timing
         if derivatives:  # forward AD's levels are global, not per thread: the objective's jvps run here
@@ -455,8 +455,14 @@ def _map_single_threaded(fn: Callable, items: list) -> list:
     extra. Results come back in the order of `items`.
     """
     threads = torch.get_num_threads()
-    if threads == 1 or len(items) == 1:
+    if threads == 1:
         return [fn(item) for item in items]
+    if len(items) == 1:  # on one thread here too: a block's bits must not depend on the threads
+        torch.set_num_threads(1)
+        try:
+            return [fn(items[0])]
+        finally:
+            torch.set_num_threads(threads)
 
     def run(item):
         torch.set_num_threads(1)  # this worker thread's own OpenMP/MKL setting
