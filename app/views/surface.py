@@ -97,7 +97,8 @@ def queries(state: dict, catalog: RunCatalog) -> dict[str, SurfaceQuery]:
     return {"surface": SurfaceQuery(state["run"], kind, a_lo, a_hi, b_lo, b_hi, rows, columns, (state["split"],),
                                     seed=state["dseed"] if kind != "paper" else None,
                                     normalization=state["norm"] if kind == "random-plane" else None,
-                                    bn=state.get("bn", validate.DEFAULT_BN))}
+                                    bn=state.get("bn", validate.DEFAULT_BN),
+                                    dtype=state.get("dtype", validate.DEFAULT_DTYPE))}
 
 
 def _title(state: dict, catalog: RunCatalog, result: dict) -> str:
@@ -107,7 +108,8 @@ def _title(state: dict, catalog: RunCatalog, result: dict) -> str:
     kind = {"paper": "rows along the residual directions", "random-plane": f"random plane through {figures.THETA_F}",
             "alpha-random": "α and a random direction ⟂ u"}[result["query"]["surface"]]
     bn = f"; BatchNorm statistics {meta['bn']}d" if meta.get("bn") else ""  # interpolated / recomputed
-    return f"{run.label}: {kind} ({rows}; ‖{figures.THETA_F} − θᵢ‖ = {meta.get('distance', 0):.4g}{bn})"
+    precision = params.precision_note(meta.get("dtype", "float32"), meta.get("precision_error"))
+    return f"{run.label}: {kind} ({rows}; ‖{figures.THETA_F} − θᵢ‖ = {meta.get('distance', 0):.4g}{bn}){precision}"
 
 
 def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
@@ -139,6 +141,7 @@ def layout(state: dict, catalog: RunCatalog) -> html.Div:
         form.radio(NORM, "Random directions' norm"),
         form.radio(SPLIT, "Split", inline=True),
         form.radio(params.BN, "BatchNorm statistics", hint="off the checkpoints: mixed like θ, or recomputed"),
+        form.radio(params.DTYPE, "Precision", hint="float32 is exact; the half precisions are previews"),
         form.radio(PLOT, "Plot", inline=True),
         form.radio(params.Y, "Cost axis", inline=True),
         html.Div(params.rich("paper: for each recorded step t, the line through θᵢ + α(t)(θ_f − θᵢ) along the "
@@ -165,7 +168,7 @@ def callbacks(app) -> None:
         return {"view": NAME, "values": {"camera": _format_camera(camera)}}
 
 
-VIEW = View(NAME, "Surface", (params.RUN, KIND, ARANGE, BRANGE, GRID, DSEED, NORM, SPLIT, params.BN, PLOT, params.Y,
+VIEW = View(NAME, "Surface", (params.RUN, KIND, ARANGE, BRANGE, GRID, DSEED, NORM, SPLIT, params.BN, params.DTYPE, PLOT, params.Y,
                               CAMERA),
             layout, queries, draw, export_result("surface", SurfaceResult), callbacks,
             "3-D cost surfaces with the SGD trajectory on them (appendix C), and the control planes (appendix D)")
