@@ -26,6 +26,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from compute import signing
 from compute.control_results import ControlResult
 from compute.importing import import_run
 from compute.jobs import LocalJobs, get_jobs, run_job
@@ -201,17 +202,22 @@ def cmd_train(model: str, preset: str, seed: int, data: str | None) -> None:
               help="a callable returning {'train': (x, y), 'valid': ..., 'test': ...}, or an .npz with "
                    "x_train, y_train, ...")
 @click.option("--loss", default="cross-entropy", metavar="KIND",
-              help="cross-entropy (default), mse, or MOD:FN (outputs, targets) -> per-example losses")
+              help="cross-entropy (default), mse, causal-lm (next-token, Hugging Face's mean over tokens), "
+                   "seq-classification, or MOD:FN (outputs, targets) -> per-example losses")
 @click.option("--path", "code_path", metavar="DIR", help="put DIR on sys.path first (where your modules are)")
 @click.option("--name", help="the run's name (default: DIR's name)")
 @click.option("--final", "final_step", type=int, metavar="STEP",
               help="theta_f (default: the checkpoint with the lowest validation cost)")
+@click.option("--prefix", metavar="PREFIX",
+              help="the prefix the module's keys carry in the checkpoints, e.g. model. for a LightningModule's "
+                   "(default: found when exactly one fits)")
 def cmd_import(folder: str, model_ref: str, data_ref: str, loss: str, code_path: str | None, name: str | None,
-               final_step: int | None) -> None:
+               final_step: int | None, prefix: str | None) -> None:
     """import a folder of checkpoints of your own model as a run; prints the run id last"""
     bar, update = _progress_bar("import: learning curve", unit="pt")
     try:
-        run = import_run(folder, model_ref, data_ref, loss, code_path, name, final_step, Store(), update)
+        run = import_run(folder, model_ref, data_ref, loss, code_path, name, final_step, Store(), update,
+                         prefix=prefix)
     finally:
         bar.close()
     print(f"{len(run.steps)} checkpoints, theta_f = step {run.final_step}", file=sys.stderr)
@@ -220,8 +226,16 @@ def cmd_import(folder: str, model_ref: str, data_ref: str, loss: str, code_path:
 
 @cli.command("runs")
 @_table_format
-def cmd_runs(fmt: str) -> None:
+@click.option("--resign", metavar="RUN", callback=_name,
+              help="sign RUN's references (its model, data and loss code) with this machine's key, as they are: "
+                   "for a run you inspected and trust (e.g. imported by an earlier version)")
+def cmd_runs(fmt: str, resign: str | None) -> None:
     """list recorded runs"""
+    if resign is not None:
+        run = signing.resign(resign)
+        print(f"signed {run.id}: {signing.describe(run.manifest)} will run when it is used", file=sys.stderr)
+        print(run.id)
+        return
     rows = []
     runs, damaged = Store().scan()
     for run in runs:

@@ -27,6 +27,7 @@ from typing import Callable
 
 from models.errors import BadInput
 from .settings import setting
+from .signing import verify
 from .adaptive import BUDGET as ADAPTIVE_BUDGET
 from .validate import AUTO_POINTS, format_work
 
@@ -56,6 +57,7 @@ _lock = threading.Lock()
 def profile(manifest: dict) -> Profile:
     """The cost per example of a run's model (by its manifest) and its split sizes (measured once
     per process)."""
+    verify(manifest)  # every use, not once per cached profile (compute/signing.py)
     key = (manifest["model"], manifest["preset"], repr(manifest["dataset"]), repr(manifest.get("source")))
     with _lock:
         if key in _profiles:

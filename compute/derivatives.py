@@ -1,45 +1,65 @@
-"""Exact derivatives of J along a line: dJ/dalpha and d2J/dalpha2 by forward mode.
+"""Exact derivatives of J: the gradient, Hessian-vector products, and dJ/dalpha, d2J/dalpha2 along a line.
 
-Along theta(alpha) = theta0 + alpha d, d = theta1 - theta0, the cost of a point is a function of
-one number, so its first two derivatives are two nested Jacobian-vector products in the one
-direction d (torch.func.jvp of torch.func.jvp): exact to rounding, no finite differences, no
-Hessian. Two ways to them, both through `Evaluator.line` (which holds the evaluator's lock):
+One formulation for every model off the line fast path: double backward (reverse over reverse)
+through the model as a pure function of its flat parameters (torch.func.functional_call). On a
+chunk of examples, g = grad of the summed cost (kept differentiable), then H v = grad of g . v
+for each vector v. Along theta(alpha) = theta0 + alpha d, d = theta1 - theta0, the line's
+derivatives are dJ/dalpha = g . d and d2J/dalpha2 = d . H d: exact to rounding, no finite
+differences, no Hessian.
 
-- Lines of piecewise-linear MLPs on the line fast path (compute/linefast.py) get the outputs'
-  first two derivatives from the fast path's own pass, exactly (between sign flips the network
-  is a polynomial in alpha), and `objective_derivatives` takes them through the objective: the
-  cost and its derivatives come out of one pass over the data.
-- Everything else, `line_derivatives`: nested jvps of the whole network, about the price of
-  three forward passes, after the cost. The model is the same pure function of (theta, batch)
-  the evaluator uses (torch.func.functional_call), on the evaluator's data.
+Why not nested forward mode (torch.func.jvp of jvp), which this used before: in PyTorch 2.13 it
+gives a wrong second derivative through layer_norm (Sequential(Linear, LayerNorm, Tanh, Linear),
+float64: nested jvp 6.178, central differences and double backward 6.363), and it has no rule at
+all for the fused attention kernels. Double backward and forward-over-reverse both agree with
+float64 central differences through LayerNorm, BatchNorm (moving statistics), GELU, softmax
+attention, tied weights, LSTM, maxout and conv + BatchNorm (tests/compute/test_derivatives_models.py).
+Attention runs on PyTorch's math kernel here: the fused CPU/GPU kernels have no double backward.
 
-Buffers (BatchNorm statistics) between checkpoints are mixed with the same alpha as theta
-(bn=interpolate), so they too move along the line: their direction b1 - b0 is part of the
-tangent, and the derivatives are those of the very curve J(alpha) the line draws. Statistics
-recomputed at every point (bn=recompute) are refused by the query.
+The pass differentiates the user's own module, not the evaluator's folded conv + BatchNorm
+(compute/convfold.py, whose channels-last weights once broke a vmap here), point after point
+with no vmap. A model through which the second derivative does not exist in PyTorch (an op
+without a double backward, a cost that does not depend on the parameters) is refused with one
+BadInput line, never a wrong number.
+
+The line fast path (compute/linefast.py) keeps its one-pass derivatives for piecewise-linear
+MLPs, exact there; `objective_derivatives` takes them through the objective.
+
+Data access: the evaluator's tensors (`ev.data`), split after split, in chunks in a fixed order,
+totals in float64.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import contextlib
+import copy
+import types
+import weakref
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.func import jvp, vmap
+from torch.func import functional_call, jvp
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
-DERIVATIVE_POINTS_PER_CALL = 16
+from models.errors import BadInput
+
+from .batchnorm import batchnorm_modules
+
+Progress = Callable[[int, int], None]  # (done, total); may raise to cancel
+GRAPH_COPIES = 6  # a double backward holds about this many copies of the forward's activations
+_NOT_DIFFERENTIABLE = ("derivative for", "not implemented", "does not require grad", "does not have a grad_fn",
+                       "not differentiable", "does not support")
 
 
 def objective_derivatives(per_example: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], jet: torch.Tensor,
                           targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(dc/dalpha, d2c/dalpha2) per example of the cost c = per_example(out(alpha), targets), from
-    the outputs' jet (3, ...) = (out, out', out'') at alpha.
+    the outputs' jet (3, ...) = (out, out', out'') at alpha (the line fast path's).
 
     By the chain rule, dc/dalpha = grad c . out' and d2c/dalpha2 = out'^T (hess c) out' +
     grad c . out'': the jvp of (o, v) -> grad c(o) . v (itself a jvp) at (out, out') in the
-    direction (out', out''). Two nested jvps of the objective alone, on the outputs: any
-    objective, no network. (Tangents on the outputs themselves: ~4x faster than a scalar s along
-    out + s out' + s^2/2 out'', whose duals would cost three more full-size operations each.)
+    direction (out', out''). Two nested jvps of the objective alone (log-softmax, squares), on
+    the outputs: checked against double backward and central differences in the tests.
     """
     def slope(out: torch.Tensor, tangent: torch.Tensor) -> torch.Tensor:
         return jvp(lambda o: per_example(o, targets), (out,), (tangent,))[1]
@@ -47,59 +67,192 @@ def objective_derivatives(per_example: Callable[[torch.Tensor, torch.Tensor], to
     return jvp(slope, (jet[0], jet[1]), (jet[1], jet[2]))
 
 
-def line_derivatives(evaluator, start: torch.Tensor, direction: torch.Tensor, alphas: np.ndarray,
-                     splits: Sequence[str], progress=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{split: (dJ/dalpha (P,), d2J/dalpha2 (P,))} at start + alpha direction for each alpha, by
-    nested jvps of the network.
+# ------------------------------------------------------------------------------ the one formulation
+@contextlib.contextmanager
+def _differentiable(ev) -> Iterator[None]:
+    """Grad on, attention on the math kernel (the only one with a double backward)."""
+    with torch.enable_grad(), sdpa_kernel([SDPBackend.MATH]):
+        try:
+            yield
+        except (RuntimeError, NotImplementedError) as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if not any(s in message for s in _NOT_DIFFERENTIABLE):
+                raise
+            raise BadInput(f"{type(ev.model).__name__}: second derivatives cannot be taken through this model "
+                           f"in PyTorch ({message[:200]})", field="derivatives") from None
 
-    start, direction: the parameters, or [parameters | buffers] (a model with float buffers), on
-    the evaluator's device and in its dtype.
-    """
-    ev = evaluator
+
+def _chunk_derivatives(ev, point: torch.Tensor, vectors: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                       fixed: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(g (D,), H v (k, D)) of the summed cost over one chunk at `point` (parameters, or
+    [parameters | buffers] as the evaluator lays them out), by double backward; `fixed`: more
+    tensors for functional_call, held constant (buffers of a Hessian in theta only)."""
+    w = point.detach().requires_grad_(True)
+    module, params = _differentiable_module(ev.model), ev._unflatten(w)
+    if module is not ev.model:  # the twin takes the model's buffers of now, not those of its copy
+        params = {**dict(ev.model.named_buffers()), **params}
+    if fixed:
+        params = {**params, **fixed}
+    total = ev.objective.per_example(functional_call(module, params, (x,)), y).sum()
+    if not total.requires_grad:
+        raise BadInput(f"{type(ev.model).__name__}: its cost does not depend differentiably on its parameters "
+                       "(a detach, no_grad or integer step in the forward?)", field="derivatives")
+    (g,) = torch.autograd.grad(total, w, create_graph=len(vectors) > 0)
+    once = BadInput(f"{type(ev.model).__name__}: the gradient of its cost cannot be differentiated again (a custom "
+                    "autograd Function marked once_differentiable?)", field="derivatives")
+    if len(vectors) and not g.requires_grad:  # (a cost linear in theta would land here too: no objective makes one)
+        raise once
+    hvps = []
+    for i, v in enumerate(vectors):
+        try:
+            (hv,) = torch.autograd.grad(g, w, grad_outputs=v, retain_graph=i < len(vectors) - 1)
+        except RuntimeError as exc:  # the backward graph does not reach theta: its second derivative would read 0
+            if "not have been used in the graph" in str(exc):
+                raise once from None
+            raise
+        hvps.append(hv)
+    zero = w.new_zeros((0, w.numel()))
+    return g.detach(), (torch.stack(hvps) if hvps else zero).detach()
+
+
+_TWINS: "weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module]" = weakref.WeakKeyDictionary()
+
+
+def _differentiable_module(model: torch.nn.Module) -> torch.nn.Module:
+    """The model, or for one with BatchNorm a copy whose eval-mode BatchNorms are written out as
+    (x - mean) / sqrt(var + eps) * weight + bias: PyTorch's batch_norm kernel is not differentiable
+    in its running statistics, which move along a line with interpolated statistics."""
+    if not batchnorm_modules(model):
+        return model
+    if model not in _TWINS:
+        twin = copy.deepcopy(model)
+        for _, module in batchnorm_modules(twin):
+            module.forward = types.MethodType(_written_out_batchnorm, module)
+        _TWINS[model] = twin
+    return _TWINS[model]
+
+
+def _written_out_batchnorm(self, x: torch.Tensor) -> torch.Tensor:
+    if self.training or self.running_mean is None:
+        return type(self).forward(self, x)
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    y = (x - self.running_mean.reshape(shape)) * torch.rsqrt(self.running_var.reshape(shape) + self.eps)
+    return y * self.weight.reshape(shape) + self.bias.reshape(shape) if self.affine else y
+
+
+def _chunk_examples(ev, point: torch.Tensor, x: torch.Tensor, copies: int = 1) -> int:
+    """Examples per chunk so that the double backward's graphs fit the evaluator's memory budget."""
+    per_example = _activation_bytes(ev.model, ev._unflatten(point), x[:1]) * GRAPH_COPIES * max(copies, 1)
+    return int(max(1, min(len(x), ev.memory_budget // max(per_example, 1))))
+
+
+def _activation_bytes(model: torch.nn.Module, params: dict[str, torch.Tensor], x1: torch.Tensor) -> int:
+    """Bytes of all leaf modules' outputs for one example: what a backward graph saves, roughly."""
+    total = [x1.numel() * x1.element_size()]
+
+    def hook(_module, _inputs, output):
+        for t in output if isinstance(output, (tuple, list)) else (output,):
+            if isinstance(t, torch.Tensor):
+                total[0] += t.numel() * t.element_size()
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            functional_call(model, params, (x1,))  # at the point: the evaluation dtype, whatever the model's
+    finally:
+        for h in handles:
+            h.remove()
+    return total[0]
+
+
+def _split_pieces(ev, splits: Sequence[str], chunk: int) -> Iterator[tuple[int, slice]]:
+    """(split index, rows of the concatenated data) of every chunk, each inside one split, in order."""
+    bounds = np.cumsum([0] + [len(ev.data[s][0]) for s in splits])
+    for i in range(len(splits)):
+        for lo in range(int(bounds[i]), int(bounds[i + 1]), chunk):
+            yield i, slice(lo, min(lo + chunk, int(bounds[i + 1])))
+
+
+def _concatenated(ev, splits: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
     x = torch.cat([ev.data[s][0] for s in splits])
     y = torch.cat([ev.data[s][1] for s in splits])
-    bounds = np.cumsum([0] + [len(ev.data[s][0]) for s in splits])
-    a = torch.as_tensor(np.asarray(alphas, dtype=np.float64)).to(ev.device, ev.dtype)
-    factored = ev.factored and len(start) == ev.layout.numel
-    # Points go through one vmap'd call in groups, on a CPU too: the nested duals make many small
-    # operations per layer, whose overhead a group shares (on the small relu-mnist, 16 points at
-    # once took 0.4x the time of a loop over them).
-    group = max(ev.points_per_call, DERIVATIVE_POINTS_PER_CALL)
-    with torch.no_grad():
-        probe = ev._call(ev._unflatten(start), x[:1], **({"only_first_affine": True} if factored else {}))
-    # two nested duals hold four values per activation, for every point of a group
-    per_example = probe.numel() * probe.element_size() * 4 * group * 4
-    chunk = int(max(1, min(len(x), ev.memory_budget // max(per_example, 1))))
+    return x, y
+
+
+# ------------------------------------------------------------------------------ public: gradient, H v
+def hessian_vector_products(ev, theta: torch.Tensor, vectors: torch.Tensor, splits: Sequence[str], *,
+                            buffers: torch.Tensor | None = None,
+                            progress: Progress | None = None) -> dict[str, torch.Tensor]:
+    """{split: H v (k, D) float64} for each row v of `vectors` (k, D), H the Hessian in theta of the
+    TOTAL cost J over the whole split (the mean over its examples, as Evaluator computes J) at theta.
+
+    ev: an Evaluator (its model, objective, data, device, dtype and memory budget; call under its
+    lock if others share it). theta (D,): the parameters in the evaluator's ParamLayout order.
+    buffers: the model's float buffers (BufferLayout order) held fixed at theta, or None for the
+    model's own. Chunks of examples in a fixed order, each chunk's products summed in float64, then
+    divided by the split's size: the same bits on every call. progress(done, total) per chunk.
+    By double backward, the formulation the line derivatives use (module docstring).
+    """
+    return _split_totals(ev, theta, vectors, splits, buffers, progress)[1]
+
+
+def gradient(ev, theta: torch.Tensor, splits: Sequence[str], *, buffers: torch.Tensor | None = None,
+             progress: Progress | None = None) -> dict[str, torch.Tensor]:
+    """{split: dJ/dtheta (D,) float64}, J the mean cost over the whole split; as hessian_vector_products."""
+    empty = torch.zeros(0, len(theta))
+    return _split_totals(ev, theta, empty, splits, buffers, progress)[0]
+
+
+def _split_totals(ev, theta, vectors, splits, buffers, progress):
+    theta = theta.to(ev.device, ev.dtype)
+    vectors = torch.as_tensor(vectors).to(ev.device, ev.dtype).reshape(-1, len(theta))
+    fixed = None
+    if buffers is not None and ev.buffer_layout.names:
+        fixed = ev.buffer_layout.unflatten(buffers.to(ev.device, ev.dtype))
+    x, y = _concatenated(ev, splits)
+    pieces = list(_split_pieces(ev, splits, _chunk_examples(ev, theta, x, 1 + len(vectors))))
+    grads = torch.zeros(len(splits), len(theta), dtype=torch.float64)
+    hvps = torch.zeros(len(splits), len(vectors), len(theta), dtype=torch.float64)
+    with _differentiable(ev):
+        for done, (i, rows) in enumerate(pieces, 1):
+            g, hv = _chunk_derivatives(ev, theta, vectors, x[rows], y[rows], fixed)
+            grads[i] += g.double().cpu()
+            hvps[i] += hv.double().cpu()
+            if progress is not None:  # may raise to cancel
+                progress(done, len(pieces))
+    sizes = {s: len(ev.data[s][0]) for s in splits}
+    return ({s: grads[i] / sizes[s] for i, s in enumerate(splits)},
+            {s: hvps[i] / sizes[s] for i, s in enumerate(splits)})
+
+
+# ------------------------------------------------------------------------------ along a line
+def line_derivatives(evaluator, start: torch.Tensor, direction: torch.Tensor, alphas: np.ndarray,
+                     splits: Sequence[str], progress: Progress | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{split: (dJ/dalpha (P,), d2J/dalpha2 (P,))} at start + alpha direction for each alpha:
+    g . d and d . H d by double backward (`_chunk_derivatives`, the one hessian_vector_products uses).
+
+    start, direction: the parameters, or [parameters | buffers] (a model with float buffers
+    interpolated along the line: they move with alpha, so the derivatives are those of the curve
+    drawn), on the evaluator's device and in its dtype.
+    """
+    ev = evaluator
+    x, y = _concatenated(ev, splits)
+    a = np.asarray(alphas, dtype=np.float64)
+    d = direction.to(ev.device, ev.dtype)
+    d64 = d.double().cpu()
+    pieces = list(_split_pieces(ev, splits, _chunk_examples(ev, start.to(ev.device, ev.dtype), x, 2)))
     sums = torch.zeros(len(a), len(splits), 2, dtype=torch.float64)
-    one = torch.ones((), device=ev.device, dtype=ev.dtype)
-    starts = range(0, len(x), chunk)
-    done, total = 0, len(starts) * len(a)
-    with torch.no_grad():
-        for lo in starts:
-            xc, yc = x[lo:lo + chunk], y[lo:lo + chunk]
-            first = None
-            if factored:  # the first affine map is linear in theta: F(theta(alpha)) = F(start) + alpha F(d)
-                first = [ev._call(ev._unflatten(v), xc, only_first_affine=True) for v in (start, direction)]
-
-            def cost(alpha: torch.Tensor) -> torch.Tensor:  # per-example cost (B,) at theta(alpha)
-                kwargs = {} if first is None else {"first_affine_out": first[0] + alpha * first[1]}
-                out = ev._call(ev._unflatten(start + alpha * direction), xc, **kwargs)
-                return ev.objective.per_example(out, yc)
-
-            def first_two(alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-                inner = lambda t: jvp(cost, (t,), (one,))[1]  # noqa: E731  (dJ/dalpha per example)
-                return jvp(inner, (alpha,), (one,))  # (dJ/dalpha, d2J/dalpha2) per example
-
-            for p0 in range(0, len(a), group):
-                ag = a[p0:p0 + group]
-                if len(ag) == 1:
-                    d1, d2 = (v[None] for v in first_two(ag[0]))
-                else:
-                    d1, d2 = vmap(first_two)(ag)
-                for m, values in enumerate((d1, d2)):
-                    ev._add_segments(sums[p0:p0 + len(ag), :, m], values, len(ag), lo, bounds)
-                done += len(ag)
+    done, total = 0, len(pieces) * len(a)
+    with _differentiable(ev):
+        for i, rows in pieces:
+            for p, alpha in enumerate(a):
+                point = start + float(alpha) * d
+                g, hd = _chunk_derivatives(ev, point, d[None], x[rows], y[rows])
+                sums[p, i, 0] += g.double().cpu() @ d64
+                sums[p, i, 1] += hd[0].double().cpu() @ d64
+                done += 1
                 if progress is not None:  # may raise to cancel
                     progress(done, total)
-    means = sums / torch.as_tensor(np.diff(bounds), dtype=torch.float64)[None, :, None]
+    sizes = torch.as_tensor([len(ev.data[s][0]) for s in splits], dtype=torch.float64)
+    means = sums / sizes[None, :, None]
     return {s: (means[:, i, 0].numpy(), means[:, i, 1].numpy()) for i, s in enumerate(splits)}

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
+from models.errors import BadInput
 from models.objectives import Objective, objective_cost
 
 from .batchnorm import BN_POLICIES, BufferLayout, has_batchnorm, recompute_statistics
@@ -162,7 +163,7 @@ class Evaluator:
         """J at (1 - alpha) theta0 + alpha theta1 for each alpha (`evaluate` with basis (theta0,
         theta1), buffer_basis its buffers); with `derivatives`, also dJ/dalpha and d2J/dalpha2
         exactly (Metrics.dcost, d2cost): in the same pass as the cost where the line fast path
-        takes the line, else by nested forward mode after it (compute/derivatives.py)."""
+        takes the line, else by double backward after it (compute/derivatives.py)."""
         recomputed = bn == "recompute" and self.batchnorm
         if derivatives and (dropout_samples or self.objective.perturb is not None or recomputed):
             raise ValueError("derivatives are defined for the deterministic cost of a clean objective, with "
@@ -180,7 +181,7 @@ class Evaluator:
     def derivatives(self, theta0: torch.Tensor, theta1: torch.Tensor, alphas: np.ndarray, splits: Sequence[str],
                     progress: Progress | None = None,
                     buffer_basis: torch.Tensor | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """{split: (dJ/dalpha, d2J/dalpha2)} along theta0 -> theta1 by nested forward mode through the
+        """{split: (dJ/dalpha, d2J/dalpha2)} along theta0 -> theta1 by double backward through the
         whole network, whatever the model (compute/derivatives.py); `line` takes the fast way where
         there is one."""
         if self.objective.perturb is not None:
@@ -233,12 +234,13 @@ class Evaluator:
         reuse = self.factored and n_basis < n_points and exact
         # a line through a ReLU/linear MLP: all points' outputs from sign-flip updates (linefast.py)
         line = LinePath.plan(self.model, self.layout, basis, coeffs) if exact else None
-        # the fast path's pass gives the derivatives too; elsewhere nested jvps follow the cost
+        # the fast path's pass gives the derivatives too; elsewhere double backward follows the cost
         one_pass = derivatives and line is not None
         if one_pass:
             metrics += ["dcost", "d2cost"]
         cost_progress = offset_progress(progress, 0, 2) if derivatives and not one_pass else progress
-        sums = torch.zeros(n_points, len(splits), len(metrics), dtype=torch.float64)  # per split
+        counted = self.objective.counts is not None  # token-level: a column of counted tokens after the metrics
+        sums = torch.zeros(n_points, len(splits), len(metrics) + counted, dtype=torch.float64)  # per split
         chunk = self._chunk_size(basis, x, n_basis if reuse else 0)
         if line is not None:  # it holds the outputs of every point for a whole chunk
             chunk = min(chunk, line.examples_within(self.memory_budget, derivatives))
@@ -255,7 +257,11 @@ class Evaluator:
                     done += len(part)
                     if cost_progress is not None:
                         cost_progress(done, total)
-        means = sums / torch.as_tensor(np.diff(bounds), dtype=torch.float64)[None, :, None]
+        if counted:  # J = sum over the counted tokens / their number (models/objectives.py Objective.counts)
+            n = len(self._metric_names())
+            means = torch.cat([sums[..., :n], sums[..., n + 1:]], dim=2) / sums[..., n:n + 1]
+        else:
+            means = sums / torch.as_tensor(np.diff(bounds), dtype=torch.float64)[None, :, None]
         result = {s: self._metrics(means[:, i], metrics) for i, s in enumerate(splits)}
         if derivatives and not one_pass:
             by_split = line_derivatives(self, basis[0], basis[1] - basis[0], coeffs[:, 1].numpy(), splits,
@@ -343,6 +349,8 @@ class Evaluator:
         if self.objective.errors:
             values.append(self.objective.errors(flat_out, flat_y))
         values += [fn(flat_out, flat_y) for fn in self.objective.extras.values()]
+        if self.objective.counts is not None:
+            values.append(self.objective.counts(flat_out, flat_y))
         sums = torch.zeros(g, len(bounds) - 1, len(values), dtype=torch.float64)
         for m, v in enumerate(values):
             self._add_segments(sums[:, :, m], v, g, start, bounds)
@@ -412,6 +420,9 @@ class Evaluator:
         with torch.no_grad():
             probe = self._call(self._unflatten(basis[0]), x[:1], **(
                 {"only_first_affine": True} if self.factored else {}))
+        if not isinstance(probe, torch.Tensor):  # until model outputs of every kind are read (issue 20)
+            raise BadInput(f"the model's forward returned {type(probe).__name__}, not a tensor of outputs; "
+                           "return the outputs (e.g. the logits) as one tensor", field="model")
         per_example = probe.numel() * probe.element_size() * (n_parts + 4 * self.points_per_call)
         chunk = min(len(x), self.memory_budget // max(per_example, 1))
         if not self.factored and self.device.type == "cpu":
@@ -438,8 +449,9 @@ class Evaluator:
 
         handles = [m.register_forward_hook(hook) for m in self.model.modules() if not list(m.children())]
         try:
-            with torch.no_grad():
-                self.model(x1)
+            with torch.no_grad():  # the model's own parameters, in their dtype (a float64 line of a float32 model)
+                own = next(self.model.parameters(), None)
+                self.model(x1.to(own.dtype) if own is not None and x1.is_floating_point() else x1)
         finally:
             for h in handles:
                 h.remove()

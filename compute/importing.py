@@ -3,121 +3,203 @@
     landscape import ckpts/ --model mynet:build --data mydata:splits --path ~/code/mynet
     run = import_run("ckpts/", "mynet:build", "mydata:splits", path="~/code/mynet")
 
-The folder holds one training run's checkpoints: `*.safetensors`, or `*.pt` / `*.pth` state
-dicts (also wrapped as {"state_dict": ...} or {"model": ...}; a DataParallel `module.` prefix is
-stripped). `.pt` files are read with torch.load(weights_only=True) only: a file that needs
-arbitrary unpickling is refused. The step of a file is the last integer in its name
-(`step_100.pt`, `epoch-3.safetensors`, `ckpt0007.pth`); the smallest step is θ_i. Each checkpoint
-is evaluated on the data (the learning curve, so the Trajectory view works) and θ_f is `final_step`
-or the checkpoint with the lowest validation cost. Everything is checked before anything is
-written: a bad file, key or shape is one BadInput naming it, and the store is left unchanged.
+The folder holds one training run's checkpoints (compute/checkpoints.py reads them, lazily and
+tensors only): `*.safetensors`; `*.pt` / `*.pth` state dicts (also wrapped as {"state_dict": ...}
+or {"model": ...}); Lightning `*.ckpt`; Hugging Face folders (save_pretrained's, a Trainer's
+`checkpoint-500/`, sharded or not). A file that needs arbitrary unpickling is refused. The step of
+a checkpoint is a Lightning file's `global_step`, else the last integer in its name
+(`step_100.pt`, `epoch-3.safetensors`, `ckpt0007.pth`, `checkpoint-500/`); Lightning's
+`last.ckpt` is skipped when another file has its step. The smallest step is θ_i.
+
+Keys: a state dict may hold the module under a prefix (`model.` as a LightningModule holds it,
+DataParallel's `module.`): `prefix` names it, or it is found when exactly one prefix makes the keys
+match the model; with a prefix only the keys under it are read. Shared (tied) parameters are one
+entry of θ (compute/params.py); a state dict may hold them under any of their names, or under
+several (which must then be equal).
+
+Keys a Hugging Face model declares ignorable (`_keys_to_ignore_on_load_unexpected`, e.g. the causal
+masks older GPT-2 files hold) are ignored as `from_pretrained` ignores them.
+
+Each checkpoint is evaluated on the data (the learning curve, so the Trajectory view works) and θ_f
+is `final_step` or the checkpoint with the lowest validation cost. Everything is checked before
+anything is written: a bad file, key or shape is one BadInput naming it, and the store is left
+unchanged. Checkpoints are read one at a time: the import never holds more than one θ(t).
 """
 
 from __future__ import annotations
 
-import pickle
 import re
 from pathlib import Path
 from typing import Callable
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import nn
 
 from models.errors import BadInput
 from models.user import Ref, build_model
 
 from .batchnorm import BufferLayout
+from .checkpoints import FILE_SUFFIXES, Tensors, hf_weights, inside, open_checkpoint
 from .params import ParamLayout
 from .recorder import Recorder
 from .store import Run, Store
 
-SUFFIXES = (".safetensors", ".pt", ".pth")
 _LAST_INT = re.compile(r"(\d+)(?!.*\d)")
+_MAX_PATH = 4096
+
+
+def import_folder(folder: str | Path) -> Path:
+    """The folder to import, checked: one line for a name no file system takes (too long, a NUL)."""
+    text = str(folder)
+    shown = repr(text) if len(text) <= 80 else repr(text[:60]) + f"… ({len(text)} characters)"
+    if not text.strip() or len(text) > _MAX_PATH or "\x00" in text:
+        raise BadInput(f"{shown} is not a folder of checkpoints", field="dir")
+    try:
+        path = Path(text).expanduser()
+        if path.is_dir():
+            return path
+    except (OSError, ValueError, RuntimeError) as exc:  # e.g. ENAMETOOLONG on one component
+        raise BadInput(f"{shown} is not a folder of checkpoints ({getattr(exc, 'strerror', None) or exc})",
+                       field="dir") from None
+    raise BadInput(f"{shown} is not a folder of checkpoints", field="dir")
 
 
 def find_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
-    """(step, file) of every checkpoint in `folder`, by step."""
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise BadInput(f"{str(folder)!r} is not a folder of checkpoints", field="dir")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in SUFFIXES)
-    if not files:
-        raise BadInput(f"no checkpoints in {folder} (looked for {', '.join('*' + s for s in SUFFIXES)})", field="dir")
+    """(step, file or Hugging Face folder) of every checkpoint in `folder`, by step."""
+    folder = import_folder(folder)
+    root = folder.resolve()
+    found = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if (entry.suffix in FILE_SUFFIXES and entry.is_file()) or (entry.is_dir() and hf_weights(entry)):
+            inside(entry, root, entry.name)  # a link out of the folder is refused, not followed
+            found.append(entry)
+    if not found:
+        hint = " (it is one model folder: import the folder holding its checkpoints)" if hf_weights(folder) else ""
+        raise BadInput(f"no checkpoints in {folder}{hint} (looked for {', '.join('*' + s for s in FILE_SUFFIXES)} "
+                       f"and folders holding {' or '.join(('model.safetensors', 'pytorch_model.bin'))})", field="dir")
     steps: dict[int, Path] = {}
-    for file in files:
-        match = _LAST_INT.search(file.stem)
-        if match is None:
-            raise BadInput(f"{file.name}: no step number in the file name (e.g. step_100.pt, "
-                           "epoch-3.safetensors)", field="dir")
-        step = int(match.group(1))
+    for entry in found:
+        step = _step_of(entry, root)
+        if step in steps and "last.ckpt" in (entry.name, steps[step].name):
+            steps[step] = steps[step] if entry.name == "last.ckpt" else entry  # Lightning's copy of the last one
+            continue
         if step in steps:
-            raise BadInput(f"{file.name} and {steps[step].name} both name step {step}", field="dir")
-        steps[step] = file
+            raise BadInput(f"{entry.name} and {steps[step].name} both name step {step}", field="dir")
+        steps[step] = entry
     return sorted(steps.items())
 
 
-def read_state_dict(file: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint file, unwrapped; never unpickles anything but tensors."""
-    try:
-        if file.suffix == ".safetensors":
-            state = load_file(str(file))
-        else:
-            state = torch.load(file, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError, SafetensorError, OSError, EOFError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc):
-            reason = "it holds objects that only unpickling arbitrary code could load; save a state_dict " \
-                     "(model.state_dict()) or use safetensors"
-        raise BadInput(f"{file.name}: refused ({reason})", field="dir") from None
-    for wrapper in ("state_dict", "model", "model_state_dict"):
-        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
-            state = state[wrapper]
-            break
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise BadInput(f"{file.name}: not a state_dict of tensors", field="dir")
-    if state and all(k.startswith("module.") for k in state):  # saved from DataParallel
-        state = {k[len("module."):]: v for k, v in state.items()}
-    return state
+def _step_of(entry: Path, root: Path) -> int:
+    if entry.suffix == ".ckpt":  # Lightning records its step
+        global_step = open_checkpoint(entry, root).global_step
+        if global_step is not None:
+            return global_step
+    match = _LAST_INT.search(entry.stem if entry.is_file() else entry.name)
+    if match is None:
+        raise BadInput(f"{entry.name}: no step number in the name (e.g. step_100.pt, epoch-3.safetensors, "
+                       "checkpoint-500/)", field="dir")
+    return int(match.group(1))
 
 
-def split_state(model: nn.Module, layout: ParamLayout, buffers: BufferLayout, state: dict[str, torch.Tensor],
-                file: str) -> tuple[torch.Tensor, torch.Tensor]:
+def read_state_dict(file: Path, root: Path | None = None) -> Tensors:
+    """The tensors of a checkpoint (a file or a Hugging Face folder), unwrapped and read lazily;
+    never unpickles anything but tensors."""
+    file = Path(file)
+    return open_checkpoint(file, (root or file.parent).resolve()).tensors
+
+
+def match_keys(state: Tensors, aliases: dict[str, tuple[str, ...]], buffers: BufferLayout, prefix: str | None,
+               file: str) -> Tensors:
+    """`state` with the prefix the module is held under taken off (see the module docstring)."""
+    if prefix is not None:
+        under = {k[len(prefix):]: k for k in state if k.startswith(prefix)}
+        if not under:
+            shown = repr(prefix) if len(prefix) <= 80 else repr(prefix[:60]) + "…"
+            raise BadInput(f"{file}: --prefix {shown} matches no key (keys: {_few(sorted(state))})", field="prefix")
+        return state.renamed(under)
+    if _covers(set(state), aliases, buffers):
+        return state
+    known = {a for names in aliases.values() for a in names} | set(buffers.names)
+    candidates = {k[:i + 1] for k in state for i, c in enumerate(k) if c == "." and k[i + 1:] in known}
+    fitting = sorted(p for p in candidates if _covers({k[len(p):] for k in state if k.startswith(p)}, aliases, buffers))
+    if len(fitting) > 1:
+        raise BadInput(f"{file}: the model's keys are under several prefixes ({', '.join(fitting[:5])}); "
+                       "say which with --prefix", field="prefix")
+    if fitting:
+        return state.renamed({k[len(fitting[0]):]: k for k in state if k.startswith(fitting[0])})
+    return state  # split_state names what is missing
+
+
+def _covers(keys: set[str], aliases: dict[str, tuple[str, ...]], buffers: BufferLayout) -> bool:
+    return all(any(a in keys for a in names) for names in aliases.values()) and set(buffers.names) <= keys
+
+
+def split_state(model: nn.Module, layout: ParamLayout, buffers: BufferLayout, state: Tensors | dict,
+                file: str, aliases: dict[str, tuple[str, ...]] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(θ, float buffers) of a state dict, after checking its keys and shapes against `model`."""
-    expected = {**dict(zip(layout.names, layout.shapes)), **dict(zip(buffers.names, buffers.shapes))}
+    aliases = aliases or layout.aliases(model)
+    shapes = dict(zip(layout.names, layout.shapes))
     optional = {n for n, b in model.named_buffers() if not b.is_floating_point()}  # e.g. num_batches_tracked
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected) - optional)
+    held = {n: [a for a in names if a in state] for n, names in aliases.items()}
+    missing = sorted(n for n, present in held.items() if not present) + sorted(set(buffers.names) - set(state))
+    known = {a for names in aliases.values() for a in names} | set(buffers.names) | optional
+    # keys a Hugging Face model says to ignore on loading (old GPT-2 files hold their causal masks)
+    ignored = [re.compile(p) for p in getattr(model, "_keys_to_ignore_on_load_unexpected", None) or []]
+    unexpected = sorted(k for k in set(state) - known if not any(p.search(k) for p in ignored))
     if missing or unexpected:
         parts = ([f"missing {_few(missing)}"] if missing else []) + ([f"unexpected {_few(unexpected)}"] if unexpected else [])
         raise BadInput(f"{file}: keys do not match the model ({'; '.join(parts)})", field="dir")
-    wrong = [f"{n} {tuple(state[n].shape)} (model: {shape})" for n, shape in expected.items()
-             if tuple(state[n].shape) != tuple(shape)]
+    expected = {**{held[n][0]: shapes[n] for n in layout.names}, **dict(zip(buffers.names, buffers.shapes))}
+    expected.update({a: shapes[n] for n in layout.names for a in held[n][1:]})
+    wrong = [f"{n} {_shape(state, n)} (model: {shape})" for n, shape in expected.items()
+             if _shape(state, n) != tuple(shape)]
     if wrong:
         raise BadInput(f"{file}: shapes do not match the model: {_few(wrong)}", field="dir")
-    theta = layout.flatten({n: state[n].float() for n in layout.names})
-    return theta, buffers.flatten(state)
+    theta = torch.empty(layout.numel)
+    for n, (lo, hi) in layout.offsets().items():  # one tensor read at a time into θ
+        value = state[held[n][0]]
+        for other in held[n][1:]:  # a shared parameter saved under several names
+            if not torch.equal(state[other], value):
+                raise BadInput(f"{file}: {held[n][0]} and {other} are one shared parameter of the model but "
+                               "differ in this checkpoint", field="dir")
+        theta[lo:hi] = value.float().reshape(-1)
+    return theta, buffers.flatten({n: state[n] for n in buffers.names})
+
+
+def _shape(state: Tensors | dict, name: str) -> tuple[int, ...]:
+    return state.shape(name) if isinstance(state, Tensors) else tuple(state[name].shape)
 
 
 def _few(items: list[str]) -> str:
+    items = [i if len(i) <= 120 else i[:117] + "..." for i in items]
     return ", ".join(items[:5]) + (f" and {len(items) - 5} more" if len(items) > 5 else "")
 
 
 def import_run(folder: str | Path, model: str, data: str, loss: str = "cross-entropy", path: str | None = None,
                name: str | None = None, final_step: int | None = None, store: Store | None = None,
-               progress: Callable[[int, int], None] | None = None) -> Run:
+               progress: Callable[[int, int], None] | None = None, prefix: str | None = None) -> Run:
     """Import the checkpoints in `folder` as a run of the user's model (see the module docstring)."""
     checkpoints = find_checkpoints(folder)
+    root = Path(folder).expanduser().resolve()
     net = build_model(Ref.parse(model, "model", path))
     layout, buffers = ParamLayout.of(net), BufferLayout.of(net)
-    states = [(step, *split_state(net, layout, buffers, read_state_dict(file), file.name)) for step, file in checkpoints]
-    if final_step is not None and final_step not in {s for s, _, _ in states}:
+    aliases = layout.aliases(net)
+
+    def state_of(file: Path) -> Tensors:
+        return match_keys(read_state_dict(file, root), aliases, buffers, prefix, file.name)
+
+    for _, file in checkpoints:  # every checkpoint checked before anything is written
+        split_state(net, layout, buffers, state_of(file), file.name, aliases)
+    steps = [s for s, _ in checkpoints]
+    if final_step is not None and final_step not in steps:
         raise BadInput(f"--final {final_step}: no checkpoint has that step (steps: "
-                       f"{', '.join(str(s) for s, _, _ in states[:10])}{', …' if len(states) > 10 else ''})",
+                       f"{', '.join(str(s) for s in steps[:10])}{', …' if len(steps) > 10 else ''})",
                        field="final")
-    name = name or Path(folder).expanduser().resolve().name
+    name = name or root.name
     with Recorder.of(net, model=model, data=data, loss=loss, path=path, name=name, store=store) as rec:
-        for step, theta, buffer in states:  # epochs are unknown: the step stands in
+        for step, file in checkpoints:  # epochs are unknown: the step stands in; one θ(t) at a time
+            theta, buffer = split_state(net, layout, buffers, state_of(file), file.name, aliases)
             rec.record(step, float(step), theta=theta, buffers=buffer if buffers.names else None)
         return rec.finish(final_step, progress)

@@ -3,6 +3,12 @@
 Policy for buffers (e.g. BatchNorm running statistics): they are not part of theta. A run
 records the buffers of its final checkpoint and every evaluation uses those, so J(theta) is one
 function of theta alone. The built-in models have no buffers.
+
+Shared (tied) parameters, e.g. a language model's output head tied to its token embedding
+(`lm_head.weight is wte.weight`), are ONE entry of theta, under the first name
+`named_parameters()` gives; `aliases` lists every name `state_dict()` holds it under.
+`torch.func.functional_call` (tie_weights=True, its default) then sets every alias from that one
+entry, so a point between two checkpoints stays tied.
 """
 
 from __future__ import annotations
@@ -57,6 +63,16 @@ class ParamLayout:
         lead = theta.shape[:-1]
         pieces = torch.split(theta, self.sizes, dim=-1)
         return {n: p.reshape(tuple(lead) + tuple(s)) for n, p, s in zip(self.names, pieces, self.shapes)}
+
+    def aliases(self, model: nn.Module) -> dict[str, tuple[str, ...]]:
+        """Each entry of theta -> every name the model holds it under (its own name first)."""
+        first: dict[int, str] = {}
+        names: dict[str, list[str]] = {n: [n] for n in self.names}
+        for name, param in model.named_parameters(remove_duplicate=False):
+            owner = first.setdefault(id(param), name)
+            if owner != name and owner in names:
+                names[owner].append(name)
+        return {n: tuple(a) for n, a in names.items()}
 
     def load_into(self, model: nn.Module, theta: torch.Tensor) -> None:
         with torch.no_grad():

@@ -77,22 +77,28 @@ class Recorder:
                   extra=dict(batchnorm=has_batchnorm(rebuilt), dropout=uses_dropout(rebuilt), source=source))
 
         def evaluate(progress: Progress | None) -> None:
-            from .evaluator import Evaluator  # here: it pulls in the line fast path's compiled loops
+            from .evaluator import Evaluator, offset_progress  # here: it pulls in the line fast path's compiled loops
 
             names = [s for s in ("train", "valid") if s in splits]
             todo = [e for e in rec.steps if any(s not in e["cost"] for s in names)]
             if not todo:
                 return
-            thetas, buffers = zip(*(_tensors(rec.staging, e) for e in todo))
-            evaluation = Evaluator(rebuilt, objective, splits, device="cpu").evaluate_points(
-                torch.stack(thetas), names, progress,
-                buffer_basis=torch.stack(buffers) if rec.buffer_layout.names else None)
-            for i, entry in enumerate(todo):
-                for s in names:
-                    metrics = evaluation.splits[s]
-                    entry["cost"][s] = float(metrics.cost[i])
-                    if metrics.error is not None:
-                        entry["error"][s] = float(metrics.error[i])
+            evaluator = Evaluator(rebuilt, objective, splits, device="cpu")
+            # a group of points at a time (the evaluator's own group: the same bits as all at once),
+            # read from the staged checkpoints: the learning curve never holds every θ(t)
+            group = evaluator.points_per_call
+            for g0 in range(0, len(todo), group):
+                entries = todo[g0:g0 + group]
+                thetas, buffers = zip(*(_tensors(rec.staging, e) for e in entries))
+                evaluation = evaluator.evaluate_points(
+                    torch.stack(thetas), names, offset_progress(progress, g0 // group, -(-len(todo) // group)),
+                    buffer_basis=torch.stack(buffers) if rec.buffer_layout.names else None)
+                for i, entry in enumerate(entries):
+                    for s in names:
+                        metrics = evaluation.splits[s]
+                        entry["cost"][s] = float(metrics.cost[i])
+                        if metrics.error is not None:
+                            entry["error"][s] = float(metrics.error[i])
 
         rec._evaluate = evaluate
         return rec

@@ -13,6 +13,7 @@ from models.errors import BadInput
 
 from .batchnorm import BufferLayout
 from .evaluator import Evaluator
+from .signing import verify
 from .sources import source_of
 from .store import Run
 from .validate import SPLITS
@@ -47,6 +48,7 @@ _thetas = LRU(64)
 
 def evaluator_for(run: Run, dtype: str = "float32") -> Evaluator:
     """The evaluator of a run's model on its recorded data (all splits on the device once)."""
+    verify(run.manifest)  # every use, not once per cached model: a forged copy of a good run is refused too
     key = (run.model_id, run.preset, repr(run.manifest["dataset"]), repr(run.manifest.get("source")),
            run.manifest.get("data_digest"), dtype)
 

@@ -34,6 +34,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "The default admits the paper's figures, 2001-point lines and 201x201 surfaces of the small presets"),
     Setting("LANDSCAPE_UNWATCHED_GRACE", "60", "seconds a job goes on with nobody watching it (no page polling "
             "it, no API or CLI call asking about it) before it is cancelled; one watched from anywhere goes on"),
+    Setting("LANDSCAPE_SECRET_KEY_FILE", None, "the key that signs imported runs' references (HMAC-SHA256; "
+            "created 0600 on the first import); unset: `$LANDSCAPE_HOME/secret.key`. Every web and worker machine "
+            "sharing runs needs the same key: a run whose signature does not verify is refused, its code never run"),
     Setting("LANDSCAPE_TORCH_THREADS", None, "torch threads in each worker pool process (`landscape worker "
             "--threads N` sets it); unset: torch's default"),
 )}

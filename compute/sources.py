@@ -1,6 +1,9 @@
 """Where a run's model, objective and data come from: the one place that reads a manifest's
 answer to that, for built-in runs (a model id and preset of the zoo, a dataset reference) and
 imported ones (the user's references, models/user.py) alike. Every other module asks here.
+
+Here, before any reference is read, the run's signature is verified (compute/signing.py): a run
+naming user code that this installation did not sign is refused in one line, its code never run.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from models.errors import BadInput
 from models.objectives import Objective
 from models.user import DataRef, LossRef, Ref, build_model, data_digest
 
+from .signing import verify
+
 Splits = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -31,6 +36,7 @@ class RunSource:
 
 
 def source_of(manifest: dict) -> RunSource:
+    verify(manifest)  # first: nothing of an unsigned or forged run's references is resolved
     source = manifest.get("source")
     if source is None:
         return _builtin(manifest)

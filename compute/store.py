@@ -26,13 +26,15 @@ import uuid
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Iterator
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from models.errors import BadInput
 from .params import ParamLayout
+from . import signing
 from .settings import setting
 
 FORMAT_VERSION = 1
@@ -113,15 +115,16 @@ class Run:
 
     def theta(self, step: int) -> torch.Tensor:
         """Flat theta recorded at `step`, checked against the manifest's digest."""
-        return self._tensors(step)["theta"]
+        return self._tensor(step, "theta")
 
     def buffers(self, step: int) -> torch.Tensor | None:
         """The model's float buffers at `step` (BatchNorm statistics), None for a model without."""
         if not self.manifest.get("buffers"):
             return None
-        return self._tensors(step)["buffers"]
+        return self._tensor(step, "buffers")
 
-    def _tensors(self, step: int) -> dict[str, torch.Tensor]:
+    def _tensor(self, step: int, name: str) -> torch.Tensor:
+        """One tensor of a step's file (memory-mapped: the other one is not read)."""
         entry = next((s for s in self.manifest["steps"] if s["step"] == step), None)
         if entry is None:
             raise BadInput(f"run {self.id} has no checkpoint at step {step}; recorded steps: "
@@ -135,24 +138,29 @@ class Run:
             raise BadInput(f"run {self.id}: checkpoint {entry['file']} is corrupted or was modified "
                            "(digest mismatch); refusing to load it", field="run")
         try:
-            tensors = load_file(str(path))
-            theta = tensors["theta"]
+            with safe_open(str(path), framework="pt") as tensors:
+                names = set(tensors.keys())
+                if self.manifest.get("buffers") and "buffers" not in names:
+                    raise BadInput(f"run {self.id}: checkpoint {entry['file']} lacks the model's buffers",
+                                   field="run")
+                shape = tuple(tensors.get_slice("theta").get_shape())
+                if shape != (self.layout.numel,):
+                    raise BadInput(f"run {self.id}: checkpoint {entry['file']} has shape {shape}, "
+                                   f"expected ({self.layout.numel},)", field="run")
+                return tensors.get_tensor(name)
         except (SafetensorError, KeyError, OSError) as exc:
             raise BadInput(f"run {self.id}: checkpoint {entry['file']} is unreadable: {exc}", field="run") from None
-        if theta.shape != (self.layout.numel,):
-            raise BadInput(f"run {self.id}: checkpoint {entry['file']} has shape {tuple(theta.shape)}, "
-                           f"expected ({self.layout.numel},)", field="run")
-        if self.manifest.get("buffers") and "buffers" not in tensors:
-            raise BadInput(f"run {self.id}: checkpoint {entry['file']} lacks the model's buffers", field="run")
-        return tensors
 
-    def thetas(self, steps: list[int] | None = None) -> torch.Tensor:
-        return torch.stack([self.theta(s) for s in (steps or self.steps)])
+    def thetas(self, steps: list[int] | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+        """(step, θ) of each recorded step (or of `steps`), read one at a time: a long run never
+        sits in memory whole."""
+        for step in steps or self.steps:
+            yield step, self.theta(step)
 
 
 def content_id(manifest: dict) -> str:
     """The run id its manifest's content gives: model-preset-sSEED-<digest of the rest>."""
-    core = {k: v for k, v in manifest.items() if k not in ("run_id", "created")}
+    core = {k: v for k, v in manifest.items() if k not in ("run_id", "created", "signature")}  # signing.py
     digest = hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()
     return f"{manifest['model']}-{manifest['preset']}-s{manifest['seed']}-{digest[:10]}"
 
@@ -247,8 +255,10 @@ class Store:
             manifest["format_version"] = FORMAT_VERSION
             run_id = content_id(manifest)
             manifest["run_id"] = run_id
+            signing.sign(manifest)  # an imported run's references: see compute/signing.py
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
             final = self.runs_dir / run_id
+            signing.drop_unverified(final)  # the same run imported by an earlier version: replaced
             if final.exists():  # the same content was recorded before
                 shutil.rmtree(staging)
             else:

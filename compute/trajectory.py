@@ -53,8 +53,10 @@ def line_frame(run: Run) -> Frame:
         raise BadInput(f"run {run.id}: theta_f equals theta_i, the line has no direction", field="run")
     u = direction / distance
     along, beta, norms, chord, previous = [], [], [], [], None
-    for step in run.steps:  # one checkpoint at a time: a long run never sits in memory whole
-        theta = theta_of(run, step).double()
+    # one checkpoint at a time, not kept in the process's cache of θ (theta_of): a long run of a large
+    # model never sits in memory whole
+    for step, theta in run.thetas():
+        theta = theta.double()
         delta = theta - theta_i
         a = float(delta @ u)
         along.append(a)

@@ -30,6 +30,10 @@ class Objective:
     # outputs with any leading dimensions, (..., C) -> (...): the evaluator then scores many points
     # at once without reshaping (or copying) their outputs.
     leading_dims: bool = False
+    # Token-level objectives (causal-lm): per_example (and errors, extras) return each example's SUM
+    # over its counted positions and counts(output, target) -> (B,) how many it counted; J over a
+    # split is then sum(per_example) / sum(counts) (Hugging Face's mean over every counted token).
+    counts: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
 
 def objective_cost(objective: Objective, forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
@@ -65,8 +69,8 @@ def fast_gradient_sign(epsilon: float) -> Callable[[torch.Tensor, torch.Tensor],
 
 
 def _cross_entropy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    if torch.is_grad_enabled():  # training, adversarial input gradients
-        return F.cross_entropy(output, target, reduction="none")
+    if torch.is_grad_enabled():  # training, adversarial input gradients, derivatives; classes last, as below
+        return F.cross_entropy(output.flatten(0, -2), target.flatten(), reduction="none").reshape(target.shape)
     # Evaluation only: the same value (to ~5e-7) about 3x faster than F.cross_entropy's
     # log_softmax on a CPU, which matters when small models are scored at many points.
     top = output.amax(dim=-1, keepdim=True)
@@ -145,3 +149,44 @@ OBJECTIVES.update({
         "mean negative log-likelihood per token (nats); perplexity = exp(J); error = next-token error rate",
         summaries={"perplexity": np.exp}),
 })
+
+
+# ---------------------------------------------------------------- issue 20's objectives: Hugging Face's
+
+IGNORE_INDEX = -100  # a label Hugging Face does not count (padding, prompt tokens)
+
+
+def _next_tokens(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(logits of positions 0..T-2, labels of positions 1..T-1 with ignored ones at 0, counted mask)."""
+    labels = target[..., 1:]
+    counted = labels != IGNORE_INDEX
+    return output[..., :-1, :], torch.where(counted, labels, torch.zeros_like(labels)), counted
+
+
+def _causal_lm_sum(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    # (B, T, V) logits and (B, T) labels -> (B,) the summed next-token NLL over the counted positions
+    logits, labels = output[..., :-1, :], target[..., 1:]
+    # log_softmax (F.cross_entropy) rather than the evaluation shortcut above: J is compared with
+    # the model's own `.loss` to 1e-6, and a language model's forward costs far more than this
+    nll = F.cross_entropy(logits.flatten(0, -2), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="none")
+    return nll.view(labels.shape).sum(dim=-1)
+
+
+def _causal_lm_errors(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    logits, labels, counted = _next_tokens(output, target)
+    return ((logits.max(dim=-1).indices != labels) & counted).to(output.dtype).sum(dim=-1)
+
+
+def _causal_lm_counts(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (target[..., 1:] != IGNORE_INDEX).sum(dim=-1)
+
+
+CAUSAL_LM = Objective(
+    "causal-lm", _causal_lm_sum, _causal_lm_errors,
+    "next-token cross-entropy (logits[:, :-1] against labels[:, 1:], labels -100 not counted), the mean over "
+    "every counted token of the split as Hugging Face's loss; error = next-token error rate; perplexity = exp(J)",
+    summaries={"perplexity": np.exp}, counts=_causal_lm_counts)
+
+SEQ_CLASSIFICATION = Objective(
+    "seq-classification", _cross_entropy, _misclassified,
+    "cross-entropy of one (B, C) logit row per sequence against its (B,) label; error = error rate")

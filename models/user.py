@@ -3,7 +3,11 @@
     --model mypkg.nets:resnet20     a callable returning the nn.Module, called with no arguments
     --data  mypkg.data:splits       a callable returning {"train": (inputs, targets), "valid": ..., "test": ...}
     --data  /data/cifar.npz         arrays x_train, y_train[, x_valid, y_valid, x_test, y_test]
-    --loss  cross-entropy | mse | MOD:FN   (outputs, targets) -> per-example losses (B,)
+    --loss  cross-entropy | mse | causal-lm | seq-classification | MOD:FN
+                                    MOD:FN: (outputs, targets) -> per-example losses (B,)
+            causal-lm: (B, T, V) logits of (B, T) labels, next-token cross-entropy, labels -100 not
+            counted, J the mean over every counted token (Hugging Face's `model(ids, labels=).loss`);
+            seq-classification: (B, C) logits of (B,) labels, cross-entropy and error rate
     --path  DIR                     put on sys.path before importing the modules
 
 A run imported this way records the references (compute/importing.py), so any process that can
@@ -14,11 +18,12 @@ never because of a URL or a page.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,10 +32,10 @@ import torch
 from torch import nn
 
 from .errors import BadInput
-from .objectives import OBJECTIVES, Objective
+from .objectives import CAUSAL_LM, OBJECTIVES, SEQ_CLASSIFICATION, Objective
 
 SPLIT_NAMES = ("train", "valid", "test")
-LOSS_KINDS = ("cross-entropy", "mse")
+LOSS_KINDS = ("cross-entropy", "mse", "causal-lm", "seq-classification")
 _REF = re.compile(r"^([A-Za-z_][\w.]*):([A-Za-z_][\w.]*)$")
 
 
@@ -70,7 +75,8 @@ class Ref:
             sys.path.insert(0, self.path)
         where = f" (from {self.path})" if self.path else ""
         try:
-            module = importlib.import_module(self.module)
+            with _user_code():
+                module = importlib.import_module(self.module)
         except ModuleNotFoundError as exc:
             raise BadInput(f"cannot import module {self.module!r}{where}: {exc}; pass --path DIR "
                            "with the folder that holds it", field=field) from None
@@ -87,11 +93,18 @@ class Ref:
     def call(self, field: str, *args) -> Any:
         fn = self.resolve(field)
         try:
-            return fn(*args)
+            with _user_code():
+                return fn(*args)
         except BadInput:
             raise
         except Exception as exc:
             raise BadInput(f"{self} raised {type(exc).__name__}: {exc}", field=field) from None
+
+
+def _user_code() -> contextlib.AbstractContextManager:
+    """While the user's code runs, what it prints goes to stderr: stdout is Landscape's answer
+    (a run id, `--format json`), which a print in a user's module must not spoil."""
+    return contextlib.redirect_stdout(sys.stderr)
 
 
 # ------------------------------------------------------------------------------ the model
@@ -233,7 +246,7 @@ def _mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class LossRef:
-    kind: str  # cross-entropy | mse | callable
+    kind: str  # one of LOSS_KINDS | callable
     callable: Ref | None = None
 
     @classmethod
@@ -261,6 +274,10 @@ class LossRef:
                              "mean negative log-likelihood of the target class (mean over positions)")
         if self.kind == "mse":
             return Objective("mse", _mse, None, "mean squared error over an example's outputs")
+        if self.kind == "causal-lm":
+            return _shape_checked(CAUSAL_LM, 3, "(B, T, V) logits of (B, T) labels")
+        if self.kind == "seq-classification":
+            return _shape_checked(SEQ_CLASSIFICATION, 2, "(B, C) logits of (B,) labels")
         fn = self.callable.resolve("loss")
         return Objective(str(self.callable), _checked_loss(fn, str(self.callable)), None,
                          f"the user's loss {self.callable}, mean over examples")
@@ -278,3 +295,24 @@ def _checked_loss(fn: Callable, name: str) -> Callable:
                            f"shape ({output.shape[0]},)", field="loss")
         return values
     return per_example
+
+
+def _shape_checked(objective: Objective, dims: int, expected: str) -> Objective:
+    """`objective` refusing, in one line naming the shapes, outputs and targets it cannot take."""
+    def check(output: torch.Tensor, target: torch.Tensor) -> None:
+        if output.dim() != dims or tuple(target.shape) != tuple(output.shape[:-1]) or target.is_floating_point():
+            raise BadInput(f"--loss {objective.name} takes {expected}; the model gave outputs of shape "
+                           f"{tuple(output.shape)} for targets of shape {tuple(target.shape)} ({target.dtype})",
+                           field="loss")
+
+    def wrap(fn: Callable | None) -> Callable | None:
+        if fn is None:
+            return None
+
+        def checked(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            check(output, target)
+            return fn(output, target)
+        return checked
+
+    return replace(objective, per_example=wrap(objective.per_example), errors=wrap(objective.errors),
+                   counts=wrap(objective.counts))

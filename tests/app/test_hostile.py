@@ -263,3 +263,73 @@ def test_damaged_runs_are_listed_and_never_take_the_others_down(relu_run, tmp_pa
         err = capsys.readouterr().err
         assert code == 2 and "passwd" not in err.replace("../../../../etc/passwd", ""), (how, err)
     assert client.get("/api/runs.json").json[0]["id"] == relu_run.id
+
+
+# ---------------------------------------------------------------- issue 18 §6: the user-code items of `import`
+_NOISY = '''
+import torch
+print("hello from the user's module")  # prints when imported: must not reach stdout
+
+def net():
+    torch.manual_seed(0)
+    return torch.nn.Linear(4, 3)
+
+class Pair(torch.nn.Linear):
+    def forward(self, x):
+        return super().forward(x), x  # a tuple: the outputs first
+
+def pair():
+    torch.manual_seed(0)
+    return Pair(4, 3)
+
+def data():
+    g = torch.Generator().manual_seed(0)
+    return {"train": (torch.randn(16, 4, generator=g), torch.randint(0, 3, (16,), generator=g))}
+'''
+
+
+def test_import_refuses_user_code_trouble_in_one_line(tmp_path, monkeypatch, capsys):
+    """Issue 18 §6: an unusable folder name, text files named like checkpoints, a forward that
+    returns a tuple: one line and exit 2 (or, for the tuple, accepted once model outputs of every
+    kind are read); a module that prints keeps stdout for the run id alone."""
+    import torch
+
+    from app.cli import main
+
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "noisyuser.py").write_text(_NOISY)
+    monkeypatch.setenv("LANDSCAPE_HOME", str(tmp_path / "home"))
+    ckpts = tmp_path / "ckpts"
+    ckpts.mkdir()
+    torch.manual_seed(0)
+    for step in (0, 1):
+        torch.save(torch.nn.Linear(4, 3).state_dict(), ckpts / f"step_{step}.pt")
+
+    def run(folder, model="noisyuser:net"):
+        code = main(["import", str(folder), "--model", model, "--data", "noisyuser:data",
+                     "--path", str(tmp_path / "code")])
+        captured = capsys.readouterr()
+        return code, captured.out, [line for line in captured.err.splitlines() if line.strip()]
+
+    code, out, err = run(ckpts)  # the prints go to stderr: stdout is the run id alone
+    assert code == 0 and out.strip().startswith("ckpts-imported-") and len(out.strip().splitlines()) == 1, out
+    assert any("hello from the user's module" in line for line in err)
+
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    (texts / "step_9.pt").write_text("these are my notes\n")
+    (texts / "step_10.pt").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    for folder in ("x" * 10_000, ",,,", texts):
+        code, out, err = run(folder)
+        assert code == 2 and len(err) == 1 and err[0].startswith("landscape: error:"), (str(folder)[:40], err)
+        assert len(err[0]) < 400 and not any(leak in err[0] for leak in LEAKS) and out == ""
+    for name in ("step_9.pt", "step_10.pt"):  # each file alone: refused naming it
+        (texts / name).rename(tmp_path / name)
+    for name in ("step_9.pt", "step_10.pt"):
+        (tmp_path / name).rename(texts / name)
+        code, out, err = run(texts)
+        assert code == 2 and len(err) == 1 and name in err[0] and "refused" in err[0], err
+        (texts / name).rename(tmp_path / name)
+
+    code, out, err = run(ckpts, model="noisyuser:pair")
+    assert code == 0 or (code == 2 and len(err) == 1 and "tuple" in err[0]), err

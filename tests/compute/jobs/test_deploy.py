@@ -43,6 +43,11 @@ def test_compose_services_volumes_and_environment(compose):
         for variable in env:  # every setting it passes is one the code reads
             assert re.search(rf"[\"']{variable}[\"']", code), f"{name}: {variable} is read nowhere"
     assert "runs" in compose["volumes"]
+    for name in LANDSCAPE_SERVICES:  # one signing key for web and every worker, outside the runs volume
+        service = services[name]
+        folder, _, file = service["environment"]["LANDSCAPE_SECRET_KEY_FILE"].rpartition("/")
+        assert f"secret:{folder}" in service["volumes"] and file and not folder.startswith("/data/landscape")
+    assert "secret" in compose["volumes"]
     for name in ("web", "worker", "worker-cpu"):
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
 
