@@ -199,8 +199,10 @@ def cmd_train(model: str, preset: str, seed: int, data: str | None) -> None:
 @click.option("--model", "model_ref", required=True, metavar="MOD:FN",
               help="a callable returning the nn.Module (called with no arguments)")
 @click.option("--data", "data_ref", required=True, metavar="MOD:FN|FILE.npz",
-              help="a callable returning {'train': (x, y), 'valid': ..., 'test': ...}, or an .npz with "
-                   "x_train, y_train, ...")
+              help="a callable returning {'train': data, 'valid': ..., 'test': ...}, each (x, y) tensors, a "
+                   "Dataset, an IterableDataset, a DataLoader or a datasets.Dataset; or an .npz with x_train, ...")
+@click.option("--targets", default=None, metavar="KEY",
+              help="the targets' key in dict examples or batches (default: labels)")
 @click.option("--loss", default="cross-entropy", metavar="KIND",
               help="cross-entropy (default), mse, causal-lm (next-token, Hugging Face's mean over tokens), "
                    "seq-classification, or MOD:FN (outputs, targets) -> per-example losses")
@@ -211,13 +213,13 @@ def cmd_train(model: str, preset: str, seed: int, data: str | None) -> None:
 @click.option("--prefix", metavar="PREFIX",
               help="the prefix the module's keys carry in the checkpoints, e.g. model. for a LightningModule's "
                    "(default: found when exactly one fits)")
-def cmd_import(folder: str, model_ref: str, data_ref: str, loss: str, code_path: str | None, name: str | None,
-               final_step: int | None, prefix: str | None) -> None:
+def cmd_import(folder: str, model_ref: str, data_ref: str, targets: str | None, loss: str, code_path: str | None,
+               name: str | None, final_step: int | None, prefix: str | None) -> None:
     """import a folder of checkpoints of your own model as a run; prints the run id last"""
     bar, update = _progress_bar("import: learning curve", unit="pt")
     try:
         run = import_run(folder, model_ref, data_ref, loss, code_path, name, final_step, Store(), update,
-                         prefix=prefix)
+                         prefix=prefix, targets=targets)
     finally:
         bar.close()
     print(f"{len(run.steps)} checkpoints, theta_f = step {run.final_step}", file=sys.stderr)

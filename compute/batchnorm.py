@@ -12,7 +12,8 @@ known to draw barriers that are not in the network (Jordan et al., "REPAIR", 202
   interpolate  the statistics mixed like the parameters, as above (cheap);
   recompute    at every point, the statistics re-estimated by a train-mode pass over the whole
                training split with momentum off (the cumulative mean over equal batches of
-               RECOMPUTE_BATCH examples, as SWA's bn_update), then J evaluated in eval mode.
+               RECOMPUTE_BATCH examples, as SWA's bn_update; streamed data: over its own batches,
+               the data's batching, models/batches.py), then J evaluated in eval mode.
 Models without BatchNorm ignore the policy.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
@@ -80,8 +82,9 @@ def has_batchnorm(model: nn.Module) -> bool:
 
 
 def recompute_statistics(model: nn.Module, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
-                         x_train: torch.Tensor) -> dict[str, torch.Tensor]:
-    """`buffers` with every BatchNorm's running statistics re-estimated at `params` from x_train.
+                         x_train: torch.Tensor | Callable[[], Iterable]) -> dict[str, torch.Tensor]:
+    """`buffers` with every BatchNorm's running statistics re-estimated at `params` from x_train
+    (the training inputs, or for streamed data a function giving its batches, models/batches.py).
 
     Fresh statistics (mean 0, variance 1, count 0) are updated by a train-mode pass over equal
     batches with momentum off, i.e. their cumulative mean; other buffers are kept as given. The
@@ -89,22 +92,46 @@ def recompute_statistics(model: nn.Module, params: dict[str, torch.Tensor], buff
     """
     fresh = dict(buffers)
     modules = batchnorm_modules(model)
+    device = x_train.device if isinstance(x_train, torch.Tensor) else next(iter(params.values())).device
     for name, m in modules:
         prefix = f"{name}." if name else ""
-        fresh[prefix + "running_mean"] = torch.zeros_like(m.running_mean, device=x_train.device)
-        fresh[prefix + "running_var"] = torch.ones_like(m.running_var, device=x_train.device)
-        fresh[prefix + "num_batches_tracked"] = torch.zeros((), dtype=torch.long, device=x_train.device)
+        fresh[prefix + "running_mean"] = torch.zeros_like(m.running_mean, device=device)
+        fresh[prefix + "running_var"] = torch.ones_like(m.running_var, device=device)
+        fresh[prefix + "num_batches_tracked"] = torch.zeros((), dtype=torch.long, device=device)
     momenta = [m.momentum for _, m in modules]
-    batches = max(1, -(-len(x_train) // RECOMPUTE_BATCH))
+    if isinstance(x_train, torch.Tensor):
+        count = max(1, -(-len(x_train) // RECOMPUTE_BATCH))
+        batches = (((xb,), {}) for xb in torch.tensor_split(x_train, count))
+    else:
+        batches = ((b.args, b.kwargs) for b in x_train())
     try:
         for _, m in modules:
             m.momentum = None  # cumulative moving average: the plain mean over the batches
         model.train()
         with torch.no_grad():
-            for xb in torch.tensor_split(x_train, batches):
-                functional_call(model, {**params, **fresh}, (xb,))  # updates `fresh` in place
+            for args, kwargs in batches:
+                functional_call(model, {**params, **fresh}, args, kwargs)  # updates `fresh` in place
     finally:
         model.eval()
         for (_, m), momentum in zip(modules, momenta):
             m.momentum = momentum
     return {n: fresh[n] for n in buffers}
+
+
+def recomputed_buffers(ev, basis: torch.Tensor, coeffs: torch.Tensor, progress=None) -> torch.Tensor:
+    """(P, buffers) with the BatchNorm statistics of every point of an evaluator's (compute/evaluator.py)
+    evaluation re-estimated on its training split."""
+    x_train = ev.data["train"][0] if "train" in ev.data else (
+        lambda: (p.batch for p in ev.pieces(["train"])))  # streamed: its own batches
+    c = coeffs.to(ev.device, ev.dtype)
+    rows = []
+    with torch.no_grad():
+        for p in range(len(c)):
+            point = c[p] @ basis
+            numel = ev.layout.numel
+            params = ev.layout.unflatten(point[:numel])
+            fresh = recompute_statistics(ev.model, params, ev.buffer_layout.unflatten(point[numel:]), x_train)
+            rows.append(ev.buffer_layout.flatten(fresh).to(ev.device, ev.dtype))
+            if progress is not None:  # may raise to cancel
+                progress(0, len(c))
+    return torch.stack(rows)

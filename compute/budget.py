@@ -72,20 +72,51 @@ def _measure(manifest: dict) -> Profile:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    from models.batches import first_batch, model_outputs, split_size
+
     from .sources import source_of
 
     source = source_of(manifest)
     splits, _digest, _description = source.load()
     model = source.build(None).eval()
-    x = splits["train"][0][:1]
+    one = first_batch(splits["train"])
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
-        model(x)
+        model_outputs(model(*one.args, **one.kwargs))
     numel = sum(p.numel() for p in model.parameters())
     flops = float(max(counter.get_total_flops(), 2 * numel))  # at least a dense layer's worth
     if source.objective().perturb is not None:
         flops *= 3
-    return Profile(flops, {s: int(len(v[0])) for s, v in splits.items()})
+    return Profile(flops, {s: int(split_size(v)) for s, v in splits.items()})
+
+
+def data_cut(query, store, points_per_chunk: int) -> tuple[int, int] | None:
+    """(shards per chunk, shards) when a line's chunks should be cut by data too: its run's data
+    is streamed in shards (models/batches.py) and one chunk of `points_per_chunk` points over all
+    of it would be more than CHUNK_WORK. None otherwise, and for what is not cut by data:
+    adaptive lines, derivatives, recomputed BatchNorm statistics, other dtypes, an objective with
+    summaries (functions of J that the assembling chunk would need), surfaces (rows already)."""
+    if query.kind != "line" or query.adaptive or query.derivatives or query.dtype != "float32" \
+            or query.bn == "recompute":
+        return None
+    found = estimate(query, store)
+    ref = next((e.run for e in query.endpoints if e.run is not None), None)
+    if found is None or ref is None:
+        return None
+    run = store.load(ref)
+    tables = run.manifest.get("data_shards")
+    if not tables or any(s not in tables for s in query.splits):
+        return None
+    from .sources import source_of
+
+    if source_of(run.manifest).objective().summaries:
+        return None
+    shards = sum(len(tables[s]["digests"]) for s in query.splits)
+    chunk_work = found[1] * min(points_per_chunk, query.points)
+    if shards < 2 or chunk_work <= CHUNK_WORK:
+        return None
+    per_shard = chunk_work / shards
+    return max(1, int(CHUNK_WORK // per_shard)), shards
 
 
 def max_work() -> float:

@@ -42,6 +42,9 @@ class ChunkKind:
     # The embedded executor's lane (compute/jobs.py LocalJobs): "long" for a kind whose one chunk
     # runs for long (training) and lends the right to compute between its steps (compute/computing.py).
     lane: str = "compute"
+    # A kind whose chunks may also be cut by data (streamed data's shards: compute/budget.py
+    # `data_cut` decides): (query, points_per_chunk, shards_per_chunk, num_shards) -> chunk specs.
+    data_split: Callable[[Any, int, int, int], list] | None = None
 
 
 def index_ranges(n: int, per_chunk: int, minimum: int = 3) -> list[list[int]]:

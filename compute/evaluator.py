@@ -14,8 +14,11 @@ which is linear in the parameters, so F(sum_k c_k theta_k)(x) = sum_k c_k F(thet
 evaluator computes F(theta_k)(x) once per basis vector and combines, instead of one product per
 point: a 50-point line of an MLP costs 2 first-layer products, not 50.
 
-The data of all requested splits is concatenated and put on the device once; it is streamed
-in chunks sized to a memory budget. On CUDA several points go through one vmap'd call; on a
+Data: (inputs, targets) tensors are put on the device once, the requested splits concatenated
+and taken in chunks sized to a memory budget, as always. Any other split (a Dataset, a DataLoader,
+...: models/batches.py) is never held whole: its batches are streamed (compute/streaming.py),
+each cut into the same chunks, with float64 sums per shard added in shard order. Dict batches go
+to the model as keywords; `model_outputs` reads what the forward returns. On CUDA several points go through one vmap'd call; on a
 CPU a plain loop over points is as fast (the GEMM is the roof) and uses less memory. A line
 through a ReLU or linear MLP on a CPU takes the exact fast path of compute/linefast.py: all its
 points at once, blocks of examples in parallel threads, scored where they are computed.
@@ -25,8 +28,6 @@ from __future__ import annotations
 
 import inspect
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -34,14 +35,18 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
+from models.batches import Batch, SplitSource, TensorSource, describe_inputs, model_outputs
 from models.errors import BadInput
 from models.objectives import Objective, objective_cost
 
-from .batchnorm import BN_POLICIES, BufferLayout, has_batchnorm, recompute_statistics
+from .batchnorm import BN_POLICIES, BufferLayout, has_batchnorm, recomputed_buffers
 from .convfold import CHANNELS_LAST, FoldedForward
 from .derivatives import line_derivatives, objective_derivatives
 from .linefast import LinePath
 from .params import ParamLayout
+from .scoring import Evaluation, Metrics, PartialSums, add_segments, metric_names, metrics_by_split  # noqa: F401
+from .sizing import largest_activation, map_single_threaded
+from .streaming import Piece, combine_shards, stream_pieces, to_device
 
 Progress = Callable[[int, int], None]  # (done, total); may raise to cancel
 
@@ -58,28 +63,13 @@ CACHE_BYTES = 4 << 20  # the largest activation of a chunk of examples, on a CPU
 DROPOUT_SEED = 20150101  # Monte-Carlo dropout passes draw their masks from seeds offset from this
 
 
-@dataclass
-class Metrics:
-    cost: np.ndarray  # (P,) mean per-example cost over the split
-    error: np.ndarray | None  # (P,) error rate, classifiers only
-    extra: dict = field(default_factory=dict)  # name -> (P,): the objective's extras and summaries
-    dcost: np.ndarray | None = None  # (P,) dJ/dalpha along a line, when asked for (Evaluator.line)
-    d2cost: np.ndarray | None = None  # (P,) d2J/dalpha2
-
-
-@dataclass
-class Evaluation:
-    splits: dict[str, Metrics]
-    dtype: str
-    precision_error: float | None  # max |J_dtype - J_fp32| at checked points, when dtype != fp32
-
-
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class Evaluator:
-    def __init__(self, model: nn.Module, objective: Objective, splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    def __init__(self, model: nn.Module, objective: Objective,
+                 splits: dict[str, tuple[torch.Tensor, torch.Tensor] | SplitSource],
                  *, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32,
                  memory_budget: int = 1 << 30, points_per_call: int | None = None):
         self.device = torch.device(device) if device is not None else default_device()
@@ -99,10 +89,11 @@ class Evaluator:
         self.factored = "first_affine_out" in inspect.signature(model.forward).parameters
         # functional_call swaps the module's parameters while it runs: one evaluation at a time.
         self.lock = threading.RLock()
-        # The data goes to the device once, in the evaluation dtype.
+        # Tensors go to the device once, in the evaluation dtype; other splits are streamed.
         self.data = {name: (self._layout_input(x.to(self.device, dtype if x.is_floating_point() else x.dtype)),
                             y.to(self.device, dtype if y.is_floating_point() else y.dtype))
-                     for name, (x, y) in splits.items()}
+                     for name, (x, y) in ((n, v) for n, v in splits.items() if not isinstance(v, SplitSource))}
+        self.sources = {name: v for name, v in splits.items() if isinstance(v, SplitSource)}
 
     def _layout_input(self, x: torch.Tensor) -> torch.Tensor:
         if self.folded is not None and x.dim() == 4 and x.is_floating_point():
@@ -110,11 +101,35 @@ class Evaluator:
         return x
 
     # ------------------------------------------------------------------ public API
+    streamed = property(lambda self: bool(self.sources))  # some split is read in batches (else all are tensors)
+
+    def bounds(self, splits: Sequence[str]) -> np.ndarray:
+        """Where each split's examples start among the requested splits' (cumulative, S + 1)."""
+        return np.cumsum([0] + [self.sources[s].num_examples if s in self.sources else len(self.data[s][0])
+                                for s in splits])
+
+    def pieces(self, splits: Sequence[str], shards: Sequence[int] | None = None,
+               examples: int | None = None) -> Iterator[Piece]:
+        """The requested splits' data on the device, in the evaluation dtype: the one way to read it.
+        Tensors: one piece, the splits concatenated (shard 0); streamed: its batches in order (of
+        `shards`, numbered across the splits; joined up to `examples`), read ahead by a thread."""
+        if not self.streamed:
+            x = torch.cat([self.data[s][0] for s in splits]) if len(splits) > 1 else self.data[splits[0]][0]
+            y = torch.cat([self.data[s][1] for s in splits]) if len(splits) > 1 else self.data[splits[0]][1]
+            yield Piece(0, Batch((x,), {}, y, len(x)), 0)
+            return
+        sources = [self.sources[s] if s in self.sources else TensorSource(*self.data[s], s) for s in splits]
+        yield from stream_pieces(sources, self.bounds(splits),
+                                 lambda b: to_device(b, self.device, self.dtype, self._layout_input), shards, examples)
+
     def evaluate(self, basis: torch.Tensor, coeffs: torch.Tensor | np.ndarray, splits: Sequence[str],
                  progress: Progress | None = None, dropout_samples: int = 0,
                  buffer_basis: torch.Tensor | None = None, bn: str = "interpolate",
-                 derivatives: bool = False) -> Evaluation:
+                 derivatives: bool = False, shards: Sequence[int] | None = None) -> Evaluation:
         """J and error rate at theta_p = coeffs[p] @ basis for every p, on each split.
+
+        With `shards` (streamed data; numbered across the splits, see `num_shards`): only the
+        float64 sums of those shards, in Evaluation.partial, for a chunk of a job cut by data.
 
         A model with float buffers (BatchNorm statistics) takes them at point p from
         coeffs[p] @ buffer_basis (one row per basis vector; zeros for a direction), or, with
@@ -131,25 +146,34 @@ class Evaluator:
         """
         if bn not in BN_POLICIES:
             raise ValueError(f"bn must be one of {BN_POLICIES}, got {bn!r}")
+        if shards is not None and (derivatives or self.dtype != torch.float32 or bn == "recompute"):
+            raise ValueError("a part of the data takes the fp32 cost alone (no derivatives, no recomputed statistics)")
         with self.lock:
             return self._evaluate_checked(basis, coeffs, splits, progress, dropout_samples, buffer_basis, bn,
-                                          derivatives)
+                                          derivatives, shards)
+
+    def num_shards(self, splits: Sequence[str]) -> int:
+        """Shards of the requested splits' data (1 for in-memory tensors: it is not cut)."""
+        return sum(self.sources[s].num_shards if s in self.sources else TensorSource(*self.data[s], s).num_shards
+                   for s in splits) if self.streamed else 1
 
     def _evaluate_checked(self, basis, coeffs, splits, progress, dropout_samples: int = 0, buffer_basis=None,
-                          bn: str = "interpolate", derivatives: bool = False) -> Evaluation:
+                          bn: str = "interpolate", derivatives: bool = False, shards=None) -> Evaluation:
         basis = basis.to(self.device, self.dtype)
         coeffs = torch.as_tensor(np.asarray(coeffs, dtype=np.float64))
         point_buffers = None
         if buffer_basis is not None and self.buffer_layout.names:
             basis = torch.cat([basis, buffer_basis.to(self.device, self.dtype)], dim=1)  # [theta | buffers]
             if bn == "recompute" and self.batchnorm:
-                point_buffers = self._recomputed_buffers(basis, coeffs, progress)
-        result = self._evaluate(basis, coeffs, splits, progress, dropout_samples, point_buffers, derivatives)
+                point_buffers = recomputed_buffers(self, basis, coeffs, progress)
+        result = self._evaluate(basis, coeffs, splits, progress, dropout_samples, point_buffers, derivatives, shards)
+        if shards is not None:
+            return Evaluation({}, "float32", None, result)
         precision_error = None
         if self.dtype != torch.float32:
             check = [0, len(coeffs) - 1] if len(coeffs) > 1 else [0]
             reference = Evaluator.__new__(Evaluator)
-            reference.__dict__.update(self.__dict__, dtype=torch.float32, data={
+            reference.__dict__.update(self.__dict__, dtype=torch.float32, data={  # streamed data: read in fp32
                 k: (x.float() if x.is_floating_point() else x, y.float() if y.is_floating_point() else y)
                 for k, (x, y) in self.data.items()})
             exact = reference._evaluate(basis.float(), coeffs[check], splits, None, dropout_samples,
@@ -159,7 +183,7 @@ class Evaluator:
 
     def line(self, theta0: torch.Tensor, theta1: torch.Tensor, alphas: np.ndarray, splits: Sequence[str],
              progress: Progress | None = None, *, dropout_samples: int = 0, buffer_basis: torch.Tensor | None = None,
-             bn: str = "interpolate", derivatives: bool = False) -> Evaluation:
+             bn: str = "interpolate", derivatives: bool = False, shards: Sequence[int] | None = None) -> Evaluation:
         """J at (1 - alpha) theta0 + alpha theta1 for each alpha (`evaluate` with basis (theta0,
         theta1), buffer_basis its buffers); with `derivatives`, also dJ/dalpha and d2J/dalpha2
         exactly (Metrics.dcost, d2cost): in the same pass as the cost where the line fast path
@@ -171,7 +195,7 @@ class Evaluator:
         alphas = np.asarray(alphas, dtype=np.float64)
         basis, coeffs = torch.stack([theta0, theta1]), np.stack([1.0 - alphas, alphas], axis=1)
         return self.evaluate(basis, coeffs, splits, progress, dropout_samples=dropout_samples,
-                             buffer_basis=buffer_basis, bn=bn, derivatives=derivatives)
+                             buffer_basis=buffer_basis, bn=bn, derivatives=derivatives, shards=shards)
 
     def evaluate_points(self, thetas: torch.Tensor, splits: Sequence[str], progress: Progress | None = None,
                         buffer_basis: torch.Tensor | None = None) -> Evaluation:
@@ -194,24 +218,7 @@ class Evaluator:
         with self.lock:
             return line_derivatives(self, start, direction, alphas, splits, progress)
 
-    def _recomputed_buffers(self, basis: torch.Tensor, coeffs: torch.Tensor, progress: Progress | None) -> torch.Tensor:
-        """(P, buffers) with the BatchNorm statistics of every point re-estimated on the training split."""
-        x_train = self.data["train"][0]
-        c = coeffs.to(self.device, self.dtype)
-        rows = []
-        with torch.no_grad():
-            for p in range(len(c)):
-                point = c[p] @ basis
-                numel = self.layout.numel
-                params = self.layout.unflatten(point[:numel])
-                fresh = recompute_statistics(self.model, params, self.buffer_layout.unflatten(point[numel:]), x_train)
-                rows.append(self.buffer_layout.flatten(fresh).to(self.device, self.dtype))
-                if progress is not None:  # may raise to cancel
-                    progress(0, len(c))
-        return torch.stack(rows)
-
-    def _unflatten(self, points: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Parameters (and buffers, for points given as [theta | buffers]) as functional_call takes them."""
+    def _unflatten(self, points: torch.Tensor) -> dict[str, torch.Tensor]:  # as functional_call takes them
         numel = self.layout.numel
         if points.shape[-1] == numel:
             return self.layout.unflatten(points)
@@ -220,50 +227,60 @@ class Evaluator:
     # ------------------------------------------------------------------ internals
     def _evaluate(self, basis: torch.Tensor, coeffs: torch.Tensor, splits: Sequence[str],
                   progress: Progress | None, dropout_samples: int = 0,
-                  point_buffers: torch.Tensor | None = None, derivatives: bool = False) -> dict[str, Metrics]:
+                  point_buffers: torch.Tensor | None = None, derivatives: bool = False,
+                  shards: Sequence[int] | None = None) -> dict[str, Metrics] | PartialSums:
         """Metrics per split; with `derivatives` (basis (theta0, theta1) and coeffs (1 - alpha,
-        alpha): a line), dJ/dalpha and d2J/dalpha2 too."""
+        alpha): a line), dJ/dalpha and d2J/dalpha2 too; with `shards`, those shards' sums."""
         n_points, n_basis = coeffs.shape
-        x = torch.cat([self.data[s][0] for s in splits]) if len(splits) > 1 else self.data[splits[0]][0]
-        y = torch.cat([self.data[s][1] for s in splits]) if len(splits) > 1 else self.data[splits[0]][1]
-        bounds = np.cumsum([0] + [len(self.data[s][0]) for s in splits])
-        metrics = self._metric_names()
+        bounds = self.bounds(splits)
+        metrics = metric_names(self.objective)
         # An objective that perturbs the inputs needs grad_x, so the forward must start from x; so
         # does input dropout. The line fast path is for the deterministic eval-mode network.
         exact = self.objective.perturb is None and not dropout_samples and basis.shape[1] == self.layout.numel
-        reuse = self.factored and n_basis < n_points and exact
+        c = coeffs.to(self.device, self.dtype)
+        done, shard_sums = 0, {}  # shard -> float64 sums (P, S, metric) of its examples
+        head = next(stream := self.pieces(splits, shards), None)  # what it holds decides the paths and chunks
+        stream.close()
+        if head is None:
+            raise BadInput(f"the data of {', '.join(splits)} yields no batches", field="data")
+        single = head.batch.single
+        reuse = self.factored and single is not None and n_basis < n_points and exact
         # a line through a ReLU/linear MLP: all points' outputs from sign-flip updates (linefast.py)
-        line = LinePath.plan(self.model, self.layout, basis, coeffs) if exact else None
+        line = LinePath.plan(self.model, self.layout, basis, coeffs) if exact and single is not None else None
         # the fast path's pass gives the derivatives too; elsewhere double backward follows the cost
         one_pass = derivatives and line is not None
         if one_pass:
             metrics += ["dcost", "d2cost"]
         cost_progress = offset_progress(progress, 0, 2) if derivatives and not one_pass else progress
-        counted = self.objective.counts is not None  # token-level: a column of counted tokens after the metrics
-        sums = torch.zeros(n_points, len(splits), len(metrics) + counted, dtype=torch.float64)  # per split
-        chunk = self._chunk_size(basis, x, n_basis if reuse else 0)
+        chunk = self._chunk_size(basis, head.batch if single is None else single, n_basis if reuse else 0,
+                                 cap=not self.streamed)
         if line is not None:  # it holds the outputs of every point for a whole chunk
             chunk = min(chunk, line.examples_within(self.memory_budget, derivatives))
-        starts = range(0, len(x), chunk)
-        c = coeffs.to(self.device, self.dtype)
-        done, total = 0, len(starts) * n_points
+        # progress in chunks x points (tensors, as before) or examples x points (streamed)
+        total = (-(-head.batch.size // chunk) if not self.streamed else int(bounds[-1])) * n_points
         with torch.no_grad():
-            for start in starts:
-                xc, yc = x[start:start + chunk], y[start:start + chunk]
-                parts = (self._line_chunk(line, xc, yc, start, bounds, one_pass) if line is not None
-                         else self._chunk(basis, c, xc, yc, start, bounds, reuse, dropout_samples, point_buffers))
-                for p0, part in parts:  # (first point, sums (g, S, metric) of g points)
-                    sums[p0:p0 + len(part)] += part
-                    done += len(part)
-                    if cost_progress is not None:
-                        cost_progress(done, total)
-        if counted:  # J = sum over the counted tokens / their number (models/objectives.py Objective.counts)
-            n = len(self._metric_names())
-            means = torch.cat([sums[..., :n], sums[..., n + 1:]], dim=2) / sums[..., n:n + 1]
-        else:
-            means = sums / torch.as_tensor(np.diff(bounds), dtype=torch.float64)[None, :, None]
-        result = {s: self._metrics(means[:, i], metrics) for i, s in enumerate(splits)}
+            for piece in (self.pieces(splits, shards, chunk) if self.streamed else [head]):
+                batch = piece.batch
+                x, y = (batch.single if batch.single is not None else batch), batch.targets
+                sums = shard_sums.setdefault(piece.shard, torch.zeros(n_points, len(splits), len(metrics),
+                                                                      dtype=torch.float64))
+                for lo in range(0, len(x), chunk):
+                    xc, yc, start = x[lo:lo + chunk], y[lo:lo + chunk], piece.start + lo
+                    parts = (self._line_chunk(line, xc, yc, start, bounds, one_pass) if line is not None
+                             else self._chunk(basis, c, xc, yc, start, bounds, reuse, dropout_samples, point_buffers))
+                    for p0, part in parts:  # (first point, sums (g, S, metric) of g points)
+                        sums[p0:p0 + len(part)] += part
+                        done += len(part) * (len(xc) if self.streamed else 1)
+                        if cost_progress is not None:
+                            cost_progress(done, total)
+        if shards is not None:
+            return PartialSums(metrics, [int(b) for b in bounds], shard_sums)
+        sums = combine_shards(shard_sums)
+        result = metrics_by_split(self.objective, sums, metrics, splits, bounds)
         if derivatives and not one_pass:
+            if self.streamed or self.objective.counts is not None:  # derivatives.py reads ev.data, / examples
+                raise BadInput("exact derivatives: for in-memory tensor data and per-example objectives only (or "
+                               "a ReLU MLP's line fast path)", field="derivatives")
             by_split = line_derivatives(self, basis[0], basis[1] - basis[0], coeffs[:, 1].numpy(), splits,
                                         offset_progress(progress, 1, 2))
             for s, (d1, d2) in by_split.items():
@@ -311,7 +328,7 @@ class Evaluator:
             return self._sums(*self._costs_of(out[0] if derivatives else out, y[rows]), start + rows.start,
                               bounds), out
         blocks = line.blocks(len(x))  # the same blocks whatever the number of threads
-        parts = _map_single_threaded(block_sums, blocks)
+        parts = map_single_threaded(block_sums, blocks)
         sums = sum((s for s, _ in parts[1:]), parts[0][0])  # in block order: the same sums whatever the threads' timing
         if derivatives:  # forward AD's levels are global, not per thread: the objective's jvps run here
             sums = torch.cat([sums, self._line_derivative_sums(line, [jet for _, jet in parts], y, blocks, start,
@@ -327,19 +344,8 @@ class Evaluator:
             g, targets = jet.shape[1], self._targets(y[rows], jet.shape[1])
             taken = jet if self.objective.leading_dims else jet.reshape(3, -1, *jet.shape[3:])
             for m, v in enumerate(objective_derivatives(self.objective.per_example, taken, targets)):
-                self._add_segments(sums[:, :, m], v * rate ** (m + 1), g, start + rows.start, bounds)
+                add_segments(sums[:, :, m], v * rate ** (m + 1), g, start + rows.start, bounds)
         return sums
-
-    def _metric_names(self) -> list[str]:
-        """The per-example quantities summed over each split: cost, errors, the extras."""
-        return ["cost"] + (["error"] if self.objective.errors else []) + list(self.objective.extras)
-
-    def _metrics(self, means: torch.Tensor, names: list[str]) -> Metrics:
-        """Metrics of one split from its means (P, metric)."""
-        column = {name: means[:, i].numpy() for i, name in enumerate(names)}
-        extra = {name: column[name] for name in self.objective.extras}
-        extra.update({name: fn(column["cost"]) for name, fn in self.objective.summaries.items()})
-        return Metrics(column["cost"], column.get("error"), extra, column.get("dcost"), column.get("d2cost"))
 
     def _sums(self, g: int, per: torch.Tensor, flat_out: torch.Tensor, flat_y: torch.Tensor, start: int,
               bounds: np.ndarray) -> torch.Tensor:
@@ -353,7 +359,7 @@ class Evaluator:
             values.append(self.objective.counts(flat_out, flat_y))
         sums = torch.zeros(g, len(bounds) - 1, len(values), dtype=torch.float64)
         for m, v in enumerate(values):
-            self._add_segments(sums[:, :, m], v, g, start, bounds)
+            add_segments(sums[:, :, m], v, g, start, bounds)
         return sums
 
     def _costs_of(self, out: torch.Tensor, y: torch.Tensor):
@@ -361,10 +367,14 @@ class Evaluator:
         of g points' outputs (g, B, ...) on a chunk, for an objective that does not perturb the inputs."""
         g = len(out)
         targets = self._targets(y, g)
-        if self.objective.leading_dims:  # (g, B, ...) as it is: no copy of a strided `out`
-            return g, self.objective.per_example(out, targets), out, targets
-        flat_out = out.reshape(g * out.shape[1], *out.shape[2:])
-        return g, self.objective.per_example(flat_out, targets), flat_out, targets
+        taken = out if self.objective.leading_dims else out.reshape(g * out.shape[1], *out.shape[2:])
+        try:  # leading_dims: (g, B, ...) as it is, no copy of a strided `out`
+            per = self.objective.per_example(taken, targets)
+        except (RuntimeError, IndexError, ValueError) as exc:
+            raise BadInput(f"the objective {self.objective.name} cannot take the model's outputs of shape "
+                           f"{tuple(out.shape[1:])} with targets of shape {tuple(y.shape)} (per batch): "
+                           f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", field="loss") from None
+        return g, per, taken, targets
 
     def _targets(self, y: torch.Tensor, g: int) -> torch.Tensor:
         """A chunk's targets for g points' outputs, as the objective takes them: (g, B, ...) or (g*B, ...)."""
@@ -391,20 +401,21 @@ class Evaluator:
         per, flat_out = objective_cost(self.objective, forward, x.expand(g, *x.shape), flat_y)
         return g, per, flat_out, flat_y
 
-    @staticmethod
-    def _add_segments(target: torch.Tensor, values: torch.Tensor, g: int, start: int, bounds: np.ndarray) -> None:
-        """Add per-example values (g*B,) of a chunk starting at `start` to per-split sums (g, S)."""
-        values = values.reshape(g, -1).double()
-        end = start + values.shape[1]
-        for i in range(len(bounds) - 1):
-            lo, hi = max(start, int(bounds[i])), min(end, int(bounds[i + 1]))
-            if lo < hi:
-                target[:, i] += values[:, lo - start:hi - start].sum(dim=1).cpu()
+    _add_segments = staticmethod(add_segments)  # compute/derivatives.py adds its sums alike
 
-    def _call(self, params: dict, x: torch.Tensor, **kwargs) -> torch.Tensor:
-        if self.folded is not None and not kwargs and not self.model.training:
-            return functional_call(self.folded.module, self.folded.fold(params, self._own_buffers), (x,))
-        return functional_call(self.model, params, (x,), kwargs)
+    def _call(self, params: dict, x: torch.Tensor | Batch, **kwargs) -> torch.Tensor:
+        """The model's outputs at `params` on a tensor input or a batch (positional and keyword
+        inputs): the single call site of the user's forward, its return read by `model_outputs`."""
+        args = (x,) if isinstance(x, torch.Tensor) else x.args
+        if not isinstance(x, torch.Tensor):
+            kwargs = {**x.kwargs, **kwargs}
+        if self.folded is not None and not kwargs and len(args) == 1 and not self.model.training:
+            return functional_call(self.folded.module, self.folded.fold(params, self._own_buffers), args)
+        try:
+            return model_outputs(functional_call(self.model, params, args, kwargs))
+        except (RuntimeError, IndexError, ValueError, TypeError) as exc:
+            raise BadInput(f"the model raised {type(exc).__name__} ({str(exc).splitlines()[0][:200] if str(exc) else ''}) "
+                           f"on inputs {describe_inputs(args, kwargs)}", field="model") from None
 
     def _forward(self, thetas: torch.Tensor, x: torch.Tensor, first: torch.Tensor | None) -> torch.Tensor:
         if len(thetas) == 1:
@@ -415,16 +426,14 @@ class Evaluator:
             return vmap(lambda p: self._call(p, x), randomness="same")(params)  # same dropout masks
         return vmap(lambda p, z: self._call(p, x, first_affine_out=z))(params, first)
 
-    def _chunk_size(self, basis: torch.Tensor, x: torch.Tensor, n_parts: int) -> int:
-        """Examples per chunk so that the largest activations of a call fit the memory budget."""
+    def _chunk_size(self, basis: torch.Tensor, x: torch.Tensor | Batch, n_parts: int, cap: bool = True) -> int:
+        """Examples per chunk so that the largest activations of a call fit the memory budget (at
+        most len(x) with `cap`; streamed batches are cut by this, whatever their size)."""
         with torch.no_grad():
             probe = self._call(self._unflatten(basis[0]), x[:1], **(
                 {"only_first_affine": True} if self.factored else {}))
-        if not isinstance(probe, torch.Tensor):  # until model outputs of every kind are read (issue 20)
-            raise BadInput(f"the model's forward returned {type(probe).__name__}, not a tensor of outputs; "
-                           "return the outputs (e.g. the logits) as one tensor", field="model")
         per_example = probe.numel() * probe.element_size() * (n_parts + 4 * self.points_per_call)
-        chunk = min(len(x), self.memory_budget // max(per_example, 1))
+        chunk = min(len(x) if cap else 1 << 62, self.memory_budget // max(per_example, 1))
         if not self.factored and self.device.type == "cpu":
             # Activations that stay in the cache: a ResNet-20 on 1,000 CIFAR images ran 2x faster in
             # chunks of ~64 than in one batch, where every layer streams its maps through memory.
@@ -434,55 +443,7 @@ class Evaluator:
     def _largest_activation(self, x1: torch.Tensor) -> int:
         """Bytes of the largest output of any submodule of the model, for one example (measured once
         per input shape: every surface row asks)."""
-        shape = tuple(x1.shape[1:])
+        shape = tuple(x1.shape[1:]) if isinstance(x1, torch.Tensor) else x1.shapes()
         if shape not in self._activation_bytes:
-            self._activation_bytes[shape] = self._measure_activation(x1)
+            self._activation_bytes[shape] = largest_activation(self.model, x1)
         return self._activation_bytes[shape]
-
-    def _measure_activation(self, x1: torch.Tensor) -> int:
-        largest = [0]
-
-        def hook(_module, _inputs, output):
-            for t in output if isinstance(output, (tuple, list)) else (output,):
-                if isinstance(t, torch.Tensor):
-                    largest[0] = max(largest[0], t.numel() * t.element_size())
-
-        handles = [m.register_forward_hook(hook) for m in self.model.modules() if not list(m.children())]
-        try:
-            with torch.no_grad():  # the model's own parameters, in their dtype (a float64 line of a float32 model)
-                own = next(self.model.parameters(), None)
-                self.model(x1.to(own.dtype) if own is not None and x1.is_floating_point() else x1)
-        finally:
-            for h in handles:
-                h.remove()
-        return largest[0]
-
-
-def _map_single_threaded(fn: Callable, items: list) -> list:
-    """[fn(item) for item in items], the items spread over torch's threads, each on one thread.
-
-    For the blocks of the line fast path: each is a compiled loop (without the GIL) between a few
-    mid-sized torch operations, and splitting every one of those across threads would cost a
-    barrier each, ruinous on a busy machine, while independent blocks in parallel cost nothing
-    extra. Results come back in the order of `items`.
-    """
-    threads = torch.get_num_threads()
-    if threads == 1:
-        return [fn(item) for item in items]
-    if len(items) == 1:  # on one thread here too: a block's bits must not depend on the threads
-        torch.set_num_threads(1)
-        try:
-            return [fn(items[0])]
-        finally:
-            torch.set_num_threads(threads)
-
-    def run(item):
-        torch.set_num_threads(1)  # this worker thread's own OpenMP/MKL setting
-        with torch.no_grad():  # grad mode is per thread
-            return fn(item)
-
-    try:
-        with ThreadPoolExecutor(min(threads, len(items))) as pool:
-            return list(pool.map(run, items))
-    finally:
-        torch.set_num_threads(threads)  # the workers lowered the default for new threads

@@ -179,7 +179,8 @@ def _few(items: list[str]) -> str:
 
 def import_run(folder: str | Path, model: str, data: str, loss: str = "cross-entropy", path: str | None = None,
                name: str | None = None, final_step: int | None = None, store: Store | None = None,
-               progress: Callable[[int, int], None] | None = None, prefix: str | None = None) -> Run:
+               progress: Callable[[int, int], None] | None = None, prefix: str | None = None,
+               targets: str | None = None) -> Run:
     """Import the checkpoints in `folder` as a run of the user's model (see the module docstring)."""
     checkpoints = find_checkpoints(folder)
     root = Path(folder).expanduser().resolve()
@@ -198,7 +199,8 @@ def import_run(folder: str | Path, model: str, data: str, loss: str = "cross-ent
                        f"{', '.join(str(s) for s in steps[:10])}{', …' if len(steps) > 10 else ''})",
                        field="final")
     name = name or root.name
-    with Recorder.of(net, model=model, data=data, loss=loss, path=path, name=name, store=store) as rec:
+    with Recorder.of(net, model=model, data=data, loss=loss, path=path, name=name, store=store,
+                      targets=targets) as rec:
         for step, file in checkpoints:  # epochs are unknown: the step stands in; one θ(t) at a time
             theta, buffer = split_state(net, layout, buffers, state_of(file), file.name, aliases)
             rec.record(step, float(step), theta=theta, buffers=buffer if buffers.names else None)

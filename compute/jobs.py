@@ -99,6 +99,17 @@ def entry_check(key: str, result: dict) -> None:
     kind.result_type.from_json(result)
 
 
+def split_chunks(kind, query: Query, store: Store) -> list:
+    """The chunks of `query`: ranges of its grid points, and for a line over streamed data too big
+    for one chunk also ranges of the data's shards (compute/line_shards.py; budget.data_cut)."""
+    if kind.data_split is not None:
+        most = kind.most_points or CHUNK_POINTS
+        cut = budget.data_cut(query, store, most)
+        if cut is not None:
+            return kind.data_split(query, most, *cut)
+    return kind.split(query, chunk_points(query, store))
+
+
 def unwatched_grace() -> int:
     return int_setting("LANDSCAPE_UNWATCHED_GRACE")
 
@@ -109,7 +120,7 @@ def execute(query: Query, store: Store, progress: Progress | None = None):
     if not isinstance(query, Query):
         raise TypeError(f"no executor for {type(query).__name__}")
     kind = kind_of(query.kind)
-    chunks = kind.split(query, chunk_points(query, store))
+    chunks = split_chunks(kind, query, store)
     parts = []
     for i, chunk in enumerate(chunks):
         with computing():
@@ -240,7 +251,7 @@ class BaseJobs:
             return status
         budget.check(query, self.store)  # BadInput (400) above LANDSCAPE_MAX_WORK: before anything is queued
         kind = kind_of(query.kind)
-        chunks = kind.split(query, chunk_points(query, self.store))
+        chunks = split_chunks(kind, query, self.store)
         query_json = query.to_json()
         created, job_id = self.board.create(key, kind.kind, query_json, chunks, uuid.uuid4().hex[:16])
         if not created:

@@ -88,17 +88,23 @@ def endpoint_buffers(endpoints: tuple[Endpoint, ...], reference: Run, store: Sto
     return None if rows[0] is None else torch.cat(rows)
 
 
-def compute_line(query: LineQuery, store: Store, progress: Progress | None = None,
-                 alphas: np.ndarray | None = None) -> LineResult:
-    """The line of `query`, or of its `alphas` subset (a job's chunk) when given."""
+def line_inputs(query: LineQuery, store: Store, alphas: np.ndarray | None = None) -> tuple:
+    """(runs, theta0, theta1, alphas, evaluator, buffer basis) of a line or of its `alphas`."""
     runs = endpoint_runs(query, store)
     theta0, theta1 = (endpoint_theta(e, runs[0], store) for e in query.endpoints)
     alphas = query.alphas() if alphas is None else np.asarray(alphas, dtype=np.float64)
     if query.dropout_samples and not source_of(runs[0].manifest).uses_dropout():
         raise BadInput(f"{runs[0].model_id}/{runs[0].preset} has no dropout: a Monte-Carlo dropout estimate "
                        "would equal the plain cost (ask for 0 dropout samples)", field="dropout_samples")
+    return runs, theta0, theta1, alphas, evaluator_for(runs[0], query.dtype), endpoint_buffers(query.endpoints,
+                                                                                             runs[0], store)
+
+
+def compute_line(query: LineQuery, store: Store, progress: Progress | None = None,
+                 alphas: np.ndarray | None = None) -> LineResult:
+    """The line of `query`, or of its `alphas` subset (a job's chunk) when given."""
+    runs, theta0, theta1, alphas, evaluator, buffers = line_inputs(query, store, alphas)
     started = time.perf_counter()
-    evaluator, buffers = evaluator_for(runs[0], query.dtype), endpoint_buffers(query.endpoints, runs[0], store)
     if query.derivatives and evaluator.objective.perturb is not None:
         raise BadInput(f"{runs[0].model_id}: derivatives of an objective that perturbs its inputs (adversarial "
                        "training) are not computed", field="derivatives")
@@ -135,6 +141,9 @@ def split_line(query: LineQuery, points: int) -> list[list[int]]:
 def compute_line_chunk(query: LineQuery, store: Store, chunk: list[int], progress: Progress | None) -> dict:
     if query.adaptive:
         return compute_adaptive_line(query, store, progress)
+    if len(chunk) == 4:  # [lo, hi) points x [first, last) shards of the data: compute/line_shards.py
+        from .line_shards import compute_line_shards
+        return compute_line_shards(query, store, chunk, progress)
     lo, hi = chunk
     return compute_line(query, store, progress, alphas=query.alphas()[lo:hi]).to_json(metrics=False)
 
@@ -252,6 +261,9 @@ def _nan(v) -> float:
 
 
 def assemble_line(query: LineQuery, parts: list[dict]) -> dict:
+    if "partial" in parts[0]:  # a line cut by data: each point range's shards added up first
+        from .line_shards import join_shards
+        parts = join_shards(parts)
     first = parts[0]
     joined = lambda field, s: [v for p in parts for v in p[field][s]]  # noqa: E731
     precision = [p["meta"]["precision_error"] for p in parts if p["meta"].get("precision_error") is not None]
@@ -304,4 +316,12 @@ def check_line(query: LineQuery, result: dict) -> None:
             finite_or_null(values, f"{field} of {s}")
 
 
-LINE_KIND = ChunkKind("line", LineQuery, LineResult, split_line, compute_line_chunk, assemble_line, check_line)
+def split_line_data(query: LineQuery, points: int, shards_per_chunk: int, num_shards: int) -> list[list[int]]:
+    """A line cut by data as well (compute/budget.py `data_cut` decides): every range of points
+    (of CHUNK_POINTS, so the fast paths still take whole ranges) times ranges of shards."""
+    from .line_shards import data_chunks
+    return data_chunks(split_line(query, points), shards_per_chunk, num_shards)
+
+
+LINE_KIND = ChunkKind("line", LineQuery, LineResult, split_line, compute_line_chunk, assemble_line, check_line,
+                      data_split=split_line_data)

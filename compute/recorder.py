@@ -30,7 +30,7 @@ from torch import nn
 
 from models.datasets import DatasetRef
 from models.errors import BadInput
-from models.user import DataRef, LossRef, Ref, build_model, data_digest, uses_dropout
+from models.user import DataRef, LossRef, Ref, build_model, data_digest, shard_tables, uses_dropout
 
 from .batchnorm import BufferLayout, has_batchnorm
 from .params import ParamLayout
@@ -59,10 +59,12 @@ class Recorder:
 
     @classmethod
     def of(cls, module: nn.Module, *, model: str, data: str, loss: str = "cross-entropy", path: str | None = None,
-           name: str | None = None, store: Store | None = None) -> "Recorder":
+           name: str | None = None, store: Store | None = None, targets: str | None = None) -> "Recorder":
         """A Recorder of the user's own `module`, built by the factory `model` ("MOD:FN"), evaluated on
-        `data` ("MOD:FN" or FILE.npz) with `loss`; the references are checked now, before training."""
-        model_ref, data_ref, loss_ref = Ref.parse(model, "model", path), DataRef.parse(data, path), LossRef.parse(loss, path)
+        `data` ("MOD:FN" or FILE.npz; `targets`: the targets' key of dict batches) with `loss`; the
+        references are checked now, before training (data read in batches: one full pass, its digest)."""
+        model_ref, data_ref = Ref.parse(model, "model", path), DataRef.parse(data, path, targets)
+        loss_ref = LossRef.parse(loss, path)
         name = name or model_ref.function
         if not NAME.match(name) or len(name) > 64:
             raise BadInput(f"name {name!r}: use letters, digits, '_' and '.' (at most 64)", field="name")
@@ -70,11 +72,15 @@ class Recorder:
         if ParamLayout.of(rebuilt) != ParamLayout.of(module) or BufferLayout.of(rebuilt) != BufferLayout.of(module):
             raise BadInput(f"{model_ref} builds a model whose parameters differ from the one recorded", field="model")
         splits = data_ref.load()
+        tables = shard_tables(splits)  # None for tensors
         objective = loss_ref.objective()
         source = {"kind": "user", "model": model_ref.to_json(), "data": data_ref.to_json(), "loss": loss_ref.to_json()}
+        extra = dict(batchnorm=has_batchnorm(rebuilt), dropout=uses_dropout(rebuilt), source=source)
+        if tables is not None:
+            extra["data_shards"] = tables
         rec = cls(store or Store(), rebuilt, model_id=name, preset="imported", seed=0,
-                  dataset={"name": "imported", "data": data_ref.to_json()}, data_digest=data_digest(splits),
-                  extra=dict(batchnorm=has_batchnorm(rebuilt), dropout=uses_dropout(rebuilt), source=source))
+                  dataset={"name": "imported", "data": data_ref.to_json()}, data_digest=data_digest(splits, tables),
+                  extra=extra)
 
         def evaluate(progress: Progress | None) -> None:
             from .evaluator import Evaluator, offset_progress  # here: it pulls in the line fast path's compiled loops

@@ -47,7 +47,8 @@ _thetas = LRU(64)
 
 
 def evaluator_for(run: Run, dtype: str = "float32") -> Evaluator:
-    """The evaluator of a run's model on its recorded data (all splits on the device once)."""
+    """The evaluator of a run's model on its recorded data: tensors on the device once, any other
+    split streamed in batches, its lengths checked now and its shards' digests on first read."""
     verify(run.manifest)  # every use, not once per cached model: a forged copy of a good run is refused too
     key = (run.model_id, run.preset, repr(run.manifest["dataset"]), repr(run.manifest.get("source")),
            run.manifest.get("data_digest"), dtype)

@@ -4,9 +4,11 @@ An imported run names the user's code (`source`: model, data and loss references
 `--path`) and every process that uses the run imports and calls it. The run id is an unkeyed
 digest of the manifest, so anyone who can write under `runs/` could point a manifest at any module
 and rename the folder to the new digest; a plain address would then run that module. So the
-import (Store.commit, for `landscape import` and the Recorder alike) signs everything that decides
-what code runs and on what — the run id, model name and preset, `source`, `dataset` and the data's
-digest — with HMAC-SHA256 under a key only this installation holds, and `compute/sources.py`
+import (Store.commit, for `landscape import` and the Recorder alike) signs the whole manifest, so
+everything that decides what code runs and on what — `source` (the model, data and loss references
+with their `--path`), `dataset`, the data's digest, the run id — with HMAC-SHA256 under a key only
+this installation holds (the run id's 40-bit digest alone could be matched by brute force), and
+`compute/sources.py`
 verifies it before resolving any reference. A run that does not verify is refused in one line
 naming it, and its modules are never imported.
 
@@ -37,8 +39,6 @@ from .settings import setting
 ALGORITHM = "hmac-sha256"
 KEY_FILE = "secret.key"
 MIN_KEY_BYTES = 32
-# what decides which code runs and on what; the run id covers the rest of the manifest
-SIGNED_FIELDS = ("run_id", "model", "preset", "source", "dataset", "data_digest")
 _DOMAIN = b"landscape run references v1\n"  # a MAC of this kind can never be mistaken for another
 
 
@@ -103,8 +103,8 @@ def has_user_references(manifest: dict) -> bool:
 
 
 def _mac(key: bytes, manifest: dict) -> str:
-    payload = json.dumps({k: manifest.get(k) for k in SIGNED_FIELDS}, sort_keys=True, separators=(",", ":"),
-                         ensure_ascii=True)
+    payload = json.dumps({k: v for k, v in manifest.items() if k != "signature"}, sort_keys=True,
+                         separators=(",", ":"), ensure_ascii=True)
     return hmac.new(key, _DOMAIN + payload.encode(), hashlib.sha256).hexdigest()
 
 
@@ -133,9 +133,9 @@ def verify(manifest: dict) -> None:
     mac = signature.get("mac")
     if signature.get("algorithm") != ALGORITHM or not isinstance(mac, str) or \
             not hmac.compare_digest(mac.encode("ascii", "replace"), _mac(key, manifest).encode()):
-        raise BadInput(f"run {run}: its references ({refs}) do not verify with the signing key {key_path()}: the "
-                       "manifest was edited, or it was signed with another key; refused, its code was not run",
-                       field="run")
+        raise BadInput(f"run {run}: its references ({refs}) do not verify with this machine's signing key: the "
+                       "manifest was edited, or it was signed with another key (LANDSCAPE_SECRET_KEY_FILE); refused, "
+                       "its code was not run", field="run")
 
 
 def verifies(manifest: dict) -> bool:

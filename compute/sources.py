@@ -18,6 +18,7 @@ from models import get_model
 from models.datasets import DatasetRef, load_dataset
 from models.errors import BadInput
 from models.objectives import Objective
+from models.batches import SplitSource, TensorSource, tables_digest
 from models.user import DataRef, LossRef, Ref, build_model, data_digest
 
 from .signing import verify
@@ -46,7 +47,19 @@ def source_of(manifest: dict) -> RunSource:
 
     def load() -> tuple[Splits, str, str]:
         splits = data.load()
-        return splits, data_digest(splits), f"the data of {data}"
+        tables = manifest.get("data_shards")
+        if tables is None:  # (inputs, targets) tensors: digested whole, now
+            return splits, data_digest(splits), f"the data of {data}"
+        # read in batches: the lengths are checked now, each shard's digest when this process first
+        # reads it (models/batches.py SplitSource.shard)
+        if sorted(splits) != sorted(tables):
+            raise BadInput(f"the data of {data} now has splits {sorted(splits)}; the run was imported with "
+                           f"{sorted(tables)}", field="data")
+        for name, table in tables.items():
+            if not isinstance(splits[name], SplitSource):
+                splits[name] = TensorSource(*splits[name], f"{data}: split {name!r}")
+            splits[name].expect(table)
+        return splits, tables_digest(tables), f"the data of {data}"
 
     # recorded on import: listing runs must not have to build (run) the user's model
     return RunSource(str(model), lambda seed: build_model(model, seed), loss.objective, load,

@@ -1,7 +1,10 @@
 """A user's own model, data and loss, named by references instead of by a model id.
 
     --model mypkg.nets:resnet20     a callable returning the nn.Module, called with no arguments
-    --data  mypkg.data:splits       a callable returning {"train": (inputs, targets), "valid": ..., "test": ...}
+    --data  mypkg.data:splits       a callable returning {"train": data, "valid": ..., "test": ...}, each split
+                                    (inputs, targets) tensors or arrays, a Dataset, an IterableDataset, a
+                                    DataLoader or a datasets.Dataset (models/batches.py: the reading rule)
+    --targets KEY                   the targets' key in dict examples/batches (default "labels")
     --data  /data/cifar.npz         arrays x_train, y_train[, x_valid, y_valid, x_test, y_test]
     --loss  cross-entropy | mse | causal-lm | seq-classification | MOD:FN
                                     MOD:FN: (outputs, targets) -> per-example losses (B,)
@@ -31,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .batches import TARGETS_KEY, SplitSource, TensorSource, as_source, stream_digest, tables_digest
 from .errors import BadInput
 from .objectives import CAUSAL_LM, OBJECTIVES, SEQ_CLASSIFICATION, Objective
 
@@ -134,35 +138,42 @@ class DataRef:
 
     callable: Ref | None = None
     npz: str | None = None
+    targets: str = TARGETS_KEY  # the targets' key of dict examples and batches
 
     @classmethod
-    def parse(cls, text: str, path: str | None = None) -> "DataRef":
+    def parse(cls, text: str, path: str | None = None, targets: str | None = None) -> "DataRef":
         text = str(text).strip()
+        targets = TARGETS_KEY if targets is None else str(targets).strip()
+        if not targets:
+            raise BadInput("--targets: give the key of the targets in dict batches (e.g. labels)", field="targets")
         if text.endswith(".npz"):
             file = Path(text).expanduser()
             if not file.is_file():
                 raise BadInput(f"no such file {text!r}", field="data")
-            return cls(npz=str(file.resolve()))
-        return cls(callable=Ref.parse(text, "data", path))
+            return cls(npz=str(file.resolve()), targets=targets)
+        return cls(callable=Ref.parse(text, "data", path), targets=targets)
 
     def to_json(self) -> dict:
+        extra = {} if self.targets == TARGETS_KEY else {"targets": self.targets}  # old manifests unchanged
         if self.npz is not None:
-            return {"kind": "npz", "file": self.npz}
-        return {"kind": "callable", **self.callable.to_json()}
+            return {"kind": "npz", "file": self.npz, **extra}
+        return {"kind": "callable", **self.callable.to_json(), **extra}
 
     @classmethod
     def from_json(cls, obj: dict) -> "DataRef":
+        targets = obj.get("targets", TARGETS_KEY)
         if obj["kind"] == "npz":
-            return cls(npz=obj["file"])
-        return cls(callable=Ref.from_json(obj))
+            return cls(npz=obj["file"], targets=targets)
+        return cls(callable=Ref.from_json(obj), targets=targets)
 
     def __str__(self) -> str:
         return self.npz or str(self.callable)
 
-    def load(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """The splits as tensors, checked: `train` and any of `valid`, `test`, each (inputs, targets)."""
+    def load(self) -> dict[str, "tuple[torch.Tensor, torch.Tensor] | SplitSource"]:
+        """The splits, checked: `train` and any of `valid`, `test`; (inputs, targets) pairs as
+        tensors, anything else as a SplitSource (models/batches.py) read in batches."""
         raw = self._load_npz() if self.npz is not None else self.callable.call("data")
-        return check_splits(raw, str(self))
+        return check_splits(raw, str(self), self.targets)
 
     def _load_npz(self) -> dict:
         try:
@@ -187,8 +198,9 @@ def _tensor(value: Any) -> torch.Tensor | None:
     return None
 
 
-def check_splits(raw: Any, source: str) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    expected = "{'train': (inputs, targets), 'valid': ..., 'test': ...} of tensors or arrays"
+def check_splits(raw: Any, source: str, targets: str = TARGETS_KEY) -> dict[str, Any]:
+    expected = ("{'train': data, 'valid': ..., 'test': ...}, each (inputs, targets) tensors or arrays, a Dataset, "
+                "an IterableDataset, a DataLoader or a datasets.Dataset")
     if not isinstance(raw, dict) or "train" not in raw:
         raise BadInput(f"{source} gave {type(raw).__name__}{' without train' if isinstance(raw, dict) else ''}; "
                        f"expected {expected}", field="data")
@@ -200,7 +212,11 @@ def check_splits(raw: Any, source: str) -> dict[str, tuple[torch.Tensor, torch.T
         if name not in raw:
             continue
         pair = raw[name]
-        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        streamed = as_source(pair, f"{source}: split {name!r}", targets)
+        if streamed is not None:
+            splits[name] = streamed
+            continue
+        if len(pair) != 2:
             raise BadInput(f"{source}: split {name!r} is not an (inputs, targets) pair; expected {expected}",
                            field="data")
         x, y = _tensor(pair[0]), _tensor(pair[1])
@@ -215,7 +231,19 @@ def check_splits(raw: Any, source: str) -> dict[str, tuple[torch.Tensor, torch.T
     return splits
 
 
-def data_digest(splits: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> str:
+def shard_tables(splits: dict[str, Any]) -> dict[str, dict] | None:
+    """{split: shard table} (models/batches.py `stream_digest`, one full pass over each) of data
+    read in batches; None for (inputs, targets) tensors, digested whole as before."""
+    if all(isinstance(v, tuple) for v in splits.values()):
+        return None
+    return {name: stream_digest(v if isinstance(v, SplitSource) else TensorSource(*v, name))
+            for name, v in sorted(splits.items())}
+
+
+def data_digest(splits: dict[str, Any], tables: dict[str, dict] | None = None) -> str:
+    """sha256 of tensor splits' bytes (as ever); for data read in batches, of their shard tables."""
+    if tables is not None or not all(isinstance(v, tuple) for v in splits.values()):
+        return tables_digest(tables if tables is not None else shard_tables(splits))
     h = hashlib.sha256()
     for name in sorted(splits):
         for t in splits[name]:

@@ -1,0 +1,78 @@
+"""Issue 20 §5: a line over streamed data cut into chunks of (points) x (shards of the data),
+on the embedded default and on one and two real Celery workers: bit-identical to the line in
+one piece, whoever computed which shards."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from compute import budget, resources
+from compute.importing import import_run
+from compute.jobs import run_job, split_chunks
+from compute.kinds import kind_of
+from compute.queries import LineQuery, resolve
+from models import batches
+
+TESTS = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(TESTS))
+
+from userpkg import resnet, streams, train as user_train  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sharded_run(store, tmp_path_factory):
+    torch.manual_seed(0)
+    folder = user_train.train_and_save(resnet.mlp(), streams.tensor_twins(), tmp_path_factory.mktemp("ck"),
+                                       steps=2, every=2)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(batches, "SHARD_EXAMPLES", 32)  # recorded in the run: 2 batches of 16 a shard
+        return import_run(folder, "userpkg.resnet:mlp", "userpkg.streams:small_batches", path=str(TESTS),
+                          name="sharded", store=store)
+
+
+def _line(run, store):
+    return resolve(LineQuery.from_args(f"init:{run.id}", f"final:{run.id}", "-0.5:1.5", 5, "train,valid"), store)
+
+
+def test_a_line_cut_by_data_is_the_line_in_one_piece_to_the_bit(sharded_run, store, jobs_factory, one_thread,
+                                                                 monkeypatch, thread_worker):
+    tables = sharded_run.manifest["data_shards"]
+    assert [len(tables[s]["digests"]) for s in ("train", "valid")] == [10, 4]
+    query = _line(sharded_run, store)
+    whole = run_job(query, jobs_factory("local"))
+    assert whole["meta"]["chunks"] == 1
+    monkeypatch.setattr(budget, "CHUNK_WORK", budget.estimate(query, store)[0] / 4)  # ~4 chunks' worth
+    chunks = split_chunks(kind_of("line"), query, store)
+    assert len(chunks) >= 3 and all(c[:2] == [0, 5] for c in chunks)  # all the points, a range of shards each
+    assert [c[2] for c in chunks[1:]] == [c[3] for c in chunks[:-1]] and (chunks[0][2], chunks[-1][3]) == (0, 14)
+    resources.clear()
+    local = run_job(query, jobs_factory("local").__class__(store, _fresh_cache(store)))
+    celery = run_job(query, jobs_factory("celery"))
+    for result in (local, celery):
+        assert result["cost"] == whole["cost"] and result["error"] == whole["error"]
+        assert result["meta"]["chunks"] == 1 and result["meta"]["shards"] == 14  # one range of points
+
+
+def test_one_and_two_worker_processes_give_the_same_bits(sharded_run, store, jobs_factory, one_thread, monkeypatch,
+                                                         spawn_worker, wait, redis_url):
+    query = _line(sharded_run, store)
+    whole = run_job(query, jobs_factory("local"))
+    monkeypatch.setattr(budget, "CHUNK_WORK", budget.estimate(query, store)[0] / 4)
+    first = spawn_worker("shard-a")
+    wait(first.ready, 60, "worker a")
+    one = run_job(query, jobs_factory("celery"))
+    second = spawn_worker("shard-b")
+    wait(second.ready, 60, "worker b")
+    from compute.cache import redis_cache
+    redis_cache(redis_url).delete(query.key())
+    two = run_job(query, jobs_factory("celery"))
+    assert one["cost"] == whole["cost"] == two["cost"]
+
+
+def _fresh_cache(store):
+    from compute.cache import file_cache
+    return file_cache(Path(store.home) / "cache-cut")
