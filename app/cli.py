@@ -301,7 +301,8 @@ def cmd_runs(fmt: str, resign: str | None) -> None:
 @click.option("--sharpness", is_flag=True, help="also lambda_max of the Hessian at the points (Lanczos; slow)")
 @click.option("--sharpness-every", metavar="N", help="lambda_max at every N-th point and the last (implies --sharpness)")
 @click.option("--splits", default="train,valid")
-@click.option("--dtype", default="float32", help="float32 (default, exact), float64, bfloat16 (preview)")
+@click.option("--dtype", default="float32", help="the forward's precision: float32 (default, exact), bfloat16 or float16 (previews; "
+                   "totals in float64, the error against float32 in meta.precision_error), float64")
 @click.option("--dropout-samples", default="0", metavar="N",
               help="0 (default): the cost with dropout off, weights scaled, as in the paper; N > 0: a "
                    "Monte-Carlo estimate with dropout on, the mean of N passes (models with dropout)")
@@ -334,7 +335,8 @@ def cmd_trajectory(run: str, fmt: str, out: str | None, local: bool, plot: str |
 @click.option("--beta", help="range B0:B1 (default: fitted to the trajectory)")
 @click.option("--points", default="41x41", help="NxM rows (alpha) x columns (beta), 2..201 each (default 41x41)")
 @click.option("--splits", default="train")
-@click.option("--dtype", default="float32", help="float32 (default, exact), float64, bfloat16 (preview)")
+@click.option("--dtype", default="float32", help="the forward's precision: float32 (default, exact), bfloat16 or float16 (previews; "
+                   "totals in float64, the error against float32 in meta.precision_error), float64")
 @click.option("--seed", help="random directions' seed (random-plane, alpha-random; default 0)")
 @click.option("--scale", help="random-plane: direction norm (default ||theta_f - theta_i||), or with "
               "--normalization filter a factor on theta_f's filter norms (default 1)")

@@ -57,8 +57,10 @@ def outcomes(keys: dict[str, str], with_results: bool = True) -> dict[str, Outco
         outcome = Outcome(key, status.state, status.done, status.total, status.error, waiting=status.waiting_text())
         if status.state == DONE and with_results:
             outcome.result = jobs.result(key)
-            if outcome.result is None:  # evicted from the cache between status and result
-                outcome.state = "missing"
+            if outcome.result is None:  # evicted or damaged since: asking again recomputes it
+                again = jobs.status(key)
+                outcome = (Outcome(key, again.state, again.done, again.total, again.error)
+                           if again is not None and again.state != DONE else Outcome(key, "missing"))
         out[name] = outcome
     return out
 

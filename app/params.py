@@ -239,6 +239,23 @@ BN = Param("bn", _parse_bn, lambda p: "" if p == validate.DEFAULT_BN else p, lam
            help="BatchNorm statistics between checkpoints: interpolate (mixed with the same α) or recompute "
                 "(re-estimated at every point by a pass over the training split; honest, slower)",
            applies=_run_has("batchnorm"))
+DTYPE = Param("dtype", lambda t, s, c: validate.parse_dtype(str(t).strip() or validate.DEFAULT_DTYPE, "dtype"),
+              lambda d: "" if d == validate.DEFAULT_DTYPE else d, lambda s, c: validate.DEFAULT_DTYPE,
+              # the default's control value is "" (the address leaves it out, and so does the key)
+              options=choice_options({"": "float32 (exact)", "bfloat16": "bfloat16 (preview)",
+                                      "float16": "float16 (preview)"}),
+              help="the forward's precision: float32 (default, exact), or bfloat16 / float16 (a faster preview "
+                   "on hardware that has them; totals in float64, the error against float32 in the result's meta)")
+
+
+def precision_note(dtype: str, precision_error: float | None = None) -> str:
+    """' · bfloat16 forward (|ΔJ| ≤ 0.0016 against float32)' in a figure's title; '' in float32."""
+    if dtype == validate.DEFAULT_DTYPE:
+        return ""
+    error = f", |ΔJ| ≤ {precision_error:.2g} against float32" if precision_error is not None else ""
+    return f" · {dtype} forward{error}"
+
+
 SPLITS = Param("splits", lambda t, s, c: validate.parse_splits(t, "splits"), ",".join, lambda s, c: ("train", "valid"),
                options=choice_options(SPLIT_NAMES), multi=True, help="splits drawn, e.g. train,valid")
 METRIC = choice("metric", METRIC_LABELS, "cost", help="cost (the objective) or error (misclassification rate)")

@@ -9,6 +9,11 @@ expire (a key names its query and the engine version, so a result never goes out
 The backends are written here against redis-py and the file system, so that a worker loads
 neither Flask nor Dash.
 
+A damaged entry (a file cut short, a Redis value that is not a result's JSON object, one that
+does not check) is a miss, never an error: `ResultCache.read` returns None for it and logs one
+warning line per key (`damaged`), and the job layer computes the result again, whose `set`
+replaces the entry atomically (compute/jobs.py).
+
 Redis connections are made here, for the cache and for the job layer alike:
 `redis_client(url, patient=False)` fails fast (the web process and the CLI report an unreachable
 Redis within seconds, as `RedisUnavailable`); `patient=True` (workers) rides out a restart of
@@ -18,9 +23,12 @@ Redis for about half a minute before giving up.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import threading
 import uuid
+from typing import Callable
 from pathlib import Path
 
 from models.errors import BadInput
@@ -28,8 +36,24 @@ from .settings import redis_url
 from .store import landscape_home
 from .results import dumps  # the one JSON writer: non-finite numbers as null
 
+log = logging.getLogger(__name__)
+
 KEY_PREFIX = "landscape:result:"
 _KEY = re.compile(r"[a-z][a-z0-9-]*-[0-9a-f]{40}")  # Query.key(): the kind, a hex digest
+
+
+class DamagedEntry(ValueError):
+    """An entry that is there but cannot be read as a result's JSON object."""
+
+
+def _decoded(raw: bytes) -> dict:
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
+        raise DamagedEntry(f"not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise DamagedEntry(f"a JSON {type(value).__name__}, not an object")
+    return value
 
 
 class RedisUnavailable(BadInput):
@@ -79,11 +103,17 @@ class FileBackend:
         return self.directory / f"{key}.json" if _KEY.fullmatch(key) else None
 
     def get(self, key: str) -> dict | None:
+        """The entry, None when absent; DamagedEntry when it is there but unreadable."""
         path = self._path(key)
-        try:
-            return json.loads(path.read_text()) if path is not None else None
-        except (FileNotFoundError, ValueError):  # absent, or not JSON (written by someone else): a miss
+        if path is None:
             return None
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:  # a folder in its place, unreadable permissions
+            raise DamagedEntry(f"unreadable ({exc.strerror or exc})") from None
+        return _decoded(raw)
 
     def set(self, key: str, value: dict) -> None:
         path = self._path(key)
@@ -117,7 +147,7 @@ class RedisBackend:
         if raw is None:
             return None
         # entries written through flask-caching before carry its one-byte "!" marker
-        return json.loads(raw[1:] if raw.startswith(b"!") else raw)
+        return _decoded(raw[1:] if raw.startswith(b"!") else raw)
 
     def set(self, key: str, value: dict) -> None:
         self.client.set(KEY_PREFIX + key, dumps(value))
@@ -141,16 +171,49 @@ class ResultCache:
             raise RedisUnavailable(self.url or "?", exc) from None
 
     def get(self, key: str) -> dict | None:
-        return self._call("get", key)
+        """The entry's JSON object; None when absent or damaged (logged once: `damaged`)."""
+        return self.read(key)
+
+    def read(self, key: str, check: Callable[[str, dict], None] | None = None) -> dict | None:
+        """The entry, None when it is absent, unreadable, or `check(key, value)` raises (a
+        ValueError, KeyError, TypeError or BadInput: the entry does not hold what its key names).
+        A damaged entry is logged once and left in place until the recomputed result replaces it
+        (deleting it could remove a good one another process has just written)."""
+        try:
+            value = self._call("get", key)
+            if value is not None and check is not None:
+                check(key, value)
+        except (ValueError, KeyError, TypeError, BadInput) as exc:
+            if isinstance(exc, RedisUnavailable):
+                raise
+            self.damaged(key, exc)
+            return None
+        return value
+
+    def damaged(self, key: str, reason: BaseException | str) -> None:
+        """Log once per key (until it is written again) that its entry is damaged: a miss."""
+        with _warned_lock:
+            if key in _warned:
+                return
+            _warned.add(key)
+        text = str(reason).strip() or type(reason).__name__
+        log.warning("cache entry %s is damaged (%s): treated as a miss, computed again", key, text[:200])
 
     def set(self, key: str, result_json: dict) -> None:
         self._call("set", key, result_json)
+        with _warned_lock:
+            _warned.discard(key)  # a later damage of the new entry is news again
 
     def has(self, key: str) -> bool:
+        """Something is stored under the key (cheap; it may still be damaged: `read` says)."""
         return bool(self._call("has", key))
 
     def delete(self, key: str) -> None:
         self._call("delete", key)
+
+
+_warned: set[str] = set()  # keys whose damage this process has logged
+_warned_lock = threading.Lock()
 
 
 def redis_cache(url: str, patient: bool = False) -> ResultCache:

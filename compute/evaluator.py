@@ -327,7 +327,7 @@ class Evaluator:
             out = line.outputs(x[rows], derivatives)  # with derivatives (3, P, b, out): the outputs' jet in t
             return self._sums(*self._costs_of(out[0] if derivatives else out, y[rows]), start + rows.start,
                               bounds), out
-        blocks = line.blocks(len(x), torch.get_num_threads())
+        blocks = line.blocks(len(x))  # the same blocks whatever the number of threads
         parts = map_single_threaded(block_sums, blocks)
         sums = sum((s for s, _ in parts[1:]), parts[0][0])  # in block order: the same sums whatever the threads' timing
         if derivatives:  # forward AD's levels are global, not per thread: the objective's jvps run here

@@ -20,6 +20,13 @@ worker, or the embedded default's thread), which
 A chunk that raises fails the whole job with its message; no partial result is ever cached.
 `execute` computes a query in this process with the same chunks, without a board or a cache.
 
+A damaged cache entry is a miss. Every read of a result (`submit`, `status`, `result`) goes through
+`cached`, which reads the entry and checks it as the job checked it before writing it (`entry_check`:
+the query it carries has this key, `ChunkKind.check`, the result type reads it); an entry that does
+not read or check is logged once and computed again (a new job, forced past a board that says
+"done"), and the recomputed result replaces it atomically. So a board never reports as done a
+job whose result cannot be read back: its status is that of the job that recomputes it.
+
 The kinds (how a query is split, computed, assembled and checked: compute/chunks.py) are listed
 in compute/kinds.py; `split` is always given `chunk_points(query, store)`, so every path
 (embedded, Celery, `execute`) computes the same chunks and so the same values.
@@ -79,6 +86,17 @@ def chunk_points(query: Query, store: Store) -> int:
     if found is None or found[1] <= 0:
         return min(most, CHUNK_POINTS)
     return int(min(most, max(1, budget.CHUNK_WORK // found[1])))
+
+
+def entry_check(key: str, result: dict) -> None:
+    """Raises (ValueError, KeyError, TypeError, BadInput) unless `result` is a result of the query
+    named by `key`, as its kind checks it before it is cached, and reads as its result type."""
+    kind = kind_of(key.rsplit("-", 1)[0])  # Query.key(): "<kind>-<digest>"
+    query = kind.query_type.from_json(result["query"])
+    if query.key() != key:
+        raise ValueError(f"it holds the result of {query.key()}")
+    kind.check(query, result)
+    kind.result_type.from_json(result)
 
 
 def split_chunks(kind, query: Query, store: Store) -> list:
@@ -219,9 +237,13 @@ class BaseJobs:
     def __init__(self, store: Store | None):
         self.store = store or Store()
 
+    def cached(self, key: str) -> dict | None:
+        """The key's result from the cache, None when absent or damaged (see the module's docstring)."""
+        return self.cache.read(key, entry_check)
+
     def submit(self, query: Query) -> JobStatus:
         key = query.key()
-        if self.cache.has(key):
+        if self.cached(key) is not None:
             return self._done(key)
         status = self.board.status(key)
         if status is not None and status.state in ACTIVE and not status.stale:  # join it: admitted before
@@ -234,9 +256,9 @@ class BaseJobs:
         created, job_id = self.board.create(key, kind.kind, query_json, chunks, uuid.uuid4().hex[:16])
         if not created:
             status = self.board.status(key)
-            if status is None or status.state != DONE or self.cache.has(key):
+            if status is None or status.state != DONE or self.cached(key) is not None:
                 return status or self._done(key)
-            # done, but the cache lost the result (evicted, flushed): compute it again
+            # done, but the cache lost the result (evicted, flushed, damaged): compute it again
             created, job_id = self.board.create(key, kind.kind, query_json, chunks, uuid.uuid4().hex[:16], force=True)
         if created:
             self._enqueue(key, job_id, chunks, query_json)
@@ -247,9 +269,14 @@ class BaseJobs:
         """The job's status; asking counts as watching it (see LANDSCAPE_UNWATCHED_GRACE), and
         queues again the chunks of workers that died (their leases ran out)."""
         status = self.board.status(key)
-        if status is None and self.cache.has(key):
-            return self._done(key)
-        if status is not None and status.stale:  # its chunks may never come: start it again
+        if status is None or status.state == DONE:
+            if self.cached(key) is not None:
+                return status or self._done(key)
+            query_json = self.board.query(key) if status is not None else None
+            if query_json is None:  # nothing to recompute it from here: the next submit does
+                return None
+            return self.submit(kind_of(query_json["kind"]).query_type.from_json(query_json))
+        if status.stale:  # its chunks may never come: start it again
             query_json = self.board.query(key)
             if query_json is not None:
                 return self.submit(kind_of(query_json["kind"]).query_type.from_json(query_json))
@@ -261,7 +288,8 @@ class BaseJobs:
         return status
 
     def result(self, key: str) -> dict | None:
-        return self.cache.get(key)
+        """The result's JSON, None when it is absent or damaged (`status` then starts it again)."""
+        return self.cached(key)
 
     def cancel(self, key: str) -> None:
         self.board.cancel(key)

@@ -50,7 +50,8 @@ or "linear" and at least two layers, fp32 or fp64 on a CPU (the cost model below
 there; a GPU keeps the general batched path), points whose coefficient rows lie on one straight
 line (any basis), and enough points. Per block of examples it chooses between the sparse updates
 and a dense per-point second layer from the number of sign flips. Blocks are sized so that Q
-stays in a core's cache; the caller runs them in parallel, one per thread (see `blocks`). The
+stays in a core's cache; the caller runs them in parallel, one per thread (see `blocks`); the
+blocks and each block's arithmetic do not depend on the number of threads, so neither do the bits. The
 compiled functions are cached on disk (numba's cache=True); a process's first call loads them
 (~0.3 s), the very first compiles them (a few seconds).
 """
@@ -242,12 +243,13 @@ class LinePath:
         per_example = copies * len(self.t_sorted) * self._out_features() * self.w_big.element_size()
         return max(1, budget // per_example)
 
-    def blocks(self, n: int, threads: int) -> list[slice]:
-        """Blocks of examples: small enough that a block's Q stays in a core's cache, and a
-        multiple of `threads` in number, of equal sizes, so that the threads finish together."""
+    def blocks(self, n: int) -> list[slice]:
+        """Blocks of examples, of nearly equal sizes, small enough that a block's Q stays in a
+        core's cache. They depend on n and the net alone, never on the number of threads: each
+        block's values, hence the line's bits, are the same on every worker (issue 18 §7)."""
         width = self.second.w.shape[0]
         rows = max(MIN_BLOCK_ROWS, BLOCK_BYTES // (4 * width * self.w_big.element_size()))
-        count = threads * -(-n // (threads * rows))
+        count = -(-n // rows)
         rows = max(1, -(-n // count))
         return [slice(s, min(n, s + rows)) for s in range(0, n, rows)]
 

@@ -188,9 +188,39 @@ def _points_cache() -> ResultCache:
 _caches: dict[tuple, ResultCache] = {}
 
 
-def _stored_points(key: str) -> dict[float, dict]:
+def check_points(query: LineQuery):
+    """The check of a points entry of `query`'s line (ResultCache.read): raises unless every point
+    is a one-point part with every field the query asks for, so that an entry cut short, of
+    another schema or of another line is a miss (computed again), never a failed job."""
+    fields = ("cost", "error") + (("dcost", "d2cost") if query.derivatives else ())
+
+    def one_value(values, what: str) -> None:
+        if not isinstance(values, list) or len(values) != 1:
+            raise ValueError(f"{what} is not one value")
+        finite_or_null(values, what)
+
+    def check(_key: str, stored: dict) -> None:
+        points = stored["points"]
+        if not isinstance(points, list):
+            raise ValueError("its points are not a list")
+        for point in points:
+            one_value(point["alpha"], "alpha")
+            if point["alpha"][0] is None:
+                raise ValueError("a point without alpha")
+            for field in fields:
+                for s in query.splits:
+                    if not (field == "error" and point[field][s] is None):
+                        one_value(point[field][s], f"{field} of {s}")
+            for by_split in point["extra"].values():
+                for s in query.splits:
+                    one_value(by_split[s], f"an extra of {s}")
+            float(point["meta"]["seconds"])
+    return check
+
+
+def _stored_points(key: str, query: LineQuery) -> dict[float, dict]:
     try:
-        stored = _points_cache().get(key) or {"points": []}
+        stored = _points_cache().read(key, check_points(query)) or {"points": []}
     except RedisUnavailable as exc:  # reuse is a saving, not a need: compute them again
         log.warning("adaptive line: no reuse of earlier points (%s)", exc)
         return {}
@@ -220,7 +250,7 @@ def compute_adaptive_line(query: LineQuery, store: Store, progress: Progress | N
     """The part of an adaptive line (its only chunk): alphas chosen by compute/adaptive.py, reusing
     the points of the same line that any process evaluated before (kept in the result cache)."""
     key = points_key(query)
-    known = _stored_points(key)
+    known = _stored_points(key, query)
     fresh = len(known)
 
     def evaluate(alphas: list[float]) -> np.ndarray:

@@ -18,7 +18,7 @@ from .sources import source_of
 from .store import Run
 from .validate import SPLITS
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
+_DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 class LRU:

@@ -38,11 +38,18 @@ def map_single_threaded(fn: Callable, items: list) -> list:
     For the blocks of the line fast path: each is a compiled loop (without the GIL) between a few
     mid-sized torch operations, and splitting every one of those across threads would cost a
     barrier each, ruinous on a busy machine, while independent blocks in parallel cost nothing
-    extra. Results come back in the order of `items`.
+    extra. Results come back in the order of `items`. Every item runs on one thread whatever
+    torch's setting, so its values do not depend on the number of threads (issue 18 §7).
     """
     threads = torch.get_num_threads()
-    if threads == 1 or len(items) == 1:
+    if threads == 1:
         return [fn(item) for item in items]
+    if len(items) == 1:  # on one thread here too: a block's bits must not depend on the threads
+        torch.set_num_threads(1)
+        try:
+            return [fn(items[0])]
+        finally:
+            torch.set_num_threads(threads)
 
     def run(item):
         torch.set_num_threads(1)  # this worker thread's own OpenMP/MKL setting

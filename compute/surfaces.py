@@ -179,7 +179,7 @@ def paper_part(query: SurfaceQuery, store: Store, span: list[int], progress: Pro
 
     evaluator = evaluator_for(run, query.dtype)
     buffers = buffer_basis(run, [run.init_step, run.final_step, None])  # v(t) is a direction: no buffers
-    cost = _evaluate_span(evaluator, span, width, row, query, progress, buffers)
+    cost, precision_error = _evaluate_span(evaluator, span, width, row, query, progress, buffers)
     rows = []
     for i in _rows_ending_in(span, width):  # a row's own values come with the chunk of its path point
         alpha, path_beta, v, borrowed = geometry_of(i)
@@ -194,7 +194,8 @@ def paper_part(query: SurfaceQuery, store: Store, span: list[int], progress: Pro
     return _part(span, betas, cost, rows, None, query,
                  _meta(run, evaluator, frame.distance, started, axes=["alpha", "beta"], rows=len(plan),
                        recorded_steps=len(frame.steps), borrowed_directions=sum(r["borrowed"] for r in rows),
-                       bn=_bn(run, query), path_mismatch=max(mismatch) if mismatch else None))
+                       bn=_bn(run, query), path_mismatch=max(mismatch) if mismatch else None,
+                       precision_error=precision_error))
 
 
 # ------------------------------------------------------------------------------------------ planes
@@ -331,7 +332,7 @@ def plane_part(query: SurfaceQuery, store: Store, span: list[int], progress: Pro
     def row(i: int) -> tuple[torch.Tensor, np.ndarray]:
         return basis, _coefficients(query.surface, np.full(len(betas), alphas[i]), betas)
 
-    cost = _evaluate_span(evaluator, span, query.columns, row, query, progress, buffers)
+    cost, precision_error = _evaluate_span(evaluator, span, query.columns, row, query, progress, buffers)
     trajectory = None
     if span[0] == 0:  # the first chunk carries the trajectory
         plane = evaluator.evaluate(basis, _coefficients(query.surface, ta, tb), query.splits, buffer_basis=buffers,
@@ -345,7 +346,7 @@ def plane_part(query: SurfaceQuery, store: Store, span: list[int], progress: Pro
     return _part(span, betas, cost, rows, trajectory, query,
                  _meta(run, evaluator, frame.distance, started,
                        axes=["alpha", "b"] if query.surface == "alpha-random" else ["a", "b"], bn=_bn(run, query),
-                       **grid.meta))
+                       precision_error=precision_error, **grid.meta))
 
 
 # ------------------------------------------------------------------------------------------ shared
@@ -408,18 +409,22 @@ def _rows_ending_in(span: list[int], width: int) -> list[int]:
 
 
 def _evaluate_span(evaluator: Evaluator, span: list[int], width: int, row: Callable, query: SurfaceQuery,
-                   progress: Progress | None, buffers: torch.Tensor | None) -> dict[str, list[float]]:
+                   progress: Progress | None, buffers: torch.Tensor | None) -> tuple[dict[str, list[float]], float | None]:
     """The costs at the grid points `span`, in grid order: one evaluator call per row's share of
-    it, with `row(i)` = (row i's basis, coefficients of all its points)."""
+    it, with `row(i)` = (row i's basis, coefficients of all its points); and, in a precision other
+    than float32, the largest difference from float32 the evaluator measured (else None)."""
     pieces = _pieces(span, width)
     cost = {s: [] for s in query.splits}
+    precision = []
     for n, (i, c0, c1) in enumerate(pieces):
         basis, coeffs = row(i)
         evaluation = evaluator.evaluate(basis, coeffs[c0:c1], query.splits, offset_progress(progress, n, len(pieces)),
                                         buffer_basis=buffers, bn=query.bn)
         for s, m in evaluation.splits.items():
             cost[s].extend(m.cost.tolist())
-    return cost
+        if evaluation.precision_error is not None:
+            precision.append(evaluation.precision_error)
+    return cost, (max(precision) if precision else None)
 
 
 def _part(span: list[int], betas: np.ndarray, cost: dict, rows: list[dict], trajectory: dict | None,
@@ -478,6 +483,8 @@ def assemble_surface(query: SurfaceQuery, parts: list[dict]) -> dict:
     grid = {s: [v[i * width:(i + 1) * width] for i in range(len(rows))] for s, v in flat.items()}
     result = {"alpha": [r["alpha"] for r in rows], "beta": first["beta"], "query": first["query"], "key": first["key"]}
     meta = dict(first["meta"], seconds=round(sum(p["meta"]["seconds"] for p in parts), 4), chunks=len(parts))
+    precision = [p["meta"]["precision_error"] for p in parts if p["meta"].get("precision_error") is not None]
+    meta["precision_error"] = max(precision) if precision else None  # |J - J in float32|, measured; None in float32
     if query.surface == "paper":  # the last point of each row is its path point
         result["cost"] = {s: [row[:-1] for row in grid[s]] for s in splits}
         result["path"] = {"beta": [r["path_beta"] for r in rows], "step": [r["step"] for r in rows],

@@ -22,7 +22,8 @@ MAX_SIDE = 201  # a surface is at most 201 x 201
 # seed mod 2^32), so two addresses would name one draw under two keys.
 MAX_SEED = 2**32 - 1
 SPLITS = ("train", "valid", "test")
-DTYPES = ("float32", "float64", "bfloat16")
+DTYPES = ("float32", "float64", "bfloat16", "float16")  # float32: exact; the half precisions: previews
+DEFAULT_DTYPE = "float32"
 BN_POLICIES = ("interpolate", "recompute")  # BatchNorm statistics between checkpoints: compute/batchnorm.py
 DEFAULT_BN = "interpolate"
 # A random endpoint is the initializer's draw times SCALE: (0, MAX_RANDOM_SCALE]. The paper's points

@@ -86,6 +86,7 @@ def queries(state: dict, catalog: RunCatalog) -> dict[str, LineQuery]:
     start, end, _ = endpoints(state, catalog)
     lo, hi = state["alpha"]
     options = dict(dropout_samples=state.get("dropout", 0), bn=state.get("bn", validate.DEFAULT_BN),
+                   dtype=state.get("dtype", validate.DEFAULT_DTYPE),
                    derivatives=state.get("derivatives", False), sharpness=state.get("sharpness", 0),
                    tolerance=state.get("tolerance") if state["points"] == validate.AUTO_POINTS else None)
     windows = {"main": (lo, hi)}
@@ -105,7 +106,7 @@ def _title(state: dict, catalog: RunCatalog, names: tuple[str, str]) -> str:
     samples = state.get("dropout", 0)
     mc = f" · dropout on, mean of {samples} passes" if samples else ""
     bn = f" · BatchNorm statistics {_BN_TITLES[state.get('bn', validate.DEFAULT_BN)]}" if run.batchnorm else ""
-    return f"{run.label}: {names[0]} → {names[1]}{mc}{bn}"
+    return f"{run.label}: {names[0]} → {names[1]}{mc}{bn}{params.precision_note(state.get('dtype', 'float32'))}"
 
 
 _BN_TITLES = {"interpolate": "interpolated", "recompute": "recomputed"}
@@ -197,6 +198,7 @@ def layout(state: dict, catalog: RunCatalog) -> html.Div:
         form.radio(params.BN, "BatchNorm statistics",
                    hint="recompute: re-estimated at every point (interpolated ones can draw false barriers)"),
         form.radio(params.DERIVATIVES, "Derivatives dJ/dα, d²J/dα²", inline=True),
+        form.radio(params.DTYPE, "Precision", hint="float32 is exact; the half precisions are previews"),
         form.text(SHARPNESS, "Sharpness λ_max every N-th point", placeholder="off",
                   hint="1: at every point (slow: a Lanczos run per point)"),
         form.radio(params.ALIGN, "Align the second solution to the first",
@@ -286,6 +288,6 @@ def callbacks(app) -> None:
 
 VIEW = View(NAME, "Line", (params.RUN, params.PAIR, params.OTHER, params.STEP, params.RSEED, params.SCALE,
                            params.ALPHA, params.POINTS, params.TOLERANCE, params.SPLITS, params.DROPOUT, params.BN,
-                           params.DERIVATIVES, SHARPNESS, params.ALIGN, params.METRIC, params.Y, params.ZOOM),
+                           params.DTYPE, params.DERIVATIVES, SHARPNESS, params.ALIGN, params.METRIC, params.Y, params.ZOOM),
             layout, queries, draw, export, callbacks,
             "J(θ) along the straight line between two points: init→final, two seeds, random, step→final")

@@ -100,7 +100,8 @@ def queries(state: dict, catalog: RunCatalog) -> dict[str, SurfaceQuery]:
     return {"surface": SurfaceQuery(state["run"], kind, a_lo, a_hi, b_lo, b_hi, rows, columns, (state["split"],),
                                     seed=state["dseed"] if kind != "paper" else None,
                                     normalization=state["norm"] if kind == "random-plane" else None,
-                                    bn=state.get("bn", validate.DEFAULT_BN))}
+                                    bn=state.get("bn", validate.DEFAULT_BN),
+                                    dtype=state.get("dtype", validate.DEFAULT_DTYPE))}
 
 
 def _title(state: dict, catalog: RunCatalog, result: dict) -> str:
@@ -112,7 +113,8 @@ def _title(state: dict, catalog: RunCatalog, result: dict) -> str:
             "alpha-random": "α and a random direction ⟂ u",
             "hessian": f"plane of the top two Hessian eigenvectors at {figures.THETA_F}"}[result["query"]["surface"]]
     bn = f"; BatchNorm statistics {meta['bn']}d" if meta.get("bn") else ""  # interpolated / recomputed
-    return f"{run.label}: {kind} ({rows}; ‖{figures.THETA_F} − θᵢ‖ = {meta.get('distance', 0):.4g}{bn})"
+    precision = params.precision_note(meta.get("dtype", "float32"), meta.get("precision_error"))
+    return f"{run.label}: {kind} ({rows}; ‖{figures.THETA_F} − θᵢ‖ = {meta.get('distance', 0):.4g}{bn}){precision}"
 
 
 def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
@@ -163,6 +165,7 @@ def layout(state: dict, catalog: RunCatalog) -> html.Div:
         form.radio(NORM, "Random directions' norm"),
         form.radio(SPLIT, "Split", inline=True),
         form.radio(params.BN, "BatchNorm statistics", hint="off the checkpoints: mixed like θ, or recomputed"),
+        form.radio(params.DTYPE, "Precision", hint="float32 is exact; the half precisions are previews"),
         form.radio(PLOT, "Plot", inline=True),
         form.radio(COLOR, "Colour scale", inline=True),
         form.radio(params.Y, "Cost axis", inline=True),
@@ -188,8 +191,8 @@ def callbacks(app) -> None:
         return {"view": NAME, "values": {"camera": _format_camera(camera)}}
 
 
-VIEW = View(NAME, "Surface", (params.RUN, KIND, ARANGE, BRANGE, GRID, DSEED, NORM, SPLIT, params.BN, PLOT, COLOR,
-                              params.Y, CAMERA),
+VIEW = View(NAME, "Surface", (params.RUN, KIND, ARANGE, BRANGE, GRID, DSEED, NORM, SPLIT, params.BN, params.DTYPE, PLOT,
+                              COLOR, params.Y, CAMERA),
             layout, queries, draw, export_result("surface", SurfaceResult), callbacks,
             "3-D cost surfaces with the SGD trajectory on them (appendix C), and the control planes (appendix D)",
             relayout_on=("kind",))

@@ -22,10 +22,11 @@ ranges = st.one_of(st.none(), st.tuples(finite, finite).filter(lambda r: r[0] < 
        norm=st.sampled_from(["global", "filter"]), split=st.sampled_from(["train", "valid", "test"]),
        plot=st.sampled_from(["surface", "heatmap", "contour"]), y=st.sampled_from(["linear", "log"]),
        camera=st.one_of(st.none(), st.tuples(finite.filter(bool), finite, finite)),
-       color=st.sampled_from(["auto", "linear", "log"]))
-def test_surface_address_round_trip(kind, arange, brange, grid, dseed, norm, split, plot, y, camera, color):
+       color=st.sampled_from(["auto", "linear", "log"]), dtype=st.sampled_from(["float32", "bfloat16", "float16"]))
+def test_surface_address_round_trip(kind, arange, brange, grid, dseed, norm, split, plot, y, camera, color, dtype):
     state = {"view": "surface", "run": RUN.id, "kind": kind, "arange": arange, "brange": brange, "grid": grid,
-             "dseed": dseed, "norm": norm, "split": split, "bn": "interpolate", "plot": plot, "color": color, "y": y,
+             "dseed": dseed, "norm": norm, "split": split, "bn": "interpolate", "dtype": dtype, "plot": plot,
+             "color": color, "y": y,
              "camera": camera}
     parsed = urls.parse("/surface", urls.search(state), CATALOG)
     assert parsed.notices == []

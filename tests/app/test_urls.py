@@ -57,6 +57,7 @@ def line_states(draw):
         "step": draw(st.sampled_from(run.steps)), "rseed": draw(st.integers(0, 2**32 - 1)),  # the documented seed range (compute.validate.MAX_SEED)
         "scale": draw(st.floats(min_value=1e-9, max_value=1e9, allow_nan=False)),
         "alpha": draw(ranges()), "points": points, "splits": draw(splits), "dropout": dropout, "bn": bn,
+        "dtype": draw(st.sampled_from(["float32", "bfloat16", "float16"])),
         "tolerance": draw(st.floats(min_value=1e-6, max_value=0.5)) if points == "auto" else 1e-3,
         # derivatives where they are defined: the eval-mode cost with interpolated statistics
         "derivatives": draw(st.booleans()) if not dropout and bn == "interpolate" else False,

@@ -184,16 +184,17 @@ class WorkerProcess:
 
 @pytest.fixture
 def spawn_worker(redis_url):
-    """`landscape worker` subprocesses (prefork, one pool process with one torch thread each)."""
+    """`landscape worker` subprocesses (prefork, one pool process with one torch thread each, or
+    `threads`)."""
     LOGS.mkdir(parents=True, exist_ok=True)
     started: list[WorkerProcess] = []
 
-    def spawn(name: str, url: str | None = None, visibility: int = 5) -> WorkerProcess:
+    def spawn(name: str, url: str | None = None, visibility: int = 5, threads: int = 1) -> WorkerProcess:
         env = dict(os.environ, REDIS_URL=url or redis_url, LANDSCAPE_VISIBILITY_TIMEOUT=str(visibility),
                    PYTHONUNBUFFERED="1")
         log = LOGS / f"{name}.log"
         with open(log, "w") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--threads", "1", "--hostname",
+            proc = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--threads", str(threads), "--hostname",
                                      f"{name}@%h", "--loglevel", "info"], cwd=ROOT, env=env, stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True)
         worker = WorkerProcess(name, proc, log)
