@@ -42,6 +42,7 @@ import torch
 from torch.func import functional_call, jvp
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from models.batches import model_outputs
 from models.errors import BadInput
 
 from .batchnorm import batchnorm_modules
@@ -119,7 +120,7 @@ def _chunk_derivatives(ev, point: torch.Tensor, vectors: torch.Tensor, x: torch.
         params = {**dict(ev.model.named_buffers()), **params}
     if fixed:
         params = {**params, **fixed}
-    out = functional_call(module, params, (x,))
+    out = model_outputs(functional_call(module, params, (x,)))  # a ModelOutput's logits, as the cost pass reads them
     total = ev.objective.per_example(out, y).sum()
     counts = ev.objective.counts
     n = float(len(x) if counts is None else counts(out.detach(), y).sum())

@@ -247,3 +247,30 @@ def test_a_model_without_a_second_derivative_is_refused_in_one_line():
     with pytest.raises(BadInput, match="cannot be differentiated again") as refused:
         _line(model0, model1, _data("vectors"), "cross-entropy", np.linspace(0, 1, 3))
     assert refused.value.field == "derivatives" and "\n" not in str(refused.value)
+
+
+class _Returns(nn.Module):
+    """A forward that returns what user models return: a tuple, a dict or an object with .logits."""
+
+    def __init__(self, shape: str):
+        super().__init__()
+        self.body, self.shape = nn.Sequential(nn.Linear(8, 16), nn.LayerNorm(16), nn.Tanh(), nn.Linear(16, CLASSES)), shape
+
+    def forward(self, x):
+        logits = self.body(x)
+        if self.shape == "tuple":
+            return logits, None
+        if self.shape == "dict":
+            return {"loss": None, "logits": logits}
+        return type("Output", (), {"logits": logits})()
+
+
+@pytest.mark.parametrize("shape", ["tuple", "dict", "logits"])
+def test_derivatives_read_the_outputs_as_the_cost_does(shape):
+    """The derivative pass reads a forward's return like the cost pass (models.batches.model_outputs):
+    a tuple's first element, a dict's or an object's logits, not a raw TypeError."""
+    model0, model1 = _endpoint(lambda: _Returns(shape), 0), _endpoint(lambda: _Returns(shape), 1)
+    data, h = _data("vectors"), 1e-4
+    _, m = _line(model0, model1, data, "cross-entropy", np.array([0.4 - h, 0.4, 0.4 + h]))
+    np.testing.assert_allclose(m.dcost[1], (m.cost[2] - m.cost[0]) / (2 * h), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(m.d2cost[1], (m.cost[2] - 2 * m.cost[1] + m.cost[0]) / h ** 2, rtol=2e-5, atol=1e-6)
