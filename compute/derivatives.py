@@ -203,11 +203,17 @@ def _split_pieces(ev, splits: Sequence[str], chunk: int) -> Iterator[tuple[int, 
             yield i, slice(lo, min(lo + chunk, int(bounds[i + 1])))
 
 
-def _concatenated(ev, splits: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+def check_in_memory(ev, splits: Sequence[str]) -> None:
+    """The one refusal of derivatives on streamed data (read in batches, compute/streaming): checked by
+    the evaluator before its cost pass too, so a refused line costs nothing."""
     streamed = [s for s in splits if s in getattr(ev, "sources", {})]
-    if streamed:  # read in batches (compute/streaming): not yet differentiated here
+    if streamed:
         raise BadInput(f"exact derivatives need the split in memory as tensors; {', '.join(streamed)} is streamed",
                        field="derivatives")
+
+
+def _concatenated(ev, splits: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    check_in_memory(ev, splits)
     x = torch.cat([ev.data[s][0] for s in splits])
     y = torch.cat([ev.data[s][1] for s in splits])
     return x, y

@@ -41,7 +41,7 @@ from models.objectives import Objective, objective_cost
 
 from .batchnorm import BN_POLICIES, BufferLayout, has_batchnorm, recomputed_buffers
 from .convfold import CHANNELS_LAST, FoldedForward
-from .derivatives import line_derivatives, objective_derivatives
+from .derivatives import check_in_memory, line_derivatives, objective_derivatives
 from .linefast import LinePath
 from .params import ParamLayout
 from .scoring import Evaluation, Metrics, PartialSums, add_segments, metric_names, metrics_by_split  # noqa: F401
@@ -251,6 +251,8 @@ class Evaluator:
         one_pass = derivatives and line is not None
         if one_pass:
             metrics += ["dcost", "d2cost"]
+        elif derivatives:
+            check_in_memory(self, splits)
         cost_progress = offset_progress(progress, 0, 2) if derivatives and not one_pass else progress
         chunk = self._chunk_size(basis, head.batch if single is None else single, n_basis if reuse else 0,
                                  cap=not self.streamed)
@@ -278,9 +280,6 @@ class Evaluator:
         sums = combine_shards(shard_sums)
         result = metrics_by_split(self.objective, sums, metrics, splits, bounds)
         if derivatives and not one_pass:
-            if self.streamed:  # derivatives.py reads ev.data (token-level objectives: / their counted tokens)
-                raise BadInput("exact derivatives: for in-memory tensor data only (or a ReLU MLP's line fast path)",
-                               field="derivatives")
             by_split = line_derivatives(self, basis[0], basis[1] - basis[0], coeffs[:, 1].numpy(), splits,
                                         offset_progress(progress, 1, 2))
             for s, (d1, d2) in by_split.items():

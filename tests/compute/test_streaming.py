@@ -298,3 +298,23 @@ def test_a_hugging_face_dataset_of_dict_rows(tensor_line):
     ev = Evaluator(streams.keyword_mlp(), CE, {"valid": as_source(ds, "valid")}, device="cpu")
     got = ev.line(t0, t1, alphas, ["valid"]).splits["valid"].cost
     np.testing.assert_allclose(got, expected.splits["valid"].cost, rtol=1e-6)
+
+
+def test_derivatives_on_streamed_data_are_refused_before_the_cost_pass():
+    """Off the line fast path, derivatives need the split in memory (compute/derivatives.py): one
+    refusal, and the cost pass is not run first only to be thrown away (the first batch alone is
+    read: what it holds decides the paths)."""
+    splits = {s: as_source(v, s) for s, v in streams.dict_token_splits().items()}
+    ev = Evaluator(streams.hf_style_lm(), CE, splits, device="cpu")
+    theta = ParamLayout.of(ev.model).flatten_model(ev.model)
+    read, pieces = [], ev.pieces
+
+    def counted(*args, **kwargs):  # the evaluator's one way to read a split
+        for piece in pieces(*args, **kwargs):
+            read.append(piece)
+            yield piece
+
+    ev.pieces = counted
+    with pytest.raises(BadInput, match="exact derivatives need the split in memory as tensors; valid is streamed"):
+        ev.line(theta, theta * 0.5, np.array([0.0, 1.0]), ["valid"], derivatives=True)
+    assert len(read) == 1
