@@ -297,7 +297,7 @@ def cmd_runs(fmt: str, resign: str | None) -> None:
 @click.option("--tolerance", default=None, metavar="T",
               help="with --points auto: refine until linear interpolation is within T x the curve's range "
                    "(default 0.001; at most 401 points)")
-@click.option("--derivatives", is_flag=True, help="also dJ/dalpha and d2J/dalpha2 at every point, exactly (forward mode)")
+@click.option("--derivatives", is_flag=True, help="also dJ/dalpha and d2J/dalpha2 at every point, exactly (the line fast path, or double backward)")
 @click.option("--sharpness", is_flag=True, help="also lambda_max of the Hessian at the points (Lanczos; slow)")
 @click.option("--sharpness-every", metavar="N", help="lambda_max at every N-th point and the last (implies --sharpness)")
 @click.option("--splits", default="train,valid")

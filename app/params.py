@@ -294,8 +294,8 @@ def _flag(name: str, relevant: Callable[[State], bool] = _always, help: str = ""
                  help=help, applies=applies)
 
 
-DERIVATIVES = _flag("derivatives", help="1: also dJ/dα and d²J/dα² at every point, exactly (forward-mode "
-                                        "differentiation along θ₁ − θ₀), drawn under the curve")
+DERIVATIVES = _flag("derivatives", help="1: also dJ/dα and d²J/dα² at every point, exactly (the line fast "
+                                        "path, or double backward along θ₁ − θ₀), drawn under the curve")
 ALIGN = _flag("align", relevant=_uses_pair("seeds"), on="aligned and not, on one axis",
               help="1: also the line to the second solution with its hidden units permuted to match the first "
                    "(weight matching), both barriers beside")

@@ -147,7 +147,7 @@ def bench(case: Case, repeats: int, with_ll: bool) -> dict:
         "general": lambda: run_general(case, theta0, theta1, alphas, x, y, derivatives),
     }
     derivatives: dict[str, np.ndarray] = {}  # (2, P): dJ/dalpha, d2J/dalpha2 of each way
-    for warm_up in (run_with_derivatives, run_general):  # forward mode's one-time costs, untimed
+    for warm_up in (run_with_derivatives, run_general):  # each way's one-time costs, untimed
         warm_up(case, theta0, theta1, alphas, x[:10], y[:10], derivatives)
     if with_ll:
         methods["loss-lands."] = lambda: run_loss_landscapes(case, theta0, theta1, alphas, x, y)

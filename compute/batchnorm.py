@@ -12,7 +12,8 @@ known to draw barriers that are not in the network (Jordan et al., "REPAIR", 202
   interpolate  the statistics mixed like the parameters, as above (cheap);
   recompute    at every point, the statistics re-estimated by a train-mode pass over the whole
                training split with momentum off (the cumulative mean over equal batches of
-               RECOMPUTE_BATCH examples, as SWA's bn_update; streamed data: over its own batches,
+               about RECOMPUTE_BATCH examples: the split cut into ceil(N / RECOMPUTE_BATCH) nearly equal parts,
+               which is SWA's update_bn only when N is a multiple of it; streamed data: over its own batches,
                the data's batching, models/batches.py), then J evaluated in eval mode.
 Models without BatchNorm ignore the policy.
 """

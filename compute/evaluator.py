@@ -404,7 +404,8 @@ class Evaluator:
 
     def _call(self, params: dict, x: torch.Tensor | Batch, **kwargs) -> torch.Tensor:
         """The model's outputs at `params` on a tensor input or a batch (positional and keyword
-        inputs): the single call site of the user's forward, its return read by `model_outputs`."""
+        inputs): the evaluator's call of the model, its return read by `model_outputs` (the derivatives and
+        the work estimate call the model themselves and read it the same way)."""
         args = (x,) if isinstance(x, torch.Tensor) else x.args
         if not isinstance(x, torch.Tensor):
             kwargs = {**x.kwargs, **kwargs}

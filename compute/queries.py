@@ -92,7 +92,7 @@ class LineQuery(Query):
     """J((1-alpha) theta0 + alpha theta1) on a uniform grid of alpha, for each split; or on an
     adaptive one (points="auto", refined until linear interpolation is within `tolerance` of the
     curve's range: compute/adaptive.py); with `derivatives`, dJ/dalpha and d2J/dalpha2 exactly
-    (forward mode, compute/derivatives.py)."""
+    (the line fast path, or double backward: compute/derivatives.py)."""
 
     kind: ClassVar[str] = "line"
     start: str  # canonical endpoint text
