@@ -404,8 +404,7 @@ class Evaluator:
 
     def _call(self, params: dict, x: torch.Tensor | Batch, **kwargs) -> torch.Tensor:
         """The model's outputs at `params` on a tensor input or a batch (positional and keyword
-        inputs): the evaluator's call of the model, its return read by `model_outputs` (the derivatives and
-        the work estimate call the model themselves and read it the same way)."""
+        inputs), its return read by `model_outputs` (as the derivatives and the work estimate read it)."""
         args = (x,) if isinstance(x, torch.Tensor) else x.args
         if not isinstance(x, torch.Tensor):
             kwargs = {**x.kwargs, **kwargs}
@@ -413,6 +412,8 @@ class Evaluator:
             return functional_call(self.folded.module, self.folded.fold(params, self._own_buffers), args)
         try:
             return model_outputs(functional_call(self.model, params, args, kwargs))
+        except torch.OutOfMemoryError:  # the machine's limit, not the user's mistake: the job fails as one
+            raise
         except (RuntimeError, IndexError, ValueError, TypeError) as exc:
             raise BadInput(f"the model raised {type(exc).__name__} ({str(exc).splitlines()[0][:200] if str(exc) else ''}) "
                            f"on inputs {describe_inputs(args, kwargs)}", field="model") from None
