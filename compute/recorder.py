@@ -90,9 +90,12 @@ class Recorder:
             if not todo:
                 return
             evaluator = Evaluator(rebuilt, objective, splits, device="cpu")
-            # a group of points at a time (the evaluator's own group: the same bits as all at once),
-            # read from the staged checkpoints: the learning curve never holds every θ(t)
-            group = evaluator.points_per_call
+            # a group of points at a time (whole groups of the evaluator's own: the same bits as all at
+            # once), read from the staged checkpoints: the learning curve never holds every θ(t), and as
+            # many θ as a quarter of the memory budget holds share one pass over (streamed) data
+            per_call = evaluator.points_per_call
+            fits = evaluator.memory_budget // 4 // max(1, 4 * rec.layout.numel) // per_call * per_call
+            group = max(per_call, fits)
             for g0 in range(0, len(todo), group):
                 entries = todo[g0:g0 + group]
                 thetas, buffers = zip(*(_tensors(rec.staging, e) for e in entries))
