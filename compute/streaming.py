@@ -49,11 +49,16 @@ def stream_pieces(sources: Sequence[SplitSource], bounds: np.ndarray, convert: C
     wanted = range(len(table)) if shards is None else shards
 
     def produce() -> Iterator[Piece]:
+        readings: dict[int, tuple[int, Iterator[Batch]]] = {}  # split -> (its next shard, the reading there)
         for shard in wanted:
             split, k = table[shard]
             source = sources[split]
+            following, reading = readings.get(split, (None, None))
+            if following != k:  # not where the last reading stopped: start one at this shard
+                reading = source.batches(k * source.shard_batches)
+            readings[split] = (k + 1, reading)
             start = int(bounds[split]) + _examples_before(source, k)
-            for batch in source.shard(k):
+            for batch in source.shard(k, reading):
                 yield Piece(shard, convert(batch), start)
                 start += batch.size
 

@@ -25,6 +25,7 @@ float64 partial sums the evaluator keeps, and whose sha256 the run records (`str
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
@@ -192,16 +193,16 @@ class SplitSource:
     def num_shards(self) -> int:
         return -(-self.num_batches // self.shard_batches)
 
-    def shard(self, index: int) -> Iterator[Batch]:
+    def shard(self, index: int, reading: Iterator[Batch] | None = None) -> Iterator[Batch]:
         """The batches of shard `index`, digested and checked against the recorded table on the
-        first read in this process."""
+        first read in this process. `reading`: this source's batches from the shard's first one on
+        (where the previous shard's reading stopped), so that consecutive shards are one pass
+        (an iterable is read from its start for every new reading)."""
         k = self.shard_batches
         check = self.expected is not None and index not in self.verified
         digest = hashlib.sha256()
         count = 0
-        for i, batch in enumerate(self.batches(index * k)):
-            if i == k:
-                break
+        for batch in itertools.islice(self.batches(index * k) if reading is None else reading, k):
             if check:
                 _update(digest, batch)
             count += 1

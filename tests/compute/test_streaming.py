@@ -318,3 +318,28 @@ def test_derivatives_on_streamed_data_are_refused_before_the_cost_pass():
     with pytest.raises(BadInput, match="exact derivatives need the split in memory as tensors; valid is streamed"):
         ev.line(theta, theta * 0.5, np.array([0.0, 1.0]), ["valid"], derivatives=True)
     assert len(read) == 1
+
+
+def test_consecutive_shards_of_an_iterable_are_one_pass():
+    """An IterableDataset can only be read from its start: reading its shards one after another
+    goes on where the last one stopped instead of starting again (S/2 passes for S shards)."""
+    from torch.utils.data import IterableDataset
+
+    from compute.streaming import stream_pieces
+    from models.batches import SHARD_EXAMPLES
+
+    n, yielded = 3 * SHARD_EXAMPLES + 5, []
+
+    class Counted(IterableDataset):
+        def __iter__(self):
+            for i in range(n):
+                yielded.append(i)
+                yield torch.full((2,), float(i)), torch.tensor(i % 3)
+
+    source = as_source(Counted(), "train")
+    source.expect(stream_digest(source))  # the import's pass
+    yielded.clear()
+    pieces = list(stream_pieces([source], np.array([0, n]), lambda b: b))
+    assert source.num_shards == 4 and len(yielded) == n  # one pass
+    rows = torch.cat([p.batch.targets for p in pieces])
+    assert torch.equal(rows, torch.arange(n) % 3)
