@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from models.batches import Batch, SplitSource, TensorSource, describe_inputs, model_outputs
+from models.batches import Batch, SplitSource, TensorSource, batch_as_read, describe_inputs, model_outputs
 from models.errors import BadInput
 from models.objectives import Objective, objective_cost
 
@@ -246,7 +246,8 @@ class Evaluator:
         single = head.batch.single
         reuse = self.factored and single is not None and n_basis < n_points and exact
         # a line through a ReLU/linear MLP: all points' outputs from sign-flip updates (linefast.py)
-        line = LinePath.plan(self.model, self.layout, basis, coeffs) if exact and single is not None else None
+        line = (LinePath.plan(self.model, self.layout, basis, coeffs)
+                if exact and single is not None and not self.objective.takes_batch else None)
         # the fast path's pass gives the derivatives too; elsewhere double backward follows the cost
         one_pass = derivatives and line is not None
         if one_pass:
@@ -278,7 +279,7 @@ class Evaluator:
         sums = combine_shards(shard_sums)
         result = metrics_by_split(self.objective, sums, metrics, splits, bounds)
         if derivatives and not one_pass:
-            if self.streamed or self.objective.counts is not None:  # derivatives.py reads ev.data, / examples
+            if self.streamed or self.objective.counts is not None or self.objective.takes_batch:  # reads ev.data
                 raise BadInput("exact derivatives: for in-memory tensor data and per-example objectives only (or "
                                "a ReLU MLP's line fast path)", field="derivatives")
             by_split = line_derivatives(self, basis[0], basis[1] - basis[0], coeffs[:, 1].numpy(), splits,
@@ -362,11 +363,11 @@ class Evaluator:
             add_segments(sums[:, :, m], v, g, start, bounds)
         return sums
 
-    def _costs_of(self, out: torch.Tensor, y: torch.Tensor):
+    def _costs_of(self, out: torch.Tensor, y: torch.Tensor, x: torch.Tensor | Batch | None = None):
         """(g, per-example costs (g*B,) or (g, B), outputs and targets as the objective took them)
         of g points' outputs (g, B, ...) on a chunk, for an objective that does not perturb the inputs."""
         g = len(out)
-        targets = self._targets(y, g)
+        targets = batch_as_read(x, y, g) if self.objective.takes_batch else self._targets(y, g)
         taken = out if self.objective.leading_dims else out.reshape(g * out.shape[1], *out.shape[2:])
         try:  # leading_dims: (g, B, ...) as it is, no copy of a strided `out`
             per = self.objective.per_example(taken, targets)
@@ -383,7 +384,7 @@ class Evaluator:
     def _point_costs(self, thetas: torch.Tensor, x: torch.Tensor, y: torch.Tensor, first: torch.Tensor | None):
         """(g, per-example costs (g*B,), outputs (g*B, ...), targets (g*B, ...)) of g points on a chunk."""
         if self.objective.perturb is None:
-            return self._costs_of(self._forward(thetas, x, first), y)
+            return self._costs_of(self._forward(thetas, x, first), y, x)
         g = len(thetas)
         flat_y = y.repeat(g, *([1] * (y.dim() - 1)))
         # Adversarial objectives: every point needs its own input gradient. One grad-enabled
