@@ -188,7 +188,7 @@ def _streaming(sizes: list[int], repeats: int) -> None:
 def _roof(quick: bool) -> None:
     from benchmarks.scale_roof import roof
 
-    tokens, context, batch = (1024, 256, 2) if quick else (8192, 512, 4)
+    tokens, context, batch = (512, 256, 2) if quick else (8192, 512, 4)
     r = roof(tokens, context, batch)
     ratio = r["per_point"] / r["roof"]
     allowed = 4 * r["model_bytes"] + r["budget"]

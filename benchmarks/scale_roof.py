@@ -59,6 +59,7 @@ def roof_child(tokens: int, context: int, batch: int) -> None:
         out.loss.backward()
         opt.step()
     del opt, out
+    model.zero_grad(set_to_none=True)  # the steps' gradients are no part of a line's memory
     model.eval()
     theta1 = layout.flatten_model(model)
     model_bytes = theta0.numel() * 4
@@ -73,7 +74,7 @@ def roof_child(tokens: int, context: int, batch: int) -> None:
     per_point = (time.perf_counter() - started) / len(alphas)
     roof = []
     with torch.no_grad():
-        for _ in range(2):
+        for _ in range(1 if tokens < 8192 else 2):  # --quick: one forward (a loaded 2-core machine)
             started = time.perf_counter()
             for b in DataLoader(rows, batch_size=batch):
                 model_outputs(model(input_ids=b["input_ids"]))
