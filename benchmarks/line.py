@@ -10,11 +10,13 @@ Methods, timed in one run, interleaved, median of --repeats:
                 gives the outputs' derivatives, compute/derivatives.py takes them through the
                 objective); "deriv/eval" is the cost of a line with derivatives relative to one
                 without (issue 13: target <= 4x on the small relu-mnist)
-  nested-jvp    the fast line, then the derivatives by nested forward mode through the whole
-                network (Evaluator.derivatives, the general path): what a line with derivatives
-                cost before, "jvp/eval". Forward mode warms up once per process (~10 s): one
-                untimed call of each goes first. "max |d - d_jvp|" compares the two ways'
-                derivatives (relative to 1 + |d_jvp|).
+  general       the fast line, then the derivatives by double backward through the whole network
+                (Evaluator.derivatives, the general path every other model takes), "gen/eval".
+                Forward mode warms up once per process (~10 s): one untimed call of each goes
+                first. "max |d - d_gen|" compares the two ways' derivatives (relative to 1 + |d_gen|).
+
+Then models off the fast path (a LayerNorm MLP, the README's tiny transformer LM): a plain line
+against one with derivatives, which there take the general path (compute/derivatives.py).
 
 loss-landscapes evaluates alpha = i/steps for i = 1..steps (never alpha = 0), walking the line
 in place by adding the step to the parameters; every method here uses that grid. Its max
@@ -102,11 +104,11 @@ def run_with_derivatives(case, theta0, theta1, alphas, x, y, derivatives: dict) 
     return m.cost
 
 
-def run_nested_jvp(case, theta0, theta1, alphas, x, y, derivatives: dict) -> np.ndarray:
-    """The line, then its derivatives by nested jvps of the whole network (the general path)."""
+def run_general(case, theta0, theta1, alphas, x, y, derivatives: dict) -> np.ndarray:
+    """The line, then its derivatives by double backward through the whole network (the general path)."""
     ev = Evaluator(case.make(), OBJECTIVES["cross-entropy"], {"train": (x, y)}, device="cpu")
     cost = ev.line(theta0, theta1, alphas, ["train"]).splits["train"].cost
-    derivatives["jvp"] = np.stack(ev.derivatives(theta0, theta1, alphas, ["train"])["train"])
+    derivatives["general"] = np.stack(ev.derivatives(theta0, theta1, alphas, ["train"])["train"])
     return cost
 
 
@@ -142,10 +144,10 @@ def bench(case: Case, repeats: int, with_ll: bool) -> dict:
         "generic": lambda: run_evaluator(case, theta0, theta1, alphas, x, y, fast=False),
         "naive": lambda: run_naive(case, theta0, theta1, alphas, x, y),
         "+derivatives": lambda: run_with_derivatives(case, theta0, theta1, alphas, x, y, derivatives),
-        "nested-jvp": lambda: run_nested_jvp(case, theta0, theta1, alphas, x, y, derivatives),
+        "general": lambda: run_general(case, theta0, theta1, alphas, x, y, derivatives),
     }
     derivatives: dict[str, np.ndarray] = {}  # (2, P): dJ/dalpha, d2J/dalpha2 of each way
-    for warm_up in (run_with_derivatives, run_nested_jvp):  # forward mode's one-time costs, untimed
+    for warm_up in (run_with_derivatives, run_general):  # forward mode's one-time costs, untimed
         warm_up(case, theta0, theta1, alphas, x[:10], y[:10], derivatives)
     if with_ll:
         methods["loss-lands."] = lambda: run_loss_landscapes(case, theta0, theta1, alphas, x, y)
@@ -157,34 +159,79 @@ def bench(case: Case, repeats: int, with_ll: bool) -> dict:
             values[name] = fn()
             times[name].append(time.perf_counter() - t)
     ref = values["naive"]
-    jvp = derivatives["jvp"]
+    general = derivatives["general"]
     return {"case": case, "median": {k: statistics.median(v) for k, v in times.items()},
             "dev": {k: float(np.max(np.abs(v - ref))) for k, v in values.items()},
             "cost": (float(ref.min()), float(ref.max())),
-            "derivative_dev": [float(np.max(np.abs(derivatives["line"][i] - jvp[i]) / (1 + np.abs(jvp[i]))))
+            "derivative_dev": [float(np.max(np.abs(derivatives["line"][i] - general[i]) / (1 + np.abs(general[i]))))
                                for i in range(2)]}
 
 
 def print_table(rows: list[dict]) -> None:
-    names = ["evaluator", "generic", "naive", "loss-lands.", "+derivatives", "nested-jvp"]
+    names = ["evaluator", "generic", "naive", "loss-lands.", "+derivatives", "general"]
     print()
     print(f"{'case':<30} {'N':>6} {'P':>4}  " + "  ".join(f"{n:>12}" for n in names)
-          + f"  {'LL/eval':>8} {'naive/eval':>10} {'generic/eval':>12} {'deriv/eval':>10} {'jvp/eval':>9}")
+          + f"  {'LL/eval':>8} {'naive/eval':>10} {'generic/eval':>12} {'deriv/eval':>10} {'gen/eval':>9}")
     for r in rows:
         c, med = r["case"], r["median"]
         cells = "  ".join(f"{med[n]:>11.3f}s" if n in med else f"{'-':>12}" for n in names)
         ll = f"{med['loss-lands.'] / med['evaluator']:>7.2f}x" if "loss-lands." in med else f"{'-':>8}"
         print(f"{c.name:<30} {c.examples:>6} {c.points:>4}  {cells}  {ll} "
               f"{med['naive'] / med['evaluator']:>9.2f}x {med['generic'] / med['evaluator']:>11.2f}x "
-              f"{med['+derivatives'] / med['evaluator']:>9.2f}x {med['nested-jvp'] / med['evaluator']:>8.2f}x")
+              f"{med['+derivatives'] / med['evaluator']:>9.2f}x {med['general'] / med['evaluator']:>8.2f}x")
     print()
-    print("max |J - J_naive| over the grid (cost range on the line); max |d - d_jvp| / (1 + |d_jvp|) of the "
+    print("max |J - J_naive| over the grid (cost range on the line); max |d - d_gen| / (1 + |d_gen|) of the "
           "derivatives:")
     for r in rows:
         devs = "  ".join(f"{k} {v:.1e}" for k, v in r["dev"].items() if k != "naive")
         d1, d2 = r["derivative_dev"]
         print(f"  {r['case'].name:<30} {devs}   (J in [{r['cost'][0]:.4f}, {r['cost'][1]:.4f}]);"
               f"  dJ {d1:.1e}  d2J {d2:.1e}")
+
+
+def bench_general(quick: bool, repeats: int) -> list[tuple[str, int, int, float, float]]:
+    """(name, N, P, plain line s, line with derivatives s) of models off the line fast path."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from userpkg import data as user_data, transformer  # the README's tiny transformer LM
+    from models.user import LossRef
+
+    def layernorm_mlp(seed: int) -> torch.nn.Module:
+        torch.manual_seed(seed)
+        return torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.LayerNorm(256), torch.nn.Tanh(),
+                                   torch.nn.Linear(256, 256), torch.nn.LayerNorm(256), torch.nn.Tanh(),
+                                   torch.nn.Linear(256, 10))
+
+    def lm(seed: int) -> torch.nn.Module:
+        torch.manual_seed(seed)
+        return transformer.tiny_lm()
+
+    n, points = (1000, 10) if quick else (5000, 50)
+    lm_data = user_data.tokens(n_train=n // 10)["train"]
+    cases = [("LayerNorm MLP 784-256-256-10", layernorm_mlp, demo_data(n), OBJECTIVES["cross-entropy"]),
+             (f"tiny transformer LM (T={lm_data[0].shape[1]})", lm, lm_data, LossRef("cross-entropy").objective())]
+    rows = []
+    for name, make, (x, y), objective in cases:
+        print(f"  {name}: {len(x)} examples, {points} points ...", file=sys.stderr, flush=True)
+        model, layout = make(0), ParamLayout.of(make(0))
+        theta0, theta1 = layout.flatten_model(model), layout.flatten_model(make(1))
+        ev = Evaluator(model, objective, {"train": (x, y)}, device="cpu")
+        alphas = np.linspace(0.0, 1.0, points)
+        times = {False: [], True: []}
+        for _ in range(repeats):
+            for derivatives in (False, True):
+                t = time.perf_counter()
+                ev.line(theta0, theta1, alphas, ["train"], derivatives=derivatives)
+                times[derivatives].append(time.perf_counter() - t)
+        rows.append((name, len(x), points, statistics.median(times[False]), statistics.median(times[True])))
+    return rows
+
+
+def print_general(rows: list[tuple[str, int, int, float, float]]) -> None:
+    print("\noff the fast path: derivatives by double backward (compute/derivatives.py)")
+    print(f"{'case':<36} {'N':>6} {'P':>4}  {'line':>9}  {'+derivs':>9}  {'deriv/eval':>10}")
+    for name, n, points, plain, with_derivatives in rows:
+        print(f"{name:<36} {n:>6} {points:>4}  {plain:>8.3f}s  {with_derivatives:>8.3f}s  "
+              f"{with_derivatives / plain:>9.2f}x")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {case.name}: {case.examples} examples, {case.points} points ...", file=sys.stderr, flush=True)
         rows.append(bench(case, repeats, with_ll))
     print_table(rows)
+    print_general(bench_general(args.quick, repeats))
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (other processes share these CPUs)")
     return 0
 

@@ -135,8 +135,8 @@ def _line(query, store) -> tuple[float, float, str]:
     prof = profile(run.manifest)
     passes = max(1, query.dropout_samples) + (1 if query.bn == "recompute" and run.manifest.get("batchnorm") else 0)
     per_point = passes * _examples(prof, query.splits) * prof.flops
-    if query.derivatives:  # nested forward mode: about three passes' worth per point
-        per_point *= 3
+    if query.derivatives:  # double backward (compute/derivatives.py): about six forward passes' worth per point
+        per_point *= 6
     field = "dropout" if query.dropout_samples > 1 else "points"
     points = ADAPTIVE_BUDGET if query.points == AUTO_POINTS else query.points  # an adaptive line's most
     return points * per_point, per_point, field

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import threading
 import types
 import weakref
 from typing import Callable, Iterator, Sequence
@@ -68,10 +69,34 @@ def objective_derivatives(per_example: Callable[[torch.Tensor, torch.Tensor], to
 
 
 # ------------------------------------------------------------------------------ the one formulation
+_MATH_ATTENTION = {"lock": threading.Lock(), "users": 0, "context": None}
+
+
+@contextlib.contextmanager
+def _math_attention() -> Iterator[None]:
+    """Attention on PyTorch's math kernel while any derivative pass runs. The setting is the
+    process's, not the thread's: the first pass in sets it and the last out restores it, so that
+    passes in parallel threads cannot leave it set."""
+    state = _MATH_ATTENTION
+    with state["lock"]:
+        if state["users"] == 0:
+            state["context"] = sdpa_kernel([SDPBackend.MATH])
+            state["context"].__enter__()
+        state["users"] += 1
+    try:
+        yield
+    finally:
+        with state["lock"]:
+            state["users"] -= 1
+            if state["users"] == 0:
+                state["context"].__exit__(None, None, None)
+                state["context"] = None
+
+
 @contextlib.contextmanager
 def _differentiable(ev) -> Iterator[None]:
     """Grad on, attention on the math kernel (the only one with a double backward)."""
-    with torch.enable_grad(), sdpa_kernel([SDPBackend.MATH]):
+    with torch.enable_grad(), _math_attention():
         try:
             yield
         except (RuntimeError, NotImplementedError) as exc:
@@ -83,17 +108,21 @@ def _differentiable(ev) -> Iterator[None]:
 
 
 def _chunk_derivatives(ev, point: torch.Tensor, vectors: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
-                       fixed: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(g (D,), H v (k, D)) of the summed cost over one chunk at `point` (parameters, or
-    [parameters | buffers] as the evaluator lays them out), by double backward; `fixed`: more
-    tensors for functional_call, held constant (buffers of a Hessian in theta only)."""
+                       fixed: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """(g (D,), H v (k, D), n) of the summed cost over one chunk at `point` (parameters, or
+    [parameters | buffers] as the evaluator lays them out), by double backward, and what J divides
+    that sum by (the chunk's examples, or its counted tokens for a token-level objective); `fixed`:
+    more tensors for functional_call, held constant (buffers of a Hessian in theta only)."""
     w = point.detach().requires_grad_(True)
     module, params = _differentiable_module(ev.model), ev._unflatten(w)
     if module is not ev.model:  # the twin takes the model's buffers of now, not those of its copy
         params = {**dict(ev.model.named_buffers()), **params}
     if fixed:
         params = {**params, **fixed}
-    total = ev.objective.per_example(functional_call(module, params, (x,)), y).sum()
+    out = functional_call(module, params, (x,))
+    total = ev.objective.per_example(out, y).sum()
+    counts = ev.objective.counts
+    n = float(len(x) if counts is None else counts(out.detach(), y).sum())
     if not total.requires_grad:
         raise BadInput(f"{type(ev.model).__name__}: its cost does not depend differentiably on its parameters "
                        "(a detach, no_grad or integer step in the forward?)", field="derivatives")
@@ -112,7 +141,7 @@ def _chunk_derivatives(ev, point: torch.Tensor, vectors: torch.Tensor, x: torch.
             raise
         hvps.append(hv)
     zero = w.new_zeros((0, w.numel()))
-    return g.detach(), (torch.stack(hvps) if hvps else zero).detach()
+    return g.detach(), (torch.stack(hvps) if hvps else zero).detach(), n
 
 
 _TWINS: "weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module]" = weakref.WeakKeyDictionary()
@@ -174,6 +203,10 @@ def _split_pieces(ev, splits: Sequence[str], chunk: int) -> Iterator[tuple[int, 
 
 
 def _concatenated(ev, splits: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    streamed = [s for s in splits if s in getattr(ev, "sources", {})]
+    if streamed:  # read in batches (compute/streaming): not yet differentiated here
+        raise BadInput(f"exact derivatives need the split in memory as tensors; {', '.join(streamed)} is streamed",
+                       field="derivatives")
     x = torch.cat([ev.data[s][0] for s in splits])
     y = torch.cat([ev.data[s][1] for s in splits])
     return x, y
@@ -184,14 +217,18 @@ def hessian_vector_products(ev, theta: torch.Tensor, vectors: torch.Tensor, spli
                             buffers: torch.Tensor | None = None,
                             progress: Progress | None = None) -> dict[str, torch.Tensor]:
     """{split: H v (k, D) float64} for each row v of `vectors` (k, D), H the Hessian in theta of the
-    TOTAL cost J over the whole split (the mean over its examples, as Evaluator computes J) at theta.
+    TOTAL cost J over the whole split (the mean over its examples, or over its counted tokens for a
+    token-level objective: as Evaluator computes J) at theta.
 
-    ev: an Evaluator (its model, objective, data, device, dtype and memory budget; call under its
-    lock if others share it). theta (D,): the parameters in the evaluator's ParamLayout order.
+    ev: an Evaluator (its model, objective, data, device, dtype and memory budget; its lock is
+    held for the call). theta (D,): the parameters in the evaluator's ParamLayout order.
     buffers: the model's float buffers (BufferLayout order) held fixed at theta, or None for the
     model's own. Chunks of examples in a fixed order, each chunk's products summed in float64, then
-    divided by the split's size: the same bits on every call. progress(done, total) per chunk.
-    By double backward, the formulation the line derivatives use (module docstring).
+    divided by the split's size: the same bits on every call. Each chunk is computed in the
+    evaluator's dtype (an Evaluator with dtype=torch.float64 gives float64 throughout); vectors are
+    cast to it. progress(done, total) per chunk (may raise to cancel). By double backward, the
+    formulation the line derivatives use (module docstring); BadInput for a model that PyTorch
+    cannot differentiate twice.
     """
     return _split_totals(ev, theta, vectors, splits, buffers, progress)[1]
 
@@ -213,16 +250,17 @@ def _split_totals(ev, theta, vectors, splits, buffers, progress):
     pieces = list(_split_pieces(ev, splits, _chunk_examples(ev, theta, x, 1 + len(vectors))))
     grads = torch.zeros(len(splits), len(theta), dtype=torch.float64)
     hvps = torch.zeros(len(splits), len(vectors), len(theta), dtype=torch.float64)
-    with _differentiable(ev):
+    sizes = [0.0] * len(splits)
+    with ev.lock, _differentiable(ev):  # functional_call swaps the module's tensors: one pass at a time
         for done, (i, rows) in enumerate(pieces, 1):
-            g, hv = _chunk_derivatives(ev, theta, vectors, x[rows], y[rows], fixed)
+            g, hv, n = _chunk_derivatives(ev, theta, vectors, x[rows], y[rows], fixed)
             grads[i] += g.double().cpu()
             hvps[i] += hv.double().cpu()
+            sizes[i] += n
             if progress is not None:  # may raise to cancel
                 progress(done, len(pieces))
-    sizes = {s: len(ev.data[s][0]) for s in splits}
-    return ({s: grads[i] / sizes[s] for i, s in enumerate(splits)},
-            {s: hvps[i] / sizes[s] for i, s in enumerate(splits)})
+    return ({s: grads[i] / sizes[i] for i, s in enumerate(splits)},
+            {s: hvps[i] / sizes[i] for i, s in enumerate(splits)})
 
 
 # ------------------------------------------------------------------------------ along a line
@@ -238,21 +276,24 @@ def line_derivatives(evaluator, start: torch.Tensor, direction: torch.Tensor, al
     ev = evaluator
     x, y = _concatenated(ev, splits)
     a = np.asarray(alphas, dtype=np.float64)
+    if not len(a):
+        return {s: (np.zeros(0), np.zeros(0)) for s in splits}
     d = direction.to(ev.device, ev.dtype)
     d64 = d.double().cpu()
     pieces = list(_split_pieces(ev, splits, _chunk_examples(ev, start.to(ev.device, ev.dtype), x, 2)))
     sums = torch.zeros(len(a), len(splits), 2, dtype=torch.float64)
+    sizes = torch.zeros(len(splits), dtype=torch.float64)
     done, total = 0, len(pieces) * len(a)
     with _differentiable(ev):
         for i, rows in pieces:
             for p, alpha in enumerate(a):
                 point = start + float(alpha) * d
-                g, hd = _chunk_derivatives(ev, point, d[None], x[rows], y[rows])
+                g, hd, n = _chunk_derivatives(ev, point, d[None], x[rows], y[rows])
                 sums[p, i, 0] += g.double().cpu() @ d64
                 sums[p, i, 1] += hd[0].double().cpu() @ d64
                 done += 1
                 if progress is not None:  # may raise to cancel
                     progress(done, total)
-    sizes = torch.as_tensor([len(ev.data[s][0]) for s in splits], dtype=torch.float64)
+            sizes[i] += n  # the same at every point: the chunk's examples or counted tokens
     means = sums / sizes[None, :, None]
     return {s: (means[:, i, 0].numpy(), means[:, i, 1].numpy()) for i, s in enumerate(splits)}

@@ -279,9 +279,9 @@ class Evaluator:
         sums = combine_shards(shard_sums)
         result = metrics_by_split(self.objective, sums, metrics, splits, bounds)
         if derivatives and not one_pass:
-            if self.streamed or self.objective.counts is not None or self.objective.takes_batch:  # reads ev.data
-                raise BadInput("exact derivatives: for in-memory tensor data and per-example objectives only (or "
-                               "a ReLU MLP's line fast path)", field="derivatives")
+            if self.streamed or self.objective.takes_batch:  # derivatives.py reads ev.data; (outputs, targets)
+                raise BadInput("exact derivatives: for in-memory tensor data and losses of (outputs, targets) only "
+                               "(or a ReLU MLP's line fast path)", field="derivatives")
             by_split = line_derivatives(self, basis[0], basis[1] - basis[0], coeffs[:, 1].numpy(), splits,
                                         offset_progress(progress, 1, 2))
             for s, (d1, d2) in by_split.items():

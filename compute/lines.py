@@ -108,9 +108,6 @@ def compute_line(query: LineQuery, store: Store, progress: Progress | None = Non
     if query.derivatives and evaluator.objective.perturb is not None:
         raise BadInput(f"{runs[0].model_id}: derivatives of an objective that perturbs its inputs (adversarial "
                        "training) are not computed", field="derivatives")
-    if query.derivatives and evaluator.objective.counts is not None:  # compute/derivatives.py divides by examples
-        raise BadInput(f"{runs[0].model_id}: derivatives of a token-level objective ({evaluator.objective.name}) "
-                       "are not computed yet", field="derivatives")
     # with derivatives: in the cost's own pass where the line fast path applies (Evaluator.line)
     evaluation = evaluator.line(theta0, theta1, alphas, query.splits, progress, dropout_samples=query.dropout_samples,
                                 buffer_basis=buffers, bn=query.bn, derivatives=query.derivatives)

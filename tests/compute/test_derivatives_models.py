@@ -24,7 +24,7 @@ from compute.params import ParamLayout
 from models.errors import BadInput
 from models.lstm import LSTMLanguageModel
 from models.mlp import MLP
-from models.objectives import OBJECTIVES, Objective
+from models.objectives import CAUSAL_LM, OBJECTIVES, Objective
 from models.user import LossRef
 
 F64 = torch.float64
@@ -88,6 +88,9 @@ MODELS = {  # name: (factory, input kind, objective)
     "lstm-dropout": (lambda: LSTMLanguageModel(vocab=VOCAB, hidden=6, layers=2, dropout=0.5), "sequences", "token-nll"),
     "maxout-dropout": (lambda: MLP(8, [6, 5], CLASSES, activation="maxout", pieces=3, dropout_input=0.2,
                                    dropout_hidden=0.5), "vectors", "cross-entropy"),
+    # a token-level objective: J is the sum over counted tokens (labels -100 are not) / their number
+    "causal-lm-counted": (lambda: nn.Sequential(nn.Embedding(VOCAB, 8), nn.LayerNorm(8), nn.GELU(), nn.Linear(8, VOCAB)),
+                          "labels", CAUSAL_LM),
 }
 
 
@@ -113,7 +116,10 @@ def _data(kind: str) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.randn(N, 2, 6, 6, generator=g, dtype=F64), torch.randint(0, CLASSES, (N,), generator=g)
     if kind == "tokens":
         return torch.randint(0, VOCAB, (N, 5), generator=g), torch.randint(0, VOCAB, (N,), generator=g)
-    return torch.randint(0, VOCAB, (N, 5), generator=g), torch.randint(0, VOCAB, (N, 5), generator=g)
+    ids, next_ids = torch.randint(0, VOCAB, (N, 5), generator=g), torch.randint(0, VOCAB, (N, 5), generator=g)
+    if kind == "labels":  # Hugging Face's labels: the ids themselves, some not counted
+        return ids, torch.where(torch.rand(N, 5, generator=g) < 0.3, torch.full_like(ids, -100), ids)
+    return ids, next_ids
 
 
 def _objective(objective: str | Objective) -> Objective:
@@ -138,7 +144,8 @@ def _double_backward(model0: nn.Module, model1: nn.Module, data, objective: str 
     point = {n: ((1 - a) * ends[0][n] + a * ends[1][n]) for n in ends[0]}
     with torch.nn.attention.sdpa_kernel([torch.nn.attention.SDPBackend.MATH]):
         out = functional_call(_explicit_batchnorm(model0), point, (data[0],))
-        cost = _objective(objective).per_example(out, data[1]).mean()
+        per, counts = _objective(objective).per_example(out, data[1]), _objective(objective).counts
+        cost = per.mean() if counts is None else per.sum() / counts(out, data[1]).sum()
         (d1,) = torch.autograd.grad(cost, a, create_graph=True)
         (d2,) = torch.autograd.grad(d1, a)
     return d1.item(), d2.item()

@@ -98,3 +98,28 @@ def test_a_cost_that_does_not_depend_on_theta_is_refused():
     ev = Evaluator(model, OBJECTIVES["cross-entropy"], _splits(), device="cpu", dtype=F64)
     with pytest.raises(BadInput, match="does not depend differentiably"):
         hessian_vector_products(ev, layout.flatten_model(model), torch.ones(1, layout.numel), ["train"])
+
+
+def test_a_token_level_objective_divides_by_the_counted_tokens():
+    """causal-lm: J = summed NLL over the counted tokens / their number (labels -100 not counted)."""
+    from models.objectives import CAUSAL_LM
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(7, 4), nn.LayerNorm(4), nn.Linear(4, 7)).to(F64)
+    layout = ParamLayout.of(model)
+    g = torch.Generator().manual_seed(5)
+    ids = torch.randint(0, 7, (9, 5), generator=g)
+    labels = torch.where(torch.rand(9, 5, generator=g) < 0.4, torch.full_like(ids, -100), ids)
+    theta = layout.flatten_model(model)
+    vectors = torch.randn(2, layout.numel, generator=g, dtype=F64)
+    ev = Evaluator(model, CAUSAL_LM, {"train": (ids, labels)}, device="cpu", dtype=F64, memory_budget=3_000)
+
+    def cost(t: torch.Tensor) -> torch.Tensor:
+        out = functional_call(model, layout.unflatten(t), (ids,))
+        return CAUSAL_LM.per_example(out, labels).sum() / (labels[:, 1:] != -100).sum()
+
+    want = vectors @ torch.autograd.functional.hessian(cost, theta, vectorize=True)
+    got = hessian_vector_products(ev, theta, vectors, ["train"])["train"]
+    torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-8 * float(want.abs().max()))
+    torch.testing.assert_close(gradient(ev, theta, ["train"])["train"],
+                               torch.autograd.functional.jacobian(cost, theta), rtol=1e-8, atol=1e-10)

@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -161,6 +162,26 @@ def test_gpt2_plain_state_dicts_with_both_tied_names_and_a_sharded_folder(gpt2_s
     assert "model-00002-of-00002.safetensors" in line and "step-2" in line
 
 
+def test_a_factory_loading_a_local_folder(gpt2_states, tmp_path, monkeypatch, capsys):
+    base = gpt.tiny_gpt2()
+    base.load_state_dict(gpt2_states[0])
+    base.save_pretrained(tmp_path / "base")
+    monkeypatch.setenv("USERPKG_GPT2_DIR", str(tmp_path / "base"))
+    ckpts = tmp_path / "ckpts"
+    ckpts.mkdir()
+    for step in (2, 4):
+        torch.save(gpt2_states[step], ckpts / f"step_{step}.pt")
+    run = _cli_import(ckpts, tmp_path / "home", monkeypatch, capsys, model="userpkg.gpt:local_gpt2")
+    assert run.steps == [2, 4]
+    hf = gpt.tiny_gpt2()
+    hf.load_state_dict(gpt2_states[4])
+    hf.eval()
+    ids, labels = gpt.one_batch()["train"]
+    with torch.no_grad():
+        assert run.manifest["steps"][-1]["cost"]["train"] == pytest.approx(
+            float(hf(input_ids=ids, labels=labels).loss), abs=1e-6)
+
+
 @pytest.fixture(scope="module")
 def nano_states():
     return _train_states(gpt.nano_gpt, gpt.sequences())
@@ -244,11 +265,17 @@ def test_lightning_ckpt_with_model_prefix(nano_states, tmp_path, monkeypatch, ca
     from compute.lines import compute_line
     from compute.queries import LineQuery, resolve
 
+    monkeypatch.setenv("LANDSCAPE_HOME", str(tmp_path / "home"))  # its signing key too (compute/signing.py)
     store = Store(tmp_path / "home")
-    query = resolve(LineQuery.from_args(f"init:{found.id}", f"final:{found.id}", "0:1", 3, "train",
-                                        derivatives=True), store)
-    with pytest.raises(BadInput, match="token-level objective"):  # not a wrong number: refused
-        compute_line(query, store)
+    # derivatives of a token-level objective divide by the counted tokens, as J does: dJ/dalpha at the
+    # middle point against a central difference of J itself
+    h = 1e-3
+    query = resolve(LineQuery.from_args(f"init:{found.id}", f"final:{found.id}", f"{0.5 - h}:{0.5 + h}", 3,
+                                        "train", derivatives=True), store)
+    result = compute_line(query, store)
+    cost = result.cost["train"]
+    slope = result.dcost["train"]
+    assert abs(slope[1] - (cost[2] - cost[0]) / (2 * h)) <= 2e-2 * max(1.0, abs(slope[1]))
 
 
 def test_ambiguous_prefixes_and_links_are_one_line(nano_states, tmp_path, monkeypatch, capsys):
@@ -293,3 +320,26 @@ def test_seq_classification_and_shapes_the_objective_cannot_take():
     expected = F.cross_entropy(out[0, :-1], torch.tensor([2, -100, 4]), ignore_index=-100, reduction="sum")
     assert float(lm.per_example(out, targets)[0]) == pytest.approx(float(expected), abs=1e-6)
     assert ids.shape == targets.shape
+
+
+def test_causal_lm_is_the_mean_over_every_counted_token_however_the_split_is_cut():
+    from compute.evaluator import Evaluator
+    from compute.params import ParamLayout
+    from models.user import LossRef
+
+    torch.manual_seed(0)
+    model, data = gpt.nano_gpt().eval(), gpt.sequences()
+    theta = ParamLayout.of(model).flatten_model(model)[None]
+    objective = LossRef.parse("causal-lm").objective()
+    whole = Evaluator(model, objective, data, device="cpu").evaluate_points(theta, ["train", "valid"])
+    cut = Evaluator(model, objective, data, device="cpu", memory_budget=1)  # one sequence per chunk
+    assert cut._chunk_size(theta, cut.data["train"][0], 0) == 1
+    pieces = cut.evaluate_points(theta, ["train", "valid"])
+    for split in ("train", "valid"):
+        ids, labels = data[split]
+        expected = _lm_cost(model, ids, labels)  # sequences with fewer counted tokens weigh less
+        assert float(whole.splits[split].cost[0]) == pytest.approx(expected, rel=1e-6)
+        assert float(pieces.splits[split].cost[0]) == pytest.approx(expected, rel=1e-6)
+        assert float(whole.splits[split].extra["perplexity"][0]) == np.exp(float(whole.splits[split].cost[0]))
+        per_sequence = np.mean([_lm_cost(model, ids[i:i + 1], labels[i:i + 1]) for i in range(len(ids))])
+        assert abs(per_sequence - expected) > 1e-4  # the mean over sequences would be another number

@@ -81,7 +81,7 @@ def test_derivatives_match_central_differences_of_a_float64_mlp_line(store, sigm
 
 def test_a_relu_lines_derivatives_come_from_the_fast_paths_pass(store, relu_run, monkeypatch):
     """The relu-mnist line takes the line fast path: its derivatives come from the cost's own pass
-    (no nested jvps of the network), equal to what the nested jvps give."""
+    (not the general path through the network), equal to what the general path gives."""
     import compute.evaluator as evaluator_module
 
     def no_nested_jvps(*args, **kwargs):

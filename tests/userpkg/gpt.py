@@ -35,6 +35,20 @@ def tiny_gpt2_logits():
     return LogitsGPT2(_config())
 
 
+def local_gpt2():
+    """A GPT-2 loaded from a local folder (from_pretrained, nothing downloaded): the folder that
+    USERPKG_GPT2_DIR names, as a user's factory would load their base model."""
+    import os
+
+    from transformers import GPT2LMHeadModel
+
+    class LogitsGPT2(GPT2LMHeadModel):
+        def forward(self, input_ids, **kwargs):
+            return super().forward(input_ids=input_ids, **kwargs).logits
+
+    return LogitsGPT2.from_pretrained(os.environ["USERPKG_GPT2_DIR"], local_files_only=True)
+
+
 class NanoGPT(nn.Module):
     """nanoGPT's shape in miniature: the head shares its weight with the token embedding."""
 
