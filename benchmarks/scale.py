@@ -12,10 +12,11 @@
     .venv/bin/python benchmarks/scale.py            # N = 20,000 / 200,000; 3 repeats
     .venv/bin/python benchmarks/scale.py --quick    # N = 5,000 / 50,000; 1 repeat
 
-  roof, shards  benchmarks/scale_roof.py: a GPT-2-small line against a plain no_grad forward (the
-             roof), and a data-heavy line on 1 and 2 `landscape worker` processes.
+  roof, shards  benchmarks/scale_roof.py: a GPT-2-small 5-point line against a plain no_grad
+             forward (the roof; 8,192 tokens, --quick 512), and a data-heavy line (100,000
+             examples, --quick 20,000) on 1 and 2 `landscape worker` processes.
 
-    .venv/bin/python benchmarks/scale.py --only roof,shards --quick
+    .venv/bin/python benchmarks/scale.py --only roof,shards --quick   # ~9 + 1 min at load 18
 """
 
 from __future__ import annotations
