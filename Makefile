@@ -39,13 +39,15 @@ serve: $(STAMP)
 test: $(STAMP) system-test-deps
 	$(PY) -m pytest
 
-# The benchmarks print medians and ratios side by side; loss-landscapes is only a reference.
+# The benchmarks print medians and ratios side by side; loss-landscapes, PyHessian and
+# hessian-eigenthings are only references (never imported by the product).
 bench: $(STAMP)
-	$(PY) -m pip install --quiet --no-deps loss-landscapes==3.0.6
+	$(PY) -m pip install --quiet --no-deps loss-landscapes==3.0.6 pyhessian==0.1 hessian-eigenthings==1.0.0a5
 	$(PY) benchmarks/line.py
 	$(PY) benchmarks/surface.py
 	$(PY) benchmarks/workers.py
 	$(PY) benchmarks/dashboard.py
+	$(PY) benchmarks/hessian.py
 
 clean:
 	rm -rf $(VENV) .test-artifacts

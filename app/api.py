@@ -13,7 +13,9 @@ miss), else 202 with the jobs' progress, a `Location` (the same URL: ask again) 
 to S seconds for the result first, for a script that would rather not poll.
 
 Every answer that is not the result has one body, made by `error_body`:
-{"ok": false, "status": N, "error": message, "field": name or null, "jobs": {...} or null}.
+{"ok": false, "status": N, "error": message, "field": name or null, "jobs": {...} or null};
+under /api/ that includes an address that names no data (404) and a method other than GET (405,
+with `Allow`). Every JSON answer is strict JSON (compute.results.dumps: NaN and Infinity as null).
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode
 
 from flask import Flask, Response, jsonify, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from models.errors import BadInput
 from compute import validate
+from compute.results import dumps
 
 from . import jobclient, urls
 from .demo import demo_status
@@ -32,6 +37,7 @@ from .views import VIEWS
 
 MAX_WAIT_S = 60.0
 RETRY_AFTER_S = 2
+API_ALIASES = {"hessian": "curvature"}  # /api/hessian.json is the curvature view's twin
 
 
 def error_body(status: int, message: str, field: str | None = None, jobs: dict | None = None) -> dict:
@@ -56,7 +62,42 @@ def _split_wait(query_string: str) -> tuple[str, float]:
     return urlencode([(k, v) for k, v in pairs if k != "wait"]), wait
 
 
+class StrictJSONProvider(DefaultJSONProvider):
+    """Flask's JSON (jsonify) written by compute.results.dumps: no body ever holds NaN or Infinity,
+    which JSON.parse and jq refuse."""
+
+    def dumps(self, obj, **kwargs) -> str:
+        kwargs.setdefault("default", self.default)
+        kwargs.setdefault("ensure_ascii", self.ensure_ascii)
+        kwargs.setdefault("sort_keys", self.sort_keys)
+        return dumps(obj, **kwargs)
+
+
+def _is_api(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
+
+
 def register(server: Flask) -> None:
+    server.json = StrictJSONProvider(server)
+
+    @server.errorhandler(HTTPException)
+    def api_http_error(exc: HTTPException):
+        """Under /api/ every HTTP error (405 for a POST, ...) is the one error body; elsewhere Flask's page."""
+        if not _is_api(request.path):
+            return exc
+        status = exc.code or 500
+        if isinstance(exc, MethodNotAllowed):
+            allowed = sorted(exc.valid_methods or ("GET", "HEAD", "OPTIONS"))
+            body = error_body(status, f"{request.method} is not allowed on {request.path}: it answers "
+                                      f"{', '.join(allowed)}", field="method")
+        else:
+            body = error_body(status, f"{exc.name}: {request.path}")
+        response = jsonify(body)
+        response.status_code = status
+        if isinstance(exc, MethodNotAllowed):
+            response.headers["Allow"] = ", ".join(allowed)
+        return response
+
     @server.before_request
     def no_climbing():
         """A path with a '..' segment names nothing here (Dash's asset routes would answer 500)."""
@@ -78,8 +119,17 @@ def register(server: Flask) -> None:
         except BadInput as exc:  # Redis unreachable: 503
             return _refusal(exc)
 
+    @server.route("/api", defaults={"rest": ""})
+    @server.route("/api/", defaults={"rest": ""})
+    @server.route("/api/<path:rest>")
+    def no_such_data(rest: str):
+        """/api/, /api/line, /api/line.json/: no data (not the page, which Dash serves at any other path)."""
+        return _refusal(BadInput(f"no such data: {request.path}; ask /api/<view>.json or .csv, views: "
+                                 f"{', '.join(VIEWS)}; or /api/runs.json, /api/demo.json", field="path", status=404))
+
     @server.route("/api/<view>.<fmt>")
     def view_data(view: str, fmt: str):
+        view = API_ALIASES.get(view, view)
         if view not in VIEWS or fmt not in ("json", "csv"):
             return _refusal(BadInput(f"no such data: /api/{view}.{fmt}; views: {', '.join(VIEWS)}; "
                                      "formats: json, csv", field="view", status=404))

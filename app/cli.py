@@ -13,12 +13,12 @@ exit status 2 with one clear line for bad input.
 Built on click, which takes `--alpha -1:1` as a value (argparse read it as a flag). Values stay
 strings here: the query constructors of compute.queries parse and validate them, as they do the
 page's fields and the API's parameters. This module only checks what the command line alone
-has: an output file's folder, and names too long to be a run's folder.
+has: an output file's folder, names too long to be a run's folder, and the integers of the
+commands that build no query (`_Integer`: compute.validate's ASCII digits, not click's int()).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -30,8 +30,11 @@ from compute import signing
 from compute.control_results import ControlResult
 from compute.importing import import_run
 from compute.jobs import LocalJobs, get_jobs, run_job
-from compute.queries import CONTROL_PARAMS, ControlQuery, LineQuery, SurfaceQuery, TrajectoryQuery, resolve
-from compute.results import LineResult, TrajectoryResult
+from compute import validate
+from compute.hessian import HessianResult
+from compute.queries import (CONTROL_PARAMS, ControlQuery, HessianQuery, LineQuery, SurfaceQuery, TrajectoryQuery,
+                             resolve)
+from compute.results import LineResult, TrajectoryResult, dumps
 from compute.store import Store
 from compute.settings import worker_redis_url
 from compute.surface_results import SurfaceResult
@@ -53,11 +56,36 @@ def _name(ctx: click.Context, param: click.Parameter, value: str | None) -> str 
     return value
 
 
+class _Integer(click.ParamType):
+    """An integer option, parsed by compute.validate.parse_int (ASCII digits: click's INT, which is
+    int(), also takes '1_000', '١٢' and '１０'), within [minimum, maximum] where given."""
+
+    name = "integer"
+
+    def __init__(self, minimum: int | None = None, maximum: int | None = None):
+        self.minimum, self.maximum = minimum, maximum
+
+    def convert(self, value, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        field = param.name if param else "value"
+        try:
+            n = validate.parse_int(value, field)
+        except BadInput:
+            self.fail(f"{value!r} is not a valid integer (ASCII digits 0-9)", param, ctx)
+        try:
+            return validate.parse_int(n, field, self.minimum, self.maximum)
+        except BadInput as exc:
+            self.fail(exc.message, param, ctx)
+
+
 def _out_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """--out FILE: refused now if it cannot be written, not after minutes of computing."""
     if value is None:
         return None
     path = Path(value)
+    if not path.name or path.name == "..":  # '', '.', '/', 'a/..': a folder, never a file to write
+        raise click.BadParameter(f"{value!r} names no file")
+    if "\x00" in value:  # no system call takes it (and pathlib's checks answer False, not an error)
+        raise click.BadParameter(f"{value!r} is not a file name: it holds a NUL character")
     if len(os.fsencode(_tmp_path(path).name)) > MAX_NAME:
         raise click.BadParameter(f"file name longer than {MAX_NAME - len('..tmp')} characters")
     try:
@@ -103,7 +131,7 @@ def _write(text: str, out: str | None) -> None:
 
 def _emit(result, fmt: str, out: str | None, plot: str | None = None, kind: str = "") -> None:
     """The result on stdout or in --out; with --plot FILE also the page's figure of it, for print."""
-    _write(result.to_csv() if fmt == "csv" else json.dumps(result.to_json()), out)
+    _write(result.to_csv() if fmt == "csv" else dumps(result.to_json()), out)
     if plot is not None:
         from app.figures.export import result_figure, write_figure  # plotly is loaded only here
 
@@ -173,7 +201,7 @@ def cmd_models(fmt: str) -> None:
     rows = [{"id": s.id, "presets": list(s.presets), "dataset": s.dataset, "objective": s.objective_name,
              "description": s.description} for s in MODELS.values()]
     if fmt == "json":
-        _write(json.dumps(rows, indent=1), None)
+        _write(dumps(rows, indent=1), None)
         return
     width = max(len(r["id"]) for r in rows)
     for r in rows:
@@ -183,7 +211,7 @@ def cmd_models(fmt: str) -> None:
 @cli.command("train")
 @click.argument("model")
 @click.option("--preset", default="small")
-@click.option("--seed", type=int, default=0)
+@click.option("--seed", type=_Integer(0, validate.MAX_SEED), default=0)
 @click.option("--data", help="folder with the real data files (default: offline demo data)")
 def cmd_train(model: str, preset: str, seed: int, data: str | None) -> None:
     """train a model and record the run; prints the run id last"""
@@ -208,7 +236,7 @@ def cmd_train(model: str, preset: str, seed: int, data: str | None) -> None:
                    "seq-classification, or MOD:FN (outputs, targets) -> per-example losses")
 @click.option("--path", "code_path", metavar="DIR", help="put DIR on sys.path first (where your modules are)")
 @click.option("--name", help="the run's name (default: DIR's name)")
-@click.option("--final", "final_step", type=int, metavar="STEP",
+@click.option("--final", "final_step", type=_Integer(), metavar="STEP",
               help="theta_f (default: the checkpoint with the lowest validation cost)")
 @click.option("--prefix", metavar="PREFIX",
               help="the prefix the module's keys carry in the checkpoints, e.g. model. for a LightningModule's "
@@ -247,7 +275,7 @@ def cmd_runs(fmt: str, resign: str | None) -> None:
                      "final_valid_cost": final.get("cost", {}).get("valid"), "created": run.manifest.get("created")})
     rows += [{"id": name, "damaged": reason} for name, reason in damaged]  # listed, never fatal
     if fmt == "json":
-        _write(json.dumps(rows, indent=1), None)
+        _write(dumps(rows, indent=1), None)
     elif not rows:
         print("no runs yet: `landscape train MODEL` records one", file=sys.stderr)
     else:
@@ -270,6 +298,8 @@ def cmd_runs(fmt: str, resign: str | None) -> None:
               help="with --points auto: refine until linear interpolation is within T x the curve's range "
                    "(default 0.001; at most 401 points)")
 @click.option("--derivatives", is_flag=True, help="also dJ/dalpha and d2J/dalpha2 at every point, exactly (forward mode)")
+@click.option("--sharpness", is_flag=True, help="also lambda_max of the Hessian at the points (Lanczos; slow)")
+@click.option("--sharpness-every", metavar="N", help="lambda_max at every N-th point and the last (implies --sharpness)")
 @click.option("--splits", default="train,valid")
 @click.option("--dtype", default="float32", help="float32 (default, exact), float64, bfloat16 (preview)")
 @click.option("--dropout-samples", default="0", metavar="N",
@@ -277,12 +307,12 @@ def cmd_runs(fmt: str, resign: str | None) -> None:
                    "Monte-Carlo estimate with dropout on, the mean of N passes (models with dropout)")
 @_bn_option
 @_result_options
-def cmd_line(start: str, end: str, alpha: str, points: str, tolerance: str | None, derivatives: bool, splits: str,
-             dtype: str, dropout_samples: str, bn: str, fmt: str, out: str | None, local: bool,
-             plot: str | None) -> None:
+def cmd_line(start: str, end: str, alpha: str, points: str, tolerance: str | None, derivatives: bool,
+             sharpness: bool, sharpness_every: str | None, splits: str, dtype: str, dropout_samples: str, bn: str, fmt: str,
+             out: str | None, local: bool, plot: str | None) -> None:
     """exact cost along the line between two endpoints, with its metrics (barrier, monotonicity, minima)"""
     query = resolve(LineQuery.from_args(start, end, alpha, points, splits, dtype, dropout_samples, bn, derivatives,
-                                        tolerance), Store())
+                                        tolerance, sharpness_every or (1 if sharpness else 0)), Store())
     _emit(LineResult.from_json(_run_job(query, local, "line")), fmt, out, plot, "line")
 
 
@@ -298,7 +328,8 @@ def cmd_trajectory(run: str, fmt: str, out: str | None, local: bool, plot: str |
 @cli.command("surface")
 @click.argument("run", callback=_name)
 @click.option("--kind", default="paper", help="paper (default; rows along the residual directions, "
-              "appendix C), random-plane (Fig 21), alpha-random (Fig 22)")
+              "appendix C), random-plane (Fig 21), alpha-random (Fig 22), hessian (the plane of the top two "
+              "Hessian eigenvectors at theta_f)")
 @click.option("--alpha", help="range A:B (default: fitted to the trajectory)")
 @click.option("--beta", help="range B0:B1 (default: fitted to the trajectory)")
 @click.option("--points", default="41x41", help="NxM rows (alpha) x columns (beta), 2..201 each (default 41x41)")
@@ -317,6 +348,37 @@ def cmd_surface(run: str, kind: str, alpha: str | None, beta: str | None, points
     query = resolve(SurfaceQuery.from_args(run, kind, alpha, beta, points, splits, dtype, seed, scale,
                                            normalization, bn), Store())
     _emit(SurfaceResult.from_json(_run_job(query, local, f"surface {kind}")), fmt, out, plot, "surface")
+
+
+@cli.command("hessian")
+@click.argument("endpoint", callback=_name)
+@click.option("--top", default="1", metavar="K", help="the K largest eigenvalues (default 1; 0 for none)")
+@click.option("--bottom", default="0", metavar="K", help="the K most negative eigenvalues (default 0)")
+@click.option("--trace", is_flag=True, help="also the trace (Hutchinson; see --trace-probes)")
+@click.option("--density", is_flag=True, help="also the spectral density (stochastic Lanczos quadrature)")
+@click.option("--splits", default="train")
+@click.option("--to", "to", callback=_name, help="with --alpha: the point (1-alpha) ENDPOINT + alpha TO of a line")
+@click.option("--alpha", help="with --to: where on the line")
+@click.option("--tolerance", default="1e-3", help="eigenvalues' relative error bound (default 1e-3)")
+@click.option("--iterations", default="100", help="most Lanczos steps (default 100)")
+@click.option("--trace-method", default="hutchinson", help="hutchinson (default) or hutch++")
+@click.option("--trace-probes", default="30", help="products for the trace (default 30)")
+@click.option("--density-probes", default="4", help="SLQ probes (default 4)")
+@click.option("--density-steps", default="40", help="Lanczos steps per SLQ probe (default 40)")
+@click.option("--broadening", default="0.05", help="SLQ Gaussian width on the symmetric-log axis (default 0.05)")
+@click.option("--seed", default="0", help="seed of the random vectors (default 0)")
+@click.option("--dtype", default="float32", help="float32 (default) or float64")
+@_bn_option
+@_result_options
+def cmd_hessian(endpoint: str, top: str, bottom: str, trace: bool, density: bool, splits: str, to: str | None,
+                alpha: str | None, tolerance: str, iterations: str, trace_method: str, trace_probes: str,
+                density_probes: str, density_steps: str, broadening: str, seed: str, dtype: str, bn: str, fmt: str,
+                out: str | None, local: bool, plot: str | None) -> None:
+    """the Hessian's top/bottom eigenvalues, trace and spectral density at a point (whole splits)"""
+    query = resolve(HessianQuery(endpoint, to, alpha, top, bottom, trace, density, splits, dtype, bn, tolerance,
+                                 iterations, trace_method, trace_probes, density_probes, density_steps, broadening,
+                                 seed), Store())
+    _emit(HessianResult.from_json(_run_job(query, local, "hessian")), fmt, out, plot, "hessian")
 
 
 def _control_command(experiment: str, schema: dict) -> click.Command:
@@ -345,9 +407,9 @@ cli.add_command(cmd_control)
 
 
 @cli.command("worker")
-@click.option("--concurrency", type=int, default=1, help="pool processes per worker (default 1)")
+@click.option("--concurrency", type=_Integer(1), default=1, help="pool processes per worker (default 1)")
 @click.option("--pool", type=click.Choice(POOLS), default="prefork")
-@click.option("--threads", type=int, help="torch threads per pool process (default: torch's)")
+@click.option("--threads", type=_Integer(1), help="torch threads per pool process (default: torch's)")
 @click.option("--hostname", help="worker name, e.g. w1@%h (default celery@%h)")
 @click.option("--loglevel", default="info")
 def cmd_worker(concurrency: int, pool: str, threads: int | None, hostname: str | None, loglevel: str) -> None:
@@ -356,11 +418,12 @@ def cmd_worker(concurrency: int, pool: str, threads: int | None, hostname: str |
 
 
 @cli.command("serve")
-@click.option("--host", default="127.0.0.1")
-@click.option("--port", type=int, default=8050)
+@click.option("--host", default="127.0.0.1", help="an IP address or a host name to listen on")
+@click.option("--port", default="8050", help="1 to 65535 (default 8050)")
 @click.option("--demo", is_flag=True, help="train the missing demo runs meanwhile, as jobs (progress on the page)")
-def cmd_serve(host: str, port: int, demo: bool) -> None:
+def cmd_serve(host: str, port: str, demo: bool) -> None:
     """serve the dashboard"""
+    host, port = validate.parse_host(host), validate.parse_port(port)  # one line, before any server starts
     from app.server import serve  # Dash is loaded only here: a worker or a line never imports it
 
     serve(host=host, port=port, demo=demo)

@@ -137,6 +137,10 @@ def _line(query, store) -> tuple[float, float, str]:
     per_point = passes * _examples(prof, query.splits) * prof.flops
     if query.derivatives:  # double backward (compute/derivatives.py): about six forward passes' worth per point
         per_point *= 6
+    if query.sharpness:  # lambda_max at every N-th point: at most SHARPNESS_ITERATIONS products each
+        from .hessian import SHARPNESS_ITERATIONS
+
+        per_point += _examples(prof, query.splits) * prof.flops * HVP_PASSES * SHARPNESS_ITERATIONS / query.sharpness
     field = "dropout" if query.dropout_samples > 1 else "points"
     points = ADAPTIVE_BUDGET if query.points == AUTO_POINTS else query.points  # an adaptive line's most
     return points * per_point, per_point, field
@@ -146,13 +150,32 @@ def _surface(query, store) -> tuple[float, float, str]:
     run = store.load(query.run)
     prof = profile(run.manifest)
     per_point = _examples(prof, query.splits) * prof.flops * (2 if query.bn == "recompute" else 1)
-    return query.rows * query.columns * per_point, per_point, "points"
+    work = query.rows * query.columns * per_point
+    if query.surface == "hessian":  # the two eigenvectors first: at most 150 Lanczos products on the first split
+        work += 150 * HVP_PASSES * prof.examples.get(query.splits[0], 0) * prof.flops
+    return work, per_point, "points"
+
+
+# A Hessian-vector product by double backward: a forward pass, its backward, and the backward of
+# that backward with its forward: about five forward passes' worth.
+HVP_PASSES = 5
+
+
+def _hessian(query, store) -> tuple[float, float, str]:
+    run = store.load(query.endpoints[0].run)
+    prof = profile(run.manifest)
+    per_product = HVP_PASSES * prof.flops
+    work = sum(query.products() * prof.examples.get(s, 0) * per_product for s in query.splits)
+    if query.to is not None and query.bn == "recompute" and run.manifest.get("batchnorm"):
+        work += prof.examples.get("train", 0) * prof.flops
+    field = "iterations" if (query.top or query.bottom) else ("trace_probes" if query.trace else "density_steps")
+    return work, work / max(query.products(), 1), field  # per point: per product, on all the splits
 
 
 # kind -> estimate(query, store) -> (work, work per grid point, the field to change); the kinds
 # not listed (trajectory: one pass per checkpoint; control experiments: small fixed problems)
 # are cheap whatever is asked and are not estimated.
-ESTIMATES: dict[str, Callable] = {"line": _line, "surface": _surface}
+ESTIMATES: dict[str, Callable] = {"line": _line, "surface": _surface, "hessian": _hessian}
 
 
 def estimate(query, store) -> tuple[float, float, str] | None:
@@ -179,6 +202,8 @@ def check(query, store) -> float | None:
     if query.kind == "surface":
         side = int(fit ** 0.5)
         advice = (f"at most {side}x{side} points" if side >= 2 else "a smaller model or fewer splits")
+    elif query.kind == "hessian":
+        advice = f"fewer {field.replace('_', ' ')} or splits (at most {fit} products in all)"
     elif field == "dropout":
         advice = f"fewer dropout samples or points (at most {fit} points x samples)"
     else:

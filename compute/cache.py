@@ -26,6 +26,7 @@ from pathlib import Path
 from models.errors import BadInput
 from .settings import redis_url
 from .store import landscape_home
+from .results import dumps  # the one JSON writer: non-finite numbers as null
 
 KEY_PREFIX = "landscape:result:"
 _KEY = re.compile(r"[a-z][a-z0-9-]*-[0-9a-f]{40}")  # Query.key(): the kind, a hex digest
@@ -90,7 +91,7 @@ class FileBackend:
             raise ValueError(f"{key!r} is not a query key")
         tmp = self.directory / f".{key}.{uuid.uuid4().hex}.tmp"
         try:
-            tmp.write_text(json.dumps(value))
+            tmp.write_text(dumps(value))
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -119,7 +120,7 @@ class RedisBackend:
         return json.loads(raw[1:] if raw.startswith(b"!") else raw)
 
     def set(self, key: str, value: dict) -> None:
-        self.client.set(KEY_PREFIX + key, json.dumps(value))
+        self.client.set(KEY_PREFIX + key, dumps(value))
 
     def has(self, key: str) -> bool:
         return bool(self.client.exists(KEY_PREFIX + key))

@@ -1,16 +1,16 @@
 """The result type of the control experiments (compute/controls.py): one experiment's arrays
 plus the query they answer. The JSON is what `landscape control` prints, what the cache holds and
-what the page's data download gives; non-finite numbers are written as null (JSON has no NaN).
+what the page's data download gives; non-finite numbers are written as null (JSON has no NaN:
+results.json_safe).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import math
 from dataclasses import dataclass, field
 
-from .results import csv_cell
+from .results import csv_cell, json_safe
 
 
 @dataclass
@@ -24,8 +24,8 @@ class ControlResult:
     meta: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"experiment": self.experiment, **_json_safe(self.data), "query": self.query, "key": self.key,
-                "meta": self.meta}
+        return json_safe({"experiment": self.experiment, **self.data, "query": self.query, "key": self.key,
+                          "meta": self.meta})
 
     @classmethod
     def from_json(cls, obj: dict) -> "ControlResult":
@@ -62,12 +62,3 @@ class ControlResult:
             writer.writerow([csv_cell(v) if isinstance(v, float) else v for v in row])
         return buf.getvalue()
 
-
-def _json_safe(obj):
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from .chunks import ChunkKind
 from .controls import CONTROL_KIND
+from .hessian import HESSIAN_KIND
 from .lines import LINE_KIND
 from .surfaces import SURFACE_KIND
 from .training import TRAIN_KIND
 from .trajectory import TRAJECTORY_KIND
 
-KINDS: dict[str, ChunkKind] = {k.kind: k for k in (LINE_KIND, TRAJECTORY_KIND, SURFACE_KIND, CONTROL_KIND, TRAIN_KIND)}
+KINDS: dict[str, ChunkKind] = {k.kind: k for k in (LINE_KIND, TRAJECTORY_KIND, SURFACE_KIND, CONTROL_KIND, TRAIN_KIND,
+                                                    HESSIAN_KIND)}
 
 
 def kind_of(query_kind: str) -> ChunkKind:

@@ -52,6 +52,25 @@ def endpoint_runs(query: LineQuery, store: Store) -> list[Run]:
     return runs
 
 
+def line_sharpness(query: LineQuery, evaluator, theta0: torch.Tensor, theta1: torch.Tensor, alphas: np.ndarray,
+                   buffers: torch.Tensor | None, progress: Progress | None) -> dict[str, list]:
+    """{split: lambda_max or None per alpha}: at every `query.sharpness`-th point of the grid and its last."""
+    from .hessian import Point, line_buffers, refuse_perturbing, top_eigenvalue  # it imports this module
+
+    refuse_perturbing(evaluator, "sharpness")
+    grid = query.alphas()
+    chosen = {float(a) for a in grid[::query.sharpness]} | {float(grid[-1])}
+    out: dict[str, list] = {s: [] for s in query.splits}
+    for i, a in enumerate(alphas):
+        theta = (1 - a) * theta0 + a * theta1
+        point = Point(theta, line_buffers(evaluator, theta, buffers, float(a), query.bn), None)
+        for s in query.splits:
+            out[s].append(float(top_eigenvalue(evaluator, point, s).top[0]) if float(a) in chosen else None)
+        if progress is not None:  # may raise to cancel
+            progress(i + 1, len(alphas))
+    return out
+
+
 def endpoint_step(endpoint: Endpoint, store: Store) -> int | None:
     """The recorded step an endpoint names (None for a random one)."""
     if endpoint.kind == "random":
@@ -112,6 +131,7 @@ def compute_line(query: LineQuery, store: Store, progress: Progress | None = Non
     evaluation = evaluator.line(theta0, theta1, alphas, query.splits, progress, dropout_samples=query.dropout_samples,
                                 buffer_basis=buffers, bn=query.bn, derivatives=query.derivatives)
     derivatives = {s: (m.dcost, m.d2cost) for s, m in evaluation.splits.items()} if query.derivatives else {}
+    sharpness = line_sharpness(query, evaluator, theta0, theta1, alphas, buffers, progress) if query.sharpness else {}
     return LineResult(
         alpha=alphas.tolist(),
         cost={s: m.cost.tolist() for s, m in evaluation.splits.items()},
@@ -120,7 +140,7 @@ def compute_line(query: LineQuery, store: Store, progress: Progress | None = Non
                for k in next(iter(evaluation.splits.values())).extra},
         query=query.to_json(), key=query.key(),
         dcost={s: d[0].tolist() for s, d in derivatives.items()},
-        d2cost={s: d[1].tolist() for s, d in derivatives.items()},
+        d2cost={s: d[1].tolist() for s, d in derivatives.items()}, sharpness=sharpness,
         meta={"model": runs[0].model_id, "preset": runs[0].preset, "dtype": evaluation.dtype,
               "dropout_samples": query.dropout_samples,
               "bn": query.bn if runs[0].manifest.get("batchnorm") else None,
@@ -243,7 +263,7 @@ def assemble_line(query: LineQuery, parts: list[dict]) -> dict:
               "extra": {k: {s: [v for p in parts for v in p["extra"][k][s]] for s in by_split}
                         for k, by_split in first.get("extra", {}).items()},
               "query": first["query"], "key": first["key"], "meta": meta}
-    for field in ("dcost", "d2cost"):  # exact derivatives along the line, when asked for
+    for field in ("dcost", "d2cost", "sharpness"):  # exact derivatives, lambda_max along the line, when asked for
         if first.get(field):
             result[field] = {s: joined(field, s) for s in first[field]}
     meta["nonfinite"] = {s: sum(v is None for v in c) for s, c in result["cost"].items()}  # NaN/inf marked
@@ -269,8 +289,9 @@ def check_line(query: LineQuery, result: dict) -> None:
                                                                                  atol=1e-12):
             raise ValueError(f"alpha is not the query's grid of {n} points")
     fields = ("cost", "error") + (("dcost", "d2cost") if query.derivatives else ())
-    if query.derivatives and any(list(result.get(f) or {}) != list(query.splits) for f in fields[2:]):
-        raise ValueError("the derivatives asked for are missing")
+    fields += ("sharpness",) if query.sharpness else ()
+    if any(list(result.get(f) or {}) != list(query.splits) for f in fields[2:]):
+        raise ValueError("the derivatives or sharpness asked for are missing")
     if list(result["cost"]) != list(query.splits):
         raise ValueError(f"costs for {list(result['cost'])}, asked for {list(query.splits)}")
     for s in query.splits:

@@ -21,10 +21,10 @@ from . import ENGINE_VERSION
 from models.errors import BadInput
 from .validate import (AUTO_POINTS, DEFAULT_BN, MAX_POINTS, DEFAULT_TOLERANCE, check_grid, format_number, parse_bn,
                        parse_bounds, parse_choice, parse_dropout_samples, parse_dtype, parse_finite, parse_flag,
-                       parse_float, parse_grid, parse_int, parse_line_points, parse_points, parse_range, parse_seed,
-                       parse_splits, parse_tolerance)
+                       parse_float, parse_grid, parse_int, parse_line_points, parse_points, parse_random_scale,
+                       parse_range, parse_seed, parse_splits, parse_tolerance)
 _RUN_ID = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
-_ENDPOINT = re.compile(rf"^(?:(init|final):({_RUN_ID})(?:~({_RUN_ID}))?|step:({_RUN_ID}):(\d+)|random:(\d+)(?::([^:]+))?)$")
+_ENDPOINT = re.compile(rf"^(?:(init|final):({_RUN_ID})(?:~({_RUN_ID}))?|step:({_RUN_ID}):([0-9]+)|random:([0-9]+)(?::([^:]+))?)$")
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,8 @@ class Endpoint:
         if kind_run:
             return cls(kind_run, run=run, aligned_to=aligned_to)
         if step_run:
-            return cls("step", run=step_run, step=int(step))
-        scale_value = parse_finite(scale, field_name, "scale") if scale is not None else 1.0
-        if scale_value <= 0:
-            raise BadInput(f"random endpoint scale must be > 0, got {scale}", field=field_name)
+            return cls("step", run=step_run, step=parse_int(step, field_name, minimum=0, what="step"))
+        scale_value = parse_random_scale(scale, field_name) if scale is not None else 1.0
         return cls("random", seed=parse_seed(seed, field_name, "random endpoint seed"), scale=scale_value)
 
     def __str__(self) -> str:
@@ -110,6 +108,7 @@ class LineQuery(Query):
     bn: str = DEFAULT_BN  # BatchNorm statistics between the endpoints (models with BatchNorm only)
     derivatives: bool = False  # also dJ/dalpha and d2J/dalpha2 at every point
     tolerance: float | None = None  # points="auto" only (DEFAULT_TOLERANCE when not given)
+    sharpness: int = 0  # N > 0: lambda_max of the Hessian at every N-th grid point and the last (compute/hessian.py)
 
     def __post_init__(self):
         start, end = Endpoint.parse(self.start, "from"), Endpoint.parse(self.end, "to")
@@ -141,6 +140,11 @@ class LineQuery(Query):
             raise BadInput("a tolerance applies to points=auto only", field="tolerance")
         tolerance = parse_tolerance(DEFAULT_TOLERANCE if self.tolerance is None else self.tolerance)
         object.__setattr__(self, "tolerance", tolerance if points == AUTO_POINTS else None)
+        sharpness = parse_int(self.sharpness, "sharpness", 0, MAX_POINTS, what="sharpness (every N-th point)")
+        if sharpness and (points == AUTO_POINTS or self.dropout_samples):
+            raise BadInput("sharpness is computed on a uniform grid of the eval-mode cost (no points=auto, no "
+                           "dropout samples)", field="sharpness")
+        object.__setattr__(self, "sharpness", sharpness)
 
     @property
     def adaptive(self) -> bool:
@@ -150,7 +154,7 @@ class LineQuery(Query):
         out = super().to_json()
         if not self.dropout_samples:  # the plain line keeps the key it always had
             del out["dropout_samples"]
-        for name in ("derivatives", "tolerance"):  # in the key only when asked for
+        for name in ("derivatives", "tolerance", "sharpness"):  # in the key only when asked for
             if not out[name]:
                 del out[name]
         return _default_bn_omitted(out)
@@ -159,10 +163,10 @@ class LineQuery(Query):
     def from_args(cls, start: str, end: str, alpha: str = "0:1", points: int | str = 50,
                   splits: str = "train,valid", dtype: str = "float32", dropout_samples: int | str = 0,
                   bn: str = DEFAULT_BN, derivatives: bool | str = False,
-                  tolerance: float | str | None = None) -> "LineQuery":
+                  tolerance: float | str | None = None, sharpness: int | str = 0) -> "LineQuery":
         lo, hi = parse_range(alpha)
         return cls(start, end, lo, hi, parse_line_points(points), parse_splits(splits), dtype, dropout_samples, bn,
-                   derivatives, tolerance)
+                   derivatives, tolerance, sharpness)
 
     @classmethod
     def from_json(cls, obj: dict) -> "LineQuery":
@@ -170,7 +174,8 @@ class LineQuery(Query):
             raise BadInput(f"not a line query: kind {obj.get('kind')!r}")
         return cls(obj["start"], obj["end"], obj["alpha_min"], obj["alpha_max"], obj["points"],
                    tuple(obj["splits"]), obj.get("dtype", "float32"), obj.get("dropout_samples", 0),
-                   obj.get("bn", DEFAULT_BN), obj.get("derivatives", False), obj.get("tolerance"))
+                   obj.get("bn", DEFAULT_BN), obj.get("derivatives", False), obj.get("tolerance"),
+                   obj.get("sharpness", 0))
 
     @property
     def endpoints(self) -> tuple[Endpoint, Endpoint]:
@@ -223,6 +228,8 @@ def resolve(query: Query, store) -> Query:
     """The same query with every run named by its full id (and, for a model without BatchNorm,
     the BatchNorm policy it ignores set to the default, so both ask for one result): call before
     `key()` at a boundary."""
+    if query.kind == "hessian":  # compute/hessian_query.py
+        return query.resolved(store)
     if isinstance(query, LineQuery):
         a, b = (resolve_endpoint(e, store) for e in query.endpoints)
         run = store.load((a if a.run is not None else b).run)
@@ -237,7 +244,7 @@ def resolve(query: Query, store) -> Query:
 
 
 # ---------------------------------------------------------------- surfaces and control experiments
-SURFACE_KINDS = ("paper", "random-plane", "alpha-random")
+SURFACE_KINDS = ("paper", "random-plane", "alpha-random", "hessian")
 NORMALIZATIONS = ("global", "filter")
 
 
@@ -368,12 +375,12 @@ def _floats(lo: float | None = None, hi: float | None = None, positive: bool = F
 
 
 def _range(v, f):
-    if isinstance(v, str):
-        return parse_range(v, f)
-    pair = list(v)
+    pair = parse_range(v, f) if isinstance(v, str) else list(v)
     if len(pair) != 2 or None in pair:
         raise BadInput(f"range {v!r} must be A:B", field=f)
-    return parse_bounds(pair[0], pair[1], f)
+    lo, hi = parse_bounds(pair[0], pair[1], f)
+    check_grid(lo, hi, 2, f)  # a width that overflows (-1e308:1e308) makes a grid of inf and NaN
+    return lo, hi
 
 
 def _nonzero_pair(v, f):
@@ -402,7 +409,7 @@ CONTROL_PARAMS: dict[str, dict] = {
     "scalar-lines": {"alpha": (_range, "0:1"), "points": (lambda v, f: parse_points(v, f), 101),
                      "seed": (lambda v, f: parse_int(v, f, 0, 2**31), 0),
                      "init_scale": (lambda v, f: parse_float(v, f, positive=True), 0.1),
-                     "random_scale": (lambda v, f: parse_float(v, f, positive=True), 10.0),
+                     "random_scale": (lambda v, f: parse_random_scale(v, f), 10.0),
                      "solutions": (_nonzero_pair, "2,0.5"),
                      "lr": (lambda v, f: parse_float(v, f, positive=True), 0.1),
                      "steps": (lambda v, f: parse_int(v, f, 1, 10_000), 200)},
@@ -459,3 +466,12 @@ class ControlQuery(Query):
         if obj.get("kind") != cls.kind:
             raise BadInput(f"not a control query: kind {obj.get('kind')!r}")
         return cls(obj["experiment"], obj.get("run"), tuple((obj.get("params") or {}).items()))
+
+
+def __getattr__(name: str):
+    """HessianQuery lives in compute/hessian_query.py (this module is at the length limit), which
+    imports this one: it is named here on first use."""
+    if name == "HessianQuery":
+        from .hessian_query import HessianQuery
+        return HessianQuery
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,13 +2,21 @@
 JSON/CSV helpers every result type uses (surfaces: compute/surface_results.py, controls:
 compute/control_results.py). The JSON is what the CLI prints, what the cache holds and what the
 page's data download gives.
+
+JSON has no NaN or Infinity (JSON.parse and jq refuse Python's `NaN`): `json_safe` writes every
+non-finite number as null, once over a whole result (each result's to_json ends with it), and
+`dumps` is the one way JSON text is written (CLI, cache, API), with allow_nan=False as the guard.
+Where a null stands for a number that matters, the result says so beside it (a line's
+meta.nonfinite and meta.nonfinite_alpha: the points where J is not finite).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
+import numbers
 from dataclasses import dataclass, field
 
 from .metrics import line_metrics
@@ -26,9 +34,29 @@ def line_metrics_by_split(alpha: list, cost: dict[str, list], dcost: dict[str, l
             for s, c in cost.items()}
 
 
+def json_safe(obj):
+    """`obj` with every non-finite number (NaN, +-inf, also numpy's) as None, every other float a
+    float; dicts, lists and tuples are copied (tuples as lists), anything else is kept as it is."""
+    if isinstance(obj, float) or (isinstance(obj, numbers.Real) and not isinstance(obj, numbers.Integral)):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def dumps(obj, **kwargs) -> str:
+    """JSON text of `obj`, non-finite numbers as null: what the CLI prints, the cache and the API
+    write. allow_nan=False: json itself refuses a NaN that got past json_safe (a float type it
+    does not know)."""
+    return json.dumps(json_safe(obj), allow_nan=False, **kwargs)
+
+
 def clean_floats(values) -> list:
-    """JSON has no NaN/inf: non-finite values are written as null (and flagged in `meta`)."""
-    return [None if v is None or not math.isfinite(float(v)) else float(v) for v in values]
+    """A series as floats, non-finite values as None (flagged in `meta` where they matter)."""
+    return [None if v is None else json_safe(float(v)) for v in values]
 
 
 @dataclass
@@ -45,6 +73,8 @@ class LineResult:
     # exact dJ/dalpha and d2J/dalpha2 per split (compute/derivatives.py); empty unless asked for
     dcost: dict = field(default_factory=dict)
     d2cost: dict = field(default_factory=dict)
+    # lambda_max of the Hessian per split at each alpha (None where the line's `sharpness` skips it)
+    sharpness: dict = field(default_factory=dict)
 
     def metrics(self) -> dict:
         """{split: line metrics} (compute/metrics.py), from the curve itself."""
@@ -52,28 +82,26 @@ class LineResult:
 
     def to_json(self, metrics: bool = True) -> dict:
         """The result's JSON; `metrics` False for a job's chunk (they describe the whole line)."""
-        out = {"alpha": clean_floats(self.alpha),
-               "cost": {s: clean_floats(v) for s, v in self.cost.items()},
-               "error": {s: (clean_floats(v) if v is not None else None) for s, v in self.error.items()},
-               "extra": {k: {s: clean_floats(v) for s, v in by_split.items()} for k, by_split in self.extra.items()},
+        out = {"alpha": self.alpha, "cost": self.cost, "error": self.error, "extra": self.extra,
                "query": self.query, "key": self.key, "meta": self.meta}
-        for name in ("dcost", "d2cost"):
+        for name in ("dcost", "d2cost", "sharpness"):
             if getattr(self, name):
-                out[name] = {s: clean_floats(v) for s, v in getattr(self, name).items()}
+                out[name] = getattr(self, name)
         if metrics:
             out["metrics"] = self.metrics()
-        return out
+        return json_safe(out)
 
     @classmethod
     def from_json(cls, obj: dict) -> "LineResult":
         return cls(obj["alpha"], obj["cost"], obj["error"], obj["query"], obj["key"], obj.get("meta", {}),
-                   obj.get("extra", {}), obj.get("dcost") or {}, obj.get("d2cost") or {})
+                   obj.get("extra", {}), obj.get("dcost") or {}, obj.get("d2cost") or {}, obj.get("sharpness") or {})
 
     def to_csv(self) -> str:
         columns = [("alpha", self.alpha)]
         columns += [(f"cost_{s}", v) for s, v in self.cost.items()]
         columns += [(f"error_{s}", v) for s, v in self.error.items() if v is not None]
-        columns += [(f"{name}_{s}", v) for name in ("dcost", "d2cost") for s, v in getattr(self, name).items()]
+        columns += [(f"{name}_{s}", v) for name in ("dcost", "d2cost", "sharpness")
+                    for s, v in getattr(self, name).items()]
         columns += [(f"{k}_{s}", v) for k, by_split in self.extra.items() for s, v in by_split.items()]
         return _csv(columns)
 
@@ -95,12 +123,7 @@ class TrajectoryResult:
     key: str
 
     def to_json(self) -> dict:
-        out = dict(self.__dict__)
-        for k in ("alpha", "alpha_distance", "beta", "theta_norm", "residual_ratio"):
-            out[k] = clean_floats(out[k])
-        out["cost"] = {s: clean_floats(v) for s, v in self.cost.items()}
-        out["error"] = {s: clean_floats(v) for s, v in self.error.items()}
-        return out
+        return json_safe(dict(self.__dict__))
 
     @classmethod
     def from_json(cls, obj: dict) -> "TrajectoryResult":

@@ -1,7 +1,7 @@
 """The result type of surfaces: plain arrays plus the query they answer.
 
 The JSON is what `landscape surface` prints, what the cache holds and what the page's data
-download gives. Non-finite numbers are written as null (JSON has no NaN).
+download gives. Non-finite numbers are written as null (JSON has no NaN: results.json_safe).
 
 SurfaceResult JSON (cost rows follow `alpha`, columns follow `beta`):
 
@@ -26,11 +26,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 
-from .results import clean_floats, csv_cell
-
-
-def _clean_grid(rows) -> list:
-    return [clean_floats(r) for r in rows]
+from .results import clean_floats, csv_cell, json_safe
 
 
 def clean_trajectory(trajectory: dict) -> dict:
@@ -56,16 +52,13 @@ class SurfaceResult:
     meta: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        traj = None if self.trajectory is None else clean_trajectory(self.trajectory)
         path = None
         if self.path is not None:
-            path = {"beta": clean_floats(self.path["beta"]), "step": list(self.path["step"]),
-                    "cost": {s: clean_floats(v) for s, v in self.path["cost"].items()}}
+            path = {"beta": self.path["beta"], "step": list(self.path["step"]), "cost": self.path["cost"]}
             if self.path.get("turn") is not None:  # absent in results cached before it was recorded
-                path["turn"] = clean_floats(self.path["turn"])
-        return {"alpha": clean_floats(self.alpha), "beta": clean_floats(self.beta),
-                "cost": {s: _clean_grid(v) for s, v in self.cost.items()},
-                "path": path, "trajectory": traj, "query": self.query, "key": self.key, "meta": self.meta}
+                path["turn"] = self.path["turn"]
+        return json_safe({"alpha": self.alpha, "beta": self.beta, "cost": self.cost, "path": path,
+                          "trajectory": self.trajectory, "query": self.query, "key": self.key, "meta": self.meta})
 
     @classmethod
     def from_json(cls, obj: dict) -> "SurfaceResult":

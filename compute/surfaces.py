@@ -227,6 +227,10 @@ def filter_normalised(direction: torch.Tensor, reference: torch.Tensor, run: Run
 
 def plane_basis(query: SurfaceQuery, frame: Frame) -> tuple[torch.Tensor, dict]:
     """The plane's basis (see `_coefficients` for how a point's coordinates combine it) and meta."""
+    if query.surface == "hessian":  # theta_f + a v1 + b v2 along the top two eigenvectors
+        from .hessian import hessian_plane  # the curvature module imports the line module, which imports this one
+
+        return hessian_plane(query, frame)
     if query.surface == "alpha-random":
         r = _orthogonal_random(frame, query.seed)
         return torch.stack([frame.theta_i, frame.theta_f, r]), {"origin": "theta_i", "b_direction_norm": 1.0}

@@ -8,6 +8,8 @@ the address parser, the views and the CLI all use these; inside, values are trus
 from __future__ import annotations
 
 import math
+import numbers
+import re
 from typing import Iterable
 
 from models.errors import BadInput
@@ -23,6 +25,18 @@ SPLITS = ("train", "valid", "test")
 DTYPES = ("float32", "float64", "bfloat16")
 BN_POLICIES = ("interpolate", "recompute")  # BatchNorm statistics between checkpoints: compute/batchnorm.py
 DEFAULT_BN = "interpolate"
+# A random endpoint is the initializer's draw times SCALE: (0, MAX_RANDOM_SCALE]. The paper's points
+# "of large norm" (Figs 5, 10) are about 10x the draw; 1e6 leaves five orders of magnitude above
+# that, while the point, its norm (a float64 sum of squares) and the costs of the zoo's shallow nets
+# stay finite in float32. Far above it (1e20 already) every cost overflows, and at 1e308 the point
+# itself is inf: a line of nothing but nulls.
+MAX_RANDOM_SCALE = 1e6
+MAX_PORT = 65535
+
+# Numbers are written in ASCII: Python's int() and float() also take '1_000', Arabic-Indic '١٢' and
+# full-width '１０', which no address or option should mean (nor name a second cache key).
+_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_FLOAT = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)", re.ASCII | re.I)
 
 
 def format_number(x: float) -> str:
@@ -31,11 +45,22 @@ def format_number(x: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
+def _ascii_number(text, pattern: re.Pattern) -> str | None:
+    """`text` stripped when it is a str written as `pattern` says (ASCII digits only), else None."""
+    if not isinstance(text, str):
+        return None
+    stripped = text.strip()
+    return stripped if pattern.fullmatch(stripped) else None
+
+
 def parse_finite(text, field: str, what: str = "value") -> float:
-    try:
+    """A finite float from ASCII text ('1e-3', '-2.5'), or a number (a query's JSON holds them)."""
+    if isinstance(text, numbers.Real) and not isinstance(text, bool):
         value = float(text)
-    except (TypeError, ValueError):
-        raise BadInput(f"{what} {text!r} is not a number", field=field) from None
+    elif (written := _ascii_number(text, _FLOAT)) is not None:
+        value = float(written)
+    else:
+        raise BadInput(f"{what} {text!r} is not a number", field=field)
     if not math.isfinite(value):
         raise BadInput(f"{what} must be finite, got {text}", field=field)
     return value
@@ -54,10 +79,14 @@ def parse_float(text, field: str, minimum: float | None = None, maximum: float |
 def parse_int(text, field: str, minimum: int | None = None, maximum: int | None = None,
               what: str | None = None) -> int:
     """An integer (not a bool) within [minimum, maximum] where given; `what` starts the messages."""
-    try:
-        n = int(str(text).strip()) if not isinstance(text, bool) else None
-    except ValueError:
-        n = None
+    if isinstance(text, numbers.Integral) and not isinstance(text, bool):
+        n = int(text)
+    else:
+        written = _ascii_number(text, _INTEGER)
+        try:
+            n = int(written) if written is not None else None
+        except ValueError:  # more digits than int() reads (4300)
+            n = None
     lead = f"{what} " if what else ""
     if n is None:
         raise BadInput(f"{lead}{text!r} is not an integer", field=field)
@@ -73,6 +102,44 @@ def parse_int(text, field: str, minimum: int | None = None, maximum: int | None 
 def parse_seed(text, field: str = "seed", what: str = "seed") -> int:
     """A random seed, 0 to MAX_SEED (2^32 - 1)."""
     return parse_int(text, field, 0, MAX_SEED, what=what)
+
+
+def parse_random_scale(text, field: str = "scale") -> float:
+    """A random endpoint's scale: a factor on the initializer's draw, in (0, MAX_RANDOM_SCALE]."""
+    scale = parse_finite(text, field, "random endpoint scale")
+    if not 0 < scale <= MAX_RANDOM_SCALE:
+        raise BadInput(f"a random point's scale must be in (0, {format_number(MAX_RANDOM_SCALE)}] (about 10 is a point "
+                       f"of large norm, Figs 5 and 10), got {text}", field=field)
+    return scale
+
+
+def parse_port(text, field: str = "port") -> int:
+    """A TCP port to listen on, 1 to 65535."""
+    return parse_int(text, field, 1, MAX_PORT)
+
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)", re.ASCII)
+
+
+def parse_host(text, field: str = "host") -> str:
+    """An address to listen on: an IPv4/IPv6 address or a host name that resolves (never a path)."""
+    import ipaddress
+    import socket
+
+    host = str(text).strip()
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    if not host or len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        raise BadInput(f"{host[:80]!r} is not an IP address or a host name", field=field)
+    try:
+        socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        raise BadInput(f"{host!r} does not resolve to an address", field=field) from None
+    return host
 
 
 def parse_folder(text, field: str = "data") -> str:

@@ -109,7 +109,13 @@ def download(dataset: str, data_dir: str | os.PathLike, *, sources: list[Source]
     if dataset not in SOURCES and sources is None:
         raise BadInput(f"unknown dataset {dataset!r}: {', '.join(SOURCES)}", field="dataset")
     folder = Path(data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder.is_file():
+        raise BadInput(f"{data_dir} is a file, not a folder: give --data a folder to put the files in", field="data")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError) as exc:  # a parent that is a file, no permission, a NUL character
+        raise BadInput(f"cannot make the data folder {str(data_dir)[:200]}: {getattr(exc, 'strerror', None) or exc}",
+                       field="data") from None
     done = []
     for source in sources if sources is not None else SOURCES[dataset]:
         target = folder / source.name

@@ -82,4 +82,8 @@ def result_figure(kind: str, result: dict) -> dict:
         return surface_figure(result, split=next(iter(result["cost"])))
     if kind == "control":
         return controls_figure(result)
+    if kind == "hessian":
+        from .curvature import density_figure
+
+        return density_figure(result)
     raise ValueError(f"no figure for {kind!r}")

@@ -32,6 +32,10 @@ def axis_names(result: dict) -> tuple[str, str]:
         return f"α  (θᵢ → {THETA_F})", "β  (along v(t))"
     if kind == "alpha-random":
         return f"α  (θᵢ → {THETA_F})", "b  (random ⟂ u)"
+    if kind == "hessian":  # the eigenvalues in the axis titles
+        lam = (result.get("meta") or {}).get("eigenvalues") or [None, None]
+        return tuple(f"{n}  (eigenvector v{i + 1}, λ{i + 1} = {v:.4g})" if v is not None else f"{n}  (v{i + 1})"
+                     for i, (n, v) in enumerate(zip("ab", lam)))
     return "a  (random d₁)", "b  (random d₂)"
 
 

@@ -34,9 +34,10 @@ API twin follow from it.
 from __future__ import annotations
 
 from ..params import Param
-from . import compare, controls, line, surface, trajectory
+from . import compare, controls, curvature, line, surface, trajectory
 from .base import View, params_table, views_table
 
-VIEWS: dict[str, View] = views_table(line.VIEW, trajectory.VIEW, compare.VIEW, surface.VIEW, controls.VIEW)
+VIEWS: dict[str, View] = views_table(line.VIEW, trajectory.VIEW, compare.VIEW, surface.VIEW, controls.VIEW,
+                                     curvature.VIEW)
 PARAMS: dict[str, Param] = params_table(VIEWS.values())
 DEFAULT_VIEW = "line"

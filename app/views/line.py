@@ -18,11 +18,18 @@ from compute import validate
 from compute.align import model_refusal
 
 from .. import figures, ids, params, widgets
+from ..figures.curvature import with_sharpness
 from ..jobclient import Outcome
 from ..runs import RunCatalog
 from .base import View
 
 NAME = "line"
+SHARPNESS = params.Param(
+    "sharpness", lambda t, s, c: validate.parse_int(str(t).strip() or 0, "sharpness", 0, validate.MAX_POINTS,
+                                                    what="sharpness"),
+    lambda n: str(n) if n else "", lambda s, c: 0,
+    help="1: λ_max of the Hessian at every point of the line, drawn under the cost; N: at every N-th point "
+         "and the last; empty: none (each point costs tens of Hessian-vector products)")
 METRICS_HEIGHT = 250  # px: the metrics table of two lines (aligned and not), two splits each
 ZOOMS = {"zoom-start": (0.0, 0.01), "zoom-end": (0.99, 1.0)}  # Fig. 4's windows
 EMPTY = ("No runs yet.<br>Train one with <b>landscape train relu-mnist</b>,<br>"
@@ -62,7 +69,7 @@ def queries(state: dict, catalog: RunCatalog) -> dict[str, LineQuery]:
     start, end, _ = endpoints(state, catalog)
     lo, hi = state["alpha"]
     options = dict(dropout_samples=state.get("dropout", 0), bn=state.get("bn", validate.DEFAULT_BN),
-                   derivatives=state.get("derivatives", False),
+                   derivatives=state.get("derivatives", False), sharpness=state.get("sharpness", 0),
                    tolerance=state.get("tolerance") if state["points"] == validate.AUTO_POINTS else None)
     windows = {"main": (lo, hi)}
     if state.get("zoom") is not None:
@@ -126,6 +133,7 @@ def _barrier_text(label: str, metrics: dict) -> str:
 def _decorated(fig: dict, state: dict, catalog: RunCatalog, shown: Outcome, aligned: Outcome | None) -> dict:
     """The curve with its derivatives panel, the aligned line when asked for, and the metrics table."""
     figures.with_derivatives(fig, shown.result)
+    with_sharpness(fig, shown.result)
     named = [("", _metrics(shown.result))]
     refusal = align_refusal(state, catalog)
     if refusal is not None:
@@ -172,6 +180,8 @@ def layout(state: dict, catalog: RunCatalog) -> html.Div:
         form.radio(params.BN, "BatchNorm statistics",
                    hint="recompute: re-estimated at every point (interpolated ones can draw false barriers)"),
         form.radio(params.DERIVATIVES, "Derivatives dJ/dα, d²J/dα²", inline=True),
+        form.text(SHARPNESS, "Sharpness λ_max every N-th point", placeholder="off",
+                  hint="1: at every point (slow: a Lanczos run per point)"),
         form.radio(params.ALIGN, "Align the second solution to the first",
                    hint="permutes its hidden units to match (weight matching): is the barrier only a symmetry?"),
         form.radio(params.METRIC, "Metric", inline=True),
@@ -246,6 +256,6 @@ def callbacks(app) -> None:
 
 VIEW = View(NAME, "Line", (params.RUN, params.PAIR, params.OTHER, params.STEP, params.RSEED, params.SCALE,
                            params.ALPHA, params.POINTS, params.TOLERANCE, params.SPLITS, params.DROPOUT, params.BN,
-                           params.DERIVATIVES, params.ALIGN, params.METRIC, params.Y, params.ZOOM),
+                           params.DERIVATIVES, SHARPNESS, params.ALIGN, params.METRIC, params.Y, params.ZOOM),
             layout, queries, draw, export, callbacks,
             "J(θ) along the straight line between two points: init→final, two seeds, random, step→final")

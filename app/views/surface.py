@@ -28,7 +28,8 @@ from .line import EMPTY
 
 NAME = "surface"
 KINDS = {"paper": "paper: rows along β(t) (App. C)", "random-plane": "random plane through θ_f (Fig. 21)",
-         "alpha-random": "α × random direction (Fig. 22)"}
+         "alpha-random": "α × random direction (Fig. 22)",
+         "hessian": "plane of the top two Hessian eigenvectors at θ_f"}
 PLOTS = {"surface": "3-D surface", "heatmap": "heat map", "contour": "contour"}
 DEFAULT_CAMERA = figures.DEFAULT_CAMERA
 
@@ -37,10 +38,10 @@ def _parse_camera(text: str, state: dict, catalog: RunCatalog) -> tuple[float, .
     text = str(text).strip()
     if text == "":
         return None
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise BadInput(f"camera {text!r} must be 3 or 9 comma-separated numbers", field="camera") from None
+    try:  # compute.validate's parser: ASCII numbers only
+        values = tuple(validate.parse_finite(v, "camera") for v in text.split(","))
+    except BadInput:
+        raise BadInput(f"camera {text!r} must be 3 or 9 comma-separated finite numbers", field="camera") from None
     if len(values) not in (3, 9) or not all(math.isfinite(v) for v in values):
         raise BadInput(f"camera {text!r} must be 3 or 9 finite numbers (eye, then center and up)", field="camera")
     if not any(values[:3]):
@@ -105,7 +106,8 @@ def _title(state: dict, catalog: RunCatalog, result: dict) -> str:
     meta = result.get("meta", {})
     rows = f"{len(result['alpha'])} rows × {len(result['beta'])} β values"
     kind = {"paper": "rows along the residual directions", "random-plane": f"random plane through {figures.THETA_F}",
-            "alpha-random": "α and a random direction ⟂ u"}[result["query"]["surface"]]
+            "alpha-random": "α and a random direction ⟂ u",
+            "hessian": f"plane of the top two Hessian eigenvectors at {figures.THETA_F}"}[result["query"]["surface"]]
     bn = f"; BatchNorm statistics {meta['bn']}d" if meta.get("bn") else ""  # interpolated / recomputed
     return f"{run.label}: {kind} ({rows}; ‖{figures.THETA_F} − θᵢ‖ = {meta.get('distance', 0):.4g}{bn})"
 

@@ -1,5 +1,7 @@
 """Fixtures of the dashboard's tests: headless Debian Chromium for dash_duo, a second scalar
-run (for the final→final pair), a counter on the one evaluator, and the app on a free port."""
+run (for the final→final pair), a counter on the one evaluator, the app on a free port, and
+strict JSON: every API answer of every test is parsed by `strict_json` (JSON.parse's rules: no
+NaN, no Infinity), through Flask's test client and the hostile suite's HTTP client alike."""
 
 from __future__ import annotations
 
@@ -10,6 +12,43 @@ from pathlib import Path
 import pytest
 
 from tests.browser_support import SCREENSHOTS, chrome_options, wait_for  # noqa: F401  (wait_for: for the tests)
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON (JSON.parse and jq refuse it)")
+
+
+def strict_json(text: str | bytes):
+    """json.loads as JSON.parse reads: NaN, Infinity and -Infinity are errors, not numbers."""
+    return json.loads(text, parse_constant=_no_constant)
+
+
+def _strict_client_class():
+    from flask.testing import FlaskClient
+
+    class StrictClient(FlaskClient):
+        """Flask's test client; every JSON answer is checked with strict_json before a test sees it."""
+
+        def open(self, *args, **kwargs):
+            response = super().open(*args, **kwargs)
+            if response.is_json:
+                try:
+                    strict_json(response.get_data())
+                except ValueError as exc:
+                    raise AssertionError(f"{response.request.path}: not strict JSON: {exc}") from None
+            return response
+
+    return StrictClient
+
+
+@pytest.fixture(scope="session", autouse=True)
+def strict_api_answers():
+    """Every app's test_client() (Flask.test_client_class) is the strict one, for the whole session."""
+    from flask import Flask
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Flask, "test_client_class", _strict_client_class())
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -143,3 +143,44 @@ def test_every_refusal_has_the_one_body(client, scalar_run, monkeypatch):
     response = client.get(f"/api/line.json?run={scalar_run.id}&points=9")
     assert response.status_code == 503 and set(response.json) == BODY_KEYS
     assert response.json["field"] == "REDIS_URL" and "unreachable" in response.json["error"]
+
+
+def test_no_json_body_holds_nan_or_infinity(tmp_path, capsys):
+    """Results, the cache, the CLI's --format json and the API write non-finite numbers as null
+    (compute.results.dumps), and the tests' client refuses a body that holds one."""
+    import json
+    import math
+
+    import numpy as np
+    from flask import Response
+
+    from app.cli import _emit
+    from app.server import create_app
+    from compute.cache import FileBackend
+    from compute.results import LineResult, dumps, json_safe
+    from tests.app.conftest import strict_json
+
+    nan, inf = float("nan"), float("inf")
+    line = LineResult(alpha=[0.0, 0.5, 1.0], cost={"train": [1.0, nan, inf]}, error={"train": None},
+                      query={"kind": "line"}, key="line-" + "0" * 40, meta={"distance": nan, "scale": np.float32(-inf)})
+    body = line.to_json(metrics=False)
+    assert body["cost"]["train"] == [1.0, None, None] and body["meta"] == {"distance": None, "scale": None}
+    assert json_safe({"a": (np.float64(2.5), np.int64(3), nan)}) == {"a": [2.5, 3, None]}
+    assert strict_json(dumps(line.to_json()))["cost"] == {"train": [1.0, None, None]}
+    with pytest.raises(ValueError):  # the guard: json itself refuses what json_safe did not see
+        json.dumps([nan], allow_nan=False)
+
+    FileBackend(tmp_path).set(line.key, {"cost": [nan, -inf, 2.0]})
+    assert strict_json((tmp_path / f"{line.key}.json").read_text()) == {"cost": [None, None, 2.0]}
+
+    _emit(line, "json", None)
+    printed = strict_json(capsys.readouterr().out)
+    assert printed["cost"]["train"] == [1.0, None, None] and printed["meta"]["distance"] is None
+
+    app = create_app()
+    assert app.server.json.dumps({"x": nan, "y": [inf, 1.5]}) == '{"x": null, "y": [null, 1.5]}'
+    app.server.add_url_rule("/raw-nan", "raw_nan", lambda: Response('{"x": NaN}', mimetype="application/json"))
+    client = app.server.test_client()
+    with pytest.raises(AssertionError, match="not strict JSON"):
+        client.get("/raw-nan")
+    assert math.isnan(json.loads(Response('{"x": NaN}').get_data())["x"])  # what a lax parser would take

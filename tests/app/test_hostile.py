@@ -4,8 +4,9 @@ one line), with no traceback and no internal path in what comes back, and the se
 afterwards.
 
 The cases are generated, not listed: every URL parameter of every view (app/views: VIEWS and each
-view's params) and every option and argument of the CLI's click commands gets the same hostile
-values, so a new parameter joins the suite by being registered.
+view's params, each asked in an address where its view uses it) and every option and argument of
+the CLI's click commands gets the same hostile values, so a new parameter joins the suite by being
+registered. Every JSON answer is parsed strictly (conftest.strict_json: no NaN, no Infinity).
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pytest
 
-from tests.app.conftest import free_port
+from tests.app.conftest import free_port, strict_json
 
 ROOT = Path(__file__).resolve().parents[2]
 LEAKS = ("Traceback", "File \"", str(ROOT), "site-packages", ".py\", line")
@@ -32,7 +33,9 @@ ARTIFACTS_LOG = ROOT / ".test-artifacts" / "hostile-server.log"
 
 # Values no parameter accepts (each parser refuses them: not a number, a choice, a range or a run).
 HOSTILE = ["nan", "inf", "-inf", "x" * 300, "../../../../etc/passwd", "<script>alert(1)</script>", "1:2:3",
-           "\u0000", "%00", "18446744073709551616"]
+           "\u0000", "%00", "18446744073709551616",
+           # numbers are ASCII digits only (not int()'s '1_000', Arabic-Indic, full-width), and bounded
+           "1_000", "\u0661\u0662", "\uff11\uff10", "0x10", "0:1_0", "1,1_0,1", "1e308", "-1", "99999999999"]
 # Per parameter: values it rightly accepts (so they are not hostile for it).
 ACCEPTS: dict[str, set[str]] = {"camera": set()}
 
@@ -50,6 +53,36 @@ def _api_cases() -> list[tuple[str, str, str]]:
 
 
 API_CASES = _api_cases()
+_CONTEXTS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+
+
+def _context(view: str, name: str, catalog) -> tuple[tuple[str, str], ...]:
+    """The plainest address in which `view` uses parameter `name`: none, or one other parameter set
+    to one of its options (pair=random for scale, exp=convex for lrs) or to `auto` (points=auto for
+    tolerance). Found from the views' registry, so that a hostile scale meets the scale's own parser
+    rather than "not used with pair=init"."""
+    from app import urls
+    from app.views import VIEWS
+    from compute.validate import AUTO_POINTS
+    from models.errors import BadInput
+
+    if (view, name) not in _CONTEXTS:
+        param = next(p for p in VIEWS[view].params if p.name == name)
+        base = urls.default_state(view, catalog)
+        candidates = [()] + [((other.name, text),) for other in VIEWS[view].params if other.name != name
+                             for text in [AUTO_POINTS] + [str(o["value"]) for o in (other.options(base, catalog)
+                                                                                    if other.options else [])]]
+        found = ()
+        for context in candidates:
+            try:
+                state = urls.parse(f"/{view}", "?" + urlencode(context), catalog, strict=True).state
+            except BadInput:
+                continue
+            if param.relevant(state):
+                found = context
+                break
+        _CONTEXTS[view, name] = found
+    return _CONTEXTS[view, name]
 
 
 @pytest.fixture(scope="module")
@@ -79,23 +112,34 @@ def server(relu_run, scalar_run):
     log.close()
 
 
-def _get(url: str) -> tuple[int, str]:
+def _request(url: str, method: str = "GET") -> tuple[int, str, dict]:
+    """(status, body, headers) of one request; a JSON body is checked to be strict JSON."""
     try:
-        with urllib.request.urlopen(url, timeout=120) as response:
-            return response.status, response.read().decode()
+        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=120) as response:
+            status, body, headers = response.status, response.read().decode(), dict(response.headers)
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+        status, body, headers = exc.code, exc.read().decode(), dict(exc.headers)
+    if headers.get("Content-Type", "").startswith("application/json"):
+        strict_json(body)  # JSON.parse's rules: no NaN, no Infinity
+    return status, body, headers
+
+
+def _get(url: str) -> tuple[int, str]:
+    status, body, _ = _request(url)
+    return status, body
 
 
 def _assert_refused(status: int, body: str, what: str, expected: tuple[int, ...] = (400,)) -> dict:
     assert status in expected, f"{what}: {status} {body[:300]}"
     assert not any(leak in body for leak in LEAKS), f"{what} leaks: {body[:500]}"
-    data = json.loads(body)
+    data = strict_json(body)
     assert set(data) == ERROR_KEYS and data["ok"] is False and data["status"] == status and data["error"]
     return data
 
 
 def test_enough_cases():
+    from tests.app.test_hostile_cli import CLI_CASES
+
     assert len(API_CASES) + len(CLI_CASES) >= 150
 
 
@@ -105,14 +149,19 @@ def test_api_parameter(server, view, name, value):
     from app.runs import load_catalog
     from app.views import PARAMS
 
-    status, body = _get(f"{server}/api/{view}.json?{name}={quote(value, safe='')}")
     catalog = load_catalog()
+    context = _context(view, name, catalog)
+    address = (f"{server}/api/{view}.json?" + "".join(f"{k}={v}&" for k, v in context)
+               + f"{name}={quote(value, safe='')}")
+    status, body = _get(address)
     param = PARAMS[name]
-    if value == "" and urls._accepts_empty(param, {"view": view}, catalog) \
-            and param.relevant(urls.default_state(view, catalog)):
-        assert status in (200, 202) and not any(leak in body for leak in LEAKS)  # empty is a value here
+    state = urls.parse(f"/{view}", "?" + urlencode(context), catalog, strict=True).state
+    if value == "" and urls._accepts_empty(param, {"view": view}, catalog) and param.relevant(state):
+        # empty is a value here (the default): answered as the address without it is
+        alone, _ = _get(f"{server}/api/{view}.json?{urlencode(context)}")
+        assert status == alone and not any(leak in body for leak in LEAKS), (view, name, status, alone, body[:300])
         return  # (a parameter the default view does not use is refused, even empty: the API is strict)
-    data = _assert_refused(status, body, f"{view}?{name}={value!r}")
+    data = _assert_refused(status, body, f"{view}?{urlencode(context)}&{name}={value!r}")
     assert data["field"] in (name, "path", None) or data["field"]
 
 
@@ -123,6 +172,55 @@ def test_api_parameter(server, view, name, value):
 def test_paths(server, path):
     status, body = _get(server + path)
     _assert_refused(status, body, path, (400, 404))
+
+
+def _api_addresses() -> list[str]:
+    from app.views import VIEWS
+
+    return ["/api/runs.json", "/api/demo.json"] + [f"/api/{view}.{fmt}" for view in VIEWS for fmt in ("json", "csv")]
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+def test_api_methods_other_than_get(server, method):
+    """Every address of the API (and one it does not have) answers another method with a JSON 405."""
+    for path in _api_addresses() + ["/api/nothing.json"]:
+        status, body, headers = _request(server + path, method)
+        data = _assert_refused(status, body, f"{method} {path}", (405,))
+        assert data["field"] == "method" and method in data["error"], (method, path, data)
+        assert "GET" in headers["Allow"].split(", "), (method, path, headers)
+
+
+def _near_misses() -> list[str]:
+    """Addresses under /api/ that name no data: the bare folder, each view without its format, with
+    a trailing slash, and with a format it does not have."""
+    from app.views import VIEWS
+
+    tails = ("", "/", ".json/", ".csv/", ".html")
+    return ["/api", "/api/"] + [f"/api/{view}{tail}" for view in VIEWS for tail in tails]
+
+
+def test_api_addresses_that_name_no_data(server):
+    for path in _near_misses():
+        status, body = _get(server + path)
+        data = _assert_refused(status, body, path, (404,))
+        assert data["field"] in ("path", "view"), (path, data)
+
+
+def test_a_random_endpoint_scale_is_bounded_and_answers_strict_json(server, relu_run):
+    """§5: scale=1e308 made a 200 of nulls with "distance": NaN; now a 400 that gives the range, and
+    a scale at the bound answers finite numbers."""
+    from compute.validate import MAX_RANDOM_SCALE, format_number
+
+    base = f"{server}/api/line.json?run={relu_run.id}&pair=random&points=5"
+    for scale in ("1e308", "1e20", format_number(MAX_RANDOM_SCALE * 10), "0", "-1", "1e-400"):
+        status, body = _get(f"{base}&scale={scale}")
+        error = _assert_refused(status, body, f"scale={scale}")["error"]
+        assert f"(0, {format_number(MAX_RANDOM_SCALE)}]" in error, error
+    status, body = _get(f"{base}&scale={format_number(MAX_RANDOM_SCALE)}&wait=60")
+    assert status == 200, body[:300]
+    line = strict_json(body)
+    assert all(isinstance(v, float) for costs in line["cost"].values() for v in costs), line["cost"]
+    assert isinstance(line["meta"]["distance"], float) and line["meta"]["nonfinite"] == {"train": 0, "valid": 0}
 
 
 def test_ambiguous_and_extreme_queries(server, relu_run, scalar_run, store):
@@ -159,55 +257,6 @@ def test_page_addresses_never_fail(relu_run, scalar_run):
             continue
         parsed = urls.parse(f"/{view}", f"?{name}={quote(value, safe='')}", catalog)
         assert parsed.notices, (view, name, value)
-
-
-# ------------------------------------------------------------------------------------------ the CLI
-def _cli_cases() -> list[tuple[str, str | None, str]]:
-    """(command, option or None for the positional argument, hostile value) for the commands that
-    read a query or a run; their other required inputs get valid values in `_argv`."""
-    from app.cli import cli
-
-    cases = []
-    for command in ("line", "trajectory", "surface", "train", "runs", "models"):
-        for param in cli.commands[command].params:
-            if getattr(param, "is_flag", False) or param.name == "out":
-                continue  # flags take no value; --out is checked by test_cli's own cases
-            option = param.opts[0] if param.opts[0].startswith("-") else None
-            for value in ("nan", "x" * 300, "../../../../etc/passwd", "1:2:3", "-1e308:1e308"):
-                cases.append((command, option, value))
-    return cases
-
-
-CLI_CASES = _cli_cases()
-
-
-def _argv(command: str, option: str | None, value: str, run_id: str) -> list[str]:
-    base = {"line": ["line", "--from", f"init:{run_id}", "--to", f"final:{run_id}"],
-            "trajectory": ["trajectory", run_id], "surface": ["surface", run_id],
-            "train": ["train", "relu-mnist"], "runs": ["runs"], "models": ["models"]}[command]
-    if option is None:  # the positional argument (a run or a model) is the hostile value
-        return [command, value] + base[2:] if command == "line" else [command, value]
-    if option in base:
-        i = base.index(option)
-        return base[:i + 1] + [value] + base[i + 2:]
-    return base + [option, value]
-
-
-@pytest.mark.parametrize("command,option,value", CLI_CASES)
-def test_cli_argument(command, option, value, relu_run, capsys, tmp_path, monkeypatch):
-    from app.cli import main
-
-    monkeypatch.chdir(tmp_path)  # a relative path typed is resolved here, not in the checkout
-    argv = _argv(command, option, value, relu_run.id)
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    assert code == 2, f"{argv}: exit {code}; {err[-300:]}"
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("landscape: error"), (argv, err)
-    assert not any(leak in err + out for leak in LEAKS), (argv, err)
 
 
 # ------------------------------------------------------------------------------------- damaged runs

@@ -60,6 +60,8 @@ def line_states(draw):
         "tolerance": draw(st.floats(min_value=1e-6, max_value=0.5)) if points == "auto" else 1e-3,
         # derivatives where they are defined: the eval-mode cost with interpolated statistics
         "derivatives": draw(st.booleans()) if not dropout and bn == "interpolate" else False,
+        # sharpness (every N-th point) on a uniform grid of the eval-mode cost
+        "sharpness": draw(st.integers(0, MAX_POINTS)) if not dropout and points != "auto" else 0,
         "align": draw(st.booleans()),
         "metric": draw(st.sampled_from(list(METRIC_LABELS))), "y": draw(st.sampled_from(["linear", "log"])),
         "zoom": draw(st.none() | ranges()),
