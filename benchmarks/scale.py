@@ -12,7 +12,11 @@
     .venv/bin/python benchmarks/scale.py            # N = 20,000 / 200,000; 3 repeats
     .venv/bin/python benchmarks/scale.py --quick    # N = 5,000 / 50,000; 1 repeat
 
-Not here (issue 20 §8, not done): the GPT-2-small roof and the 1-vs-2-worker data-sharded line.
+  roof, shards  benchmarks/scale_roof.py: a GPT-2-small 5-point line against a plain no_grad
+             forward (the roof; 8,192 tokens, --quick 512), and a data-heavy line (100,000
+             examples, --quick 20,000) on 1 and 2 `landscape worker` processes.
+
+    .venv/bin/python benchmarks/scale.py --only roof,shards --quick   # ~9 + 1 min at load 18
 """
 
 from __future__ import annotations
@@ -141,13 +145,31 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         _child(int(sys.argv[2]), sys.argv[3])
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "--roof-child":
+        from benchmarks.scale_roof import roof_child
+        roof_child(*map(int, sys.argv[2:5]))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", default="memory,streaming,roof,shards", help="comma-separated parts to run")
     args = parser.parse_args()
+    parts = set(args.only.split(","))
     sizes = [5_000, 50_000] if args.quick else [20_000, 200_000]
     repeats = 1 if args.quick else args.repeats
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f}")
+    if "memory" in parts:
+        _memory(sizes)
+    if "streaming" in parts:
+        _streaming(sizes, repeats)
+    if "roof" in parts:
+        _roof(args.quick)
+    if "shards" in parts:
+        _shards(args.quick)
+    print(f"load {os.getloadavg()[0]:.1f} after")
+
+
+def _memory(sizes: list[int]) -> None:
     rows = memory(sizes)
     for r in rows:
         print(f"memory  N={r['n']:>7,}: peak RSS {r['peak'] / 2**20:7.1f} MiB  (import {r['import_s']:.1f} s, "
@@ -155,11 +177,41 @@ def main() -> None:
     small, large = rows[0]["peak"], rows[1]["peak"]
     met = large <= 1.25 * small + 64 * 2**20
     print(f"memory  ratio {large / small:.3f}x (target <= 1.25x + 64 MiB: {'met' if met else 'NOT met'})")
+
+
+def _streaming(sizes: list[int], repeats: int) -> None:
     t_tensors, t_loader, diff = streaming(sizes[0], repeats)
     speed = t_tensors / t_loader
     print(f"stream  N={sizes[0]:,}, 5 points: tensors {t_tensors:.3f} s, DataLoader {t_loader:.3f} s: "
           f"{speed:.2f}x the speed (target >= 0.8x: {'met' if speed >= 0.8 else 'NOT met'}); max |dJ| {diff:.1e}")
-    print(f"load {os.getloadavg()[0]:.1f} after")
+
+
+def _roof(quick: bool) -> None:
+    from benchmarks.scale_roof import roof
+
+    tokens, context, batch = (512, 256, 2) if quick else (8192, 512, 4)
+    r = roof(tokens, context, batch)
+    ratio = r["per_point"] / r["roof"]
+    allowed = 4 * r["model_bytes"] + r["budget"]
+    print(f"roof    GPT-2 small ({r['params'] / 1e6:.1f} M parameters), {tokens:,} tokens ({tokens // context} x "
+          f"{context}, batches of {batch}): line {r['per_point']:.2f} s a point ({r['points_per_call']} points a "
+          f"call), plain no_grad forward {r['roof']:.2f} s ({', '.join(f'{t:.2f}' for t in r['roofs'])}): "
+          f"{ratio:.2f}x the roof (target <= 1.25x: {'met' if ratio <= 1.25 else 'NOT met'}); J {r['line'][0]:.3f}"
+          f" -> {r['line'][-1]:.3f}")
+    print(f"roof    peak RSS {r['peak'] / 2**20:.0f} MiB; 4 x float32 model {4 * r['model_bytes'] / 2**20:.0f} MiB + "
+          f"budget {r['budget'] / 2**20:.0f} MiB = {allowed / 2**20:.0f} MiB "
+          f"({'met' if r['peak'] <= allowed else 'NOT met'})")
+
+
+def _shards(quick: bool) -> None:
+    from benchmarks.scale_roof import shards
+
+    r = shards(20_000 if quick else 100_000, 8)
+    speed = r["one_s"] / r["two_s"]
+    print(f"shards  N={r['n']:,}, 5 points in {r['chunks']} chunks of shards: embedded {r['embedded_s']:.2f} s, "
+          f"1 worker {r['one_s']:.2f} s, 2 workers {r['two_s']:.2f} s: {speed:.2f}x (target >= 1.6x: "
+          f"{'met' if speed >= 1.6 else 'NOT met'}); np.array_equal with the embedded default: "
+          f"1 worker {r['same'][1]}, 2 workers {r['same'][2]}")
 
 
 if __name__ == "__main__":

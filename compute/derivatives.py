@@ -204,12 +204,15 @@ def _split_pieces(ev, splits: Sequence[str], chunk: int) -> Iterator[tuple[int, 
 
 
 def check_in_memory(ev, splits: Sequence[str]) -> None:
-    """The one refusal of derivatives on streamed data (read in batches, compute/streaming): checked by
-    the evaluator before its cost pass too, so a refused line costs nothing."""
+    """The one refusal of derivatives on streamed data (read in batches, compute/streaming) or with a
+    loss of (outputs, batch): checked by the evaluator before its cost pass too, so a refused line
+    costs nothing."""
     streamed = [s for s in splits if s in getattr(ev, "sources", {})]
     if streamed:
         raise BadInput(f"exact derivatives need the split in memory as tensors; {', '.join(streamed)} is streamed",
                        field="derivatives")
+    if ev.objective.takes_batch:  # _chunk_derivatives scores (outputs, targets)
+        raise BadInput("exact derivatives: for losses of (outputs, targets) only", field="derivatives")
 
 
 def _concatenated(ev, splits: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:

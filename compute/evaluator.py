@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from models.batches import Batch, SplitSource, TensorSource, describe_inputs, model_outputs
+from models.batches import Batch, SplitSource, TensorSource, batch_as_read, describe_inputs, model_outputs
 from models.errors import BadInput
 from models.objectives import Objective, objective_cost
 
@@ -229,8 +229,7 @@ class Evaluator:
                   progress: Progress | None, dropout_samples: int = 0,
                   point_buffers: torch.Tensor | None = None, derivatives: bool = False,
                   shards: Sequence[int] | None = None) -> dict[str, Metrics] | PartialSums:
-        """Metrics per split; with `derivatives` (basis (theta0, theta1) and coeffs (1 - alpha,
-        alpha): a line), dJ/dalpha and d2J/dalpha2 too; with `shards`, those shards' sums."""
+        """Metrics per split; with `derivatives` (of a line), dJ/dalpha and d2J/dalpha2; with `shards`, their sums."""
         n_points, n_basis = coeffs.shape
         bounds = self.bounds(splits)
         metrics = metric_names(self.objective)
@@ -246,12 +245,13 @@ class Evaluator:
         single = head.batch.single
         reuse = self.factored and single is not None and n_basis < n_points and exact
         # a line through a ReLU/linear MLP: all points' outputs from sign-flip updates (linefast.py)
-        line = LinePath.plan(self.model, self.layout, basis, coeffs) if exact and single is not None else None
+        line = (LinePath.plan(self.model, self.layout, basis, coeffs)
+                if exact and single is not None and not self.objective.takes_batch else None)
         # the fast path's pass gives the derivatives too; elsewhere double backward follows the cost
         one_pass = derivatives and line is not None
         if one_pass:
             metrics += ["dcost", "d2cost"]
-        elif derivatives:
+        elif derivatives:  # refused before the cost pass, not after it
             check_in_memory(self, splits)
         cost_progress = offset_progress(progress, 0, 2) if derivatives and not one_pass else progress
         chunk = self._chunk_size(basis, head.batch if single is None else single, n_basis if reuse else 0,
@@ -361,11 +361,11 @@ class Evaluator:
             add_segments(sums[:, :, m], v, g, start, bounds)
         return sums
 
-    def _costs_of(self, out: torch.Tensor, y: torch.Tensor):
+    def _costs_of(self, out: torch.Tensor, y: torch.Tensor, x: torch.Tensor | Batch | None = None):
         """(g, per-example costs (g*B,) or (g, B), outputs and targets as the objective took them)
         of g points' outputs (g, B, ...) on a chunk, for an objective that does not perturb the inputs."""
         g = len(out)
-        targets = self._targets(y, g)
+        targets = batch_as_read(x, y, g) if self.objective.takes_batch else self._targets(y, g)
         taken = out if self.objective.leading_dims else out.reshape(g * out.shape[1], *out.shape[2:])
         try:  # leading_dims: (g, B, ...) as it is, no copy of a strided `out`
             per = self.objective.per_example(taken, targets)
@@ -382,7 +382,7 @@ class Evaluator:
     def _point_costs(self, thetas: torch.Tensor, x: torch.Tensor, y: torch.Tensor, first: torch.Tensor | None):
         """(g, per-example costs (g*B,), outputs (g*B, ...), targets (g*B, ...)) of g points on a chunk."""
         if self.objective.perturb is None:
-            return self._costs_of(self._forward(thetas, x, first), y)
+            return self._costs_of(self._forward(thetas, x, first), y, x)
         g = len(thetas)
         flat_y = y.repeat(g, *([1] * (y.dim() - 1)))
         # Adversarial objectives: every point needs its own input gradient. One grad-enabled

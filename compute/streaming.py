@@ -93,7 +93,7 @@ def _joined(held: list[Piece]) -> Piece:
     first = batches[0]
     joined = Batch(tuple(cat([b.args[i] for b in batches]) for i in range(len(first.args))),
                    {k: cat([b.kwargs[k] for b in batches]) for k in first.kwargs},
-                   cat([b.targets for b in batches]), sum(b.size for b in batches))
+                   cat([b.targets for b in batches]), sum(b.size for b in batches), first.targets_key)
     return Piece(held[0].shard, joined, held[0].start)
 
 

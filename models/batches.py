@@ -50,6 +50,7 @@ class Batch:
     kwargs: dict
     targets: torch.Tensor
     size: int
+    targets_key: str | None = None  # read from a dict with the targets under this key; None: a tuple
 
     @property
     def single(self) -> torch.Tensor | None:
@@ -62,11 +63,20 @@ class Batch:
 
     def map(self, fn) -> "Batch":
         return Batch(tuple(fn(t) for t in self.args), {k: fn(v) for k, v in self.kwargs.items()},
-                     fn(self.targets), self.size)
+                     fn(self.targets), self.size, self.targets_key)
 
     def rows(self, lo: int, hi: int) -> "Batch":
         return Batch(tuple(t[lo:hi] for t in self.args), {k: v[lo:hi] for k, v in self.kwargs.items()},
-                     self.targets[lo:hi], min(hi, self.size) - lo)
+                     self.targets[lo:hi], min(hi, self.size) - lo, self.targets_key)
+
+    def as_read(self, copies: int = 1) -> dict | tuple:
+        """The batch as the user's data gave it (the dict, or the tuple (inputs..., targets)), its
+        rows repeated `copies` times: what a loss of (outputs, batch) takes for `copies` points."""
+        def repeat(t: torch.Tensor) -> torch.Tensor:
+            return t if copies == 1 else t.repeat(copies, *([1] * (t.dim() - 1)))
+        if self.targets_key is None:
+            return tuple(repeat(t) for t in (*self.args, self.targets))
+        return {**{k: repeat(v) for k, v in self.kwargs.items()}, self.targets_key: repeat(self.targets)}
 
     def __len__(self) -> int:
         return self.size
@@ -77,6 +87,12 @@ class Batch:
 
     def shapes(self) -> tuple:
         return tuple((name, tuple(t.shape[1:]), str(t.dtype)) for name, t in self.tensors())
+
+
+def batch_as_read(x: torch.Tensor | Batch, y: torch.Tensor, copies: int = 1) -> dict | tuple:
+    """What a loss of (outputs, batch) takes for a chunk of `copies` points: the chunk as read,
+    from its Batch x, or from a single input tensor x and its targets y (a tuple (x, y))."""
+    return (x if isinstance(x, Batch) else Batch((x,), {}, y, len(y))).as_read(copies)
 
 
 def _as_tensor(value: Any) -> torch.Tensor | None:
@@ -127,7 +143,7 @@ def read_batch(obj: Any, where: str, targets_key: str = TARGETS_KEY) -> Batch:
     if size == 0 or wrong:
         raise BadInput(f"{where}: the inputs and targets must share a first (batch) dimension > 0; found "
                        f"{', '.join(wrong) or 'an empty batch'} for targets {tuple(targets.shape)}", field="data")
-    return Batch(args, kwargs, targets, size)
+    return Batch(args, kwargs, targets, size, targets_key if isinstance(obj, Mapping) else None)
 
 
 # ------------------------------------------------------------------------------ sources

@@ -34,6 +34,10 @@ class Objective:
     # over its counted positions and counts(output, target) -> (B,) how many it counted; J over a
     # split is then sum(per_example) / sum(counts) (Hugging Face's mean over every counted token).
     counts: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    # A user's loss of (outputs, batch) (models/user.py LossRef): per_example takes the batch as it
+    # was read (models/batches.py Batch.as_read: the dict or the tuple, its rows repeated once per
+    # point the outputs hold) instead of the targets alone.
+    takes_batch: bool = False
 
 
 def objective_cost(objective: Objective, forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,

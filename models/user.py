@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
+import inspect
 import re
 import sys
 from dataclasses import dataclass, replace
@@ -308,7 +309,17 @@ class LossRef:
             return _shape_checked(SEQ_CLASSIFICATION, 2, "(B, C) logits of (B,) labels")
         fn = self.callable.resolve("loss")
         return Objective(str(self.callable), _checked_loss(fn, str(self.callable)), None,
-                         f"the user's loss {self.callable}, mean over examples")
+                         f"the user's loss {self.callable}, mean over examples", takes_batch=takes_batch(fn))
+
+
+def takes_batch(fn: Callable) -> bool:
+    """The rule for a user's loss: called as fn(outputs, batch) when its second parameter is named
+    `batch` (the batch as read: the dict, or the tuple (inputs..., targets)); else fn(outputs, targets)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature: the (outputs, targets) form
+        return False
+    return len(params) >= 2 and params[1].name == "batch"
 
 
 def _checked_loss(fn: Callable, name: str) -> Callable:
