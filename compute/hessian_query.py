@@ -80,19 +80,22 @@ class HessianQuery(Query):
         else:
             values.update(bn=DEFAULT_BN if self.bn in (None, DEFAULT_BN) else _no_line("bn"))
         eig = top or bottom
-        values["tolerance"] = parse_float(self.tolerance, "tolerance", 1e-10, 0.1) if eig else 1e-3
-        values["iterations"] = parse_int(self.iterations, "iterations", 2, MOST_ITERATIONS,
-                                         what="iterations") if eig else 100
-        values["trace_method"] = parse_choice(self.trace_method, "trace_method", TRACE_METHODS,
-                                              what="trace method") if trace else "hutchinson"
-        least = 6 if values["trace_method"] == "hutch++" else 2
-        values["trace_probes"] = parse_int(self.trace_probes, "trace_probes", least, MOST_PROBES,
-                                           what="trace probes") if trace else 30
-        values["density_probes"] = parse_int(self.density_probes, "density_probes", 1, 100,
-                                             what="density probes") if density else 4
-        values["density_steps"] = parse_int(self.density_steps, "density_steps", 2, MOST_DENSITY_STEPS,
-                                            what="density steps") if density else 40
-        values["broadening"] = parse_float(self.broadening, "broadening", 1e-4, 1.0) if density else 0.05
+        # every value is checked, given or not; those of parts not asked for take their defaults
+        least = 6 if parse_choice(self.trace_method, "trace_method", TRACE_METHODS, what="trace method") == "hutch++" \
+            else 2
+        checked = dict(
+            tolerance=(parse_float(self.tolerance, "tolerance", 1e-10, 0.1), eig, 1e-3),
+            iterations=(parse_int(self.iterations, "iterations", 2, MOST_ITERATIONS, what="iterations"), eig, 100),
+            trace_method=(parse_choice(self.trace_method, "trace_method", TRACE_METHODS, what="trace method"), trace,
+                          "hutchinson"),
+            trace_probes=(parse_int(self.trace_probes, "trace_probes", least, MOST_PROBES, what="trace probes"), trace,
+                          30),
+            density_probes=(parse_int(self.density_probes, "density_probes", 1, 100, what="density probes"), density,
+                            4),
+            density_steps=(parse_int(self.density_steps, "density_steps", 2, MOST_DENSITY_STEPS,
+                                     what="density steps"), density, 40),
+            broadening=(parse_float(self.broadening, "broadening", 1e-4, 1.0), density, 0.05))
+        values.update({name: value if asked else default for name, (value, asked, default) in checked.items()})
         for name, value in values.items():
             object.__setattr__(self, name, value)
 

@@ -64,7 +64,8 @@ CLI_CASES = _cli_cases()
 def _argv(words: str, option: str | None, value: str, run_id: str, folder: str) -> list[str]:
     """The command with `value` in `option` (or as its positional argument) and valid values in
     its other required inputs."""
-    valid = {"start": f"init:{run_id}", "end": f"final:{run_id}", "run": run_id, "model": "relu-mnist",
+    valid = {"start": f"init:{run_id}", "end": f"final:{run_id}", "endpoint": f"final:{run_id}", "run": run_id,
+             "model": "relu-mnist",
              "dataset": "mnist", "data": folder}
     command = dict((" ".join(w), c) for w, c in _cli_commands())[words]
     argv = words.split()

@@ -153,7 +153,7 @@ def test_query_validation():
 def relu_curvature(relu_run, store):
     from compute.jobs import LocalJobs, run_job
 
-    query = resolve(HessianQuery(f"final:{relu_run.id[:12]}", top=2, trace=True, trace_probes=4, tolerance=1e-3),
+    query = resolve(HessianQuery(f"final:{relu_run.id[:-2]}", top=2, trace=True, trace_probes=4, tolerance=1e-3),
                     store)
     return query, run_job(query, LocalJobs(store))
 

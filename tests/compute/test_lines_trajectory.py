@@ -81,7 +81,7 @@ def test_trajectory_equals_direct_numpy(store, relu_run):
     (("init:r", "final:r", "0:1", 10, "train,bogus"), "splits"),
     (("random:1", "random:2"), "from"),
     (("random:1:-3", "final:r"), "from"),
-    (("init:r", "final:r", "0:1", 10, "train", "float16"), "dtype"),
+    (("init:r", "final:r", "0:1", 10, "train", "float8"), "dtype"),
 ])
 def test_bad_line_queries_are_refused(args, field):
     with pytest.raises(BadInput) as info:
