@@ -49,17 +49,10 @@ from compute.store import Store  # noqa: E402
 from userpkg.resnet import resnet8  # noqa: E402
 from userpkg.train import train_and_save  # noqa: E402
 
+from imported import make_data  # noqa: E402  the same CIFAR-shaped data as benchmarks/imported.py
+
 
 STEPS = 30  # SGD steps of the user's loop before theta_f
-
-
-def make_data(folder: Path, n: int) -> tuple[Path, torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(0)
-    y = torch.randint(0, 10, (n,), generator=g)
-    x = torch.randn(n, 3, 32, 32, generator=g) * 0.5 + (y.float() / 10.0)[:, None, None, None]
-    path = folder / "cifar.npz"
-    np.savez(path, x_train=x.numpy(), y_train=y.numpy())
-    return path, x, y
 
 
 def run_pyhessian(model, x, y) -> tuple[float, int]:
