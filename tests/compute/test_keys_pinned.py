@@ -4,7 +4,7 @@ was. The literals were computed before the query classes moved (issue 19); never
 
 import pytest
 
-from compute.hessian_query import HessianQuery
+from compute.kinds.hessian import HessianQuery
 from compute.queries import ControlQuery, LineQuery, SurfaceQuery, TrainQuery, TrajectoryQuery
 
 RUN = "relu-mnist-small-s0-0123456789ab"

@@ -8,7 +8,7 @@ import numpy as np
 
 from compute.celery_app import CeleryJobs
 from compute.jobs import execute, run_job
-from compute.lines import points_key
+from compute.kinds.line import points_key
 from compute.queries import LineQuery, resolve
 
 
