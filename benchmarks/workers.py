@@ -109,7 +109,7 @@ def main() -> None:
     from compute.celery_app import CeleryJobs
     from compute.chunks import index_ranges
     from compute.jobs import CHUNK_POINTS
-    from compute.queries import LineQuery
+    from compute.kinds.line import LineQuery
     from compute.store import Store
 
     store = Store()

@@ -15,7 +15,9 @@ import torch
 from compute import resources
 from compute.importing import import_run
 from compute.jobs import JobFailed, run_job
-from compute.queries import LineQuery, SurfaceQuery, resolve
+from compute.kinds.line import LineQuery
+from compute.kinds.surface.query import SurfaceQuery
+from compute.kinds import resolve
 
 TESTS = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(TESTS))

@@ -10,8 +10,8 @@ import uuid
 
 from compute import signing
 from compute.jobs import CHUNK_POINTS, JobFailed, run_job
-from compute.kinds import kind_of
-from compute.queries import LineQuery, resolve
+from compute.kinds import kind_of, resolve
+from compute.kinds.line import LineQuery
 from tests.compute.test_signing import (  # noqa: F401  (fixtures)
     checkpoints, code, evil_model, forge, never_ran, tiny_run)
 
