@@ -30,7 +30,8 @@ from torch import nn
 
 from models.datasets import DatasetRef
 from models.errors import BadInput
-from models.user import DataRef, LossRef, Ref, build_model, data_digest, shard_tables, uses_dropout
+from models.dropout import uses_dropout
+from models.user import DataRef, LossRef, Ref, build_model, data_digest, shard_tables
 
 from .batchnorm import BufferLayout, has_batchnorm
 from .params import ParamLayout
