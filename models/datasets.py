@@ -228,7 +228,7 @@ def load_dataset(ref: DatasetRef) -> Dataset:
     return Dataset(ref, splits, 10, description)
 
 
-# ================================================================ issue 3: CIFAR-10, Penn Treebank, MP-DBM inputs
+# ================================================================ CIFAR-10, Penn Treebank, MP-DBM inputs
 #
 # CIFAR-10 (Krizhevsky 2009), binary version: data_batch_1.bin ... data_batch_5.bin and
 # test_batch.bin, each record one label byte then 3072 pixel bytes (1024 red, 1024 green, 1024

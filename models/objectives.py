@@ -110,7 +110,7 @@ OBJECTIVES: dict[str, Objective] = {
 }
 
 
-# ---------------------------------------------------------------- issue 3's models
+# ---------------------------------------------------------------- section 4's networks: tokens, MP-DBM, adversarial
 
 def _token_nll(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     # (B, T, V) logits, (B, T) next tokens -> (B,) mean NLL per token of each sequence. Every
@@ -155,7 +155,7 @@ OBJECTIVES.update({
 })
 
 
-# ---------------------------------------------------------------- issue 20's objectives: Hugging Face's
+# ---------------------------------------------------------------- Hugging Face's: causal LM, sequence classification
 
 IGNORE_INDEX = -100  # a label Hugging Face does not count (padding, prompt tokens)
 

@@ -27,7 +27,7 @@ class TrainConfig:
     patience: int = 5  # early stopping: epochs without a better validation cost before stopping
     max_col_norm: float | None = None  # pylearn2's max_col_norm on every weight matrix
     checkpoints_first_epoch: int = 8  # extra checkpoints in epoch 1, geometrically spaced
-    # Hooks the sources of issue 3's models need (all off by default):
+    # Hooks the sources of section 4's networks need (all off by default):
     max_norms: dict = field(default_factory=dict)  # parameter-name prefix -> max norm, overrides max_col_norm
     lr_scales: dict = field(default_factory=dict)  # parameter-name prefix -> learning-rate multiplier
     lr_decay_start: int = 0  # Zaremba et al.: the decay begins after this many epochs
