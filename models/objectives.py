@@ -9,6 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .errors import BadInput
+
 
 @dataclass(frozen=True)
 class Objective:
@@ -63,6 +65,20 @@ def objective_cost(objective: Objective, forward: Callable[[torch.Tensor], torch
     adversarial = objective.per_example(forward(objective.perturb(x.detach(), grad_x.detach())), y)
     w = objective.perturbed_weight
     return (1 - w) * clean + w * adversarial, out
+
+
+def one_cost_per_example(objective: Objective, costs: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
+    """`costs` of `outputs` as the objective took them ((points, B, ...) with `leading_dims`, else
+    (points*B, ...)) when they are one cost per example; else one BadInput naming the shape. An
+    objective that reduces one row of logits gives a (B, T, V) sequence model a cost per position,
+    which J would count as examples (the positions of one batch spilling into the next examples)."""
+    examples = 2 if objective.leading_dims else 1
+    if costs.dim() == examples:
+        return costs
+    raise BadInput(f"the objective {objective.name} gives one cost per position, not per example: outputs of shape "
+                   f"{tuple(outputs.shape[examples:])} per example, where it scores one row of logits (C,); a "
+                   "sequence model needs a token objective (the zoo's token-nll; an import's cross-entropy, "
+                   "causal-lm)", field="loss")
 
 
 def fast_gradient_sign(epsilon: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
