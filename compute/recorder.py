@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from models.datasets import DatasetRef
@@ -170,7 +171,5 @@ class Recorder:
 
 
 def _tensors(staging: Path, entry: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
-    from safetensors.torch import load_file
-
     tensors = load_file(str(staging / entry["file"]))
     return tensors["theta"], tensors.get("buffers")
