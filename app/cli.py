@@ -29,7 +29,8 @@ from tqdm import tqdm
 from compute import signing
 from compute.control_results import ControlResult
 from compute.importing import import_run
-from compute.jobs import LocalJobs, get_jobs, run_job
+from compute.jobs.backend import get_jobs, run_job
+from compute.jobs.local import LocalJobs
 from compute import validate
 from compute.hessian import HessianResult
 from compute.queries import (CONTROL_PARAMS, ControlQuery, HessianQuery, LineQuery, SurfaceQuery, TrajectoryQuery,
@@ -40,7 +41,7 @@ from compute.settings import worker_redis_url
 from compute.surface_results import SurfaceResult
 from compute.training import train
 from compute.validate import DEFAULT_BN
-from compute.worker import POOLS, run as run_worker
+from compute.jobs.worker import POOLS, run as run_worker
 from models import MODELS
 from models.download import download
 from models.errors import BadInput

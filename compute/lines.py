@@ -26,7 +26,8 @@ from models.errors import BadInput
 
 from . import ENGINE_VERSION, adaptive
 from .align import align_theta
-from .cache import RedisUnavailable, ResultCache, make_cache
+from .jobs.cache import ResultCache, make_cache
+from .jobs.errors import RedisUnavailable
 from .chunks import ChunkKind, check_carries_query, finite_or_null, index_ranges
 from .evaluator import Progress
 from .queries import Endpoint, LineQuery

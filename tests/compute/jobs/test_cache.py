@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from compute.cache import KEY_PREFIX, RedisUnavailable, file_cache, redis_client, redis_cache
+from compute.jobs.cache import KEY_PREFIX, file_cache, redis_client, redis_cache
+
+from compute.jobs.errors import RedisUnavailable
 
 KEY = "line-" + "0123456789abcdef" * 2 + "01234567"
 RESULT = {"alpha": [0.0, 0.5, 1.0], "cost": {"train": [1.5, None, 0.25]}, "key": KEY}

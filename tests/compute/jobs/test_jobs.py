@@ -7,8 +7,11 @@ import threading
 
 import pytest
 
-from compute.celery_app import CeleryJobs
-from compute.jobs import CANCELLED, DONE, FAILED, JobFailed, execute, run_job
+from compute.jobs.celery_app import CeleryJobs
+from compute.job_status import CANCELLED, DONE, FAILED
+from compute.jobs.backend import run_job
+from compute.jobs.base import execute
+from compute.jobs.errors import JobFailed
 from compute.queries import LineQuery, TrajectoryQuery
 
 
@@ -25,7 +28,7 @@ def test_celery_path_equals_embedded_path(thread_worker, jobs_factory, relu_run,
     import json
 
     from app.cli import main
-    from compute.cache import redis_cache
+    from compute.jobs.cache import redis_cache
 
     query = _line(relu_run, 120)
     celery, local = jobs_factory("celery"), jobs_factory("local")
@@ -122,7 +125,7 @@ def test_cancel_stops_the_chunks_not_yet_run_and_caches_nothing(backend, request
 def test_a_job_whose_submitter_died_before_queuing_is_started_again(backend, request, jobs_factory, relu_run, wait):
     """A submitter that records a job and dies before queuing its chunks leaves a job that would
     wait forever: within the grace others join it; after it, the next status check starts it again."""
-    from compute.board import ENQUEUE_GRACE
+    from compute.job_status import ENQUEUE_GRACE
     from compute.kinds import kind_of
 
     if backend == "celery":

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from compute.celery_app import CeleryJobs
-from compute.jobs import execute, run_job
+from compute.jobs.celery_app import CeleryJobs
+from compute.jobs.backend import run_job
+from compute.jobs.base import execute
 from compute.lines import points_key
 from compute.queries import LineQuery, resolve
 

@@ -12,7 +12,7 @@ neither Flask nor Dash.
 A damaged entry (a file cut short, a Redis value that is not a result's JSON object, one that
 does not check) is a miss, never an error: `ResultCache.read` returns None for it and logs one
 warning line per key (`damaged`), and the job layer computes the result again, whose `set`
-replaces the entry atomically (compute/jobs.py).
+replaces the entry atomically (compute/jobs/base.py).
 
 Redis connections are made here, for the cache and for the job layer alike:
 `redis_client(url, patient=False)` fails fast (the web process and the CLI report an unreachable
@@ -32,9 +32,10 @@ from typing import Callable
 from pathlib import Path
 
 from models.errors import BadInput
-from .settings import redis_url
-from .store import landscape_home
-from .results import dumps  # the one JSON writer: non-finite numbers as null
+from ..results import dumps  # the one JSON writer: non-finite numbers as null
+from ..settings import redis_url
+from ..store import landscape_home
+from .errors import RedisUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -54,21 +55,6 @@ def _decoded(raw: bytes) -> dict:
     if not isinstance(value, dict):
         raise DamagedEntry(f"a JSON {type(value).__name__}, not an object")
     return value
-
-
-class RedisUnavailable(BadInput):
-    """Redis (the job queue and result cache) cannot be reached. The CLI exits 2 with this line;
-    the dashboard shows it and keeps serving what needs no Redis."""
-
-    def __init__(self, url: str, cause: BaseException | str):
-        reason = str(cause).strip() or type(cause).__name__
-        super().__init__(f"Redis at {redact(url)} is unreachable ({reason}); start it, or unset "
-                         "REDIS_URL (CLI: pass --local) to compute in this process", field="REDIS_URL", status=503)
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
 
 
 def redis_errors() -> tuple[type[BaseException], ...]:
