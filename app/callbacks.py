@@ -37,7 +37,7 @@ from dash import ALL, Input, Output, State, ctx as dash_ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
 from models.errors import BadInput
-from compute.jobs.errors import RedisUnavailable
+from compute.jobs.errors import RedisUnavailable, ServiceError
 
 from . import ids, jobclient, pages, params, urls
 from .runs import load_catalog
@@ -287,7 +287,7 @@ def _address(state: dict, catalog) -> dict:
                "cached": False, "error": None}
     try:
         address["keys"], address["cached"] = jobclient.submit(view.queries(state, catalog))
-    except BadInput as exc:  # nothing can run (no runs, a pair without its second run, Redis down...)
+    except (BadInput, ServiceError) as exc:  # nothing can run (no runs, a pair without its second run, Redis down...)
         address["error"] = {"field": exc.field, "message": exc.message}
     return address
 

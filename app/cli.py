@@ -30,6 +30,7 @@ from compute import signing
 from compute.control_results import ControlResult
 from compute.importing import import_run
 from compute.jobs.backend import get_jobs, run_job
+from compute.jobs.errors import ServiceError
 from compute.jobs.local import LocalJobs
 from compute import validate
 from compute.hessian import HessianResult
@@ -462,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.UsageError as exc:
         _error(exc.format_message())
         raise SystemExit(2) from None
-    except BadInput as exc:
+    except (BadInput, ServiceError) as exc:  # a job that failed, Redis unreachable: the same one line
         _error(str(exc))
         return 2
     except KeyboardInterrupt:

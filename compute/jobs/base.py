@@ -22,7 +22,7 @@ from ..queries import Query
 from ..settings import int_setting
 from ..store import Store
 from .cache import ResultCache
-from .errors import RedisUnavailable
+from .errors import RedisUnavailable, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class _Lease:
 
 
 def failure_message(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, BadInput) else f"{type(exc).__name__}: {exc}"
+    return str(exc) if isinstance(exc, (BadInput, ServiceError)) else f"{type(exc).__name__}: {exc}"
 
 
 def run_chunk(board, cache: ResultCache, store: Store, key: str, job_id: str, index: int, chunk,
@@ -181,7 +181,7 @@ def run_chunk(board, cache: ResultCache, store: Store, key: str, job_id: str, in
     except RedisUnavailable:
         raise
     except Exception as exc:  # the job fails with the chunk's message, shown in the page and CLI
-        if not isinstance(exc, BadInput):
+        if not isinstance(exc, (BadInput, ServiceError)):
             log.exception("chunk %s of %s failed", index, key)
         board.finish(key, job_id, FAILED, failure_message(exc))
         return "failed"

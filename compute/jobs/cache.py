@@ -169,9 +169,7 @@ class ResultCache:
             value = self._call("get", key)
             if value is not None and check is not None:
                 check(key, value)
-        except (ValueError, KeyError, TypeError, BadInput) as exc:
-            if isinstance(exc, RedisUnavailable):
-                raise
+        except (ValueError, KeyError, TypeError, BadInput) as exc:  # RedisUnavailable is none of them
             self.damaged(key, exc)
             return None
         return value

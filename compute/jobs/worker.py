@@ -23,6 +23,7 @@ import sys
 
 from models.errors import BadInput
 from ..settings import worker_redis_url
+from .errors import ServiceError
 
 POOLS = ("prefork", "threads", "solo")
 
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return run(worker_redis_url(), args.concurrency, args.pool, args.threads, args.hostname, args.loglevel)
-    except BadInput as exc:  # no REDIS_URL, or Redis unreachable: one line and status 2, as `landscape worker`
+    except (BadInput, ServiceError) as exc:  # no REDIS_URL, or Redis unreachable: one line and status 2, as `landscape worker`
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -13,6 +13,7 @@ from compute.jobs.backend import run_job
 from compute.jobs.base import execute
 from compute.jobs.errors import JobFailed
 from compute.queries import LineQuery, TrajectoryQuery
+from models.errors import BadInput
 
 
 def _line(run, points=120, **kw) -> LineQuery:
@@ -87,8 +88,9 @@ def test_a_chunk_that_raises_fails_the_job_and_caches_nothing(backend, request, 
         request.getfixturevalue("thread_worker")
     query = LineQuery("init:nosuchrun", "final:nosuchrun", points=200)  # names a run the store does not have
     jobs = jobs_factory(backend)  # 7 chunks
-    with pytest.raises(JobFailed, match="unknown run 'nosuchrun'"):
+    with pytest.raises(JobFailed, match="unknown run 'nosuchrun'") as failed:
         run_job(query, jobs)
+    assert not isinstance(failed.value, BadInput) and failed.value.status == 422  # the job failed, not the request
     status = jobs.status(query.key())
     assert status.state == FAILED and "unknown run 'nosuchrun'" in status.error
     assert jobs.result(query.key()) is None
