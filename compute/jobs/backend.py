@@ -13,9 +13,9 @@ import time
 from ..evaluator import Progress
 from ..job_status import CANCELLED, FAILED
 from ..queries import Query
-from ..settings import redis_url
 from ..store import landscape_home
 from .base import BaseJobs
+from .cache import backend_url
 from .errors import JobFailed
 from .local import LocalJobs
 
@@ -24,9 +24,10 @@ _managers_lock = threading.Lock()
 
 
 def get_jobs(local: bool = False) -> BaseJobs:
-    """This process's job manager: Celery workers and the Redis cache when REDIS_URL is set (and
-    `local` is not asked for), else the embedded default (LocalJobs) for $LANDSCAPE_HOME."""
-    url = None if local else redis_url()
+    """This process's job manager for the backend `backend_url(local)` names: Celery workers and the
+    Redis cache when REDIS_URL is set (and `local` is not asked for), else the embedded default
+    (LocalJobs) for $LANDSCAPE_HOME."""
+    url = backend_url(local)
     ident = ("redis", url) if url else ("local", str(landscape_home()))
     with _managers_lock:
         if ident not in _managers:

@@ -21,7 +21,7 @@ from ..kinds import kind_of
 from ..queries import Query
 from ..settings import int_setting
 from ..store import Store
-from .cache import ResultCache
+from .cache import ResultCache, job_cache
 from .errors import RedisUnavailable, ServiceError
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ def run_chunk(board, cache: ResultCache, store: Store, key: str, job_id: str, in
     try:
         query = kind.query_type.from_json(query_json)
         if verdict == "go":
-            with computing(), _Lease(board, key, job_id, index):
+            with computing(), _Lease(board, key, job_id, index), job_cache(cache):
                 started = time.monotonic()
                 part = kind.compute(query, store, chunk, _Watch(board, key, job_id))
             verdict = board.store(key, job_id, index, part, time.monotonic() - started)
