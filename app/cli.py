@@ -264,7 +264,7 @@ def cmd_import(folder: str, model_ref: str, data_ref: str, targets: str | None, 
 def cmd_runs(fmt: str, resign: str | None) -> None:
     """list recorded runs"""
     if resign is not None:
-        run = signing.resign(resign)
+        run = Store().resign(resign)
         print(f"signed {run.id}: {signing.describe(run.manifest)} will run when it is used", file=sys.stderr)
         print(run.id)
         return
