@@ -24,7 +24,7 @@ def test_streamed_learning_curve_and_trajectory_are_the_bits_of_all_at_once(tmp_
     from compute import resources
     from compute.evaluator import Evaluator
     from compute.importing import import_run
-    from compute.trajectory import line_frame
+    from compute.kinds.trajectory import line_frame
     from models.user import LossRef
 
     torch.manual_seed(0)
