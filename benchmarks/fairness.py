@@ -29,7 +29,7 @@ def main() -> int:
     parser.add_argument("--points", type=int, default=50)
     args = parser.parse_args()
 
-    from compute.jobs import get_jobs, run_job
+    from compute.jobs.backend import get_jobs, run_job
     from compute.kinds.line import LineQuery
     from compute.kinds.surface.query import SurfaceQuery
     from compute.kinds import resolve

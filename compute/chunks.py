@@ -2,7 +2,7 @@
 
 A kind is a plain value defined in its own module of compute/kinds/ beside the code it runs (its
 query, result, computation, chunking, assembly, work estimate and resolve); compute/kinds/__init__.py
-lists them. The job layer (compute/jobs.py) runs any kind the same way:
+lists them. The job layer (compute/jobs/) runs any kind the same way:
 
     chunks = kind.split(query, points_per_chunk)      # JSON-able chunk specs, e.g. [lo, hi) ranges
     parts = [kind.compute(query, store, chunk, progress) for chunk in chunks]  # each a part's JSON
@@ -43,7 +43,7 @@ class ChunkKind:
     # CHUNK_POINTS, which spreads a line's few points over the workers. A surface has rows enough to
     # spread, and every extra evaluator call costs a set-up: its chunks are as big as the work allows.
     most_points: int | None = None
-    # The embedded executor's lane (compute/jobs.py LocalJobs): "long" for a kind whose one chunk
+    # The embedded executor's lane (compute/jobs/local.py LocalJobs): "long" for a kind whose one chunk
     # runs for long (training) and lends the right to compute between its steps (compute/computing.py).
     lane: str = "compute"
     # A kind whose chunks may also be cut by data (streamed data's shards): `data_cut` decides,

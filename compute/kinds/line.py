@@ -7,7 +7,8 @@ compute/kinds/__init__.py), which cuts the alpha grid into chunks of points; eac
 compute/kinds/line_result.py; a line over streamed data may be cut by data too
 (compute/kinds/line_shards.py). An adaptive line (points=auto, compute/adaptive.py) is one chunk
 that evaluates its rounds of new points itself, reusing the points of the same line evaluated
-before by any process (compute/kinds/line_points.py).
+before by any process (compute/kinds/line_points.py: kept in the cache of the job computing the
+line, so --local keeps them local).
 
 Every assembled line carries `metrics` (compute/metrics.py) per split, computed from its joined
 curve; they are derived, so `LineResult.to_json` recomputes them and a result cached before they
@@ -15,7 +16,6 @@ existed gets them when read through LineResult.
 """
 
 from __future__ import annotations
-
 
 import dataclasses
 import time

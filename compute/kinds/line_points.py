@@ -1,21 +1,20 @@
-"""The points an adaptive line evaluated, kept for reuse: the result cache holds every point of the
-same line (the same endpoints, splits, dtype and options, whatever the window or grid) under
-`points_key`, so a zoom computed on one worker reuses what another evaluated (Redis with
-REDIS_URL, the file cache otherwise). Reuse is a saving, not a need: an entry that cannot be read
-or checked is a miss."""
+"""The points an adaptive line evaluated, kept for reuse: every point of the same line (the same
+endpoints, splits, dtype and options, whatever the window or grid) is kept under `points_key` in
+the cache of the job computing the line (compute/jobs/cache.py `current_cache`: Redis on the
+workers, so a zoom computed on one worker reuses what another evaluated; the files of the embedded
+default under --local). Reuse is a saving, not a need: an entry that cannot be read or checked is
+a miss."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 
 from .. import ENGINE_VERSION
-from ..cache import RedisUnavailable, ResultCache, make_cache
 from ..chunks import finite_or_null
+from ..jobs.cache import current_cache
+from ..jobs.errors import RedisUnavailable
 from ..queries import Query
-from ..settings import redis_url
-from ..store import landscape_home
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +29,6 @@ def points_key(query: Query) -> str:
 
 
 STORED_POINTS = 4000  # most points kept per line (the newest): ten adaptive lines' worth
-
-
-def _points_cache() -> ResultCache:
-    """The result cache of this process (Redis with REDIS_URL: every worker sees the same points)."""
-    ident = (os.getpid(), redis_url(), str(landscape_home()))
-    if ident not in _caches:
-        _caches[ident] = make_cache()
-    return _caches[ident]
-
-
-_caches: dict[tuple, ResultCache] = {}
 
 
 def check_points(query: Query):
@@ -75,7 +63,7 @@ def check_points(query: Query):
 
 def stored_points(key: str, query: Query) -> dict[float, dict]:
     try:
-        stored = _points_cache().read(key, check_points(query)) or {"points": []}
+        stored = current_cache().read(key, check_points(query)) or {"points": []}
     except RedisUnavailable as exc:  # reuse is a saving, not a need: compute them again
         log.warning("adaptive line: no reuse of earlier points (%s)", exc)
         return {}
@@ -85,7 +73,7 @@ def stored_points(key: str, query: Query) -> dict[float, dict]:
 def store_points(key: str, points: dict[float, dict]) -> None:
     try:
         kept = [{k: v for k, v in p.items() if k not in ("query", "key")} for p in points.values()]
-        _points_cache().set(key, {"points": kept[-STORED_POINTS:]})
+        current_cache().set(key, {"points": kept[-STORED_POINTS:]})
     except RedisUnavailable as exc:
         log.warning("adaptive line: its points are not kept for reuse (%s)", exc)
 

@@ -9,7 +9,8 @@ import pytest
 
 from compute import adaptive
 from compute.align import model_refusal
-from compute.jobs import LocalJobs, run_job
+from compute.jobs.backend import run_job
+from compute.jobs.local import LocalJobs
 from compute.kinds.line import LineQuery, compute_line
 from compute.queries import Endpoint
 from compute.kinds import resolve

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from models.errors import BadInput
-from compute.jobs import execute
+from compute.jobs.base import execute
 from compute.kinds.line import LineQuery, compute_line
 from compute.queries import Endpoint
 from compute.kinds.trajectory import TrajectoryQuery, compute_trajectory

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compute.jobs import execute
+from compute.jobs.base import execute
 from compute.kinds.line import LineQuery
 from compute.kinds.surface.query import SurfaceQuery
 from compute.kinds import resolve

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from compute.cache import KEY_PREFIX, redis_client
-from compute.jobs import execute, run_job
+from compute.jobs.cache import KEY_PREFIX, redis_client
+from compute.jobs.backend import run_job
+from compute.jobs.base import execute
 from compute.kinds.line import LineQuery
 from compute.kinds.surface.query import SurfaceQuery
 from compute.kinds import resolve

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from compute.jobs import run_job
+from compute.jobs.backend import run_job
 from compute.kinds.line import LineQuery
 from compute.kinds.surface.query import SurfaceQuery
 from compute.kinds import resolve
