@@ -122,7 +122,7 @@ def recompute_statistics(model: nn.Module, params: dict[str, torch.Tensor], buff
 def recomputed_buffers(ev, basis: torch.Tensor, coeffs: torch.Tensor, progress=None) -> torch.Tensor:
     """(P, buffers) with the BatchNorm statistics of every point of an evaluator's (compute/evaluator.py)
     evaluation re-estimated on its training split."""
-    x_train = ev.data["train"][0] if "train" in ev.data else (
+    x_train = ev.tensors(["train"])[0] if ev.in_memory("train") else (
         lambda: (p.batch for p in ev.pieces(["train"])))  # streamed: its own batches
     c = coeffs.to(ev.device, ev.dtype)
     rows = []

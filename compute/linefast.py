@@ -63,13 +63,18 @@ import torch
 import torch.nn.functional as F
 
 from models.mlp import MLP
+from models.objectives import Objective
 
+from .derivatives import objective_derivatives
 from .linesweep import FlipEvents, flip_events, sweep
 from .params import ParamLayout
+from .scoring import add_segments, chunk_sums, outputs_costs, targets_for
+from .sizing import map_single_threaded
 
 ENABLED = True  # False: every line takes the general path (benchmarks compare the two)
 MIN_POINTS = 6  # below this the dense start (6 products' worth) costs more than it saves
 COLLINEAR_TOL = 1e-10  # relative; coefficient rows off one line by more than this are no line
+LINE_DIRECTION = np.array([-1.0, 1.0])  # d(1 - alpha, alpha)/dalpha: a line's coefficients move this way
 # A block's working set (Q, 3 x width x rows, and a layer-2 output) stays in a core's L2 cache:
 # the per-point passes over Q run ~2-3x slower from L3. Not below MIN_BLOCK_ROWS rows, where the
 # fixed costs of the per-point operations take over.
@@ -252,6 +257,35 @@ class LinePath:
         return [slice(s, min(n, s + rows)) for s in range(0, n, rows)]
 
     # ------------------------------------------------------------------ evaluation
+    def chunk_sums(self, objective: Objective, x: torch.Tensor, y: torch.Tensor, start: int, bounds: np.ndarray,
+                   derivatives: bool = False) -> torch.Tensor:
+        """(P, S, metric) sums of every point's metrics (compute/scoring.py) on one chunk of examples
+        from `start` on, blocks of examples in parallel; with `derivatives` (a line (1 - alpha,
+        alpha)), dJ/dalpha and d2J/dalpha2 as two more metrics."""
+        def block_sums(rows: slice) -> tuple[torch.Tensor, torch.Tensor]:
+            out = self.outputs(x[rows], derivatives)  # with derivatives (3, P, b, out): the outputs' jet in t
+            return chunk_sums(objective, *outputs_costs(objective, out[0] if derivatives else out, y[rows]),
+                              start + rows.start, bounds), out
+        blocks = self.blocks(len(x))  # the same blocks whatever the number of threads
+        parts = map_single_threaded(block_sums, blocks)
+        sums = sum((s for s, _ in parts[1:]), parts[0][0])  # in block order: the same sums whatever the threads' timing
+        if derivatives:  # forward AD's levels are global, not per thread: the objective's jvps run here
+            sums = torch.cat([sums, self._derivative_sums(objective, [jet for _, jet in parts], y, blocks, start,
+                                                          bounds)], dim=2)
+        return sums
+
+    def _derivative_sums(self, objective: Objective, jets: list[torch.Tensor], y: torch.Tensor, blocks: list[slice],
+                         start: int, bounds: np.ndarray) -> torch.Tensor:
+        """(P, S, 2) sums of dJ/dalpha and d2J/dalpha2 from the outputs' jets of a chunk's blocks."""
+        rate = self.rate(LINE_DIRECTION)  # dt/dalpha
+        sums = torch.zeros(jets[0].shape[1], len(bounds) - 1, 2, dtype=torch.float64)
+        for rows, jet in zip(blocks, jets):
+            g, targets = jet.shape[1], targets_for(objective, y[rows], jet.shape[1])
+            taken = jet if objective.leading_dims else jet.reshape(3, -1, *jet.shape[3:])
+            for m, v in enumerate(objective_derivatives(objective.per_example, taken, targets)):
+                add_segments(sums[:, :, m], v * rate ** (m + 1), g, start + rows.start, bounds)
+        return sums
+
     def outputs(self, x: torch.Tensor, derivatives: bool = False) -> torch.Tensor:
         """(P, b, out): the network's output at every point for a block of examples, in the
         caller's point order; with `derivatives`, (3, P, b, out): the output and its first and

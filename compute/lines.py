@@ -28,7 +28,7 @@ from . import ENGINE_VERSION, adaptive
 from .align import align_theta
 from .cache import RedisUnavailable, ResultCache, make_cache
 from .chunks import ChunkKind, check_carries_query, finite_or_null, index_ranges
-from .evaluator import Progress
+from .evaluator import EvalOptions, Progress
 from .queries import Endpoint, LineQuery
 from .resources import buffer_basis, evaluator_for, random_theta, remembered_theta, theta_of
 from .sources import source_of
@@ -128,8 +128,8 @@ def compute_line(query: LineQuery, store: Store, progress: Progress | None = Non
         raise BadInput(f"{runs[0].model_id}: derivatives of an objective that perturbs its inputs (adversarial "
                        "training) are not computed", field="derivatives")
     # with derivatives: in the cost's own pass where the line fast path applies (Evaluator.line)
-    evaluation = evaluator.line(theta0, theta1, alphas, query.splits, progress, dropout_samples=query.dropout_samples,
-                                buffer_basis=buffers, bn=query.bn, derivatives=query.derivatives)
+    options = EvalOptions(dropout_samples=query.dropout_samples, bn=query.bn, derivatives=query.derivatives)
+    evaluation = evaluator.line(theta0, theta1, alphas, query.splits, progress, buffer_basis=buffers, options=options)
     derivatives = {s: (m.dcost, m.d2cost) for s, m in evaluation.splits.items()} if query.derivatives else {}
     sharpness = line_sharpness(query, evaluator, theta0, theta1, alphas, buffers, progress) if query.sharpness else {}
     return LineResult(

@@ -52,7 +52,7 @@ import numpy as np
 import torch
 
 from models.errors import BadInput
-from .evaluator import Evaluator, Progress, offset_progress
+from .evaluator import EvalOptions, Evaluator, Progress, offset_progress
 from .chunks import ChunkKind, check_carries_query, finite_or_null, index_ranges
 from .queries import SurfaceQuery
 from .results import clean_floats
@@ -336,7 +336,7 @@ def plane_part(query: SurfaceQuery, store: Store, span: list[int], progress: Pro
     trajectory = None
     if span[0] == 0:  # the first chunk carries the trajectory
         plane = evaluator.evaluate(basis, _coefficients(query.surface, ta, tb), query.splits, buffer_basis=buffers,
-                                   bn=query.bn)
+                                   options=EvalOptions(bn=query.bn))
         trajectory = clean_trajectory({
             "step": list(frame.steps), "alpha": ta.tolist(), "beta": tb.tolist(),
             "cost": checkpoint_costs(evaluator, run, frame.steps, query.splits), "residual": residual.tolist(),
@@ -419,7 +419,7 @@ def _evaluate_span(evaluator: Evaluator, span: list[int], width: int, row: Calla
     for n, (i, c0, c1) in enumerate(pieces):
         basis, coeffs = row(i)
         evaluation = evaluator.evaluate(basis, coeffs[c0:c1], query.splits, offset_progress(progress, n, len(pieces)),
-                                        buffer_basis=buffers, bn=query.bn)
+                                        buffer_basis=buffers, options=EvalOptions(bn=query.bn))
         for s, m in evaluation.splits.items():
             cost[s].extend(m.cost.tolist())
         if evaluation.precision_error is not None:

@@ -19,7 +19,7 @@ from torch import nn
 from torch.func import functional_call
 
 from compute.batchnorm import BufferLayout
-from compute.evaluator import Evaluator
+from compute.evaluator import EvalOptions, Evaluator
 from compute.params import ParamLayout
 from models.errors import BadInput
 from models.lstm import LSTMLanguageModel
@@ -131,7 +131,7 @@ def _line(model0: nn.Module, model1: nn.Module, data, objective: str | Objective
     basis = torch.stack([buffers.flatten_model(model0), buffers.flatten_model(model1)]).to(F64) if buffers.names else None
     ev = Evaluator(model0, _objective(objective), {"train": data}, device="cpu", dtype=F64, **kw)
     return ev, ev.line(layout.flatten_model(model0), layout.flatten_model(model1), alphas, ["train"],
-                       derivatives=True, buffer_basis=basis).splits["train"]
+                       buffer_basis=basis, options=EvalOptions(derivatives=True)).splits["train"]
 
 
 def _double_backward(model0: nn.Module, model1: nn.Module, data, objective: str | Objective, alpha: float) -> tuple[float, float]:
