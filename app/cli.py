@@ -29,7 +29,9 @@ from tqdm import tqdm
 from compute import signing
 from compute.control_results import ControlResult
 from compute.importing import import_run
-from compute.jobs import LocalJobs, get_jobs, run_job
+from compute.jobs.backend import get_jobs, run_job
+from compute.jobs.errors import ServiceError
+from compute.jobs.local import LocalJobs
 from compute import validate
 from compute.hessian import HessianResult
 from compute.queries import (CONTROL_PARAMS, ControlQuery, HessianQuery, LineQuery, SurfaceQuery, TrajectoryQuery,
@@ -40,7 +42,7 @@ from compute.settings import worker_redis_url
 from compute.surface_results import SurfaceResult
 from compute.training import train
 from compute.validate import DEFAULT_BN
-from compute.worker import POOLS, run as run_worker
+from compute.jobs.worker import POOLS, run as run_worker
 from models import MODELS
 from models.download import download
 from models.errors import BadInput
@@ -461,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.UsageError as exc:
         _error(exc.format_message())
         raise SystemExit(2) from None
-    except BadInput as exc:
+    except (BadInput, ServiceError) as exc:  # a job that failed, Redis unreachable: the same one line
         _error(str(exc))
         return 2
     except KeyboardInterrupt:

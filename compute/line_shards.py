@@ -6,7 +6,7 @@ Each such chunk returns the float64 sums of its shards, shard by shard (compute/
 `PartialSums`); the assembling chunk adds each point range's shards in shard order
 (compute/streaming.py `combine_shards`) and divides by the examples (or counted tokens), so the
 line is bit-identical however the data was cut and whichever worker computed which part. The job
-layer (compute/jobs.py) cuts this way when compute/budget.py `data_cut` says one chunk of points
+layer (compute/jobs/base.py) cuts this way when compute/budget.py `data_cut` says one chunk of points
 would hold more than a chunk's work; only deterministic fp32 lines without derivatives or
 recomputed BatchNorm statistics are cut by data.
 """

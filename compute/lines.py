@@ -4,8 +4,9 @@ The job kind "line" (`LINE_KIND`, listed in compute/kinds.py) cuts the alpha gri
 points; each chunk is `compute_line` on its alphas, and the parts are joined in order. An
 adaptive line (points=auto, compute/adaptive.py) is one chunk that evaluates its rounds of new
 points itself, reusing the points of the same line evaluated before by any process: they are
-kept in the result cache under `points_key` (Redis with REDIS_URL, so a zoom computed on one
-worker reuses what another evaluated).
+kept under `points_key` in the cache of the job computing the line (compute/jobs/cache.py
+`current_cache`: Redis on the workers, so a zoom computed on one worker reuses what another
+evaluated; the files of the embedded default under --local).
 
 Every assembled line carries `metrics` (compute/metrics.py) per split, computed from its joined
 curve; they are derived, so `LineResult.to_json` recomputes them and a result cached before they
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 
 import numpy as np
@@ -26,15 +26,15 @@ from models.errors import BadInput
 
 from . import ENGINE_VERSION, adaptive
 from .align import align_theta
-from .cache import RedisUnavailable, ResultCache, make_cache
+from .jobs.cache import current_cache
+from .jobs.errors import RedisUnavailable
 from .chunks import ChunkKind, check_carries_query, finite_or_null, index_ranges
 from .evaluator import EvalOptions, Progress
 from .queries import Endpoint, LineQuery
 from .resources import buffer_basis, evaluator_for, random_theta, remembered_theta, theta_of
 from .sources import source_of
 from .results import LineResult, line_metrics_by_split
-from .settings import redis_url
-from .store import Run, Store, landscape_home
+from .store import Run, Store
 
 log = logging.getLogger(__name__)
 
@@ -177,17 +177,6 @@ def points_key(query: LineQuery) -> str:
 STORED_POINTS = 4000  # most points kept per line (the newest): ten adaptive lines' worth
 
 
-def _points_cache() -> ResultCache:
-    """The result cache of this process (Redis with REDIS_URL: every worker sees the same points)."""
-    ident = (os.getpid(), redis_url(), str(landscape_home()))
-    if ident not in _caches:
-        _caches[ident] = make_cache()
-    return _caches[ident]
-
-
-_caches: dict[tuple, ResultCache] = {}
-
-
 def check_points(query: LineQuery):
     """The check of a points entry of `query`'s line (ResultCache.read): raises unless every point
     is a one-point part with every field the query asks for, so that an entry cut short, of
@@ -220,7 +209,7 @@ def check_points(query: LineQuery):
 
 def _stored_points(key: str, query: LineQuery) -> dict[float, dict]:
     try:
-        stored = _points_cache().read(key, check_points(query)) or {"points": []}
+        stored = current_cache().read(key, check_points(query)) or {"points": []}
     except RedisUnavailable as exc:  # reuse is a saving, not a need: compute them again
         log.warning("adaptive line: no reuse of earlier points (%s)", exc)
         return {}
@@ -230,7 +219,7 @@ def _stored_points(key: str, query: LineQuery) -> dict[float, dict]:
 def _store_points(key: str, points: dict[float, dict]) -> None:
     try:
         kept = [{k: v for k, v in p.items() if k not in ("query", "key")} for p in points.values()]
-        _points_cache().set(key, {"points": kept[-STORED_POINTS:]})
+        current_cache().set(key, {"points": kept[-STORED_POINTS:]})
     except RedisUnavailable as exc:
         log.warning("adaptive line: its points are not kept for reuse (%s)", exc)
 

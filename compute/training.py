@@ -26,7 +26,7 @@ from models.datasets import DatasetRef, load_dataset
 from models.objectives import objective_cost
 
 from models.errors import BadInput
-from .board import RUNNING, JobStatus
+from .job_status import RUNNING, JobStatus
 from .chunks import single_chunk
 from .computing import lend
 from .validate import parse_folder

@@ -9,7 +9,8 @@ import pytest
 
 from compute import adaptive
 from compute.align import model_refusal
-from compute.jobs import LocalJobs, run_job
+from compute.jobs.backend import run_job
+from compute.jobs.local import LocalJobs
 from compute.lines import compute_line
 from compute.queries import Endpoint, LineQuery, resolve
 from compute.resources import evaluator_for

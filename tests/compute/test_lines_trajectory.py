@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from models.errors import BadInput
-from compute.jobs import execute
+from compute.jobs.base import execute
 from compute.lines import compute_line
 from compute.queries import Endpoint, LineQuery, TrajectoryQuery, resolve
 from compute.validate import parse_range

@@ -134,7 +134,7 @@ def _same(a, b):
 
 @pytest.mark.parametrize("surface", ["paper", "random-plane"])
 def test_chunks_of_whole_rows_equal_one_shot_bit_for_bit(relu_run, store, surface):
-    from compute.jobs import execute
+    from compute.jobs.base import execute
     from compute.surfaces import row_width, split_surface
 
     q = SurfaceQuery(relu_run.id, surface, rows=4, columns=2)
@@ -178,7 +178,7 @@ def test_rows_cut_in_parts_agree_with_whole_rows(relu_run, store, surface, monke
 
 def test_a_small_model_s_surface_chunks_hold_about_the_work_of_a_line_chunk(relu_run, store):
     from compute import budget
-    from compute.jobs import CHUNK_POINTS, chunk_points
+    from compute.jobs.base import CHUNK_POINTS, chunk_points
     from compute.queries import resolve
     from compute.surfaces import split_surface
 
