@@ -94,10 +94,11 @@ def recompute_statistics(model: nn.Module, params: dict[str, torch.Tensor], buff
     fresh = dict(buffers)
     modules = batchnorm_modules(model)
     device = x_train.device if isinstance(x_train, torch.Tensor) else next(iter(params.values())).device
+    dtype = next(iter(params.values())).dtype  # the evaluation's (a float64 line of a float32 model)
     for name, m in modules:
         prefix = f"{name}." if name else ""
-        fresh[prefix + "running_mean"] = torch.zeros_like(m.running_mean, device=device)
-        fresh[prefix + "running_var"] = torch.ones_like(m.running_var, device=device)
+        fresh[prefix + "running_mean"] = torch.zeros_like(m.running_mean, device=device, dtype=dtype)
+        fresh[prefix + "running_var"] = torch.ones_like(m.running_var, device=device, dtype=dtype)
         fresh[prefix + "num_batches_tracked"] = torch.zeros((), dtype=torch.long, device=device)
     momenta = [m.momentum for _, m in modules]
     if isinstance(x_train, torch.Tensor):

@@ -1,5 +1,5 @@
-"""Issue 18 §1-2: dJ/dalpha and d2J/dalpha2 of `Evaluator.line(..., derivatives=True)` (the public
-path) on models off the line fast path, against float64 central differences of the line's own
+"""Issue 18 §1-2: dJ/dalpha and d2J/dalpha2 of `Evaluator.line(..., options=EvalOptions(derivatives=True))`
+(the public path) on models off the line fast path, against float64 central differences of the line's own
 cost AND an independent double backward in alpha (never nested jvp, which PyTorch 2.13 gets wrong
 through layer_norm): LayerNorm, BatchNorm with interpolated statistics, GELU, softmax attention,
 tied weights, conv + BatchNorm (and the README's resnet8), LSTM, maxout, dropout in eval mode.

@@ -14,6 +14,7 @@ import torch
 from compute.evaluator import EvalOptions, Evaluator
 from compute.params import ParamLayout
 from models import get_model
+from models.objectives import OBJECTIVES
 
 ROOT = Path(__file__).resolve().parents[2]
 EVALUATOR = ROOT / "compute" / "evaluator.py"
@@ -85,3 +86,25 @@ def test_with_dtype_is_the_evaluator_built_in_that_dtype():
     result = wide.evaluate(basis, coeffs, ["train"])
     at_ends = result.splits["train"].cost[[0, -1]] - expected[[0, -1]]
     assert result.precision_error == float(np.max(np.abs(at_ends)))
+
+
+def test_a_float64_line_recomputes_its_statistics_in_float64():
+    """bn=recompute in float64: fresh statistics in the evaluation's dtype (they were float32, and
+    batch_norm refused the mix), and the float32 reference takes the same recomputed statistics."""
+    from compute.batchnorm import BufferLayout
+    from tests.userpkg import resnet, streams
+
+    torch.manual_seed(0)
+    nets = [resnet.resnet8(), resnet.resnet8()]
+    layout, buffers = ParamLayout.of(nets[0]), BufferLayout.of(nets[0])
+    theta0, theta1 = (layout.flatten_model(n) for n in nets)
+    basis = torch.stack([buffers.flatten_model(n) for n in nets])
+    x, y = streams.tensor_twins()["train"]
+    splits = {"train": (x[:64], y[:64]), "valid": (x[64:96], y[64:96])}
+    ce = OBJECTIVES["cross-entropy"]
+    lines = {dtype: Evaluator(resnet.resnet8(), ce, splits, device="cpu", dtype=dtype).line(
+        theta0, theta1, np.array([0.0, 0.5, 1.0]), ["valid"], buffer_basis=basis,
+        options=EvalOptions(bn="recompute")) for dtype in (torch.float32, torch.float64)}
+    wide, narrow = lines[torch.float64], lines[torch.float32]
+    np.testing.assert_allclose(wide.splits["valid"].cost, narrow.splits["valid"].cost, rtol=1e-5)
+    assert wide.dtype == "float64" and 0 <= wide.precision_error < 1e-4
