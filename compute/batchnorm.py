@@ -28,7 +28,6 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from .validate import BN_POLICIES  # noqa: F401  (the policies' names live with the other boundary values)
 RECOMPUTE_BATCH = 500  # part of the definition of `recompute`: a change changes results
 
 

@@ -40,7 +40,7 @@ from models.batches import Batch, SplitSource, TensorSource, describe_inputs, mo
 from models.errors import BadInput
 from models.objectives import Objective, objective_cost
 
-from .batchnorm import BN_POLICIES, BufferLayout, has_batchnorm, recomputed_buffers
+from .batchnorm import BufferLayout, has_batchnorm, recomputed_buffers
 from .convfold import CHANNELS_LAST, FoldedForward
 from .derivatives import check_in_memory, line_derivatives
 from .linefast import LinePath
@@ -48,6 +48,7 @@ from .params import ParamLayout
 from .scoring import Evaluation, Metrics, PartialSums, chunk_sums, metric_names, metrics_by_split, outputs_costs
 from .sizing import largest_activation
 from .streaming import Piece, combine_shards, stream_pieces, to_device
+from .validate import BN_POLICIES  # the policies' names live with the other boundary values
 
 Progress = Callable[[int, int], None]  # (done, total); may raise to cancel
 
