@@ -27,7 +27,7 @@ import click
 from tqdm import tqdm
 
 from compute import signing
-from compute.control_results import ControlResult
+from compute.kinds.control_result import ControlResult
 from compute.importing import import_run
 from compute.jobs.backend import get_jobs, run_job
 from compute.jobs.errors import ServiceError
@@ -39,7 +39,7 @@ from compute.queries import (CONTROL_PARAMS, ControlQuery, HessianQuery, LineQue
 from compute.results import LineResult, TrajectoryResult, dumps
 from compute.store import Store
 from compute.settings import worker_redis_url
-from compute.surface_results import SurfaceResult
+from compute.kinds.surface.result import SurfaceResult
 from compute.training import train
 from compute.validate import DEFAULT_BN
 from compute.jobs.worker import POOLS, run as run_worker
@@ -264,7 +264,7 @@ def cmd_import(folder: str, model_ref: str, data_ref: str, targets: str | None, 
 def cmd_runs(fmt: str, resign: str | None) -> None:
     """list recorded runs"""
     if resign is not None:
-        run = signing.resign(resign)
+        run = Store().resign(resign)
         print(f"signed {run.id}: {signing.describe(run.manifest)} will run when it is used", file=sys.stderr)
         print(run.id)
         return

@@ -1,7 +1,7 @@
 """How a query kind is cut into chunks and put back together: `ChunkKind`, and helpers to make one.
 
-A kind is a plain value defined beside the code it runs (compute/lines.py, trajectory.py,
-surfaces.py, controls.py); compute/kinds.py lists them. The job layer (compute/jobs/) runs
+A kind is a plain value defined beside the code it runs (compute/kinds/line.py, trajectory.py,
+surfaces.py, controls.py); compute/kinds/__init__.py lists them. The job layer (compute/jobs/) runs
 any kind the same way:
 
     chunks = kind.split(query, points_per_chunk)      # JSON-able chunk specs, e.g. [lo, hi) ranges

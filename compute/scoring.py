@@ -12,7 +12,7 @@ import torch
 
 from models.batches import Batch, batch_as_read
 from models.errors import BadInput
-from models.objectives import Objective
+from models.objectives import Objective, one_cost_per_example
 
 
 @dataclass
@@ -27,7 +27,7 @@ class Metrics:
 @dataclass
 class PartialSums:
     """The float64 sums (P, S, metric) of some shards of the data, per shard: a chunk of a line cut
-    by data (compute/line_shards.py). Combined in shard order (compute/streaming.py combine_shards), the
+    by data (compute/kinds/line_shards.py). Combined in shard order (compute/streaming.py combine_shards), the
     shards of every chunk give the same bits as one evaluation over all of them."""
 
     metrics: list[str]
@@ -96,7 +96,7 @@ def chunk_sums(objective: Objective, g: int, per: torch.Tensor, flat_out: torch.
                start: int, bounds: np.ndarray) -> torch.Tensor:
     """(g, S, metric) sums over each split of the per-example metrics of g points on examples
     from `start` on."""
-    values = [per]
+    values = [one_cost_per_example(objective, per, flat_out)]
     if objective.errors:
         values.append(objective.errors(flat_out, flat_y))
     values += [fn(flat_out, flat_y) for fn in objective.extras.values()]

@@ -1,5 +1,5 @@
 """Training with SGD + momentum as in the paper, recorded by a `Recorder`; and the job kind that
-trains a run through the job layer (`TRAIN_KIND`, listed in compute/kinds.py).
+trains a run through the job layer (`TRAIN_KIND`, listed in compute/kinds/__init__.py).
 
 Each run is recorded by a `Recorder` (compute/recorder.py), the same one a user's own training
 loop uses. `landscape train` calls `train` here; `landscape serve --demo` submits a `TrainQuery`

@@ -28,13 +28,13 @@ not read or check is logged once and computed again (a new job, forced past a bo
 job whose result cannot be read back: its status is that of the job that recomputes it.
 
 The kinds (how a query is split, computed, assembled and checked: compute/chunks.py) are listed
-in compute/kinds.py; `split` is always given `chunk_points(query, store)`, so every path
+in compute/kinds/__init__.py; `split` is always given `chunk_points(query, store)`, so every path
 (embedded, Celery, `execute`) computes the same chunks and so the same values.
 
 Fairness and budget. `submit` refuses a query whose estimated work is above LANDSCAPE_MAX_WORK
 (compute/budget.py). Chunks are sized by that estimate to about a second each (`chunk_points`:
 at most CHUNK_POINTS points for a line; a surface's chunks are whole rows or parts of a row, see
-compute/surfaces.py `split_surface`), and the chunks of different jobs take turns: the job with
+compute/kinds/surface/kind.py `split_surface`), and the chunks of different jobs take turns: the job with
 the fewest chunks run goes next in the embedded executor (round robin among equals), priorities
 by chunk index on Celery (compute/jobs/celery_app.py), so a new small job runs its first chunks next,
 whatever a big one still has queued: it waits for the chunk under way at most. A job that nobody

@@ -61,7 +61,7 @@ def entry_check(key: str, result: dict) -> None:
 
 def split_chunks(kind, query: Query, store: Store) -> list:
     """The chunks of `query`: ranges of its grid points, and for a line over streamed data too big
-    for one chunk also ranges of the data's shards (compute/line_shards.py; budget.data_cut)."""
+    for one chunk also ranges of the data's shards (compute/kinds/line_shards.py; budget.data_cut)."""
     if kind.data_split is not None:
         most = kind.most_points or CHUNK_POINTS
         cut = budget.data_cut(query, store, most)

@@ -123,7 +123,7 @@ def _reachable(method):
 
 
 class RedisBoard:
-    """Job records in Redis; the same operations and answers as compute.board.LocalBoard."""
+    """Job records in Redis; the same operations and answers as compute.jobs.local.LocalBoard."""
 
     def __init__(self, client, url: str):
         self.client, self.url = client, url
@@ -145,7 +145,7 @@ class RedisBoard:
 
     @_reachable
     def mark_queued(self, key: str, job_id: str) -> None:
-        """Every chunk of the job is queued (see compute.board.ENQUEUE_GRACE)."""
+        """Every chunk of the job is queued (see compute.job_status.ENQUEUE_GRACE)."""
         self._queued(keys=[PREFIX + key], args=[job_id])
 
     @_reachable
@@ -180,7 +180,7 @@ class RedisBoard:
 
     @_reachable
     def report(self, key: str, job_id: str, done: int, total: int) -> None:
-        """A running chunk's progress (see compute.board.JobStatus.chunk_progress)."""
+        """A running chunk's progress (see compute.job_status.JobStatus.chunk_progress)."""
         self._report(keys=[PREFIX + key], args=[job_id, json.dumps([int(done), int(total)])])
 
     @_reachable

@@ -134,7 +134,7 @@ def test_celery_jobs_recompute_a_damaged_redis_entry(store, scalar_run, jobs_fac
 @pytest.mark.parametrize("backend", ["file", "redis"])
 def test_a_damaged_points_cache_of_adaptive_lines_is_a_miss(store, scalar_run, monkeypatch, tmp_path, caplog,
                                                              backend, request):
-    from compute.lines import compute_adaptive_line, points_key
+    from compute.kinds.line import compute_adaptive_line, points_key
 
     if backend == "redis":
         monkeypatch.setenv("REDIS_URL", request.getfixturevalue("redis_url"))

@@ -9,7 +9,7 @@ import numpy as np
 from compute.jobs.celery_app import CeleryJobs
 from compute.jobs.backend import run_job
 from compute.jobs.base import execute
-from compute.lines import points_key
+from compute.kinds.line import points_key
 from compute.queries import LineQuery, resolve
 
 

@@ -18,13 +18,13 @@ import time
 import numpy as np
 import torch
 
-from .chunks import index_ranges
-from .evaluator import EvalOptions, Progress
-from .queries import LineQuery
-from .results import LineResult
-from .scoring import PartialSums, means_of
-from .store import Store
-from .streaming import combine_shards
+from ..chunks import index_ranges
+from ..evaluator import EvalOptions, Progress
+from ..queries import LineQuery
+from ..results import LineResult
+from ..scoring import PartialSums, means_of
+from ..store import Store
+from ..streaming import combine_shards
 
 
 def data_chunks(point_ranges: list[list[int]], shards_per_chunk: int, num_shards: int) -> list[list[int]]:
@@ -34,7 +34,7 @@ def data_chunks(point_ranges: list[list[int]], shards_per_chunk: int, num_shards
 
 
 def compute_line_shards(query: LineQuery, store: Store, chunk: list[int], progress: Progress | None) -> dict:
-    from .lines import line_inputs
+    from .line import line_inputs
 
     lo, hi, first, last = chunk
     runs, theta0, theta1, alphas, evaluator, buffers = line_inputs(query, store, query.alphas()[lo:hi])

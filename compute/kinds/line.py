@@ -1,6 +1,6 @@
 """Lines: J((1-alpha) theta0 + alpha theta1) on a grid of alpha (section 2, Figs 1-10).
 
-The job kind "line" (`LINE_KIND`, listed in compute/kinds.py) cuts the alpha grid into chunks of
+The job kind "line" (`LINE_KIND`, listed in compute/kinds/__init__.py) cuts the alpha grid into chunks of
 points; each chunk is `compute_line` on its alphas, and the parts are joined in order. An
 adaptive line (points=auto, compute/adaptive.py) is one chunk that evaluates its rounds of new
 points itself, reusing the points of the same line evaluated before by any process: they are
@@ -24,17 +24,17 @@ import torch
 
 from models.errors import BadInput
 
-from . import ENGINE_VERSION, adaptive
-from .align import align_theta
-from .jobs.cache import current_cache
-from .jobs.errors import RedisUnavailable
-from .chunks import ChunkKind, check_carries_query, finite_or_null, index_ranges
-from .evaluator import EvalOptions, Progress
-from .queries import Endpoint, LineQuery
-from .resources import buffer_basis, evaluator_for, random_theta, remembered_theta, theta_of
-from .sources import source_of
-from .results import LineResult, line_metrics_by_split
-from .store import Run, Store
+from .. import ENGINE_VERSION, adaptive
+from ..align import align_theta
+from ..jobs.cache import current_cache
+from ..jobs.errors import RedisUnavailable
+from ..chunks import ChunkKind, check_carries_query, finite_or_null, index_ranges
+from ..evaluator import EvalOptions, Progress
+from ..queries import Endpoint, LineQuery
+from ..resources import buffer_basis, evaluator_for, random_theta, remembered_theta, theta_of
+from ..sources import source_of
+from ..results import LineResult, line_metrics_by_split
+from ..store import Run, Store
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def endpoint_runs(query: LineQuery, store: Store) -> list[Run]:
 def line_sharpness(query: LineQuery, evaluator, theta0: torch.Tensor, theta1: torch.Tensor, alphas: np.ndarray,
                    buffers: torch.Tensor | None, progress: Progress | None) -> dict[str, list]:
     """{split: lambda_max or None per alpha}: at every `query.sharpness`-th point of the grid and its last."""
-    from .hessian import Point, line_buffers, refuse_perturbing, top_eigenvalue  # it imports this module
+    from ..hessian import Point, line_buffers, refuse_perturbing, top_eigenvalue  # it imports this module
 
     refuse_perturbing(evaluator, "sharpness")
     grid = query.alphas()
@@ -158,7 +158,7 @@ def split_line(query: LineQuery, points: int) -> list[list[int]]:
 def compute_line_chunk(query: LineQuery, store: Store, chunk: list[int], progress: Progress | None) -> dict:
     if query.adaptive:
         return compute_adaptive_line(query, store, progress)
-    if len(chunk) == 4:  # [lo, hi) points x [first, last) shards of the data: compute/line_shards.py
+    if len(chunk) == 4:  # [lo, hi) points x [first, last) shards of the data: compute/kinds/line_shards.py
         from .line_shards import compute_line_shards
         return compute_line_shards(query, store, chunk, progress)
     lo, hi = chunk
