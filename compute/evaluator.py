@@ -109,16 +109,18 @@ class Evaluator:
         # functional_call swaps the module's parameters while it runs: one evaluation at a time.
         self.lock = threading.RLock()
         # Tensors go to the device once, in the evaluation dtype; other splits are streamed.
-        self._tensors = {name: (self._layout_input(x.to(self.device, dtype if x.is_floating_point() else x.dtype)),
-                                y.to(self.device, dtype if y.is_floating_point() else y.dtype))
-                         for name, (x, y) in ((n, v) for n, v in splits.items() if not isinstance(v, SplitSource))}
-        self._sources = {name: v for name, v in splits.items() if isinstance(v, SplitSource)}
+        self._split_tensors = {
+            name: (self._layout_input(x.to(self.device, dtype if x.is_floating_point() else x.dtype)),
+                   y.to(self.device, dtype if y.is_floating_point() else y.dtype))
+            for name, (x, y) in ((n, v) for n, v in splits.items() if not isinstance(v, SplitSource))}
+        self._split_sources = {name: v for name, v in splits.items() if isinstance(v, SplitSource)}
 
     def with_dtype(self, dtype: torch.dtype) -> Evaluator:
         """This evaluator in `dtype`: the same model, objective, splits and settings, its tensors
         cast (an fp32 reference for an evaluation in another precision)."""
-        return Evaluator(self.model, self.objective, {**self._tensors, **self._sources}, device=self.device,
-                         dtype=dtype, memory_budget=self.memory_budget, points_per_call=self.points_per_call)
+        return Evaluator(self.model, self.objective, {**self._split_tensors, **self._split_sources},
+                         device=self.device, dtype=dtype, memory_budget=self.memory_budget,
+                         points_per_call=self.points_per_call)
 
     def _layout_input(self, x: torch.Tensor) -> torch.Tensor:
         if self.folded is not None and x.dim() == 4 and x.is_floating_point():
@@ -126,11 +128,11 @@ class Evaluator:
         return x
 
     # ------------------------------------------------------------------ public API
-    streamed = property(lambda self: bool(self._sources))  # some split is read in batches (else all are tensors)
+    streamed = property(lambda self: bool(self._split_sources))  # some split is read in batches (else all are tensors)
 
     def in_memory(self, split: str) -> bool:
         """The split is held as tensors on the device (else it is streamed in batches)."""
-        return split not in self._sources
+        return split not in self._split_sources
 
     def tensors(self, splits: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs, targets) of the requested in-memory splits, concatenated in order, on the device
@@ -139,13 +141,18 @@ class Evaluator:
         if streamed:
             raise ValueError(f"{', '.join(streamed)} is streamed, not held as tensors")
         if len(splits) == 1:
-            return self._tensors[splits[0]]
-        return torch.cat([self._tensors[s][0] for s in splits]), torch.cat([self._tensors[s][1] for s in splits])
+            return self._split_tensors[splits[0]]
+        return tuple(torch.cat([self._split_tensors[s][i] for s in splits]) for i in (0, 1))
+
+    def _source(self, split: str) -> SplitSource:
+        """The split as its batches are read (tensors: cut into batches as a streamed split is)."""
+        if split in self._split_sources:
+            return self._split_sources[split]
+        return TensorSource(*self._split_tensors[split], split)
 
     def bounds(self, splits: Sequence[str]) -> np.ndarray:
         """Where each split's examples start among the requested splits' (cumulative, S + 1)."""
-        return np.cumsum([0] + [self._sources[s].num_examples if s in self._sources else len(self._tensors[s][0])
-                                for s in splits])
+        return np.cumsum([0] + [self._source(s).num_examples for s in splits])
 
     def pieces(self, splits: Sequence[str], shards: Sequence[int] | None = None,
                examples: int | None = None) -> Iterator[Piece]:
@@ -156,7 +163,7 @@ class Evaluator:
             x, y = self.tensors(splits)
             yield Piece(0, Batch((x,), {}, y, len(x)), 0)
             return
-        sources = [self._sources[s] if s in self._sources else TensorSource(*self._tensors[s], s) for s in splits]
+        sources = [self._source(s) for s in splits]
         yield from stream_pieces(sources, self.bounds(splits),
                                  lambda b: to_device(b, self.device, self.dtype, self._layout_input), shards, examples)
 
@@ -185,14 +192,13 @@ class Evaluator:
                                            or options.bn == "recompute"):
             raise ValueError("a part of the data takes the fp32 cost alone (no derivatives, no recomputed statistics)")
         with self.lock:
-            return self._evaluate_checked(basis, coeffs, splits, progress, buffer_basis, options)
+            return self._checked_pass(basis, coeffs, splits, progress, buffer_basis, options)
 
     def num_shards(self, splits: Sequence[str]) -> int:
         """Shards of the requested splits' data (1 for in-memory tensors: it is not cut)."""
-        return sum(self._sources[s].num_shards if s in self._sources else TensorSource(*self._tensors[s], s).num_shards
-                   for s in splits) if self.streamed else 1
+        return sum(self._source(s).num_shards for s in splits) if self.streamed else 1
 
-    def _evaluate_checked(self, basis: torch.Tensor, coeffs: torch.Tensor | np.ndarray, splits: Sequence[str],
+    def _checked_pass(self, basis: torch.Tensor, coeffs: torch.Tensor | np.ndarray, splits: Sequence[str],
                           progress: Progress | None, buffer_basis: torch.Tensor | None,
                           options: EvalOptions) -> Evaluation:
         basis = basis.to(self.device, self.dtype)
@@ -202,14 +208,14 @@ class Evaluator:
             basis = torch.cat([basis, buffer_basis.to(self.device, self.dtype)], dim=1)  # [theta | buffers]
             if options.bn == "recompute" and self.batchnorm:
                 point_buffers = recomputed_buffers(self, basis, coeffs, progress)
-        result = self._evaluate(basis, coeffs, splits, progress, options, point_buffers)
+        result = self._cost_pass(basis, coeffs, splits, progress, options, point_buffers)
         if options.shards is not None:
             return Evaluation({}, "float32", None, result)
         precision_error = None
         if self.dtype != torch.float32:
             check = [0, len(coeffs) - 1] if len(coeffs) > 1 else [0]
             # the cost alone (no derivatives) at the first and last points; streamed data read in fp32
-            exact = self.with_dtype(torch.float32)._evaluate(
+            exact = self.with_dtype(torch.float32)._cost_pass(
                 basis.float(), coeffs[check], splits, None, EvalOptions(dropout_samples=options.dropout_samples),
                 None if point_buffers is None else point_buffers[check].float())
             precision_error = max(float(np.max(np.abs(result[s].cost[check] - exact[s].cost))) for s in splits)
@@ -260,7 +266,7 @@ class Evaluator:
         return {**self.layout.unflatten(points[..., :numel]), **self.buffer_layout.unflatten(points[..., numel:])}
 
     # ------------------------------------------------------------------ internals
-    def _evaluate(self, basis: torch.Tensor, coeffs: torch.Tensor, splits: Sequence[str], progress: Progress | None,
+    def _cost_pass(self, basis: torch.Tensor, coeffs: torch.Tensor, splits: Sequence[str], progress: Progress | None,
                   options: EvalOptions, point_buffers: torch.Tensor | None = None) -> dict[str, Metrics] | PartialSums:
         """Metrics per split; with `derivatives` (of a line), dJ/dalpha and d2J/dalpha2; with `shards`, their sums."""
         dropout_samples, derivatives, shards = options.dropout_samples, options.derivatives, options.shards
@@ -303,7 +309,8 @@ class Evaluator:
                 for lo in range(0, len(x), chunk):
                     xc, yc, start = x[lo:lo + chunk], y[lo:lo + chunk], piece.start + lo
                     parts = ([(0, line.chunk_sums(self.objective, xc, yc, start, bounds, one_pass))] if line is not None
-                             else self._chunk(basis, c, xc, yc, start, bounds, reuse, dropout_samples, point_buffers))
+                             else self._general_chunk(basis, c, xc, yc, start, bounds, reuse, dropout_samples,
+                                                      point_buffers))
                     for p0, part in parts:  # (first point, sums (g, S, metric) of g points)
                         sums[p0:p0 + len(part)] += part
                         done += len(part) * (len(xc) if self.streamed else 1)
@@ -320,7 +327,7 @@ class Evaluator:
                 result[s].dcost, result[s].d2cost = d1, d2
         return result
 
-    def _chunk(self, basis: torch.Tensor, c: torch.Tensor, x: torch.Tensor, y: torch.Tensor, start: int,
+    def _general_chunk(self, basis: torch.Tensor, c: torch.Tensor, x: torch.Tensor, y: torch.Tensor, start: int,
                bounds: np.ndarray, reuse: bool, dropout_samples: int = 0,
                point_buffers: torch.Tensor | None = None) -> Iterator[tuple[int, torch.Tensor]]:
         """The general path on one chunk of examples: (first point, sums) per group of points."""
@@ -355,7 +362,7 @@ class Evaluator:
     def _point_costs(self, thetas: torch.Tensor, x: torch.Tensor, y: torch.Tensor, first: torch.Tensor | None):
         """(g, per-example costs (g*B,), outputs (g*B, ...), targets (g*B, ...)) of g points on a chunk."""
         if self.objective.perturb is None:
-            return outputs_costs(self.objective, self._outputs(thetas, x, first), y, x)
+            return outputs_costs(self.objective, self._points_outputs(thetas, x, first), y, x)
         g = len(thetas)
         flat_y = y.repeat(g, *([1] * (y.dim() - 1)))
         # Adversarial objectives: every point needs its own input gradient. One grad-enabled
@@ -391,7 +398,7 @@ class Evaluator:
             raise BadInput(f"the model raised {type(exc).__name__} ({str(exc).splitlines()[0][:200] if str(exc) else ''}) "
                            f"on inputs {describe_inputs(args, kwargs)}", field="model") from None
 
-    def _outputs(self, thetas: torch.Tensor, x: torch.Tensor, first: torch.Tensor | None) -> torch.Tensor:
+    def _points_outputs(self, thetas: torch.Tensor, x: torch.Tensor, first: torch.Tensor | None) -> torch.Tensor:
         """(g, B, ...): the outputs of g points on a chunk (one call, vmap'd when g > 1)."""
         if len(thetas) == 1:
             kwargs = {} if first is None else {"first_affine_out": first[0]}

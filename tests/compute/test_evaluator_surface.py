@@ -39,9 +39,9 @@ def _reaches(text: str, private: set[str]) -> list[str]:
 
 def test_the_scan_finds_a_private_member_where_one_is_used():
     private = _private_members()
-    assert {"_tensors", "_sources", "_evaluate", "_chunk"} <= private
-    assert _reaches("x = ev._tensors['train']\ny = evaluator._evaluate(b, c)", private) == [
-        "ev._tensors", "evaluator._evaluate"]
+    assert {"_split_tensors", "_split_sources", "_cost_pass", "_general_chunk"} <= private
+    assert _reaches("x = ev._split_tensors['train']\ny = evaluator._cost_pass(b, c)", private) == [
+        "ev._split_tensors", "evaluator._cost_pass"]
     assert _reaches("ev.forward(p, x); rec._evaluate = f; ev.__class__", private) == []
 
 
