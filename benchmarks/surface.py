@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import compute.linefast as linefast  # noqa: E402
 import compute.kinds.surface.kind as surfaces  # noqa: E402
 import compute.kinds.trajectory as trajectory  # noqa: E402
-from compute.queries import SurfaceQuery  # noqa: E402
+from compute.kinds.surface.query import SurfaceQuery  # noqa: E402
 from compute.resources import evaluator_for  # noqa: E402
 from compute.store import Store  # noqa: E402
 from models import get_model  # noqa: E402
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     store = Store()
     run = find_run(store, args.run)
     query = SurfaceQuery(run.id, "paper", rows=side, columns=side, splits=("train",))
-    x, y = evaluator_for(run).data["train"]
+    x, y = evaluator_for(run).tensors(["train"])
     rows = row_points(query, run)
     methods = {"surface": lambda: run_surface(query, store, True),
                "generic": lambda: run_surface(query, store, False),
