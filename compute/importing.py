@@ -21,9 +21,12 @@ Keys a Hugging Face model declares ignorable (`_keys_to_ignore_on_load_unexpecte
 masks older GPT-2 files hold) are ignored as `from_pretrained` ignores them.
 
 Each checkpoint is evaluated on the data (the learning curve, so the Trajectory view works) and θ_f
-is `final_step` or the checkpoint with the lowest validation cost. Everything is checked before
-anything is written: a bad file, key or shape is one BadInput naming it, and the store is left
-unchanged. Checkpoints are read one at a time: the import never holds more than one θ(t).
+is `final_step` or the checkpoint with the lowest validation cost. Each checkpoint is opened and
+read once, checked and staged in the same pass (a Lightning file is opened once before, for its
+`global_step`: only its small pickle is read, the tensors are memory-mapped), one at a time: the
+import never holds more than one θ(t). The first checkpoint is checked before the data is read, so
+a wrong model or prefix is refused at once. A bad file, key or shape is one BadInput naming it, and
+the store is left unchanged: what was staged is removed (compute/recorder.py).
 """
 
 from __future__ import annotations
@@ -183,25 +186,25 @@ def import_run(folder: str | Path, model: str, data: str, loss: str = "cross-ent
                targets: str | None = None) -> Run:
     """Import the checkpoints in `folder` as a run of the user's model (see the module docstring)."""
     checkpoints = find_checkpoints(folder)
-    root = Path(folder).expanduser().resolve()
-    net = build_model(Ref.parse(model, "model", path))
-    layout, buffers = ParamLayout.of(net), BufferLayout.of(net)
-    aliases = layout.aliases(net)
-
-    def state_of(file: Path) -> Tensors:
-        return match_keys(read_state_dict(file, root), aliases, buffers, prefix, file.name)
-
-    for _, file in checkpoints:  # every checkpoint checked before anything is written
-        split_state(net, layout, buffers, state_of(file), file.name, aliases)
     steps = [s for s, _ in checkpoints]
     if final_step is not None and final_step not in steps:
         raise BadInput(f"--final {final_step}: no checkpoint has that step (steps: "
                        f"{', '.join(str(s) for s in steps[:10])}{', …' if len(steps) > 10 else ''})",
                        field="final")
-    name = name or root.name
-    with Recorder.of(net, model=model, data=data, loss=loss, path=path, name=name, store=store,
+    root = Path(folder).expanduser().resolve()
+    net = build_model(Ref.parse(model, "model", path))
+    layout, buffers = ParamLayout.of(net), BufferLayout.of(net)
+    aliases = layout.aliases(net)
+
+    def read(file: Path) -> tuple[torch.Tensor, torch.Tensor]:  # (θ, float buffers), the file opened once
+        state = match_keys(read_state_dict(file, root), aliases, buffers, prefix, file.name)
+        return split_state(net, layout, buffers, state, file.name, aliases)
+
+    first = read(checkpoints[0][1])  # a wrong model or prefix is refused before the data is read
+    with Recorder.of(net, model=model, data=data, loss=loss, path=path, name=name or root.name, store=store,
                       targets=targets) as rec:
-        for step, file in checkpoints:  # epochs are unknown: the step stands in; one θ(t) at a time
-            theta, buffer = split_state(net, layout, buffers, state_of(file), file.name, aliases)
+        for i, (step, file) in enumerate(checkpoints):  # epochs are unknown: the step stands in
+            theta, buffer = first if i == 0 else read(file)
+            first = None  # one θ(t) at a time
             rec.record(step, float(step), theta=theta, buffers=buffer if buffers.names else None)
         return rec.finish(final_step, progress)

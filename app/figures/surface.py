@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from compute.surface_results import SurfaceResult
+from compute.kinds.surface.result import SurfaceResult
 
 from .style import FONT, NOTE, SPLIT_NAMES, TRAJECTORY_COLOR, THETA_F, top, wrap
 
