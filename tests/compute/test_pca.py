@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from compute.pca import difference_matrix, pca_plane, principal_directions, project
+import compute.pca
+from compute.pca import pca_plane, principal_directions, project
 from models.errors import BadInput
 
 
@@ -85,7 +86,7 @@ def test_centring_is_by_columns_as_scikit_learn_does():
     # e1 (the variation); uncentred it would be the offset e2.
     steps = torch.linspace(-1, 1, 9, dtype=torch.float64)
     thetas = [torch.tensor([float(s), 10.0, 0.1 * float(s) ** 2]) for s in steps]
-    directions, ratio = principal_directions(difference_matrix(thetas, torch.zeros(3)))
+    directions, ratio = principal_directions(thetas, torch.zeros(3))
     assert abs(float(directions[0, 0])) > 0.99 and abs(float(directions[1, 2])) > 0.99
     assert ratio[0] > 0.9
 
@@ -107,6 +108,24 @@ def test_too_few_checkpoints_is_bad_input():
         pca_plane(thetas, thetas[-1])
     with pytest.raises(BadInput, match="no checkpoints"):
         pca_plane([], thetas[-1])
+
+
+def test_rows_read_in_blocks_give_the_same_plane(monkeypatch):
+    thetas = _trajectory(seed=6, steps=11)
+    whole = pca_plane(thetas, thetas[-1])
+    monkeypatch.setattr(compute.pca, "ROWS_BYTES", 8 * 300 * 3)  # blocks of 3 rows of 300 parameters
+    read = []
+
+    class Checkpoints(list):
+        def __getitem__(self, k):
+            read.append(k)
+            return super().__getitem__(k)
+
+    blocked = pca_plane(Checkpoints(thetas), thetas[-1])
+    assert len(read) > len(thetas)  # read again, block by block: never all at once
+    torch.testing.assert_close(blocked.directions, whole.directions, rtol=0, atol=1e-12)
+    for name in ("explained_variance_ratio", "coordinates", "off_plane", "distance"):
+        np.testing.assert_allclose(getattr(blocked, name), getattr(whole, name), rtol=0, atol=1e-12)
 
 
 def test_project_of_a_zero_row_is_zero():
