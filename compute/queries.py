@@ -244,7 +244,7 @@ def resolve(query: Query, store) -> Query:
 
 
 # ---------------------------------------------------------------- surfaces and control experiments
-SURFACE_KINDS = ("paper", "random-plane", "alpha-random", "hessian")
+SURFACE_KINDS = ("paper", "random-plane", "alpha-random", "hessian", "pca")
 NORMALIZATIONS = ("global", "filter")
 
 
@@ -253,7 +253,9 @@ class SurfaceQuery(Query):
     """A cost surface of one run with its trajectory (appendix C, D): see compute.kinds.surface.kind.
 
     surface: "paper" (rows along each step's residual direction), "random-plane" (theta_f + a d1 + b d2)
-    or "alpha-random" (theta_i + alpha (theta_f - theta_i) + b r, r random and orthogonal to u).
+    or "alpha-random" (theta_i + alpha (theta_f - theta_i) + b r, r random and orthogonal to u),
+    "hessian" (theta_f + a v1 + b v2, the top eigenvectors) or "pca" (theta_f + a d1 + b d2, the
+    trajectory's first two principal directions: compute/kinds/surface/pca.py).
     Ranges left None are fitted to the trajectory. seed applies to the random kinds, scale and
     normalization to random-plane only.
     """
@@ -284,7 +286,7 @@ class SurfaceQuery(Query):
         for name, lo, hi, n in (("alpha", a_lo, a_hi, rows), ("beta", b_lo, b_hi, columns)):
             if lo is not None:
                 check_grid(lo, hi, n, name)
-        random_kind = self.surface != "paper"
+        random_kind = self.surface not in ("paper", "pca")
         if self.seed is not None and not random_kind:
             raise BadInput("seed applies to the random-plane and alpha-random surfaces only", field="seed")
         seed = None
