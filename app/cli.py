@@ -11,7 +11,7 @@ exit status 2 with one clear line for bad input.
     REDIS_URL=... landscape line ... --local                  # in this process all the same
 
 Built on click, which takes `--alpha -1:1` as a value (argparse read it as a flag). Values stay
-strings here: the query constructors of compute.queries parse and validate them, as they do the
+strings here: the query constructors of compute/kinds/ parse and validate them, as they do the
 page's fields and the API's parameters. This module only checks what the command line alone
 has: an output file's folder, names too long to be a run's folder, and the integers of the
 commands that build no query (`_Integer`: compute.validate's ASCII digits, not click's int()).
@@ -26,17 +26,19 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from compute import signing
-from compute.kinds.control_result import ControlResult
+from compute import signing, validate
+from compute.kinds.control import CONTROL_PARAMS, ControlQuery, ControlResult
 from compute.importing import import_run
 from compute.jobs.backend import get_jobs, run_job
 from compute.jobs.errors import ServiceError
 from compute.jobs.local import LocalJobs
-from compute import validate
-from compute.hessian import HessianResult
-from compute.queries import (CONTROL_PARAMS, ControlQuery, HessianQuery, LineQuery, SurfaceQuery, TrajectoryQuery,
-                             resolve)
-from compute.results import LineResult, TrajectoryResult, dumps
+from compute.kinds.hessian import HessianQuery, HessianResult
+from compute.kinds.line import LineQuery
+from compute.kinds.surface.query import SurfaceQuery
+from compute.kinds.trajectory import TrajectoryQuery, TrajectoryResult
+from compute.kinds import resolve
+from compute.kinds.line_result import LineResult
+from compute.results import dumps
 from compute.store import Store
 from compute.settings import worker_redis_url
 from compute.kinds.surface.result import SurfaceResult

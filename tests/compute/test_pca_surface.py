@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from compute.queries import SurfaceQuery
+from compute.kinds.surface.query import SurfaceQuery
 from compute.kinds.surface.kind import compute_surface
 from compute.resources import evaluator_for
 from models.errors import BadInput
