@@ -36,6 +36,7 @@ from compute.queries import (CONTROL_PARAMS, ControlQuery, HessianQuery, LineQue
                              resolve)
 from compute.results import LineResult, TrajectoryResult, dumps
 from compute.store import Store
+from app.runs import run_seed
 from compute.settings import worker_redis_url
 from compute.surface_results import SurfaceResult
 from compute.training import train
@@ -129,13 +130,15 @@ def _write(text: str, out: str | None) -> None:
     print(f"wrote {path}", file=sys.stderr)
 
 
-def _emit(result, fmt: str, out: str | None, plot: str | None = None, kind: str = "") -> None:
+def _emit(result, fmt: str, out: str | None, plot: str | None = None) -> None:
     """The result on stdout or in --out; with --plot FILE also the page's figure of it, for print."""
     _write(result.to_csv() if fmt == "csv" else dumps(result.to_json()), out)
     if plot is not None:
-        from app.figures.export import result_figure, write_figure  # plotly is loaded only here
+        from app.figures.export import write_figure  # plotly is loaded only here
+        from app.figures.results import result_figure
 
-        width, height = write_figure(result_figure(kind, result.to_json()), plot)
+        store = Store()
+        width, height = write_figure(result_figure(result, lambda run_id: run_seed(store.load(run_id))), plot)
         print(f"wrote {plot} ({width / 96:.2g} x {height / 96:.2g} in)", file=sys.stderr)
 
 
@@ -314,7 +317,7 @@ def cmd_line(start: str, end: str, alpha: str, points: str, tolerance: str | Non
     """exact cost along the line between two endpoints, with its metrics (barrier, monotonicity, minima)"""
     query = resolve(LineQuery.from_args(start, end, alpha, points, splits, dtype, dropout_samples, bn, derivatives,
                                         tolerance, sharpness_every or (1 if sharpness else 0)), Store())
-    _emit(LineResult.from_json(_run_job(query, local, "line")), fmt, out, plot, "line")
+    _emit(LineResult.from_json(_run_job(query, local, "line")), fmt, out, plot)
 
 
 @cli.command("trajectory")
@@ -323,7 +326,7 @@ def cmd_line(start: str, end: str, alpha: str, points: str, tolerance: str | Non
 def cmd_trajectory(run: str, fmt: str, out: str | None, local: bool, plot: str | None) -> None:
     """alpha(t), beta(t) and the learning curve of a run"""
     query = resolve(TrajectoryQuery(run), Store())
-    _emit(TrajectoryResult.from_json(_run_job(query, local, "trajectory")), fmt, out, plot, "trajectory")
+    _emit(TrajectoryResult.from_json(_run_job(query, local, "trajectory")), fmt, out, plot)
 
 
 @cli.command("surface")
@@ -349,7 +352,7 @@ def cmd_surface(run: str, kind: str, alpha: str | None, beta: str | None, points
     """cost surface of a run with its trajectory on it (Figs 15-22)"""
     query = resolve(SurfaceQuery.from_args(run, kind, alpha, beta, points, splits, dtype, seed, scale,
                                            normalization, bn), Store())
-    _emit(SurfaceResult.from_json(_run_job(query, local, f"surface {kind}")), fmt, out, plot, "surface")
+    _emit(SurfaceResult.from_json(_run_job(query, local, f"surface {kind}")), fmt, out, plot)
 
 
 @cli.command("hessian")
@@ -380,7 +383,7 @@ def cmd_hessian(endpoint: str, top: str, bottom: str, trace: bool, density: bool
     query = resolve(HessianQuery(endpoint, to, alpha, top, bottom, trace, density, splits, dtype, bn, tolerance,
                                  iterations, trace_method, trace_probes, density_probes, density_steps, broadening,
                                  seed), Store())
-    _emit(HessianResult.from_json(_run_job(query, local, "hessian")), fmt, out, plot, "hessian")
+    _emit(HessianResult.from_json(_run_job(query, local, "hessian")), fmt, out, plot)
 
 
 def _control_command(experiment: str, schema: dict) -> click.Command:
@@ -391,7 +394,7 @@ def _control_command(experiment: str, schema: dict) -> click.Command:
                 **values: str | None) -> None:
         given = tuple((name, values[name]) for name in schema if values[name] is not None)
         query = resolve(ControlQuery(experiment, run, given), Store())
-        _emit(ControlResult.from_json(_run_job(query, local, experiment)), fmt, out, plot, "control")
+        _emit(ControlResult.from_json(_run_job(query, local, experiment)), fmt, out, plot)
 
     command = _result_options(control)
     for name, (_, default) in reversed(schema.items()):  # decorators apply bottom-up: keep the table's order

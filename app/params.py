@@ -19,7 +19,7 @@ from models.errors import BadInput
 from compute import validate
 from compute.queries import Endpoint
 
-from .figures import METRIC_LABELS, SPLIT_NAMES
+from .labels import METRIC_LABELS, SPLIT_NAMES
 from .runs import RunCatalog
 
 State = dict  # {"view": str, param name: value}

@@ -50,6 +50,11 @@ class RunCatalog:
     def get(self, run_id: str | None) -> RunInfo | None:
         return next((r for r in self.runs if r.id == run_id), None)
 
+    def seed_of(self, run_id: str) -> int | None:
+        """The seed of a run known here (None for another): what tells two solutions apart."""
+        run = self.get(run_id)
+        return run.seed if run is not None else None
+
     def find(self, ref: str) -> RunInfo | None:
         """A run by full id, or by a unique prefix such as `relu-mnist-small-s0` (model, preset,
         seed): what a person types. `-s1` must not match `-s10-...`, so a prefix matches only
@@ -95,9 +100,14 @@ class RunCatalog:
         return sorted(best.values(), key=lambda r: r.model)[:limit]
 
 
+def run_seed(run) -> int:
+    """A recorded run's seed (an imported run records none: 0), as the page and the CLI label it."""
+    return int(run.manifest.get("seed", 0))
+
+
 def info(run) -> RunInfo:
     final = next((s for s in run.manifest["steps"] if s["step"] == run.final_step), {})
-    return RunInfo(run.id, run.model_id, run.preset, int(run.manifest.get("seed", 0)), tuple(run.steps),
+    return RunInfo(run.id, run.model_id, run.preset, run_seed(run), tuple(run.steps),
                    tuple(float(s.get("epoch", 0.0)) for s in run.manifest["steps"]), run.final_step,
                    final.get("cost", {}).get("valid"), _uses_dropout(run), run.family,
                    bool(run.manifest.get("batchnorm")), "source" in run.manifest, _objective(run.manifest))
