@@ -28,6 +28,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from models.errors import BadInput
 from compute import validate
+from compute.jobs.errors import JobFailed, ServiceError
 from compute.results import dumps
 
 from . import jobclient, urls
@@ -45,7 +46,7 @@ def error_body(status: int, message: str, field: str | None = None, jobs: dict |
     return {"ok": False, "status": status, "error": message, "field": field, "jobs": jobs}
 
 
-def _refusal(exc: BadInput, jobs: dict | None = None):
+def _refusal(exc: BadInput | ServiceError, jobs: dict | None = None):
     return jsonify(error_body(exc.status, exc.message, exc.field, jobs)), exc.status
 
 
@@ -116,7 +117,7 @@ def register(server: Flask) -> None:
         """The demo runs' training (the page's banner): app.demo.demo_status."""
         try:
             return jsonify(demo_status(load_catalog().trained()))
-        except BadInput as exc:  # Redis unreachable: 503
+        except (BadInput, ServiceError) as exc:  # Redis unreachable: 503
             return _refusal(exc)
 
     @server.route("/api", defaults={"rest": ""})
@@ -139,11 +140,11 @@ def register(server: Flask) -> None:
             state = urls.parse(f"/{view}", search, catalog, strict=True).state
             keys, cached = jobclient.submit(VIEWS[view].queries(state, catalog))
             outcomes = jobclient.wait(keys, wait)
-        except BadInput as exc:  # bad input or above the work budget: 400; Redis unreachable: 503
+        except (BadInput, ServiceError) as exc:  # bad input or above the work budget: 400; Redis unreachable: 503
             return _refusal(exc)
         failed = [o for o in outcomes.values() if o.state in ("failed", "cancelled", "missing")]
         if failed:
-            return _refusal(BadInput("; ".join(f"{o.state}: {o.error or 'no result'}" for o in failed), status=422),
+            return _refusal(JobFailed("; ".join(f"{o.state}: {o.error or 'no result'}" for o in failed)),
                             _jobs(outcomes))
         if not all(o.ready for o in outcomes.values()):
             message = f"still computing: ask again (or add wait=S, up to {MAX_WAIT_S:g} s, to wait here)"

@@ -37,7 +37,7 @@ from dash import ALL, Input, Output, State, ctx as dash_ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
 from models.errors import BadInput
-from compute.jobs import JobsUnavailable
+from compute.jobs.errors import RedisUnavailable, ServiceError
 
 from . import ids, jobclient, pages, params, urls
 from .runs import load_catalog
@@ -160,7 +160,7 @@ def register(app) -> None:
             return no_update, True, None, POLL_MS
         try:
             outs = jobclient.outcomes(address["keys"], with_results=False)
-        except JobsUnavailable as exc:  # the jobs go on (or wait) meanwhile: poll on, less often
+        except RedisUnavailable as exc:  # the jobs go on (or wait) meanwhile: poll on, less often
             later = min(MAX_POLL_MS, max(POLL_MS, int(interval or POLL_MS)) * 2)
             return no_update, False, html.Div(f"{exc.message}; asking again in {later / 1000:g} s",
                                               className="status-error", id="status-outage"), later
@@ -192,7 +192,7 @@ def register(app) -> None:
         drawn = address.get("drawn") and (tick or {}).get("href") != address["href"]
         try:
             outs = jobclient.outcomes(address["keys"])
-        except JobsUnavailable:  # `track` says so and polls on; drawn when Redis is back
+        except RedisUnavailable:  # `track` says so and polls on; drawn when Redis is back
             return [no_update] * len(graphs), no_update
         if drawn:
             return [no_update] * len(graphs), _status(address, outs)
@@ -246,7 +246,7 @@ def _laid_out(state: dict, catalog, address: dict):
         try:
             figures = view.draw(state, catalog, jobclient.outcomes(address["keys"]))
             address["drawn"] = True
-        except JobsUnavailable:
+        except RedisUnavailable:
             figures = {}
     for component in _walk(tree):
         cid = getattr(component, "id", None)
@@ -287,7 +287,7 @@ def _address(state: dict, catalog) -> dict:
                "cached": False, "error": None}
     try:
         address["keys"], address["cached"] = jobclient.submit(view.queries(state, catalog))
-    except BadInput as exc:  # nothing can run (no runs, a pair without its second run, Redis down...)
+    except (BadInput, ServiceError) as exc:  # nothing can run (no runs, a pair without its second run, Redis down...)
         address["error"] = {"field": exc.field, "message": exc.message}
     return address
 

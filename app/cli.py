@@ -27,9 +27,11 @@ import click
 from tqdm import tqdm
 
 from compute import signing
-from compute.control_results import ControlResult
+from compute.kinds.control_result import ControlResult
 from compute.importing import import_run
-from compute.jobs import LocalJobs, get_jobs, run_job
+from compute.jobs.backend import get_jobs, run_job
+from compute.jobs.errors import ServiceError
+from compute.jobs.local import LocalJobs
 from compute import validate
 from compute.hessian import HessianResult
 from compute.queries import (CONTROL_PARAMS, ControlQuery, HessianQuery, LineQuery, SurfaceQuery, TrajectoryQuery,
@@ -38,10 +40,10 @@ from compute.results import LineResult, TrajectoryResult, dumps
 from compute.store import Store
 from app.runs import run_seed
 from compute.settings import worker_redis_url
-from compute.surface_results import SurfaceResult
+from compute.kinds.surface.result import SurfaceResult
 from compute.training import train
 from compute.validate import DEFAULT_BN
-from compute.worker import POOLS, run as run_worker
+from compute.jobs.worker import POOLS, run as run_worker
 from models import MODELS
 from models.download import download
 from models.errors import BadInput
@@ -265,7 +267,7 @@ def cmd_import(folder: str, model_ref: str, data_ref: str, targets: str | None, 
 def cmd_runs(fmt: str, resign: str | None) -> None:
     """list recorded runs"""
     if resign is not None:
-        run = signing.resign(resign)
+        run = Store().resign(resign)
         print(f"signed {run.id}: {signing.describe(run.manifest)} will run when it is used", file=sys.stderr)
         print(run.id)
         return
@@ -464,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.UsageError as exc:
         _error(exc.format_message())
         raise SystemExit(2) from None
-    except BadInput as exc:
+    except (BadInput, ServiceError) as exc:  # a job that failed, Redis unreachable: the same one line
         _error(str(exc))
         return 2
     except KeyboardInterrupt:

@@ -2,7 +2,7 @@
 data; a few minutes on a 2-core CPU in all), found again on later starts by model, preset and seed.
 
 They are trained through the job layer: one `TrainQuery` job per missing run, submitted to
-`compute.jobs.get_jobs()`, so the embedded executor trains them in the serving process, or with
+`compute.jobs.backend.get_jobs()`, so the embedded executor trains them in the serving process, or with
 REDIS_URL set any `landscape worker` does (its runs folder must be the server's: the same
 LANDSCAPE_HOME, or the shared volume of docker-compose.yml). Each run appears in the pages as it
 finishes: the run pickers follow the runs folder (app/runs.py), and the page's banner
@@ -19,8 +19,10 @@ import sys
 import time
 from typing import Callable, Iterable
 
-from compute.board import FINISHED, PENDING, RUNNING
-from compute.jobs import JobsUnavailable, get_jobs, unwatched_grace
+from compute.job_status import FINISHED, PENDING, RUNNING
+from compute.jobs.backend import get_jobs
+from compute.jobs.base import unwatched_grace
+from compute.jobs.errors import RedisUnavailable
 from compute.queries import TrainQuery
 from compute.store import Store
 from compute.training import training_progress
@@ -95,7 +97,7 @@ def ensure_demo_runs(store: Store | None = None, log: Log | None = None) -> list
                 submitted = True
             states = {q.key(): (q, jobs.status(q.key())) for q in todo}
             pause = watch_interval()
-        except JobsUnavailable as exc:
+        except RedisUnavailable as exc:
             log(f"demo runs: {exc.message}")
             pause = min(MAX_BACKOFF_S, pause * 2)
             time.sleep(pause)
@@ -133,7 +135,7 @@ def label_of(entry: dict) -> str:
 def demo_status(present: Iterable[tuple[str, str, int]]) -> dict:
     """The demo runs' training as the page's banner and /api/demo.json show it: one entry per
     missing demo run whose training job exists (compute.training.training_progress), and whether
-    any is still pending or running. Asking counts as watching the jobs. JobsUnavailable (Redis
+    any is still pending or running. Asking counts as watching the jobs. RedisUnavailable (Redis
     unreachable) propagates."""
     jobs = get_jobs()
     entries = []

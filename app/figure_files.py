@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, jsonify, request
 
+from compute.jobs.errors import ServiceError
 from models.errors import BadInput
 
 from . import jobclient, urls
@@ -52,7 +53,7 @@ def register(server: Flask) -> None:
                 path = Path(folder) / f"landscape-{view_name}.{fmt}"
                 write_figure(fig, str(path))
                 body = path.read_bytes()
-        except BadInput as exc:
+        except (BadInput, ServiceError) as exc:  # Redis unreachable: 503
             return jsonify(error_body(exc.status, exc.message, exc.field)), exc.status
         mime = {"pdf": "application/pdf", "svg": "image/svg+xml", "png": "image/png"}[fmt]
         return Response(body, mimetype=mime, headers={

@@ -1,4 +1,4 @@
-"""The app's job client: a view's queries through the job layer (compute.jobs.get_jobs()):
+"""The app's job client: a view's queries through the job layer (compute.jobs.backend.get_jobs()):
 submit, look, wait.
 
 Used alike by the page's callbacks and by the JSON API. Nothing here computes: a query that
@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from compute.jobs import get_jobs
+from compute.jobs.backend import get_jobs
 from compute.queries import Query
 
 DONE, FAILED, CANCELLED = "done", "failed", "cancelled"
@@ -45,7 +45,7 @@ def submit(queries: dict[str, Query]) -> tuple[dict[str, str], bool]:
 
 
 def outcomes(keys: dict[str, str], with_results: bool = True) -> dict[str, Outcome]:
-    """The jobs' outcomes. JobsUnavailable (Redis unreachable, status 503) propagates: that is
+    """The jobs' outcomes. RedisUnavailable (Redis unreachable, status 503) propagates: that is
     not a job's failure, the jobs may well finish while Redis is away."""
     jobs = get_jobs()
     out = {}

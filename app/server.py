@@ -6,7 +6,7 @@
 `landscape serve` runs the app on waitress, a production WSGI server (threads in one process: the
 embedded default's jobs run in this process, so it must stay one). Embedded default: one process,
 jobs on a local executor, results in the on-disk cache under $LANDSCAPE_HOME/cache. With REDIS_URL
-set the same app uses the Redis cache and the Celery workers behind compute.jobs.get_jobs().
+set the same app uses the Redis cache and the Celery workers behind compute.jobs.backend.get_jobs().
 `create_app()` is also what tests and gunicorn use (`gunicorn 'app.server:wsgi()'`, with Redis).
 """
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dash import ALL, Input, Output, State, ctx as dash_ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from compute.jobs import JobsUnavailable
+from compute.jobs.errors import RedisUnavailable
 
 from . import ids, pages, params, urls
 from .callbacks import choice_options
@@ -29,7 +29,7 @@ def placeholder(catalog: RunCatalog) -> html.Div:
     where demo runs train when the page is laid out: other pages make no request for it."""
     try:
         active = demo_status(catalog.trained())["active"]
-    except JobsUnavailable:  # the page asks, with back-off
+    except RedisUnavailable:  # the page asks, with back-off
         active = True
     return html.Div([
         html.Div(id=ids.TRAINING, className="training"),
@@ -83,7 +83,7 @@ def register(app) -> None:
         runs = run_ids(catalog)
         try:
             status = demo_status(catalog.trained())
-        except JobsUnavailable:  # the training goes on (or waits) meanwhile: ask again, less often
+        except RedisUnavailable:  # the training goes on (or waits) meanwhile: ask again, less often
             return no_update, False, min(MAX_POLL_MS, 2 * int(interval or POLL_MS)), no_update
         text = banner_text(status)
         shown = _banner(text, status) if text else None

@@ -11,7 +11,7 @@ Two measures, medians printed side by side with the targets:
            result back; plus building the Plotly figure from it (what the page's draw callback does)
   browser  headless Chromium (Debian's /usr/bin/chromium) opening the view's address, until the
            curve is drawn with all its points: page load, Dash callbacks, job polling, Plotly
-The engine row is the same new lines through compute.jobs.run_job without the app: the difference
+The engine row is the same new lines through compute.jobs.backend.run_job without the app: the difference
 is what the dashboard adds. Each "new" line has an α range not asked for before (so nothing is cached); the first new line
 of the process also builds the evaluator (data onto the device) and is reported on its own.
 """
@@ -78,7 +78,7 @@ def server_times(client, run_id: str, repeats: int, offset: float) -> dict[str, 
 
 def engine_times(run_id: str, repeats: int, offset: float) -> list[float]:
     """The same new lines through compute's job layer alone (no app): the dashboard's baseline."""
-    from compute.jobs import run_job
+    from compute.jobs.backend import run_job
     from compute.queries import LineQuery
 
     times = []
@@ -204,7 +204,7 @@ def main() -> None:
     print(f"{'target':34}{TARGET_NEW_S * 1000:8.1f} ms  {TARGET_CACHED_S * 1000:8.1f} ms")
     ratio = statistics.median(server["new"]) / statistics.median(server["cached"])
     print(f"{'server: GET /api/line.json':34}{fmt(server['new'])}  {fmt(server['cached'])}   {ratio:6.0f}x")
-    print(f"{'engine: compute.jobs.run_job':34}{fmt(server['engine'])}")
+    print(f"{'engine: compute.jobs.backend.run_job':34}{fmt(server['engine'])}")
     print(f"{'server: first line of the process':34}{fmt(server['first'])}")
     print(f"{'server: Plotly figure from result':34}{fmt(server['figure'])}")
     new_ok = statistics.median(server["new"]) < TARGET_NEW_S

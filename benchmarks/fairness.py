@@ -29,7 +29,7 @@ def main() -> int:
     parser.add_argument("--points", type=int, default=50)
     args = parser.parse_args()
 
-    from compute.jobs import get_jobs, run_job
+    from compute.jobs.backend import get_jobs, run_job
     from compute.queries import LineQuery, SurfaceQuery, resolve
     from compute.store import Store
     from compute.training import train

@@ -8,7 +8,7 @@ CIFAR-shaped (3 x 32 x 32) examples in an .npz. Plane through θ_f with filter-n
 directions (Li et al. 2018), θ_f's BatchNorm statistics (bn=interpolate: directions carry none).
 
 Methods, timed in one run, interleaved, median of --repeats:
-  landscape        compute.surfaces.compute_surface on the SurfaceQuery: all of it (directions, the
+  landscape        compute.kinds.surface.kind.compute_surface on the SurfaceQuery: all of it (directions, the
                    81 grid points, and the trajectory's 2 checkpoints and their projections)
   loss-landscapes  loss_landscapes.random_plane(model, Loss(CrossEntropyLoss, x, y), steps=9,
                    normalization="filter") on the same model at θ_f in eval mode, the same data in
@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the user's package, as `--path tests` puts it there
 
-from compute import surfaces, trajectory  # noqa: E402
+from compute.kinds.surface import kind as surfaces  # noqa: E402
+from compute.kinds import trajectory  # noqa: E402
 from compute.importing import import_run  # noqa: E402
 from compute.queries import SurfaceQuery  # noqa: E402
 from compute.store import Store  # noqa: E402

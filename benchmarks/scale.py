@@ -69,7 +69,7 @@ def _child(n: int, folder: str) -> None:
     """One fresh process: import + a 3-point line; prints its peak RSS and times as JSON."""
     os.environ["SCALE_N"] = str(n)
     from compute.importing import import_run
-    from compute.lines import compute_line
+    from compute.kinds.line import compute_line
     from compute.queries import LineQuery
     from compute.store import Store
 

@@ -138,10 +138,12 @@ def shards(n: int, chunks: int) -> dict:
     import redis
 
     from compute import budget
-    from compute.cache import file_cache, redis_cache
-    from compute.celery_app import CeleryJobs
+    from compute.jobs.cache import file_cache, redis_cache
+    from compute.jobs.celery_app import CeleryJobs
     from compute.importing import import_run
-    from compute.jobs import LocalJobs, run_job, split_chunks
+    from compute.jobs.backend import run_job
+    from compute.jobs.base import split_chunks
+    from compute.jobs.local import LocalJobs
     from compute.kinds import kind_of
     from compute.queries import LineQuery, resolve
     from compute.store import Store

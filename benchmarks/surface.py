@@ -1,7 +1,7 @@
 """Side-by-side timing of a 41 x 41 `paper` surface (appendix C) of a small preset run.
 
 Methods, timed in one run, interleaved, median of --repeats:
-  surface     compute.surfaces.compute_surface: all of it (checkpoint frame, row geometry, evaluation).
+  surface     compute.kinds.surface.kind.compute_surface: all of it (checkpoint frame, row geometry, evaluation).
               A row is one Evaluator call with basis (theta_i, theta_f, v(t)): 3 first-layer products
               per row, and the line fast path along the row (a row is a line in parameter space).
   generic     the same with the line fast path switched off (first-layer reuse only)
@@ -31,8 +31,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import compute.linefast as linefast  # noqa: E402
-import compute.surfaces as surfaces  # noqa: E402
-import compute.trajectory as trajectory  # noqa: E402
+import compute.kinds.surface.kind as surfaces  # noqa: E402
+import compute.kinds.trajectory as trajectory  # noqa: E402
 from compute.queries import SurfaceQuery  # noqa: E402
 from compute.resources import evaluator_for  # noqa: E402
 from compute.store import Store  # noqa: E402

@@ -106,9 +106,9 @@ def main() -> None:
 
     import redis
 
-    from compute.celery_app import CeleryJobs
+    from compute.jobs.celery_app import CeleryJobs
     from compute.chunks import index_ranges
-    from compute.jobs import CHUNK_POINTS
+    from compute.jobs.base import CHUNK_POINTS
     from compute.queries import LineQuery
     from compute.store import Store
 

@@ -18,11 +18,11 @@ interpolation) needs 27 and 31 points for the maximum error of 50 uniform ones
 (benchmarks/adaptive.py prints that bound beside our count). Adaptive lines pay most where the
 curve has a few sharp features: a barrier, a step, a narrow valley.
 
-Reuse. `known` holds the points of the same line evaluated before (compute/lines.py keeps them in
-the result cache, so a zoom on any worker sees them): those inside [lo, hi] start the new line,
-with its two ends, and the coarse grid adds a point only where they leave a gap of more than half
-a coarse interval. So a zoom into a window evaluates only what the wider line did not, and the
-points it reuses have the very values those evaluations gave.
+Reuse. `known` holds the points of the same line evaluated before (compute/kinds/line.py keeps them in
+the cache of the job computing the line, so a zoom on any worker sees them): those inside
+[lo, hi] start the new line, with its two ends, and the coarse grid adds a point only where they
+leave a gap of more than half a coarse interval. So a zoom into a window evaluates only what the wider
+line did not, and the points it reuses have the very values those evaluations gave.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ for, and the cost per example the FLOPs of one forward pass of the run's model o
 (torch's FlopCounterMode; three passes for an adversarial objective, whose perturbation needs a
 backward pass). The per-run profile (FLOPs, split sizes) is measured once per process and kept.
 
-The same estimate sizes a job's chunks (compute/jobs.py `chunk_points`): about CHUNK_WORK each,
+The same estimate sizes a job's chunks (compute/jobs/base.py `chunk_points`): about CHUNK_WORK each,
 so a chunk takes about a second whatever the model, and a heavy job's chunks interleave with
 everyone else's.
 

@@ -61,6 +61,7 @@ class Tensors(Mapping):
 class Checkpoint:
     tensors: Tensors
     global_step: int | None = None  # what a Lightning .ckpt says its step was
+    mapped: bool = True  # its tensors are read from the file when asked for (a legacy torch file: held whole)
 
 
 def inside(path: Path, root: Path, shown: str) -> Path:
@@ -143,11 +144,11 @@ def _sharded(index: Path, root: Path, shown: str) -> Tensors:
 def _torch_checkpoint(path: Path, shown: str) -> Checkpoint:
     try:
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            state, mapped = torch.load(path, map_location="cpu", weights_only=True, mmap=True), True
         except RuntimeError as exc:  # a file in the legacy (non-zip) format cannot be memory-mapped
             if "mmap" not in str(exc):
                 raise
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state, mapped = torch.load(path, map_location="cpu", weights_only=True), False
     except Exception as exc:  # every failure of torch.load, whatever the file holds, is one line
         reason = f"torch.load cannot read it as a checkpoint: {_first_line(exc)}"
         if isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc):
@@ -163,7 +164,8 @@ def _torch_checkpoint(path: Path, shown: str) -> Checkpoint:
                                               for k, v in state.items()):
         raise BadInput(f"{shown}: not a state_dict of tensors", field="dir")
     return Checkpoint(Tensors({k: (tuple(v.shape), _held(v)) for k, v in state.items()}),
-                      global_step if isinstance(global_step, int) and not isinstance(global_step, bool) else None)
+                      global_step if isinstance(global_step, int) and not isinstance(global_step, bool) else None,
+                      mapped)
 
 
 def _held(tensor: torch.Tensor) -> Callable[[], torch.Tensor]:

@@ -1,7 +1,7 @@
 """How a query kind is cut into chunks and put back together: `ChunkKind`, and helpers to make one.
 
-A kind is a plain value defined beside the code it runs (compute/lines.py, trajectory.py,
-surfaces.py, controls.py); compute/kinds.py lists them. The job layer (compute/jobs.py) runs
+A kind is a plain value defined beside the code it runs (compute/kinds/line.py, trajectory.py,
+surfaces.py, controls.py); compute/kinds/__init__.py lists them. The job layer (compute/jobs/) runs
 any kind the same way:
 
     chunks = kind.split(query, points_per_chunk)      # JSON-able chunk specs, e.g. [lo, hi) ranges
@@ -39,7 +39,7 @@ class ChunkKind:
     # CHUNK_POINTS, which spreads a line's few points over the workers. A surface has rows enough to
     # spread, and every extra evaluator call costs a set-up: its chunks are as big as the work allows.
     most_points: int | None = None
-    # The embedded executor's lane (compute/jobs.py LocalJobs): "long" for a kind whose one chunk
+    # The embedded executor's lane (compute/jobs/local.py LocalJobs): "long" for a kind whose one chunk
     # runs for long (training) and lends the right to compute between its steps (compute/computing.py).
     lane: str = "compute"
     # A kind whose chunks may also be cut by data (streamed data's shards: compute/budget.py

@@ -5,7 +5,7 @@ torch.func.functional_call swapping its module's parameters (two threads evaluat
 model at once got costs off by 0.1-0.2 on the relu-mnist line), but a chunk also touches state
 that no one evaluator owns: the global torch RNG (seeded for dropout samples, even across
 different models), torch's process-wide thread count (lowered and restored around the line
-path's blocks), and the unlocked frame cache of compute/trajectory.py. Threaded workers and a
+path's blocks), and the unlocked frame cache of compute/kinds/trajectory.py. Threaded workers and a
 dashboard thread beside the local job thread would hit those; processes do not.
 
 A chunk that runs for long in one piece (training a run: tens of seconds) calls `lend()` between

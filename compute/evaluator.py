@@ -37,7 +37,7 @@ from torch.func import functional_call, vmap
 
 from models.batches import Batch, SplitSource, TensorSource, batch_as_read, describe_inputs, model_outputs
 from models.errors import BadInput
-from models.objectives import Objective, objective_cost
+from models.objectives import Objective, objective_cost, one_cost_per_example
 
 from .batchnorm import BN_POLICIES, BufferLayout, has_batchnorm, recomputed_buffers
 from .convfold import CHANNELS_LAST, FoldedForward
@@ -350,7 +350,7 @@ class Evaluator:
               bounds: np.ndarray) -> torch.Tensor:
         """(g, S, metric) sums over each split of the per-example metrics of g points on examples
         from `start` on."""
-        values = [per]
+        values = [one_cost_per_example(self.objective, per, flat_out)]
         if self.objective.errors:
             values.append(self.objective.errors(flat_out, flat_y))
         values += [fn(flat_out, flat_y) for fn in self.objective.extras.values()]

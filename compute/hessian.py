@@ -1,5 +1,5 @@
 """Curvature: the spectrum of the Hessian of J at any point, over whole splits (the job kind
-"hessian", `HESSIAN_KIND`, listed in compute/kinds.py).
+"hessian", `HESSIAN_KIND`, listed in compute/kinds/__init__.py).
 
 The Hessian is of the paper's J: the mean per-example cost over a whole split, in eval mode, the
 BatchNorm statistics held as constants (an endpoint's own; on a line, the line's policy:
@@ -33,7 +33,7 @@ from .batchnorm import recomputed_buffers
 from .chunks import check_carries_query, single_chunk
 from .derivatives import hessian_vector_products
 from .evaluator import Evaluator, Progress
-from .hessian_query import HessianQuery
+from .kinds.hessian import HessianQuery
 from .lanczos import Eigenpairs, extreme_eigenpairs, spectral_density, trace_estimate
 from .results import _csv, clean_floats
 from .resources import evaluator_for
@@ -53,7 +53,7 @@ class Point:
 
 def point_of(query: HessianQuery, store: Store, evaluator: Evaluator | None = None) -> Point:
     """theta of the query's point and the buffers it is evaluated with."""
-    from .lines import endpoint_buffers, endpoint_runs, endpoint_theta  # lines imports this module
+    from .kinds.line import endpoint_buffers, endpoint_runs, endpoint_theta  # lines imports this module
 
     runs = endpoint_runs(query, store)
     thetas = [endpoint_theta(e, runs[0], store) for e in query.endpoints]
@@ -137,7 +137,7 @@ def hessian_plane(query, frame) -> tuple[torch.Tensor, dict]:
     """The basis (theta_f, v1, v2) of a `hessian` surface: the unit eigenvectors of the two largest
     eigenvalues of the Hessian of J over the query's first split at theta_f (theta_f's own buffers),
     signs fixed (largest entry positive); meta with the eigenvalues for the axis titles. Lanczos from
-    the query's seed; each process computes it once per query (compute/surfaces.py plane_grid)."""
+    the query's seed; each process computes it once per query (compute/kinds/surface/kind.py plane_grid)."""
     run = frame.run
     ev = evaluator_for(run, query.dtype)
     refuse_perturbing(ev, "kind")

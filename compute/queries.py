@@ -228,7 +228,7 @@ def resolve(query: Query, store) -> Query:
     """The same query with every run named by its full id (and, for a model without BatchNorm,
     the BatchNorm policy it ignores set to the default, so both ask for one result): call before
     `key()` at a boundary."""
-    if query.kind == "hessian":  # compute/hessian_query.py
+    if query.kind == "hessian":  # compute/kinds/hessian.py
         return query.resolved(store)
     if isinstance(query, LineQuery):
         a, b = (resolve_endpoint(e, store) for e in query.endpoints)
@@ -250,7 +250,7 @@ NORMALIZATIONS = ("global", "filter")
 
 @dataclass(frozen=True)
 class SurfaceQuery(Query):
-    """A cost surface of one run with its trajectory (appendix C, D): see compute.surfaces.
+    """A cost surface of one run with its trajectory (appendix C, D): see compute.kinds.surface.kind.
 
     surface: "paper" (rows along each step's residual direction), "random-plane" (theta_f + a d1 + b d2)
     or "alpha-random" (theta_i + alpha (theta_f - theta_i) + b r, r random and orthogonal to u).
@@ -419,7 +419,7 @@ CONTROL_PARAMS: dict[str, dict] = {
 
 @dataclass(frozen=True)
 class ControlQuery(Query):
-    """A control experiment (appendix D and sections 4-5; see compute.controls) with its
+    """A control experiment (appendix D and sections 4-5; see compute.kinds.control) with its
     parameters, every parameter filled in with its default so that the key is canonical."""
 
     kind: ClassVar[str] = "control"
@@ -469,9 +469,9 @@ class ControlQuery(Query):
 
 
 def __getattr__(name: str):
-    """HessianQuery lives in compute/hessian_query.py (this module is at the length limit), which
+    """HessianQuery lives in compute/kinds/hessian.py (this module is at the length limit), which
     imports this one: it is named here on first use."""
     if name == "HessianQuery":
-        from .hessian_query import HessianQuery
+        from .kinds.hessian import HessianQuery
         return HessianQuery
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

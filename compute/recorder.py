@@ -26,11 +26,13 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from models.datasets import DatasetRef
 from models.errors import BadInput
-from models.user import DataRef, LossRef, Ref, build_model, data_digest, shard_tables, uses_dropout
+from models.dropout import uses_dropout
+from models.user import DataRef, LossRef, Ref, build_model, data_digest, shard_tables
 
 from .batchnorm import BufferLayout, has_batchnorm
 from .params import ParamLayout
@@ -169,7 +171,5 @@ class Recorder:
 
 
 def _tensors(staging: Path, entry: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
-    from safetensors.torch import load_file
-
     tensors = load_file(str(staging / entry["file"]))
     return tensors["theta"], tensors.get("buffers")

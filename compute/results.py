@@ -1,6 +1,6 @@
 """The result types of lines and trajectories, plain arrays plus the query they answer, and the
-JSON/CSV helpers every result type uses (surfaces: compute/surface_results.py, controls:
-compute/control_results.py). The JSON is what the CLI prints, what the cache holds and what the
+JSON/CSV helpers every result type uses (surfaces: compute/kinds/surface/result.py, controls:
+compute/kinds/control_result.py). The JSON is what the CLI prints, what the cache holds and what the
 page's data download gives.
 
 JSON has no NaN or Infinity (JSON.parse and jq refuse Python's `NaN`): `json_safe` writes every

@@ -24,7 +24,7 @@ class Metrics:
 @dataclass
 class PartialSums:
     """The float64 sums (P, S, metric) of some shards of the data, per shard: a chunk of a line cut
-    by data (compute/line_shards.py). Combined in shard order (compute/streaming.py combine_shards), the
+    by data (compute/kinds/line_shards.py). Combined in shard order (compute/streaming.py combine_shards), the
     shards of every chunk give the same bits as one evaluation over all of them."""
 
     metrics: list[str]

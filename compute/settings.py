@@ -53,7 +53,8 @@ def int_setting(name: str, minimum: int = 1) -> int | None:
 
 
 def redis_url() -> str | None:
-    """REDIS_URL, or None: the embedded default."""
+    """REDIS_URL, or None: the embedded default. Which backend a process uses is decided from it in
+    one place, compute/jobs/cache.py `backend_url` (where the CLI's --local overrides it)."""
     return setting("REDIS_URL")
 
 

@@ -181,18 +181,3 @@ def _one_line(value: object, limit: int = 160) -> str:
     text = " ".join(str(value).split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
-
-def resign(ref: str, store=None):
-    """Sign the run `ref` with this machine's key, as it is: for a run the user inspected and trusts
-    (`landscape runs --resign RUN`); the content digest of the run is checked first, as on load."""
-    from .store import MANIFEST, Store, atomic_write_text
-
-    store = store or Store()
-    run = store.load(ref)
-    manifest = dict(run.manifest)
-    manifest.pop("signature", None)
-    if not has_user_references(manifest):
-        raise BadInput(f"run {run.id} is a built-in run: it names no user code and needs no signature", field="run")
-    sign(manifest)
-    atomic_write_text(run.path / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
-    return store.load(run.id)

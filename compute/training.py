@@ -1,5 +1,5 @@
 """Training with SGD + momentum as in the paper, recorded by a `Recorder`; and the job kind that
-trains a run through the job layer (`TRAIN_KIND`, listed in compute/kinds.py).
+trains a run through the job layer (`TRAIN_KIND`, listed in compute/kinds/__init__.py).
 
 Each run is recorded by a `Recorder` (compute/recorder.py), the same one a user's own training
 loop uses. `landscape train` calls `train` here; `landscape serve --demo` submits a `TrainQuery`
@@ -26,7 +26,7 @@ from models.datasets import DatasetRef, load_dataset
 from models.objectives import objective_cost
 
 from models.errors import BadInput
-from .board import RUNNING, JobStatus
+from .job_status import RUNNING, JobStatus
 from .chunks import single_chunk
 from .computing import lend
 from .validate import parse_folder

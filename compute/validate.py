@@ -263,7 +263,7 @@ def parse_bn(value, field: str = "bn") -> str:
                         what="BatchNorm policy")
 
 
-# --- line options of issue 13: adaptive alpha, derivatives, aligned endpoints ---------------------
+# --- line options: adaptive alpha, derivatives, aligned endpoints ----------------------------------
 AUTO_POINTS = "auto"  # points=auto: an adaptive alpha grid (compute/adaptive.py)
 DEFAULT_TOLERANCE = 1e-3  # an adaptive grid's tolerance, relative to the curve's range
 

@@ -24,6 +24,7 @@ import torch
 
 from models.errors import BadInput
 
+from .mpdbm import draw_masks, pack_inputs  # the MP-DBM's inputs are packed as the model reads them
 from .ptb import load_ptb
 
 Split = tuple[torch.Tensor, torch.Tensor]  # (inputs, targets)
@@ -228,7 +229,7 @@ def load_dataset(ref: DatasetRef) -> Dataset:
     return Dataset(ref, splits, 10, description)
 
 
-# ================================================================ issue 3: CIFAR-10, Penn Treebank, MP-DBM inputs
+# ================================================================ CIFAR-10, Penn Treebank, MP-DBM inputs
 #
 # CIFAR-10 (Krizhevsky 2009), binary version: data_batch_1.bin ... data_batch_5.bin and
 # test_batch.bin, each record one label byte then 3072 pixel bytes (1024 red, 1024 green, 1024
@@ -398,8 +399,6 @@ def _load_ptb(ref: DatasetRef) -> Dataset:
 # ---------------------------------------------------------------- MNIST for the MP-DBM
 
 def _load_mnist_mp(ref: DatasetRef) -> Dataset:
-    from .mpdbm import draw_masks, pack_inputs  # the packing is the model's; models.mpdbm imports no data code
-
     options = {k: v for k, v in ref.options.items() if k not in ("mask_seed", "drop_prob")}
     base = load_dataset(DatasetRef("mnist", ref.data_dir, options))
     seed, drop_prob = int(ref.options.get("mask_seed", 0)), float(ref.options.get("drop_prob", 0.5))

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .errors import BadInput
+
 
 @dataclass(frozen=True)
 class Objective:
@@ -65,6 +67,20 @@ def objective_cost(objective: Objective, forward: Callable[[torch.Tensor], torch
     return (1 - w) * clean + w * adversarial, out
 
 
+def one_cost_per_example(objective: Objective, costs: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
+    """`costs` of `outputs` as the objective took them ((points, B, ...) with `leading_dims`, else
+    (points*B, ...)) when they are one cost per example; else one BadInput naming the shape. An
+    objective that reduces one row of logits gives a (B, T, V) sequence model a cost per position,
+    which J would count as examples (the positions of one batch spilling into the next examples)."""
+    examples = 2 if objective.leading_dims else 1
+    if costs.dim() == examples:
+        return costs
+    raise BadInput(f"the objective {objective.name} gives one cost per position, not per example: outputs of shape "
+                   f"{tuple(outputs.shape[examples:])} per example, where it scores one row of logits (C,); a "
+                   "sequence model needs a token objective (the zoo's token-nll; an import's cross-entropy, "
+                   "causal-lm)", field="loss")
+
+
 def fast_gradient_sign(epsilon: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """x + epsilon sign(grad_x J): the fast gradient sign method (Goodfellow et al. 2014, eq. 3)."""
     def perturb(x: torch.Tensor, grad_x: torch.Tensor) -> torch.Tensor:
@@ -110,7 +126,7 @@ OBJECTIVES: dict[str, Objective] = {
 }
 
 
-# ---------------------------------------------------------------- issue 3's models
+# ---------------------------------------------------------------- section 4's networks: tokens, MP-DBM, adversarial
 
 def _token_nll(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     # (B, T, V) logits, (B, T) next tokens -> (B,) mean NLL per token of each sequence. Every
@@ -155,7 +171,7 @@ OBJECTIVES.update({
 })
 
 
-# ---------------------------------------------------------------- issue 20's objectives: Hugging Face's
+# ---------------------------------------------------------------- Hugging Face's: causal LM, sequence classification
 
 IGNORE_INDEX = -100  # a label Hugging Face does not count (padding, prompt tokens)
 

@@ -112,7 +112,7 @@ _register(ModelSpec(
     }))
 
 
-# ---------------------------------------------------------------- section 4's advanced networks (issue 3)
+# ---------------------------------------------------------------- section 4's advanced networks
 
 # Goodfellow, Shlens & Szegedy 2014, "Explaining and harnessing adversarial examples", section 6:
 # the mnist_pi.yaml maxout network above with 1600 units per layer (it needed more capacity),

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import torch
 from torch import nn
 
+from .dropout import uses_dropout
 from .objectives import OBJECTIVES, Objective
+
+_PRESET_DROPOUT: dict[tuple[str, str], bool] = {}  # (model id, preset) -> ModelSpec.uses_dropout
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class TrainConfig:
     patience: int = 5  # early stopping: epochs without a better validation cost before stopping
     max_col_norm: float | None = None  # pylearn2's max_col_norm on every weight matrix
     checkpoints_first_epoch: int = 8  # extra checkpoints in epoch 1, geometrically spaced
-    # Hooks the sources of issue 3's models need (all off by default):
+    # Hooks the sources of section 4's networks need (all off by default):
     max_norms: dict = field(default_factory=dict)  # parameter-name prefix -> max norm, overrides max_col_norm
     lr_scales: dict = field(default_factory=dict)  # parameter-name prefix -> learning-rate multiplier
     lr_decay_start: int = 0  # Zaremba et al.: the decay begins after this many epochs
@@ -66,8 +68,11 @@ class ModelSpec:
         return OBJECTIVES[self.objective_name]
 
     def uses_dropout(self, preset: str) -> bool:
-        """Whether `preset`'s model applies dropout in training (see `uses_dropout`)."""
-        return _preset_uses_dropout(self.id, preset)
+        """Whether `preset`'s model applies dropout in training (models/dropout.py)."""
+        key = (self.id, preset)
+        if key not in _PRESET_DROPOUT:  # building a paper-sized model costs far more than the answer
+            _PRESET_DROPOUT[key] = uses_dropout(self.build(preset))
+        return _PRESET_DROPOUT[key]
 
     def build(self, preset: str, seed: int | None = None) -> nn.Module:
         """A fresh model of `preset`; with a seed, its parameters drawn by its own initializer."""
@@ -77,16 +82,3 @@ class ModelSpec:
             model.reset_parameters(generator)
         return model
 
-
-def uses_dropout(model: nn.Module) -> bool:
-    """Whether a model of ours applies dropout in training: they keep its rates in attributes named
-    dropout* (dropout_input, dropout_hidden, dropout)."""
-    return any(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
-               for k, v in vars(model).items() if k.startswith("dropout"))
-
-
-@functools.lru_cache(maxsize=None)
-def _preset_uses_dropout(model_id: str, preset: str) -> bool:
-    from .registry import get_model
-
-    return uses_dropout(get_model(model_id).build(preset))

@@ -127,10 +127,6 @@ def build_model(ref: Ref, seed: int | None = None) -> nn.Module:
     return model.float().eval()
 
 
-def uses_dropout(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules())
-
-
 # ------------------------------------------------------------------------------ the data
 
 @dataclass(frozen=True)

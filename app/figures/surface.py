@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from compute.surface_results import SurfaceResult
+from compute.kinds.surface.result import SurfaceResult
 
 from ..labels import SPLIT_NAMES, THETA_F
 from .style import FONT, NOTE, TRAJECTORY_COLOR, top, wrap

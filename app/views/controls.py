@@ -13,7 +13,7 @@ from dash import html
 from models.errors import BadInput
 from compute import validate
 from compute.queries import CONTROL_PARAMS, ControlQuery
-from compute.control_results import ControlResult
+from compute.kinds.control_result import ControlResult
 
 from .. import params, widgets
 from ..figures.controls import controls_figure

@@ -15,7 +15,7 @@ from dash import Input, Output, State, html, no_update
 
 from models.errors import BadInput
 from compute.queries import SurfaceQuery
-from compute.surface_results import SurfaceResult
+from compute.kinds.surface.result import SurfaceResult
 
 from compute import validate
 

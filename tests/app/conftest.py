@@ -84,7 +84,7 @@ def free_port() -> int:
 def dashboard(dash_duo):
     """dash_duo serving a fresh app on a free port (others may be serving 8050)."""
     from app.server import create_app
-    from compute.jobs import get_jobs
+    from compute.jobs.backend import get_jobs
 
     # Start the job layer's thread first: dash's ThreadedRunner kills, when a test ends, every
     # thread started after its server thread, and the job manager lives for the whole session.

@@ -156,7 +156,7 @@ def test_no_json_body_holds_nan_or_infinity(tmp_path, capsys):
 
     from app.cli import _emit
     from app.server import create_app
-    from compute.cache import FileBackend
+    from compute.jobs.cache import FileBackend
     from compute.results import LineResult, dumps, json_safe
     from tests.app.conftest import strict_json
 

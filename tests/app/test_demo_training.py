@@ -49,7 +49,7 @@ def demo_list(monkeypatch, runs):
 
 def test_a_train_query_is_one_chunk_the_budget_does_not_refuse(own_home):
     from compute import budget
-    from compute.jobs import chunk_points
+    from compute.jobs.base import chunk_points
     from compute.kinds import kind_of
     from compute.queries import TrainQuery
     from compute.store import Store
@@ -72,7 +72,7 @@ def test_demo_runs_train_as_jobs_that_nobody_else_watches(own_home, monkeypatch)
     ensure_demo_runs' own status checks keep them from being cancelled as unwatched."""
     from app.demo import demo_status, ensure_demo_runs
     from app.runs import load_catalog
-    from compute.jobs import get_jobs
+    from compute.jobs.backend import get_jobs
     from compute.queries import TrainQuery
     from compute.store import Store
 
@@ -99,8 +99,8 @@ def test_a_celery_worker_trains_a_demo_run_and_its_progress_goes_through_redis(o
     from celery.contrib.testing.worker import start_worker
 
     from app.demo import ensure_demo_runs
-    from compute.celery_app import make_celery
-    from compute.jobs import get_jobs
+    from compute.jobs.celery_app import make_celery
+    from compute.jobs.backend import get_jobs
     from compute.queries import TrainQuery
     from compute.store import Store
     from tests.compute.jobs.conftest import RedisServer
@@ -128,7 +128,7 @@ def test_a_celery_worker_trains_a_demo_run_and_its_progress_goes_through_redis(o
 def test_the_page_shows_demo_training_then_the_run_in_the_picker(own_home, monkeypatch, dash_duo):
     from app.demo import ensure_demo_runs
     from app.server import create_app
-    from compute.jobs import get_jobs
+    from compute.jobs.backend import get_jobs
 
     demo_list(monkeypatch, [("scalar-linear", 0), ("scalar-linear", 1)])
     slowed_training(monkeypatch, 0.08)  # 60 steps: about 5 s each on the page, whatever the load

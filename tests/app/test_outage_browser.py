@@ -41,7 +41,8 @@ def worker_on(tmp_path):
 
 def test_the_page_rides_out_a_redis_outage_and_draws_the_line(tmp_path, monkeypatch, dash_duo, relu_run, worker_on):
     from app.server import create_app
-    from compute.jobs import execute, get_jobs
+    from compute.jobs.backend import get_jobs
+    from compute.jobs.base import execute
     from compute.queries import LineQuery
     from compute.store import Store
 

@@ -93,7 +93,7 @@ def test_a_cached_address_is_drawn_by_the_first_callback(dashboard, scalar_run, 
     from app.jobclient import submit
     from app.runs import load_catalog
     from app.views import VIEWS
-    from compute.jobs import run_job
+    from compute.jobs.backend import run_job
     from app import urls
 
     address = f"/line?run={scalar_run.id}&points=19&alpha=0:1"  # a line no other test asks for (17: test_api)

@@ -6,7 +6,7 @@ from app import urls
 from app.runs import RunCatalog, load_catalog
 from app.jobclient import Outcome
 from app.views import VIEWS
-from compute.jobs import run_job
+from compute.jobs.backend import run_job
 
 
 def outcomes(queries: dict, ready: set[str] | None = None) -> dict[str, Outcome]:

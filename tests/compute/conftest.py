@@ -10,7 +10,7 @@ def paper_surface(relu_run, store):
     """A `paper` surface with every recorded step as a row plus a few interpolated rows, train and
     valid, beta from 0 (the default range) over 4 columns: small enough for a loaded 2-core CPU."""
     from compute.queries import SurfaceQuery
-    from compute.surfaces import compute_surface
+    from compute.kinds.surface.kind import compute_surface
 
     rows = len(relu_run.steps) + 4
     query = SurfaceQuery(relu_run.id, "paper", rows=rows, columns=4, splits=("train", "valid"))

@@ -12,7 +12,7 @@ import torch
 
 from compute.evaluator import Evaluator
 from compute.importing import import_run
-from compute.lines import compute_line
+from compute.kinds.line import compute_line
 from compute.params import ParamLayout
 from compute.queries import LineQuery
 from compute.store import Store

@@ -1,4 +1,4 @@
-"""The work budget (compute/budget.py) and the fair executor (compute/jobs.py): the default admits
+"""The work budget (compute/budget.py) and the fair executor (compute/jobs/local.py): the default admits
 what the issue lists on every small preset and refuses the heavy Monte-Carlo line; a refusal
 names the estimate and what to change; a new small job is not stuck behind a big one."""
 
@@ -34,7 +34,7 @@ def test_the_default_admits_every_small_preset_at_the_largest_grids():
 
 def test_a_refusal_says_the_estimate_and_what_to_change(relu_run, store, monkeypatch):
     from compute.budget import check
-    from compute.jobs import LocalJobs
+    from compute.jobs.local import LocalJobs
     from compute.queries import LineQuery, SurfaceQuery
 
     line = LineQuery(f"init:{relu_run.id}", f"final:{relu_run.id}", points=2001, splits=("train", "valid", "test"))
@@ -50,7 +50,8 @@ def test_a_refusal_says_the_estimate_and_what_to_change(relu_run, store, monkeyp
 
 
 def test_a_new_line_runs_before_a_big_job_ends(relu_run, store):
-    from compute.jobs import LocalJobs, run_job
+    from compute.jobs.backend import run_job
+    from compute.jobs.local import LocalJobs
     from compute.queries import LineQuery, SurfaceQuery
 
     jobs = LocalJobs(store)
@@ -66,7 +67,7 @@ def test_a_new_line_runs_before_a_big_job_ends(relu_run, store):
 
 
 def test_an_unwatched_job_is_cancelled(relu_run, store, monkeypatch):
-    from compute.jobs import LocalJobs
+    from compute.jobs.local import LocalJobs
     from compute.queries import SurfaceQuery
 
     monkeypatch.setenv("LANDSCAPE_UNWATCHED_GRACE", "1")

@@ -9,9 +9,11 @@ import time
 
 import torch
 
-from compute.cache import file_cache
+from compute.jobs.cache import file_cache
 from compute.computing import computing, lend
-from compute.jobs import DONE, LocalJobs, run_job
+from compute.job_status import DONE
+from compute.jobs.backend import run_job
+from compute.jobs.local import LocalJobs
 from compute.queries import LineQuery, TrainQuery, resolve
 from compute.store import Store
 from compute.training import train

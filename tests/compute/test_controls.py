@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from compute.controls import compute_control, normalised_curve
+from compute.kinds.control import compute_control, normalised_curve
 from models.errors import BadInput
 from compute.queries import ControlQuery
 from compute.resources import theta_of
@@ -65,7 +65,7 @@ def test_random_walk_shape_is_regular_in_high_dimension_only():
 
 def test_random_walk_alpha_beta_are_the_projection():
     """Check the one-pass, block-summed projection against the walk itself in a small dimension."""
-    from compute.controls import _WALK_BLOCK, random_walk
+    from compute.kinds.control import _WALK_BLOCK, random_walk
 
     dim, steps, sol = 3000, 50, 40
     out = random_walk(dim, 7, steps, sol)

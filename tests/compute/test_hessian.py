@@ -151,7 +151,8 @@ def test_query_validation():
 
 @pytest.fixture(scope="module")
 def relu_curvature(relu_run, store):
-    from compute.jobs import LocalJobs, run_job
+    from compute.jobs.backend import run_job
+    from compute.jobs.local import LocalJobs
 
     query = resolve(HessianQuery(f"final:{relu_run.id[:-2]}", top=2, trace=True, trace_probes=4, tolerance=1e-3),
                     store)
@@ -159,7 +160,8 @@ def relu_curvature(relu_run, store):
 
 
 def test_the_kind_through_the_job_layer(relu_curvature, relu_run, store):
-    from compute.jobs import LocalJobs, run_job
+    from compute.jobs.backend import run_job
+    from compute.jobs.local import LocalJobs
 
     query, result = relu_curvature
     assert query.at == f"final:{relu_run.id}"

@@ -9,10 +9,10 @@ import torch
 from torch.func import functional_call
 
 from compute.hessian import compute_hessian
-from compute.lines import compute_line, endpoint_theta
+from compute.kinds.line import compute_line, endpoint_theta
 from compute.queries import Endpoint, HessianQuery, LineQuery, SurfaceQuery, resolve
 from compute.resources import evaluator_for
-from compute.surfaces import compute_surface
+from compute.kinds.surface.kind import compute_surface
 from models.errors import BadInput
 
 

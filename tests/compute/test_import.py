@@ -97,7 +97,7 @@ def test_a_transformer_language_model_on_tokens(tmp_path, empty_store):
     step4 = next(e for e in run.manifest["steps"] if e["step"] == 4)
     assert step4["cost"]["train"] == pytest.approx(_cost(model, *data["train"]), abs=2e-6)
 
-    from compute.lines import compute_line
+    from compute.kinds.line import compute_line
     from compute.queries import LineQuery, resolve
 
     line = compute_line(resolve(LineQuery.from_args(f"step:{run.id}:0", f"step:{run.id}:4", "-0.5:1.5", 3, "train"),
@@ -212,7 +212,7 @@ def _recomputed(model, x_train):
 
 @pytest.mark.parametrize("bn", ["interpolate", "recompute"])
 def test_lines_of_an_imported_resnet_match_a_per_point_loop(bn, resnet_ckpts, empty_store):
-    from compute.lines import compute_line
+    from compute.kinds.line import compute_line
     from compute.queries import LineQuery, resolve
 
     run = _import(resnet_ckpts, empty_store, final_step=6)  # a few steps: the best may be step 0
@@ -231,7 +231,7 @@ def test_lines_of_an_imported_resnet_match_a_per_point_loop(bn, resnet_ckpts, em
 
 
 def test_the_two_policies_differ_and_are_two_cache_keys(resnet_ckpts, empty_store):
-    from compute.lines import compute_line
+    from compute.kinds.line import compute_line
     from compute.queries import LineQuery, resolve
 
     run = _import(resnet_ckpts, empty_store, final_step=6)
@@ -277,7 +277,7 @@ def test_the_recorder_refuses_a_factory_of_another_model(empty_store):
 
 def test_an_imported_relu_mlp_takes_the_line_fast_path(tmp_path, empty_store, monkeypatch):
     from compute import linefast
-    from compute.lines import compute_line
+    from compute.kinds.line import compute_line
     from compute.queries import LineQuery, resolve
 
     assert linefast.piecewise_linear_mlp(resnet.mlp()) == ("relu", ["1", "3", "5"])

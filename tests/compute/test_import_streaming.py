@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from compute.store import Store
+from models.errors import BadInput
 
 TESTS = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TESTS))
@@ -22,7 +24,7 @@ def test_streamed_learning_curve_and_trajectory_are_the_bits_of_all_at_once(tmp_
     from compute import resources
     from compute.evaluator import Evaluator
     from compute.importing import import_run
-    from compute.trajectory import line_frame
+    from compute.kinds.trajectory import line_frame
     from models.user import LossRef
 
     torch.manual_seed(0)
@@ -48,3 +50,71 @@ def test_streamed_learning_curve_and_trajectory_are_the_bits_of_all_at_once(tmp_
     along = np.array([float((t.double() - theta_i) @ u) for t in thetas])
     assert np.array_equal(frame.alpha_distance, along)
     assert np.array_equal(frame.theta_norm, np.array([float(torch.linalg.vector_norm(t.double())) for t in thetas]))
+
+
+_TINY_NET = '''
+from torch import nn
+
+def net():
+    return nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))
+'''
+
+
+def test_the_import_opens_each_checkpoint_once(tmp_path, monkeypatch):
+    """Every layout read through one open per checkpoint: its keys, shapes and tied copies checked and
+    its θ(t) staged in the same pass (a Lightning .ckpt's opening for its global_step is the one)."""
+    from safetensors.torch import save_file
+
+    from compute import checkpoints
+    from compute.importing import import_run
+
+    (tmp_path / "tinynet.py").write_text(_TINY_NET)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "data.npz", x_train=rng.normal(size=(16, 4)).astype(np.float32),
+             y_train=rng.integers(0, 2, 16), x_valid=rng.normal(size=(8, 4)).astype(np.float32),
+             y_valid=rng.integers(0, 2, 8))
+    torch.manual_seed(0)
+    states = {step: {k: v + 0.1 * step for k, v in torch.nn.Sequential(
+        torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 2)).state_dict().items()} for step in (0, 1, 2)}
+    layouts = {name: tmp_path / name for name in ("safetensors", "pt", "hf", "ckpt")}
+    for folder in layouts.values():
+        folder.mkdir()
+    for step, state in states.items():
+        save_file(state, str(layouts["safetensors"] / f"step_{step}.safetensors"))
+        torch.save(state, layouts["pt"] / f"step_{step}.pt")
+        (layouts["hf"] / f"checkpoint-{step}").mkdir()
+        save_file(state, str(layouts["hf"] / f"checkpoint-{step}" / "model.safetensors"))
+        torch.save({"global_step": step, "state_dict": {f"model.{k}": v for k, v in state.items()}},
+                   layouts["ckpt"] / f"epoch={step}.ckpt")
+
+    opened: list[str] = []
+    real_safe_open, real_load = checkpoints.safe_open, torch.load
+
+    def counting_safe_open(path, *args, **kwargs):
+        opened.append(str(path))
+        return real_safe_open(path, *args, **kwargs)
+
+    def counting_load(path, *args, **kwargs):
+        opened.append(str(path))
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoints, "safe_open", counting_safe_open)
+    monkeypatch.setattr(torch, "load", counting_load)
+    for name, folder in layouts.items():
+        opened.clear()
+        run = import_run(folder, "tinynet:net", str(tmp_path / "data.npz"), path=str(tmp_path),
+                         store=Store(tmp_path / "home"), name=name)
+        assert run.steps == [0, 1, 2]
+        reads = [p for p in opened if p.startswith(str(folder))]
+        assert sorted(reads) == sorted(set(reads)) and len(reads) == 3, (name, reads)
+
+    # read and staged in one pass: a bad last checkpoint is refused after the others were staged,
+    # and the store is left as it was
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for step, state in states.items():
+        save_file({k: v for k, v in state.items() if step < 2 or k != "2.bias"}, str(broken / f"step_{step}.safetensors"))
+    before = sorted(p.name for p in (tmp_path / "home" / "runs").iterdir())
+    with pytest.raises(BadInput, match=r"step_2.safetensors: keys do not match the model \(missing 2.bias\)"):
+        import_run(broken, "tinynet:net", str(tmp_path / "data.npz"), path=str(tmp_path), store=Store(tmp_path / "home"))
+    assert sorted(p.name for p in (tmp_path / "home" / "runs").iterdir()) == before

@@ -9,8 +9,9 @@ import pytest
 
 from compute import adaptive
 from compute.align import model_refusal
-from compute.jobs import LocalJobs, run_job
-from compute.lines import compute_line
+from compute.jobs.backend import run_job
+from compute.jobs.local import LocalJobs
+from compute.kinds.line import compute_line
 from compute.queries import Endpoint, LineQuery, resolve
 from compute.resources import evaluator_for
 from models.errors import BadInput

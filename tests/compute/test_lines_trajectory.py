@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 
 from models.errors import BadInput
-from compute.jobs import execute
-from compute.lines import compute_line
+from compute.jobs.base import execute
+from compute.kinds.line import compute_line
 from compute.queries import Endpoint, LineQuery, TrajectoryQuery, resolve
 from compute.validate import parse_range
-from compute.trajectory import compute_trajectory
+from compute.kinds.trajectory import compute_trajectory
 
 
 @pytest.mark.parametrize("alpha, dtype", [("0:1", "float32"), ("-1:2", "float64")])

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from compute.controls import compute_control
+from compute.kinds.control import compute_control
 from compute.metrics import DEFAULT_TOLERANCE, line_metrics
 from compute.queries import ControlQuery
 
@@ -81,7 +81,7 @@ def test_smooth_bump_on_a_line_has_its_height_as_barrier():
 
 
 def _scalar_solutions_line(alpha):
-    # compute/controls.py scalar-lines, default solutions 2, .5: (2, 1/2) -> (1/2, 2) on the hyperbola
+    # compute/kinds/control.py scalar-lines, default solutions 2, .5: (2, 1/2) -> (1/2, 2) on the hyperbola
     w1, w2 = (1 - alpha) * 2 + alpha * 0.5, (1 - alpha) * 0.5 + alpha * 2
     return (1 - w1 * w2) ** 2
 

@@ -218,7 +218,7 @@ def _import(folder, store, data, **kw):
 
 def test_import_of_a_dataloader_records_shards_and_its_line_equals_the_tensors(mlp_ckpts, tmp_path, monkeypatch):
     from compute import resources
-    from compute.lines import compute_line
+    from compute.kinds.line import compute_line
     from compute.queries import LineQuery
 
     store = Store(tmp_path / "home")
@@ -239,7 +239,7 @@ def test_import_of_a_dataloader_records_shards_and_its_line_equals_the_tensors(m
 
 def test_data_that_changed_since_import_is_refused(mlp_ckpts, tmp_path, monkeypatch):
     from compute import resources
-    from compute.lines import compute_line
+    from compute.kinds.line import compute_line
     from compute.queries import LineQuery
 
     store = Store(tmp_path / "home")

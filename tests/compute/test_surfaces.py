@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from models.errors import BadInput
-from compute.lines import compute_line
+from compute.kinds.line import compute_line
 from compute.queries import LineQuery, SurfaceQuery, TrajectoryQuery
 from compute.resources import evaluator_for, theta_of
-from compute.surfaces import compute_surface, filter_normalised
-from compute.trajectory import compute_trajectory
+from compute.kinds.surface.kind import compute_surface, filter_normalised
+from compute.kinds.trajectory import compute_trajectory
 
 
 def _true_costs(run, steps, splits):
@@ -121,7 +121,7 @@ def test_filter_normalisation_matches_filter_norms(relu_run):
 
 
 def _assembled(q, store, spans):
-    from compute.surfaces import assemble_surface, check_surface, surface_part
+    from compute.kinds.surface.kind import assemble_surface, check_surface, surface_part
 
     result = assemble_surface(q, [surface_part(q, store, span) for span in spans])
     check_surface(q, result)
@@ -134,8 +134,8 @@ def _same(a, b):
 
 @pytest.mark.parametrize("surface", ["paper", "random-plane"])
 def test_chunks_of_whole_rows_equal_one_shot_bit_for_bit(relu_run, store, surface):
-    from compute.jobs import execute
-    from compute.surfaces import row_width, split_surface
+    from compute.jobs.base import execute
+    from compute.kinds.surface.kind import row_width, split_surface
 
     q = SurfaceQuery(relu_run.id, surface, rows=4, columns=2)
     whole = compute_surface(q, store).to_json()
@@ -153,7 +153,7 @@ def test_rows_cut_in_parts_agree_with_whole_rows(relu_run, store, surface, monke
     start and end of the parts, across rows too. The line fast path expands about the middle of the
     points of its call, so there the parts agree with the whole row to float rounding."""
     from compute import linefast
-    from compute.surfaces import MIN_ROW_PART, row_width, split_surface
+    from compute.kinds.surface.kind import MIN_ROW_PART, row_width, split_surface
 
     q = SurfaceQuery(relu_run.id, surface, rows=3, columns=18 - (surface == "paper"))
     width = row_width(q)
@@ -178,9 +178,9 @@ def test_rows_cut_in_parts_agree_with_whole_rows(relu_run, store, surface, monke
 
 def test_a_small_model_s_surface_chunks_hold_about_the_work_of_a_line_chunk(relu_run, store):
     from compute import budget
-    from compute.jobs import CHUNK_POINTS, chunk_points
+    from compute.jobs.base import CHUNK_POINTS, chunk_points
     from compute.queries import resolve
-    from compute.surfaces import split_surface
+    from compute.kinds.surface.kind import split_surface
 
     q = resolve(SurfaceQuery(relu_run.id, "random-plane", -1.0, 1.0, -1.0, 1.0, 201, 201, seed=3), store)
     points = chunk_points(q, store)

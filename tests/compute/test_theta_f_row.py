@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from compute.queries import SurfaceQuery
-from compute.surfaces import ON_LINE, Row, _row_geometry, compute_surface
-from compute.trajectory import frame_of
+from compute.kinds.surface.kind import ON_LINE, Row, _row_geometry, compute_surface
+from compute.kinds.trajectory import frame_of
 
 
 def _cut_at_theta_f(run, store):

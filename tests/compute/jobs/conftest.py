@@ -131,7 +131,7 @@ def redis_url(redis_server) -> str:
 
 @pytest.fixture
 def celery_app(redis_url):
-    from compute.celery_app import make_celery
+    from compute.jobs.celery_app import make_celery
 
     return make_celery(redis_url, visibility=600)
 
@@ -149,9 +149,9 @@ def thread_worker(celery_app):
 @pytest.fixture
 def jobs_factory(store, celery_app, tmp_path):
     """Job managers: 'celery' (this test's Redis) or 'local' (the embedded default, a private cache)."""
-    from compute.cache import file_cache
-    from compute.celery_app import CeleryJobs
-    from compute.jobs import LocalJobs
+    from compute.jobs.cache import file_cache
+    from compute.jobs.celery_app import CeleryJobs
+    from compute.jobs.local import LocalJobs
 
     def make(kind: str):
         if kind == "celery":

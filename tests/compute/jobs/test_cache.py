@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from compute.cache import KEY_PREFIX, RedisUnavailable, file_cache, redis_client, redis_cache
+from compute.jobs.cache import KEY_PREFIX, file_cache, redis_client, redis_cache
+from compute.jobs.errors import RedisUnavailable, ServiceError
+from models.errors import BadInput
 
 KEY = "line-" + "0123456789abcdef" * 2 + "01234567"
 RESULT = {"alpha": [0.0, 0.5, 1.0], "cost": {"train": [1.5, None, 0.25]}, "key": KEY}
@@ -53,5 +55,9 @@ def test_the_redis_cache_keeps_json_under_its_prefix(redis_url):
 
 def test_an_unreachable_redis_cache_says_so():
     cache = redis_cache("redis://127.0.0.1:1/0")
-    with pytest.raises(RedisUnavailable, match="Redis at redis://127.0.0.1:1/0 is unreachable"):
+    with pytest.raises(RedisUnavailable, match="Redis at redis://127.0.0.1:1/0 is unreachable") as refused:
         cache.has(KEY)
+    # a failure of the service, not bad input: its own status, and no `except BadInput` takes it for one
+    assert not isinstance(refused.value, BadInput) and isinstance(refused.value, ServiceError)
+    assert (refused.value.status, refused.value.field) == (503, "REDIS_URL")
+    assert str(refused.value).startswith("REDIS_URL: Redis at redis://127.0.0.1:1/0 is unreachable")

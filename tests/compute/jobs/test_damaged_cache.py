@@ -11,8 +11,8 @@ import logging
 
 import pytest
 
-from compute.cache import KEY_PREFIX, file_cache, redis_client
-from compute.jobs import run_job
+from compute.jobs.cache import KEY_PREFIX, file_cache, redis_client
+from compute.jobs.backend import run_job
 from compute.queries import LineQuery, resolve
 from compute.store import landscape_home
 
@@ -74,7 +74,7 @@ def test_the_api_recomputes_a_damaged_file_entry(client, scalar_run, evaluations
     path = landscape_home() / "cache" / f"{key}.json"
     path.write_bytes(damage(path.read_bytes(), json.dumps(other.json).encode()))
     computed = len(evaluations)
-    with caplog.at_level(logging.WARNING, logger="compute.cache"):
+    with caplog.at_level(logging.WARNING, logger="compute.jobs.cache"):
         for _ in range(2):  # the first answer recomputes it; the second is a hit of the new entry
             again = client.get(base + "&points=9")
             assert again.status_code == 200, again.json
@@ -116,7 +116,7 @@ def test_celery_jobs_recompute_a_damaged_redis_entry(store, scalar_run, jobs_fac
     first = run_job(query, jobs)
     client = redis_client(redis_url)
     client.set(KEY_PREFIX + key, damage(client.get(KEY_PREFIX + key), b""))
-    with caplog.at_level(logging.WARNING, logger="compute.cache"):
+    with caplog.at_level(logging.WARNING, logger="compute.jobs.cache"):
         status = jobs.status(key)  # the board says done, the entry does not read: it is computed again
         assert status is not None and status.state != "done"
         assert run_job(query, jobs)["cost"] == first["cost"]
@@ -134,7 +134,7 @@ def test_celery_jobs_recompute_a_damaged_redis_entry(store, scalar_run, jobs_fac
 @pytest.mark.parametrize("backend", ["file", "redis"])
 def test_a_damaged_points_cache_of_adaptive_lines_is_a_miss(store, scalar_run, monkeypatch, tmp_path, caplog,
                                                              backend, request):
-    from compute.lines import compute_adaptive_line, points_key
+    from compute.kinds.line import compute_adaptive_line, points_key
 
     if backend == "redis":
         monkeypatch.setenv("REDIS_URL", request.getfixturevalue("redis_url"))
@@ -158,7 +158,7 @@ def test_a_damaged_points_cache_of_adaptive_lines_is_a_miss(store, scalar_run, m
 
     whole = read()
     schema = json.dumps({"points": [{"alpha": [0.5], "cost": {"train": [1.0]}}]}).encode()  # no valid split
-    with caplog.at_level(logging.WARNING, logger="compute.cache"):
+    with caplog.at_level(logging.WARNING, logger="compute.jobs.cache"):
         for raw in (whole[: len(whole) // 3], schema, b"[1, 2]"):
             write(raw)
             again = compute_adaptive_line(query, store)
@@ -175,7 +175,7 @@ def test_the_file_cache_reads_damage_as_a_miss(tmp_path, caplog):
     key = "line-" + "ab" * 20
     (tmp_path / f"{key}.json").write_bytes(b'{"alpha": [0.0, 0')
     assert cache.has(key)  # there, but:
-    with caplog.at_level(logging.WARNING, logger="compute.cache"):
+    with caplog.at_level(logging.WARNING, logger="compute.jobs.cache"):
         assert cache.get(key) is None and cache.get(key) is None
         (tmp_path / f"{key}.json").write_text("[]")  # JSON, not an object
         assert cache.get(key) is None

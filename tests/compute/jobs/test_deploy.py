@@ -112,11 +112,11 @@ def _loaded(modules: str, roots: tuple[str, ...]) -> list[str]:
 
 def test_a_worker_imports_no_dash_nor_flask_and_starts_one_process_per_gpu():
     # the engine's worker side: what a Celery worker process loads
-    engine = "compute.worker, compute.celery_app, compute.jobs, compute.cache, compute.kinds"
+    engine = "compute.jobs.worker, compute.jobs.celery_app, compute.jobs.backend, compute.jobs.cache, compute.kinds"
     assert _loaded(engine, ("dash", "plotly", "flask", "flask_caching", "app")) == []
     assert _loaded("app.cli, " + engine, ("dash", "plotly")) == []  # `landscape worker` too
 
-    from compute.worker import celery_argv, devices
+    from compute.jobs.worker import celery_argv, devices
 
     assert devices({"CUDA_VISIBLE_DEVICES": "0,1,3"}) == ["0", "1", "3"]  # one worker process each
     assert devices({"CUDA_VISIBLE_DEVICES": "2"}) == [None] == devices({"CUDA_VISIBLE_DEVICES": ""})
@@ -125,10 +125,10 @@ def test_a_worker_imports_no_dash_nor_flask_and_starts_one_process_per_gpu():
 
 
 def test_the_engine_s_own_worker_entry_point_needs_a_reachable_redis():
-    """`python -m compute.worker` (what the per-GPU supervisor starts): no app, the same checks."""
-    from compute.worker import worker_argv
+    """`python -m compute.jobs.worker` (what the per-GPU supervisor starts): no app, the same checks."""
+    from compute.jobs.worker import worker_argv
 
-    command = [sys.executable, "-m", "compute.worker", *worker_argv(1, "solo", 1, "warning")]
+    command = [sys.executable, "-m", "compute.jobs.worker", *worker_argv(1, "solo", 1, "warning")]
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     out = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "REDIS_URL" in out.stderr

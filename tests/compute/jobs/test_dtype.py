@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compute.jobs import execute
+from compute.jobs.base import execute
 from compute.queries import LineQuery, SurfaceQuery, resolve
 
 ROOT = Path(__file__).resolve().parents[3]

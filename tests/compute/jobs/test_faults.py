@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from compute.cache import RedisUnavailable
-from compute.celery_app import PREFIX, CeleryJobs
-from compute.jobs import DONE, execute
+from compute.jobs.errors import RedisUnavailable
+from compute.jobs.celery_app import CeleryJobs
+from compute.jobs.redis_board import PREFIX
+from compute.job_status import DONE
+from compute.jobs.base import execute
 from compute.queries import LineQuery
 
 
@@ -28,7 +30,7 @@ def _values(result: dict) -> tuple:
 def _which(got: dict, ref: dict, jobs, key: str) -> str:
     """Which chunks differ, and who ran them: the message of a failed comparison."""
     from compute.chunks import index_ranges
-    from compute.jobs import CHUNK_POINTS
+    from compute.jobs.base import CHUNK_POINTS
 
     chunks = index_ranges(len(ref["alpha"]), CHUNK_POINTS)
     bad = [i for i, (lo, hi) in enumerate(chunks)

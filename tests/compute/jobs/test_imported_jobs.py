@@ -14,7 +14,8 @@ import torch
 
 from compute import resources
 from compute.importing import import_run
-from compute.jobs import JobFailed, run_job
+from compute.jobs.backend import run_job
+from compute.jobs.errors import JobFailed
 from compute.queries import LineQuery, SurfaceQuery, resolve
 
 TESTS = Path(__file__).resolve().parent.parent.parent

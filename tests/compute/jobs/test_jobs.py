@@ -7,9 +7,13 @@ import threading
 
 import pytest
 
-from compute.celery_app import CeleryJobs
-from compute.jobs import CANCELLED, DONE, FAILED, JobFailed, execute, run_job
+from compute.jobs.celery_app import CeleryJobs
+from compute.job_status import CANCELLED, DONE, FAILED
+from compute.jobs.backend import run_job
+from compute.jobs.base import execute
+from compute.jobs.errors import JobFailed
 from compute.queries import LineQuery, TrajectoryQuery
+from models.errors import BadInput
 
 
 def _line(run, points=120, **kw) -> LineQuery:
@@ -25,7 +29,7 @@ def test_celery_path_equals_embedded_path(thread_worker, jobs_factory, relu_run,
     import json
 
     from app.cli import main
-    from compute.cache import redis_cache
+    from compute.jobs.cache import redis_cache
 
     query = _line(relu_run, 120)
     celery, local = jobs_factory("celery"), jobs_factory("local")
@@ -84,8 +88,9 @@ def test_a_chunk_that_raises_fails_the_job_and_caches_nothing(backend, request, 
         request.getfixturevalue("thread_worker")
     query = LineQuery("init:nosuchrun", "final:nosuchrun", points=200)  # names a run the store does not have
     jobs = jobs_factory(backend)  # 7 chunks
-    with pytest.raises(JobFailed, match="unknown run 'nosuchrun'"):
+    with pytest.raises(JobFailed, match="unknown run 'nosuchrun'") as failed:
         run_job(query, jobs)
+    assert not isinstance(failed.value, BadInput) and failed.value.status == 422  # the job failed, not the request
     status = jobs.status(query.key())
     assert status.state == FAILED and "unknown run 'nosuchrun'" in status.error
     assert jobs.result(query.key()) is None
@@ -122,7 +127,7 @@ def test_cancel_stops_the_chunks_not_yet_run_and_caches_nothing(backend, request
 def test_a_job_whose_submitter_died_before_queuing_is_started_again(backend, request, jobs_factory, relu_run, wait):
     """A submitter that records a job and dies before queuing its chunks leaves a job that would
     wait forever: within the grace others join it; after it, the next status check starts it again."""
-    from compute.board import ENQUEUE_GRACE
+    from compute.job_status import ENQUEUE_GRACE
     from compute.kinds import kind_of
 
     if backend == "celery":

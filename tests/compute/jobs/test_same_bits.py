@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from compute.cache import KEY_PREFIX, redis_client
-from compute.jobs import execute, run_job
+from compute.jobs.cache import KEY_PREFIX, redis_client
+from compute.jobs.backend import run_job
+from compute.jobs.base import execute
 from compute.queries import LineQuery, SurfaceQuery, resolve
 
 # the largest difference a general-path value may show between thread counts, relative to |J| (>= 1):

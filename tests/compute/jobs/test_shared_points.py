@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from compute.celery_app import CeleryJobs
-from compute.jobs import execute, run_job
-from compute.lines import points_key
+from compute.jobs.celery_app import CeleryJobs
+from compute.jobs.backend import run_job
+from compute.jobs.base import execute
+from compute.kinds.line import points_key
 from compute.queries import LineQuery, resolve
 
 
@@ -31,3 +32,22 @@ def test_a_zoom_in_another_process_reuses_the_points_a_worker_evaluated(
     for alpha in inside:
         assert zoom["cost"]["train"][zoom["alpha"].index(alpha)] == wide["cost"]["train"][wide["alpha"].index(alpha)]
     assert np.all(np.diff(zoom["alpha"]) > 0) and zoom["alpha"][0] == 0 and zoom["alpha"][-1] == 0.25
+
+
+def test_local_keeps_an_adaptive_line_s_points_in_its_own_files_with_redis_set(
+        redis_url, store, relu_run, monkeypatch, capsys):
+    """`--local` is local for the points an adaptive line keeps too: with REDIS_URL set, the CLI's
+    --local line keeps them in $LANDSCAPE_HOME/cache, and that Redis gets nothing at all."""
+    import redis
+
+    from app.cli import main
+    from compute.store import landscape_home
+
+    points = landscape_home() / "cache" / f"{points_key(_adaptive(relu_run, '0:0.4', store))}.json"
+    points.unlink(missing_ok=True)  # kept there by another test's line of the same endpoints
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    argv = ["line", "--from", f"init:{relu_run.id}", "--to", f"final:{relu_run.id}", "--alpha", "0:0.4",
+            "--points", "auto", "--tolerance", "0.0031", "--local"]  # a tolerance of its own: not cached yet
+    assert main(argv) == 0, capsys.readouterr().err
+    assert points.is_file()
+    assert redis.Redis.from_url(redis_url).keys("*") == []

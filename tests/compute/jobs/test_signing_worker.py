@@ -9,7 +9,9 @@ from __future__ import annotations
 import uuid
 
 from compute import signing
-from compute.jobs import CHUNK_POINTS, JobFailed, run_job
+from compute.jobs.backend import run_job
+from compute.jobs.base import CHUNK_POINTS
+from compute.jobs.errors import JobFailed
 from compute.kinds import kind_of
 from compute.queries import LineQuery, resolve
 from tests.compute.test_signing import (  # noqa: F401  (fixtures)

@@ -12,7 +12,8 @@ import torch
 
 from compute import budget, resources
 from compute.importing import import_run
-from compute.jobs import run_job, split_chunks
+from compute.jobs.backend import run_job
+from compute.jobs.base import split_chunks
 from compute.kinds import kind_of
 from compute.queries import LineQuery, resolve
 from models import batches
@@ -67,12 +68,12 @@ def test_one_and_two_worker_processes_give_the_same_bits(sharded_run, store, job
     one = run_job(query, jobs_factory("celery"))
     second = spawn_worker("shard-b")
     wait(second.ready, 60, "worker b")
-    from compute.cache import redis_cache
+    from compute.jobs.cache import redis_cache
     redis_cache(redis_url).delete(query.key())
     two = run_job(query, jobs_factory("celery"))
     assert one["cost"] == whole["cost"] == two["cost"]
 
 
 def _fresh_cache(store):
-    from compute.cache import file_cache
+    from compute.jobs.cache import file_cache
     return file_cache(Path(store.home) / "cache-cut")

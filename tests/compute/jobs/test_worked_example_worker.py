@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from compute.jobs import run_job
+from compute.jobs.backend import run_job
 from compute.queries import LineQuery, SurfaceQuery, resolve
 from tests.worked_example import worked_example
 

@@ -33,13 +33,13 @@ from models import get_model
 from models.datasets import DatasetRef, load_dataset
 
 from models.errors import BadInput
-from .evaluator import Evaluator, Progress, offset_progress
-from .chunks import single_chunk
-from .queries import ControlQuery
-from .resources import evaluator_for, theta_of
-from .store import Store
-from .control_results import ControlResult
-from .surfaces import checkpoint_costs, recorded_costs
+from ..evaluator import Evaluator, Progress, offset_progress
+from ..chunks import single_chunk
+from ..queries import ControlQuery
+from ..resources import evaluator_for, theta_of
+from ..store import Store
+from .control_result import ControlResult
+from .surface.kind import checkpoint_costs, recorded_costs
 
 _WALK_BLOCK = 2048  # columns generated at once; part of the walk's definition (seeded draws in this order)
 
@@ -242,6 +242,6 @@ def compute_control(query: ControlQuery, store: Store, progress: Progress | None
                          {"seconds": round(time.perf_counter() - started, 4)})
 
 
-# The job kind "control" (listed in compute/kinds.py). Control experiments are cheap: one chunk
+# The job kind "control" (listed in compute/kinds/__init__.py). Control experiments are cheap: one chunk
 # each (nothing to spread over workers).
 CONTROL_KIND = single_chunk("control", ControlQuery, ControlResult, compute_control)

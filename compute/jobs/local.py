@@ -1,76 +1,22 @@
-"""Job records: a job's state, its chunks' parts and counts, kept on a *board*.
+"""The embedded default: jobs run in this process (`LocalJobs`), their records on a `LocalBoard`
+in its memory, their results in the file-system cache under $LANDSCAPE_HOME/cache. No Redis.
 
-`LocalBoard` keeps them in this process's memory (the embedded default); `RedisBoard`
-(compute/celery_app.py) keeps the same records in Redis, with the same operations and answers,
-for every process that uses that Redis. compute/jobs.py runs jobs on either.
+`LocalBoard` has the operations and answers of compute/jobs/redis_board.py's `RedisBoard`, so
+compute/jobs/base.py runs jobs on either the same way.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict, dataclass
+from collections import OrderedDict
 
-PENDING, RUNNING, DONE, FAILED, CANCELLED = "pending", "running", "done", "failed", "cancelled"
-ASSEMBLING = "assembling"  # all parts in, result being checked and cached (shown as running)
-ACTIVE = (PENDING, RUNNING, ASSEMBLING)
-FINISHED = (DONE, FAILED, CANCELLED)
-# A submitter records a job, queues its chunks, then marks it queued: milliseconds. An active job
-# still unmarked after this many seconds lost its submitter in between (a crash, a kill), and
-# its chunks may never come: the next submit or status check starts it again.
-ENQUEUE_GRACE = 30.0
-# A running chunk's lease (RedisBoard): renewed every LEASE_S / 4 by the worker computing it; a
-# chunk whose lease has run out lost its worker (a SIGKILL, a machine gone) and is queued again
-# by the next status check of its job, long before the broker's visibility timeout.
-LEASE_S = 20.0
-# Seconds a chunk is assumed to take before any chunk of the board has been timed.
-DEFAULT_CHUNK_S = 1.0
-
-
-@dataclass
-class JobStatus:
-    key: str
-    state: str
-    done: int = 0  # chunks done
-    total: int = 0  # chunks in the job
-    error: str | None = None
-    job_id: str | None = None  # one id per attempt at the key (a new one after a failure or cancel)
-    stale: bool = False  # active, but its submitter died before queuing all its chunks
-    ahead: int = 0  # while pending: active jobs submitted before it (they share the workers with it)
-    eta_s: float | None = None  # while active: about how many seconds until it is done
-    # [done, total] as a running chunk's progress callback last reported it (any chunk of the job,
-    # heard at most every half second): what a long single chunk, a training run, shows meanwhile
-    chunk_progress: list[int] | None = None
-
-    def to_json(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "stale"}
-
-    def waiting_text(self) -> str | None:
-        """'queued behind 2 other jobs, ~40 s' while it waits; None once it runs or is over."""
-        if self.state != PENDING or not self.ahead:
-            return None
-        eta = f", ~{self.eta_s:.0f} s" if self.eta_s is not None else ""
-        return f"queued behind {self.ahead} other job{'s' if self.ahead > 1 else ''}{eta}"
-
-    @property
-    def finished(self) -> bool:
-        return self.state in FINISHED
-
-
-def public_state(state: str) -> str:
-    return RUNNING if state == ASSEMBLING else state
-
-
-def stale_job(state: str, queued: bool, created: float) -> bool:
-    """Active, never marked queued, and too old for its submitter to be still queuing it."""
-    return state in (PENDING, RUNNING) and not queued and time.time() - created > ENQUEUE_GRACE
-
-
-def eta(remaining: int, chunk_s: float, sharing: int) -> float:
-    """Seconds until a job's `remaining` chunks are done, each taking about `chunk_s`, while its
-    chunks take turns with those of `sharing` other active jobs (round robin, or priorities by
-    chunk index on the workers)."""
-    return remaining * chunk_s * (1 + sharing)
+from ..job_status import (ACTIVE, ASSEMBLING, CANCELLED, DEFAULT_CHUNK_S, DONE, FAILED, PENDING, RUNNING,
+                          JobStatus, eta, public_state, stale_job)
+from ..kinds import kind_of
+from ..store import Store
+from .base import BaseJobs, failure_message, run_chunk
+from .cache import ResultCache, file_cache
 
 
 class LocalBoard:
@@ -219,3 +165,71 @@ class LocalBoard:
         with self.lock:
             job = self.jobs.get(key)
             return job["skipped"] if job else 0
+
+
+LANES = ("compute", "long")  # ChunkKind.lane
+
+
+class LocalJobs(BaseJobs):
+    """The embedded default: jobs run in this process, one chunk at a time, round robin over the
+    active jobs (see `_next`), on a thread per lane (training has its own, and lends the right to
+    compute to the other between its steps: compute/computing.py); results go to the
+    file-system cache under $LANDSCAPE_HOME/cache. No Redis."""
+
+    def __init__(self, store: Store | None = None, cache: ResultCache | None = None):
+        super().__init__(store)
+        self.cache = cache or file_cache()
+        self.board = LocalBoard()
+        # key -> [job_id, chunks, query_json, index of its next chunk], in turn order
+        self.turns: OrderedDict[str, list] = OrderedDict()
+        self.running = 0
+        self.wakeup = threading.Condition()
+        # A thread per lane, daemons (a CLI that exits does not wait for them). Training (one chunk
+        # of tens of seconds) has its own lane, and lends the right to compute between its steps
+        # (compute/computing.py): a line asked for meanwhile runs then, not after the whole run.
+        for lane in LANES:
+            threading.Thread(target=self._loop, args=(lane,), name=f"landscape-jobs-{lane}", daemon=True).start()
+
+    def _enqueue(self, key: str, job_id: str, chunks: list, query_json: dict) -> None:
+        with self.wakeup:
+            self.turns[key] = [job_id, chunks, query_json, 0]  # a new attempt at a key replaces the old
+            self.wakeup.notify_all()  # the lanes' threads wait on one condition
+
+    def idle(self) -> bool:
+        """No job queued or running."""
+        with self.wakeup:
+            return not self.turns and not self.running
+
+    def _next(self, lane: str) -> tuple:
+        """The next chunk of `lane` to run: that of the job with the fewest chunks run so far (the
+        first in turn order among equals), which then goes to the back of the line. So jobs of
+        equal age alternate chunk by chunk, and a new job runs its first chunks next, as the chunk
+        priorities do on Celery."""
+        with self.wakeup:
+            while not (mine := [k for k, turn in self.turns.items() if kind_of(turn[2]["kind"]).lane == lane]):
+                self.wakeup.wait()
+            key = min(mine, key=lambda k: self.turns[k][3])  # min keeps the first of equals
+            turn = self.turns[key]
+            job_id, chunks, query_json, index = turn
+            turn[3] += 1
+            if turn[3] >= len(chunks):
+                del self.turns[key]
+            else:
+                self.turns.move_to_end(key)
+            self.running += 1
+            return key, job_id, chunks[index], index, query_json
+
+    def _loop(self, lane: str) -> None:
+        while True:
+            key, job_id, chunk, index, query_json = self._next(lane)
+            try:
+                outcome = run_chunk(self.board, self.cache, self.store, key, job_id, index, chunk, query_json)
+            except Exception as exc:  # the cache folder is unwritable, say: the job says so
+                log.exception("job %s failed", key)
+                self.board.finish(key, job_id, FAILED, failure_message(exc))
+                outcome = "failed"
+            with self.wakeup:
+                self.running -= 1
+                if (outcome in ("failed", "cancelled") or not self.board.active(key, job_id)) and \
+                        self.turns.get(key, [None])[0] == job_id:
+                    del self.turns[key]

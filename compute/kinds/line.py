@@ -1,11 +1,12 @@
 """Lines: J((1-alpha) theta0 + alpha theta1) on a grid of alpha (section 2, Figs 1-10).
 
-The job kind "line" (`LINE_KIND`, listed in compute/kinds.py) cuts the alpha grid into chunks of
+The job kind "line" (`LINE_KIND`, listed in compute/kinds/__init__.py) cuts the alpha grid into chunks of
 points; each chunk is `compute_line` on its alphas, and the parts are joined in order. An
 adaptive line (points=auto, compute/adaptive.py) is one chunk that evaluates its rounds of new
 points itself, reusing the points of the same line evaluated before by any process: they are
-kept in the result cache under `points_key` (Redis with REDIS_URL, so a zoom computed on one
-worker reuses what another evaluated).
+kept under `points_key` in the cache of the job computing the line (compute/jobs/cache.py
+`current_cache`: Redis on the workers, so a zoom computed on one worker reuses what another
+evaluated; the files of the embedded default under --local).
 
 Every assembled line carries `metrics` (compute/metrics.py) per split, computed from its joined
 curve; they are derived, so `LineResult.to_json` recomputes them and a result cached before they
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 
 import numpy as np
@@ -24,17 +24,17 @@ import torch
 
 from models.errors import BadInput
 
-from . import ENGINE_VERSION, adaptive
-from .align import align_theta
-from .cache import RedisUnavailable, ResultCache, make_cache
-from .chunks import ChunkKind, check_carries_query, finite_or_null, index_ranges
-from .evaluator import Progress
-from .queries import Endpoint, LineQuery
-from .resources import buffer_basis, evaluator_for, random_theta, remembered_theta, theta_of
-from .sources import source_of
-from .results import LineResult, line_metrics_by_split
-from .settings import redis_url
-from .store import Run, Store, landscape_home
+from .. import ENGINE_VERSION, adaptive
+from ..align import align_theta
+from ..jobs.cache import current_cache
+from ..jobs.errors import RedisUnavailable
+from ..chunks import ChunkKind, check_carries_query, finite_or_null, index_ranges
+from ..evaluator import Progress
+from ..queries import Endpoint, LineQuery
+from ..resources import buffer_basis, evaluator_for, random_theta, remembered_theta, theta_of
+from ..sources import source_of
+from ..results import LineResult, line_metrics_by_split
+from ..store import Run, Store
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def endpoint_runs(query: LineQuery, store: Store) -> list[Run]:
 def line_sharpness(query: LineQuery, evaluator, theta0: torch.Tensor, theta1: torch.Tensor, alphas: np.ndarray,
                    buffers: torch.Tensor | None, progress: Progress | None) -> dict[str, list]:
     """{split: lambda_max or None per alpha}: at every `query.sharpness`-th point of the grid and its last."""
-    from .hessian import Point, line_buffers, refuse_perturbing, top_eigenvalue  # it imports this module
+    from ..hessian import Point, line_buffers, refuse_perturbing, top_eigenvalue  # it imports this module
 
     refuse_perturbing(evaluator, "sharpness")
     grid = query.alphas()
@@ -158,7 +158,7 @@ def split_line(query: LineQuery, points: int) -> list[list[int]]:
 def compute_line_chunk(query: LineQuery, store: Store, chunk: list[int], progress: Progress | None) -> dict:
     if query.adaptive:
         return compute_adaptive_line(query, store, progress)
-    if len(chunk) == 4:  # [lo, hi) points x [first, last) shards of the data: compute/line_shards.py
+    if len(chunk) == 4:  # [lo, hi) points x [first, last) shards of the data: compute/kinds/line_shards.py
         from .line_shards import compute_line_shards
         return compute_line_shards(query, store, chunk, progress)
     lo, hi = chunk
@@ -175,17 +175,6 @@ def points_key(query: LineQuery) -> str:
 
 
 STORED_POINTS = 4000  # most points kept per line (the newest): ten adaptive lines' worth
-
-
-def _points_cache() -> ResultCache:
-    """The result cache of this process (Redis with REDIS_URL: every worker sees the same points)."""
-    ident = (os.getpid(), redis_url(), str(landscape_home()))
-    if ident not in _caches:
-        _caches[ident] = make_cache()
-    return _caches[ident]
-
-
-_caches: dict[tuple, ResultCache] = {}
 
 
 def check_points(query: LineQuery):
@@ -220,7 +209,7 @@ def check_points(query: LineQuery):
 
 def _stored_points(key: str, query: LineQuery) -> dict[float, dict]:
     try:
-        stored = _points_cache().read(key, check_points(query)) or {"points": []}
+        stored = current_cache().read(key, check_points(query)) or {"points": []}
     except RedisUnavailable as exc:  # reuse is a saving, not a need: compute them again
         log.warning("adaptive line: no reuse of earlier points (%s)", exc)
         return {}
@@ -230,7 +219,7 @@ def _stored_points(key: str, query: LineQuery) -> dict[float, dict]:
 def _store_points(key: str, points: dict[float, dict]) -> None:
     try:
         kept = [{k: v for k, v in p.items() if k not in ("query", "key")} for p in points.values()]
-        _points_cache().set(key, {"points": kept[-STORED_POINTS:]})
+        current_cache().set(key, {"points": kept[-STORED_POINTS:]})
     except RedisUnavailable as exc:
         log.warning("adaptive line: its points are not kept for reuse (%s)", exc)
 

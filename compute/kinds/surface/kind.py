@@ -52,14 +52,14 @@ import numpy as np
 import torch
 
 from models.errors import BadInput
-from .evaluator import Evaluator, Progress, offset_progress
-from .chunks import ChunkKind, check_carries_query, finite_or_null, index_ranges
-from .queries import SurfaceQuery
-from .results import clean_floats
-from .resources import LRU, buffer_basis, evaluator_for, theta_of
-from .store import Run, Store
-from .surface_results import SurfaceResult, clean_trajectory
-from .trajectory import Frame, frame_of
+from ...evaluator import Evaluator, Progress, offset_progress
+from ...chunks import ChunkKind, check_carries_query, finite_or_null, index_ranges
+from ...queries import SurfaceQuery
+from ...results import clean_floats
+from ...resources import LRU, buffer_basis, evaluator_for, theta_of
+from ...store import Run, Store
+from .result import SurfaceResult, clean_trajectory
+from ..trajectory import Frame, frame_of
 
 _POINT_GROUP = 16  # checkpoints evaluated per call (memory: group x |theta|)
 # A residual shorter than this share of D = ||theta_f - theta_i|| is rounding, not a direction: theta_f's
@@ -229,7 +229,7 @@ def filter_normalised(direction: torch.Tensor, reference: torch.Tensor, run: Run
 def plane_basis(query: SurfaceQuery, frame: Frame) -> tuple[torch.Tensor, dict]:
     """The plane's basis (see `_coefficients` for how a point's coordinates combine it) and meta."""
     if query.surface == "hessian":  # theta_f + a v1 + b v2 along the top two eigenvectors
-        from .hessian import hessian_plane  # the curvature module imports the line module, which imports this one
+        from ...hessian import hessian_plane  # the curvature module imports the line module, which imports this one
 
         return hessian_plane(query, frame)
     if query.surface == "alpha-random":
@@ -530,6 +530,6 @@ def _compute_chunk(query: SurfaceQuery, store: Store, chunk: list[int], progress
     return surface_part(query, store, chunk, progress)
 
 
-# The job kind "surface" (listed in compute/kinds.py): chunks of grid points (see `split_surface`).
+# The job kind "surface" (listed in compute/kinds/__init__.py): chunks of grid points (see `split_surface`).
 SURFACE_KIND = ChunkKind("surface", SurfaceQuery, SurfaceResult, split_surface, _compute_chunk, assemble_surface,
                          check_surface, most_points=SURFACE_CHUNK_POINTS)

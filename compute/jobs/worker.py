@@ -1,4 +1,4 @@
-"""`landscape worker`: a Celery worker for Landscape's chunk tasks (compute/celery_app.py).
+"""`landscape worker`: a Celery worker for Landscape's chunk tasks (compute/jobs/celery_app.py).
 
 One worker process per GPU: with several GPUs visible (CUDA_VISIBLE_DEVICES, or all of them when
 it is unset) this starts one worker per device, each with CUDA_VISIBLE_DEVICES set to its own,
@@ -6,11 +6,11 @@ and supervises them; with one GPU or none it runs a single worker (on the CPU wh
 GPU). Each worker has `concurrency` pool processes (default 1: the evaluator already fills a GPU
 or the CPU's cores) with `threads` torch threads each, and keeps datasets and checkpoints in
 memory across tasks (compute/resources.py). Imports neither the app nor Flask nor Dash: the
-per-GPU children are `python -m compute.worker`, this module's own small entry point.
+per-GPU children are `python -m compute.jobs.worker`, this module's own small entry point.
 
     REDIS_URL=redis://127.0.0.1:6379/0 landscape worker                  # all GPUs, or the CPU
     REDIS_URL=... landscape worker --threads 1 --hostname w1@%h          # one CPU thread
-    REDIS_URL=... python -m compute.worker --threads 1                   # the same without the CLI
+    REDIS_URL=... python -m compute.jobs.worker --threads 1              # the same without the CLI
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import subprocess
 import sys
 
 from models.errors import BadInput
-from .settings import worker_redis_url
+from ..settings import worker_redis_url
+from .errors import ServiceError
 
 POOLS = ("prefork", "threads", "solo")
 
@@ -52,7 +53,8 @@ def celery_argv(concurrency: int = 1, pool: str = "prefork", hostname: str | Non
 def run(url: str, concurrency: int = 1, pool: str = "prefork", threads: int | None = None,
         hostname: str | None = None, loglevel: str = "info") -> int:
     """Run worker(s) for the Redis at `url` until stopped: one per GPU (see the module docstring)."""
-    from .cache import RedisUnavailable, redis_client, redis_errors
+    from .cache import redis_client, redis_errors
+    from .errors import RedisUnavailable
 
     try:  # a clear line now rather than a worker that silently waits for a Redis that is not there
         redis_client(url).ping()
@@ -76,7 +78,7 @@ def run(url: str, concurrency: int = 1, pool: str = "prefork", threads: int | No
 
 def worker_argv(concurrency: int = 1, pool: str = "prefork", threads: int | None = None,
                 loglevel: str = "info") -> list[str]:
-    """The options of `python -m compute.worker` for one worker, its hostname aside."""
+    """The options of `python -m compute.jobs.worker` for one worker, its hostname aside."""
     argv = ["--concurrency", str(concurrency), "--pool", pool, "--loglevel", loglevel]
     return argv + (["--threads", str(threads)] if threads else [])
 
@@ -86,7 +88,7 @@ def _supervise(ids: list[str], url: str, argv: list[str], hostname: str | None) 
     for device in ids:
         env = dict(os.environ, CUDA_VISIBLE_DEVICES=device, REDIS_URL=url)
         name = f"gpu{device}-{hostname}" if hostname else f"gpu{device}@%h"
-        children.append(subprocess.Popen([sys.executable, "-m", "compute.worker", *argv, "--hostname", name], env=env))
+        children.append(subprocess.Popen([sys.executable, "-m", "compute.jobs.worker", *argv, "--hostname", name], env=env))
 
     def forward(signum, _frame):
         for child in children:
@@ -99,8 +101,8 @@ def _supervise(ids: list[str], url: str, argv: list[str], hostname: str | None) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m compute.worker [options]`: what `landscape worker` runs, for the Redis of REDIS_URL."""
-    parser = argparse.ArgumentParser(prog="python -m compute.worker", description=main.__doc__)
+    """`python -m compute.jobs.worker [options]`: what `landscape worker` runs, for the Redis of REDIS_URL."""
+    parser = argparse.ArgumentParser(prog="python -m compute.jobs.worker", description=main.__doc__)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--pool", choices=POOLS, default="prefork")
     parser.add_argument("--threads", type=int)
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return run(worker_redis_url(), args.concurrency, args.pool, args.threads, args.hostname, args.loglevel)
-    except BadInput as exc:  # no REDIS_URL, or Redis unreachable: one line and status 2, as `landscape worker`
+    except (BadInput, ServiceError) as exc:  # no REDIS_URL, or Redis unreachable: one line and status 2, as `landscape worker`
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -12,7 +12,11 @@ neither Flask nor Dash.
 A damaged entry (a file cut short, a Redis value that is not a result's JSON object, one that
 does not check) is a miss, never an error: `ResultCache.read` returns None for it and logs one
 warning line per key (`damaged`), and the job layer computes the result again, whose `set`
-replaces the entry atomically (compute/jobs.py).
+replaces the entry atomically (compute/jobs/base.py).
+
+Which backend a process uses is chosen here, once: `backend_url(local)`. A chunk's own cache
+lookups (an adaptive line's points) use its job's cache (`current_cache`), so --local is local
+for them too.
 
 Redis connections are made here, for the cache and for the job layer alike:
 `redis_client(url, patient=False)` fails fast (the web process and the CLI report an unreachable
@@ -22,19 +26,22 @@ Redis for about half a minute before giving up.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
 import threading
 import uuid
-from typing import Callable
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Callable, Iterator
 
 from models.errors import BadInput
-from .settings import redis_url
-from .store import landscape_home
-from .results import dumps  # the one JSON writer: non-finite numbers as null
+from ..results import dumps  # the one JSON writer: non-finite numbers as null
+from ..settings import redis_url
+from ..store import landscape_home
+from .errors import RedisUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -54,21 +61,6 @@ def _decoded(raw: bytes) -> dict:
     if not isinstance(value, dict):
         raise DamagedEntry(f"a JSON {type(value).__name__}, not an object")
     return value
-
-
-class RedisUnavailable(BadInput):
-    """Redis (the job queue and result cache) cannot be reached. The CLI exits 2 with this line;
-    the dashboard shows it and keeps serving what needs no Redis."""
-
-    def __init__(self, url: str, cause: BaseException | str):
-        reason = str(cause).strip() or type(cause).__name__
-        super().__init__(f"Redis at {redact(url)} is unreachable ({reason}); start it, or unset "
-                         "REDIS_URL (CLI: pass --local) to compute in this process", field="REDIS_URL", status=503)
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
 
 
 def redis_errors() -> tuple[type[BaseException], ...]:
@@ -183,9 +175,7 @@ class ResultCache:
             value = self._call("get", key)
             if value is not None and check is not None:
                 check(key, value)
-        except (ValueError, KeyError, TypeError, BadInput) as exc:
-            if isinstance(exc, RedisUnavailable):
-                raise
+        except (ValueError, KeyError, TypeError, BadInput) as exc:  # RedisUnavailable is none of them
             self.damaged(key, exc)
             return None
         return value
@@ -226,7 +216,43 @@ def file_cache(directory: str | os.PathLike | None = None) -> ResultCache:
     return ResultCache(FileBackend(directory))
 
 
-def make_cache() -> ResultCache:
-    """Redis when REDIS_URL is set, else the file-system cache of the embedded default."""
-    url = redis_url()
+def backend_url(local: bool = False) -> str | None:
+    """The one choice of backend: the Redis of REDIS_URL (Celery workers; the job board and the
+    result cache in Redis), or None for the embedded default (jobs in this process, results under
+    $LANDSCAPE_HOME/cache). `local` (the CLI's --local) is the embedded default whatever REDIS_URL
+    says. `get_jobs` (compute/jobs/backend.py) and every cache lookup outside a job go by it."""
+    return None if local else redis_url()
+
+
+def make_cache(local: bool = False) -> ResultCache:
+    """The result cache of the backend that `backend_url(local)` names."""
+    url = backend_url(local)
     return redis_cache(url) if url else file_cache()
+
+
+_job_cache: ContextVar[ResultCache | None] = ContextVar("landscape_job_cache", default=None)
+_default_caches: dict[tuple, ResultCache] = {}
+
+
+@contextlib.contextmanager
+def job_cache(cache: ResultCache) -> Iterator[None]:
+    """While a job's chunk computes in this context: `current_cache()` is that job's cache."""
+    token = _job_cache.set(cache)
+    try:
+        yield
+    finally:
+        _job_cache.reset(token)
+
+
+def current_cache() -> ResultCache:
+    """Where a chunk keeps what it saves beside its result (an adaptive line's points): the cache
+    of the job it belongs to, so that they go where its result goes (the files of the embedded
+    default under --local, even with REDIS_URL set; a worker's Redis). Outside a job (`execute`):
+    the default backend's cache, one per process, backend and home."""
+    cache = _job_cache.get()
+    if cache is not None:
+        return cache
+    ident = (os.getpid(), backend_url(), str(landscape_home()))
+    if ident not in _default_caches:
+        _default_caches[ident] = make_cache()
+    return _default_caches[ident]

@@ -6,12 +6,12 @@ there and name it below.
 
 from __future__ import annotations
 
-from .chunks import ChunkKind
-from .controls import CONTROL_KIND
-from .hessian import HESSIAN_KIND
-from .lines import LINE_KIND
-from .surfaces import SURFACE_KIND
-from .training import TRAIN_KIND
+from ..chunks import ChunkKind
+from .control import CONTROL_KIND
+from ..hessian import HESSIAN_KIND
+from .line import LINE_KIND
+from .surface.kind import SURFACE_KIND
+from ..training import TRAIN_KIND
 from .trajectory import TRAJECTORY_KIND
 
 KINDS: dict[str, ChunkKind] = {k.kind: k for k in (LINE_KIND, TRAJECTORY_KIND, SURFACE_KIND, CONTROL_KIND, TRAIN_KIND,

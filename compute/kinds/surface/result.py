@@ -26,7 +26,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 
-from .results import clean_floats, csv_cell, json_safe
+from ...results import clean_floats, csv_cell, json_safe
 
 
 def clean_trajectory(trajectory: dict) -> dict:

@@ -1,4 +1,4 @@
-"""The result type of the control experiments (compute/controls.py): one experiment's arrays
+"""The result type of the control experiments (compute/kinds/control.py): one experiment's arrays
 plus the query they answer. The JSON is what `landscape control` prints, what the cache holds and
 what the page's data download gives; non-finite numbers are written as null (JSON has no NaN:
 results.json_safe).
@@ -10,12 +10,12 @@ import csv
 import io
 from dataclasses import dataclass, field
 
-from .results import csv_cell, json_safe
+from ..results import csv_cell, json_safe
 
 
 @dataclass
 class ControlResult:
-    """One control experiment's arrays (see compute.controls for each experiment's fields)."""
+    """One control experiment's arrays (see compute.kinds.control for each experiment's fields)."""
 
     experiment: str
     data: dict

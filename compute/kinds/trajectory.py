@@ -3,7 +3,7 @@
 u = (theta_f - theta_i) / ||theta_f - theta_i||, alpha(t) = (theta(t) - theta_i)^T u and
 beta(t) = ||theta(t) - theta_i - alpha(t) u||. Computed in float64, one checkpoint at a time,
 so a long run never sits in memory whole. The `Frame` is shared with the `paper` surface
-(compute/surfaces.py), whose rows follow each step's residual direction.
+(compute/kinds/surface/kind.py), whose rows follow each step's residual direction.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import numpy as np
 import torch
 
 from models.errors import BadInput
-from .chunks import finite_or_null, single_chunk
-from .queries import TrajectoryQuery
-from .resources import theta_of
-from .results import TrajectoryResult
-from .store import Run, Store
+from ..chunks import finite_or_null, single_chunk
+from ..queries import TrajectoryQuery
+from ..resources import theta_of
+from ..results import TrajectoryResult
+from ..store import Run, Store
 
 
 @dataclass
@@ -108,5 +108,5 @@ def check_trajectory(query: TrajectoryQuery, result: dict) -> None:
         finite_or_null(values, name)
 
 
-# The job kind "trajectory" (listed in compute/kinds.py): one chunk, a pass over the checkpoints.
+# The job kind "trajectory" (listed in compute/kinds/__init__.py): one chunk, a pass over the checkpoints.
 TRAJECTORY_KIND = single_chunk("trajectory", TrajectoryQuery, TrajectoryResult, compute_trajectory, check_trajectory)

@@ -6,7 +6,7 @@ Each such chunk returns the float64 sums of its shards, shard by shard (compute/
 `PartialSums`); the assembling chunk adds each point range's shards in shard order
 (compute/streaming.py `combine_shards`) and divides by the examples (or counted tokens), so the
 line is bit-identical however the data was cut and whichever worker computed which part. The job
-layer (compute/jobs.py) cuts this way when compute/budget.py `data_cut` says one chunk of points
+layer (compute/jobs/base.py) cuts this way when compute/budget.py `data_cut` says one chunk of points
 would hold more than a chunk's work; only deterministic fp32 lines without derivatives or
 recomputed BatchNorm statistics are cut by data.
 """
@@ -18,13 +18,13 @@ import time
 import numpy as np
 import torch
 
-from .chunks import index_ranges
-from .evaluator import Progress
-from .queries import LineQuery
-from .results import LineResult
-from .scoring import PartialSums, means_of
-from .store import Store
-from .streaming import combine_shards
+from ..chunks import index_ranges
+from ..evaluator import Progress
+from ..queries import LineQuery
+from ..results import LineResult
+from ..scoring import PartialSums, means_of
+from ..store import Store
+from ..streaming import combine_shards
 
 
 def data_chunks(point_ranges: list[list[int]], shards_per_chunk: int, num_shards: int) -> list[list[int]]:
@@ -34,7 +34,7 @@ def data_chunks(point_ranges: list[list[int]], shards_per_chunk: int, num_shards
 
 
 def compute_line_shards(query: LineQuery, store: Store, chunk: list[int], progress: Progress | None) -> dict:
-    from .lines import line_inputs
+    from .line import line_inputs
 
     lo, hi, first, last = chunk
     runs, theta0, theta1, alphas, evaluator, buffers = line_inputs(query, store, query.alphas()[lo:hi])

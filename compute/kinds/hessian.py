@@ -15,10 +15,10 @@ from typing import ClassVar
 
 from models.errors import BadInput
 
-from .lanczos import TRACE_METHODS
-from .queries import Endpoint, Query, _default_bn_omitted, resolve_endpoint
-from .validate import (DEFAULT_BN, parse_bn, parse_choice, parse_dtype, parse_finite, parse_flag, parse_float,
-                       parse_int, parse_seed, parse_splits)
+from ..lanczos import TRACE_METHODS
+from ..queries import Endpoint, Query, _default_bn_omitted, resolve_endpoint
+from ..validate import (DEFAULT_BN, parse_bn, parse_choice, parse_dtype, parse_finite, parse_flag, parse_float,
+                        parse_int, parse_seed, parse_splits)
 
 MOST_EIGENPAIRS = 20  # top + bottom: each is a vector of |theta| kept through the run
 MOST_ITERATIONS = 300

@@ -1,0 +1,1 @@
+"""Cost surfaces with the SGD trajectory on them (appendices C and D): the job kind "surface"."""
