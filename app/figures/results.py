@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from compute.control_results import ControlResult
+from compute.kinds.control_result import ControlResult
 from compute.hessian import HessianResult
 from compute.queries import Endpoint
 from compute.results import LineResult, TrajectoryResult
-from compute.surface_results import SurfaceResult
+from compute.kinds.surface.result import SurfaceResult
 
 from ..labels import endpoint_names
 from .controls import controls_figure
