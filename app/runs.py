@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from models import MODELS
 from models.errors import BadInput
 from compute.sources import source_of
-from compute.store import Store, unknown_run
+from compute.store import Store, run_matches, unknown_run
 
 
 @dataclass(frozen=True)
@@ -57,14 +57,9 @@ class RunCatalog:
 
     def find(self, ref: str) -> RunInfo | None:
         """A run by full id, or by a unique prefix such as `relu-mnist-small-s0` (model, preset,
-        seed): what a person types. `-s1` must not match `-s10-...`, so a prefix matches only
-        at a '-' boundary or as a longer digest prefix of one run."""
-        exact = self.get(ref)
-        if exact is not None:
-            return exact
-        hits = [r for r in self.runs if r.id.startswith(ref + "-")] or \
-               [r for r in self.runs if r.id.startswith(ref)]
-        return hits[0] if len(hits) == 1 else None
+        seed): what a person types, by the store's rule (compute.store.run_matches)."""
+        hits = run_matches(ref, (r.id for r in self.runs))
+        return self.get(hits[0]) if len(hits) == 1 else None
 
     def lookup(self, ref: str, field: str = "run") -> RunInfo:
         """`find`, or BadInput: unknown, or ambiguous with its candidates listed."""
@@ -72,7 +67,7 @@ class RunCatalog:
             raise BadInput("no run given", field=field)
         run = self.find(ref)
         if run is None:
-            raise unknown_run(ref, [r.id for r in self.runs if r.id.startswith(ref)], field)
+            raise unknown_run(ref, run_matches(ref, (r.id for r in self.runs)), field)
         return run
 
     def default_run(self) -> RunInfo | None:
