@@ -285,7 +285,7 @@ RUNS = Param("runs", _parse_runs, ",".join, lambda s, c: tuple(r.id for r in c.o
              options=_run_options, multi=True, help="runs compared (init→final of each)")
 
 
-# --- the Line view's options of issue 13 -----------------------------------------------------------
+# --- the Line view's options: derivatives, the aligned line, the adaptive grid's tolerance ---------------
 def _flag(name: str, relevant: Callable[[State], bool] = _always, help: str = "", on: str = "on",
           applies: Callable[[State, RunCatalog], bool] | None = None) -> Param:
     """An on/off parameter: 1 in the address when on, left out when off (its control value "")."""

@@ -38,7 +38,7 @@ def _labels(state: dict, catalog: RunCatalog) -> dict[str, str]:
     return {r.id: r.model if models.count(r.model) == 1 else f"{r.model} ({r.preset}, seed {r.seed})" for r in runs}
 
 
-# Costs on one scale share a panel: a squared error is not a negative log-likelihood (issue 14)
+# Costs on one scale share a panel: a squared error is not a negative log-likelihood
 SCALES = {"cross-entropy": "cross-entropy (negative log-likelihood)",
           "adversarial-cross-entropy": "cross-entropy (negative log-likelihood)",
           "token-nll": "cross-entropy (negative log-likelihood)",
