@@ -19,6 +19,7 @@ from compute.store import Store
 from compute.validate import DEFAULT_BN
 from models.errors import BadInput
 
+from ..fields import LINE_FIELDS
 from ..runs import run_seed
 
 MAX_NAME = 255  # bytes in a file name on the usual file systems: a run id is a folder's name
@@ -156,7 +157,7 @@ def result_options(command):
 
 
 def bn_option(command):
-    return click.option("--bn", default=DEFAULT_BN, metavar="POLICY",
+    return click.option(LINE_FIELDS.cli("bn"), "bn", default=DEFAULT_BN, metavar="POLICY",
                         help="BatchNorm statistics off the checkpoints: interpolate (default; mixed like the "
                              "parameters) or recompute (re-estimated on the training split at every point); "
                              "models without BatchNorm ignore it")(command)

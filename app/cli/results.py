@@ -14,6 +14,7 @@ from compute.queries import (CONTROL_PARAMS, ControlQuery, HessianQuery, LineQue
 from compute.results import LineResult, TrajectoryResult
 from compute.store import Store
 
+from ..fields import LINE_FIELDS, SURFACE_FIELDS
 from .options import bn_option, check_name, compute_result, emit, result_options
 
 
@@ -21,18 +22,22 @@ from .options import bn_option, check_name, compute_result, emit, result_options
 @click.option("--from", "start", required=True, callback=check_name,
               help="init:RUN, final:RUN, step:RUN:T, random:SEED[:SCALE]")
 @click.option("--to", "end", required=True, callback=check_name)
-@click.option("--alpha", default="0:1", help="range A:B (default 0:1)")
-@click.option("--points", default="50", help="2 to 2001 (default 50), or auto: an adaptive grid (see --tolerance)")
-@click.option("--tolerance", default=None, metavar="T",
+@click.option(LINE_FIELDS.cli("alpha_min"), "alpha", default="0:1", help="range A:B (default 0:1)")
+@click.option(LINE_FIELDS.cli("points"), "points", default="50",
+              help="2 to 2001 (default 50), or auto: an adaptive grid (see --tolerance)")
+@click.option(LINE_FIELDS.cli("tolerance"), "tolerance", default=None, metavar="T",
               help="with --points auto: refine until linear interpolation is within T x the curve's range "
                    "(default 0.001; at most 401 points)")
-@click.option("--derivatives", is_flag=True, help="also dJ/dalpha and d2J/dalpha2 at every point, exactly (the line fast path, or double backward)")
+@click.option(LINE_FIELDS.cli("derivatives"), "derivatives", is_flag=True,
+              help="also dJ/dalpha and d2J/dalpha2 at every point, exactly (the line fast path, or double backward)")
 @click.option("--sharpness", is_flag=True, help="also lambda_max of the Hessian at the points (Lanczos; slow)")
-@click.option("--sharpness-every", metavar="N", help="lambda_max at every N-th point and the last (implies --sharpness)")
-@click.option("--splits", default="train,valid")
-@click.option("--dtype", default="float32", help="the forward's precision: float32 (default, exact), bfloat16 or float16 (previews; "
+@click.option(LINE_FIELDS.cli("sharpness"), "sharpness_every", metavar="N",
+              help="lambda_max at every N-th point and the last (implies --sharpness)")
+@click.option(LINE_FIELDS.cli("splits"), "splits", default="train,valid")
+@click.option(LINE_FIELDS.cli("dtype"), "dtype", default="float32",
+              help="the forward's precision: float32 (default, exact), bfloat16 or float16 (previews; "
                    "totals in float64, the error against float32 in meta.precision_error), float64")
-@click.option("--dropout-samples", default="0", metavar="N",
+@click.option(LINE_FIELDS.cli("dropout_samples"), "dropout_samples", default="0", metavar="N",
               help="0 (default): the cost with dropout off, weights scaled, as in the paper; N > 0: a "
                    "Monte-Carlo estimate with dropout on, the mean of N passes (models with dropout)")
 @bn_option
@@ -57,19 +62,25 @@ def cmd_trajectory(run: str, fmt: str, out: str | None, local: bool, plot: str |
 
 @click.command("surface")
 @click.argument("run", callback=check_name)
-@click.option("--kind", default="paper", help="paper (default; rows along the residual directions, "
+@click.option(SURFACE_FIELDS.cli("surface"), "kind",
+              default="paper", help="paper (default; rows along the residual directions, "
               "appendix C), random-plane (Fig 21), alpha-random (Fig 22), hessian (the plane of the top two "
               "Hessian eigenvectors at theta_f)")
-@click.option("--alpha", help="range A:B (default: fitted to the trajectory)")
-@click.option("--beta", help="range B0:B1 (default: fitted to the trajectory)")
-@click.option("--points", default="41x41", help="NxM rows (alpha) x columns (beta), 2..201 each (default 41x41)")
-@click.option("--splits", default="train")
-@click.option("--dtype", default="float32", help="the forward's precision: float32 (default, exact), bfloat16 or float16 (previews; "
+@click.option(SURFACE_FIELDS.cli("alpha_min"), "alpha", help="range A:B (default: fitted to the trajectory)")
+@click.option(SURFACE_FIELDS.cli("beta_min"), "beta", help="range B0:B1 (default: fitted to the trajectory)")
+@click.option(SURFACE_FIELDS.cli("rows"), "points",
+              default="41x41", help="NxM rows (alpha) x columns (beta), 2..201 each (default 41x41)")
+@click.option(SURFACE_FIELDS.cli("splits"), "splits", default="train")
+@click.option(SURFACE_FIELDS.cli("dtype"), "dtype",
+              default="float32", help="the forward's precision: float32 (default, exact), bfloat16 or float16 (previews; "
                    "totals in float64, the error against float32 in meta.precision_error), float64")
-@click.option("--seed", help="random directions' seed (random-plane, alpha-random; default 0)")
-@click.option("--scale", help="random-plane: direction norm (default ||theta_f - theta_i||), or with "
+@click.option(SURFACE_FIELDS.cli("seed"), "seed",
+              help="random directions' seed (random-plane, alpha-random; default 0)")
+@click.option(SURFACE_FIELDS.cli("scale"), "scale",
+              help="random-plane: direction norm (default ||theta_f - theta_i||), or with "
               "--normalization filter a factor on theta_f's filter norms (default 1)")
-@click.option("--normalization", help="random-plane: global (default) or filter (Li et al. 2018)")
+@click.option(SURFACE_FIELDS.cli("normalization"), "normalization",
+              help="random-plane: global (default) or filter (Li et al. 2018)")
 @bn_option
 @result_options
 def cmd_surface(run: str, kind: str, alpha: str | None, beta: str | None, points: str, splits: str, dtype: str,

@@ -18,6 +18,7 @@ from compute import validate
 from compute.align import model_refusal
 
 from .. import ids, params, widgets
+from ..fields import LINE_FIELDS
 from ..figures.line import line_figure, metrics_table, with_aligned, with_derivatives
 from ..figures.curvature import with_sharpness
 from ..figures.style import banner, message_figure, shade
@@ -28,7 +29,7 @@ from .base import View
 
 NAME = "line"
 SHARPNESS = params.Param(
-    "sharpness", lambda t, s, c: validate.parse_int(str(t).strip() or 0, "sharpness", 0, validate.MAX_POINTS,
+    LINE_FIELDS.url("sharpness"), lambda t, s, c: validate.parse_int(str(t).strip() or 0, "sharpness", 0, validate.MAX_POINTS,
                                                     what="sharpness"),
     lambda n: str(n) if n else "", lambda s, c: 0,
     help="1: λ_max of the Hessian at every point of the line, drawn under the cost; N: at every N-th point "

@@ -20,6 +20,7 @@ from compute.kinds.surface.result import SurfaceResult
 from compute import validate
 
 from .. import ids, params, widgets
+from ..fields import SURFACE_FIELDS
 from ..figures.style import message_figure
 from ..figures.surface import DEFAULT_CAMERA, surface_figure
 from ..labels import SPLIT_NAMES, THETA_F
@@ -75,15 +76,18 @@ def _not_paper(state: dict) -> bool:
     return state.get("kind", "paper") != "paper"
 
 
-KIND = params.choice("kind", KINDS, "paper")
-ARANGE = params.optional_range("arange", "α (or a) range A:B; empty: fitted to the trajectory")
-BRANGE = params.optional_range("brange", "β (or b) range B0:B1; empty: fitted to the trajectory")
-GRID = Param("grid", lambda t, s, c: validate.parse_grid(t, "grid"), lambda g: f"{g[0]}x{g[1]}", lambda s, c: (31, 31),
+KIND = params.choice(SURFACE_FIELDS.url("surface"), KINDS, "paper")
+ARANGE = params.optional_range(SURFACE_FIELDS.url("alpha_min"), "α (or a) range A:B; empty: fitted to the trajectory")
+BRANGE = params.optional_range(SURFACE_FIELDS.url("beta_min"), "β (or b) range B0:B1; empty: fitted to the trajectory")
+GRID = Param(SURFACE_FIELDS.url("rows"),
+             lambda t, s, c: validate.parse_grid(t, "grid"), lambda g: f"{g[0]}x{g[1]}", lambda s, c: (31, 31),
              help="resolution NxM: N rows along α, M along β, 2..201 each")
-SPLIT = params.choice("split", SPLIT_NAMES, "train")
-DSEED = Param("dseed", lambda t, s, c: validate.parse_seed(t, "dseed"), str, lambda s, c: 0, relevant=_not_paper,
+SPLIT = params.choice(SURFACE_FIELDS.url("splits"), SPLIT_NAMES, "train")
+DSEED = Param(SURFACE_FIELDS.url("seed"),
+              lambda t, s, c: validate.parse_seed(t, "dseed"), str, lambda s, c: 0, relevant=_not_paper,
               help="seed of the random direction(s)")
-NORM = params.choice("norm", {"global": "global (norm ‖θ_f − θᵢ‖)", "filter": "filter-wise (Li et al.)"}, "global",
+NORM = params.choice(SURFACE_FIELDS.url("normalization"),
+                     {"global": "global (norm ‖θ_f − θᵢ‖)", "filter": "filter-wise (Li et al.)"}, "global",
                      relevant=lambda s: s.get("kind") == "random-plane")
 PLOT = params.choice("plot", PLOTS, "surface")
 COLOR = params.choice("color", {"auto": "auto (log beyond 2 decades)", "linear": "linear", "log": "log"}, "auto",
