@@ -4,4 +4,5 @@ import sys
 
 from . import main
 
-sys.exit(main())
+if __name__ == "__main__":  # imported alone (tests/app/test_imports.py), it runs nothing
+    sys.exit(main())
