@@ -19,13 +19,13 @@ import sys
 import time
 from typing import Callable, Iterable
 
-from compute.job_status import FINISHED, PENDING, RUNNING
+from compute.job_status import FINISHED, PENDING, RUNNING, JobStatus
 from compute.jobs.backend import get_jobs
 from compute.jobs.base import unwatched_grace
 from compute.jobs.errors import RedisUnavailable
-from compute.queries import TrainQuery
+from compute.kinds.train import TrainQuery
 from compute.store import Store
-from compute.training import training_progress
+from models import get_model
 from models.errors import BadInput
 
 # (model, seed): relu-mnist has two seeds for the final→final pair (Fig. 5)
@@ -37,6 +37,20 @@ PRESET = "small"
 MAX_BACKOFF_S = 8.0  # the longest wait between status checks while Redis is unreachable
 
 Log = Callable[[str], None]
+
+
+def training_progress(query: TrainQuery, status: JobStatus | None) -> dict:
+    """A training job as the page and /api/demo.json show it: its state, and while it runs the
+    percentage of the preset's most steps done and the epoch under way."""
+    epochs = get_model(query.model).presets[query.preset].train.max_epochs
+    out = {"model": query.model, "preset": query.preset, "seed": query.seed, "key": query.key(),
+           "state": status.state if status is not None else "missing", "percent": None, "epoch": None,
+           "epochs": epochs, "error": status.error if status is not None else None}
+    if status is not None and status.state == RUNNING:
+        done, total = status.chunk_progress or (0, 0)
+        out["percent"] = 100.0 * done / total if total else 0.0
+        out["epoch"] = min(epochs, done // max(1, total // epochs) + 1) if total else 1
+    return out
 
 
 def missing_demo_runs(present: Iterable[tuple[str, str, int]]) -> list[TrainQuery]:
@@ -128,13 +142,13 @@ def _logged(entry: dict, run: str | None) -> str:
 
 
 def label_of(entry: dict) -> str:
-    """'relu-mnist/small seed 0': a training entry (compute.training.training_progress) by name."""
+    """'relu-mnist/small seed 0': a training entry (`training_progress`) by name."""
     return f"{entry['model']}/{entry['preset']} seed {entry['seed']}"
 
 
 def demo_status(present: Iterable[tuple[str, str, int]]) -> dict:
     """The demo runs' training as the page's banner and /api/demo.json show it: one entry per
-    missing demo run whose training job exists (compute.training.training_progress), and whether
+    missing demo run whose training job exists (`training_progress`), and whether
     any is still pending or running. Asking counts as watching the jobs. RedisUnavailable (Redis
     unreachable) propagates."""
     jobs = get_jobs()

@@ -15,7 +15,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from compute.queries import LineQuery, SurfaceQuery
+from compute.kinds.line import LineQuery
+from compute.kinds.surface.query import SurfaceQuery
 
 
 @dataclass(frozen=True)

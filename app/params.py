@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from models.errors import BadInput
 from compute import validate
-from compute.queries import Endpoint
+from compute.queries import check_bn, check_dropout
 
 from .fields import LINE_FIELDS
 from .labels import METRIC_LABELS, SPLIT_NAMES
@@ -194,8 +194,8 @@ RSEED = Param("rseed", lambda t, s, c: validate.parse_seed(t, "rseed"), _text, l
 
 
 def _parse_scale(text: str, state: State, catalog: RunCatalog) -> float:
-    # compute's endpoint parser is the one that says what a random endpoint's scale may be
-    return Endpoint.parse(f"random:0:{str(text).strip()}", "scale").scale
+    # compute's parser of a random endpoint's scale is the one that says what it may be
+    return validate.parse_random_scale(str(text).strip(), "scale")
 
 
 SCALE = Param("scale", _parse_scale, validate.format_number, lambda s, c: 1.0, relevant=_uses_pair("random"),
@@ -211,8 +211,8 @@ POINTS = Param(LINE_FIELDS.url("points"),
 def _parse_dropout(text: str, state: State, catalog: RunCatalog) -> int:
     samples = validate.parse_dropout_samples(str(text).strip() or 0, "dropout")
     run = catalog.get(state.get("run"))
-    if samples and run is not None and not run.dropout:
-        raise BadInput(f"{run.model}/{run.preset} has no dropout: its line is the plain cost", field="dropout")
+    if run is not None:  # compute's rule, the one resolve applies (CLI, API, jobs)
+        check_dropout(samples, run.dropout, f"{run.model}/{run.preset}", "dropout")
     return samples
 
 
@@ -231,8 +231,8 @@ DROPOUT = Param(LINE_FIELDS.url("dropout_samples"), _parse_dropout, lambda n: st
 def _parse_bn(text: str, state: State, catalog: RunCatalog) -> str:
     policy = validate.parse_bn(str(text).strip() or validate.DEFAULT_BN, "bn")
     run = catalog.get(state.get("run"))
-    if policy != validate.DEFAULT_BN and run is not None and not run.batchnorm:
-        raise BadInput(f"{run.label} has no BatchNorm: the policy does not apply", field="bn")
+    if run is not None:  # compute's rule, the one resolve applies (CLI, API, jobs)
+        check_bn(policy, run.batchnorm, f"{run.model}/{run.preset}", "bn")
     return policy
 
 

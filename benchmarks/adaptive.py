@@ -30,8 +30,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from compute import adaptive  # noqa: E402
-from compute.kinds.line import compute_line  # noqa: E402
-from compute.queries import LineQuery, resolve  # noqa: E402
+from compute.kinds.line import LineQuery, compute_line  # noqa: E402
+from compute.kinds import resolve
 from compute.store import Store  # noqa: E402
 from compute.training import train  # noqa: E402
 

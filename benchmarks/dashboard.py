@@ -79,7 +79,7 @@ def server_times(client, run_id: str, repeats: int, offset: float) -> dict[str, 
 def engine_times(run_id: str, repeats: int, offset: float) -> list[float]:
     """The same new lines through compute's job layer alone (no app): the dashboard's baseline."""
     from compute.jobs.backend import run_job
-    from compute.queries import LineQuery
+    from compute.kinds.line import LineQuery
 
     times = []
     for i in range(repeats):

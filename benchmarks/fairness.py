@@ -30,7 +30,9 @@ def main() -> int:
     args = parser.parse_args()
 
     from compute.jobs.backend import get_jobs, run_job
-    from compute.queries import LineQuery, SurfaceQuery, resolve
+    from compute.kinds.line import LineQuery
+    from compute.kinds.surface.query import SurfaceQuery
+    from compute.kinds import resolve
     from compute.store import Store
     from compute.training import train
 

@@ -7,7 +7,7 @@ of them at theta_f, eval mode (theta_f's BatchNorm statistics), the top eigenval
 tolerance of 1e-3 by each tool's own rule.
 
 Methods, timed in one run, interleaved (median of --repeats):
-  landscape           compute.hessian.compute_hessian(HessianQuery(final:RUN, top=1, tolerance=1e-3)):
+  landscape           compute.kinds.hessian.compute_hessian(HessianQuery(final:RUN, top=1, tolerance=1e-3)):
                       Lanczos with full reorthogonalisation, stopped when the eigenvalue's error bound
                       min(r, r^2/gap) is below 1e-3 |lambda|; the evaluator (model, data) made before
   pyhessian 0.1       hessian(model, CrossEntropyLoss(), data=(x, y)).eigenvalues(tol=1e-3): power
@@ -41,9 +41,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the user's package, as `--path tests` puts it there
 
-from compute.hessian import compute_hessian  # noqa: E402
+from compute.kinds.hessian import HessianQuery, compute_hessian  # noqa: E402
 from compute.importing import import_run  # noqa: E402
-from compute.queries import HessianQuery, resolve  # noqa: E402
+from compute.kinds import resolve
 from compute.resources import evaluator_for  # noqa: E402
 from compute.store import Store  # noqa: E402
 from userpkg.resnet import resnet8  # noqa: E402

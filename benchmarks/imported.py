@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the user's package, as `--path tests`
 from compute.kinds.surface import kind as surfaces  # noqa: E402
 from compute.kinds import trajectory  # noqa: E402
 from compute.importing import import_run  # noqa: E402
-from compute.queries import SurfaceQuery  # noqa: E402
+from compute.kinds.surface.query import SurfaceQuery  # noqa: E402
 from compute.store import Store  # noqa: E402
 from userpkg.resnet import resnet20  # noqa: E402
 from userpkg.train import train_and_save  # noqa: E402

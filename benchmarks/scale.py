@@ -69,8 +69,7 @@ def _child(n: int, folder: str) -> None:
     """One fresh process: import + a 3-point line; prints its peak RSS and times as JSON."""
     os.environ["SCALE_N"] = str(n)
     from compute.importing import import_run
-    from compute.kinds.line import compute_line
-    from compute.queries import LineQuery
+    from compute.kinds.line import LineQuery, compute_line
     from compute.store import Store
 
     store = Store(Path(folder) / "home")

@@ -144,8 +144,8 @@ def shards(n: int, chunks: int) -> dict:
     from compute.jobs.backend import run_job
     from compute.jobs.base import split_chunks
     from compute.jobs.local import LocalJobs
-    from compute.kinds import kind_of
-    from compute.queries import LineQuery, resolve
+    from compute.kinds import estimate, kind_of, resolve
+    from compute.kinds.line import LineQuery
     from compute.store import Store
 
     folder = Path(tempfile.mkdtemp(prefix="scale-shards-"))
@@ -167,7 +167,7 @@ def shards(n: int, chunks: int) -> dict:
         torch.set_num_threads(1)  # as the workers: a GEMM's summation order depends on the threads
         run = import_run(ckpts, "shard_data:mlp", "shard_data:splits", path=str(folder), name="shards", store=store)
         query = resolve(LineQuery.from_args(f"init:{run.id}", f"final:{run.id}", points=5, splits="train"), store)
-        budget.CHUNK_WORK = budget.estimate(query, store)[0] / chunks  # cut by data into ~`chunks` chunks
+        budget.CHUNK_WORK = estimate(query, store).work / chunks  # cut by data into ~`chunks` chunks
         cut = split_chunks(kind_of("line"), query, store)
         started = time.perf_counter()
         embedded = run_job(query, LocalJobs(store, file_cache(folder / "cache")))

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import compute.linefast as linefast  # noqa: E402
 import compute.kinds.surface.kind as surfaces  # noqa: E402
 import compute.kinds.trajectory as trajectory  # noqa: E402
-from compute.queries import SurfaceQuery  # noqa: E402
+from compute.kinds.surface.query import SurfaceQuery  # noqa: E402
 from compute.resources import evaluator_for  # noqa: E402
 from compute.store import Store  # noqa: E402
 from models import get_model  # noqa: E402

@@ -109,7 +109,7 @@ def main() -> None:
     from compute.jobs.celery_app import CeleryJobs
     from compute.chunks import index_ranges
     from compute.jobs.base import CHUNK_POINTS
-    from compute.queries import LineQuery
+    from compute.kinds.line import LineQuery
     from compute.store import Store
 
     store = Store()

@@ -1,14 +1,18 @@
-"""How a query kind is cut into chunks and put back together: `ChunkKind`, and helpers to make one.
+"""What a kind of result is to everyone else: `ChunkKind`, and helpers to make one.
 
-A kind is a plain value defined beside the code it runs (compute/kinds/line.py, trajectory.py,
-surfaces.py, controls.py); compute/kinds/__init__.py lists them. The job layer (compute/jobs/) runs
-any kind the same way:
+A kind is a plain value defined in its own module of compute/kinds/ beside the code it runs (its
+query, result, computation, chunking, assembly, work estimate and resolve); compute/kinds/__init__.py
+lists them. The job layer (compute/jobs/) runs any kind the same way:
 
     chunks = kind.split(query, points_per_chunk)      # JSON-able chunk specs, e.g. [lo, hi) ranges
     parts = [kind.compute(query, store, chunk, progress) for chunk in chunks]  # each a part's JSON
     result = kind.assemble(query, parts)              # the result's JSON, parts in chunk order
     kind.check(query, result)                         # raises ValueError: never cached then
     kind.result_type.from_json(result)
+
+Before a query is keyed at a boundary, `kind.resolve(query, store)` names its runs by their full ids
+and applies the rules that need a run; before it is queued, `kind.estimate(query, store)` says
+what it costs (compute/budget.py refuses it above LANDSCAPE_MAX_WORK).
 
 `points_per_chunk` is always the job layer's `chunk_points(query, store)` (grid points: about a
 second of estimated work, at most the kind's `most_points`), so a job's chunks depend on its query
@@ -42,9 +46,16 @@ class ChunkKind:
     # The embedded executor's lane (compute/jobs/local.py LocalJobs): "long" for a kind whose one chunk
     # runs for long (training) and lends the right to compute between its steps (compute/computing.py).
     lane: str = "compute"
-    # A kind whose chunks may also be cut by data (streamed data's shards: compute/budget.py
-    # `data_cut` decides): (query, points_per_chunk, shards_per_chunk, num_shards) -> chunk specs.
+    # A kind whose chunks may also be cut by data (streamed data's shards): `data_cut` decides,
+    # (query, store, points_per_chunk) -> (shards per chunk, shards) or None, and `data_split` cuts,
+    # (query, points_per_chunk, shards_per_chunk, num_shards) -> chunk specs.
     data_split: Callable[[Any, int, int, int], list] | None = None
+    data_cut: Callable[[Any, Any, int], tuple[int, int] | None] | None = None
+    # (query, store) -> compute/budget.py's Work; None: cheap whatever is asked, never estimated.
+    estimate: Callable[[Any, Any], Any] | None = None
+    # (query, store) -> the query with its runs by full id, refused (BadInput) where the run rules it
+    # out; None: nothing to resolve.
+    resolve: Callable[[Any, Any], Any] | None = None
 
 
 def index_ranges(n: int, per_chunk: int, minimum: int = 3) -> list[list[int]]:
@@ -64,7 +75,8 @@ def check_carries_query(query, result: dict) -> None:
 
 def single_chunk(kind: str, query_type: type, result_type: type, compute: Callable[..., Any],
                  check: Callable[[Any, dict], None] | None = None, with_progress: bool = False,
-                 lane: str = "compute") -> ChunkKind:
+                 lane: str = "compute", resolve: Callable[[Any, Any], Any] | None = None,
+                 estimate: Callable[[Any, Any], Any] | None = None) -> ChunkKind:
     """A kind with nothing to split: one chunk computes the whole result with `compute(query, store)`,
     or `compute(query, store, progress)` with `with_progress` (a long chunk that reports how far it is
     and stops when the progress callback raises: a training run)."""
@@ -77,7 +89,8 @@ def single_chunk(kind: str, query_type: type, result_type: type, compute: Callab
         return (compute(query, store, progress) if with_progress else compute(query, store)).to_json()
 
     return ChunkKind(kind, query_type, result_type, split=lambda q, n: [[0, 1]], compute=compute_chunk,
-                     assemble=lambda q, parts: parts[0], check=check_all, lane=lane)
+                     assemble=lambda q, parts: parts[0], check=check_all, lane=lane, estimate=estimate,
+                     resolve=resolve)
 
 
 def finite_or_null(values: list, what: str) -> int:

@@ -1,20 +1,19 @@
-"""Training with SGD + momentum as in the paper, recorded by a `Recorder`; and the job kind that
-trains a run through the job layer (`TRAIN_KIND`, listed in compute/kinds/__init__.py).
+"""Training with SGD + momentum as in the paper, recorded by a `Recorder`; the job kind that trains a
+run through the job layer is compute/kinds/train.py (`TRAIN_KIND`).
 
 Each run is recorded by a `Recorder` (compute/recorder.py), the same one a user's own training
 loop uses. `landscape train` calls `train` here; `landscape serve --demo` submits a `TrainQuery`
 per missing demo run to the job layer (app/demo.py), so the embedded executor or any Celery
 worker trains it with this same loop. A training job is one chunk: its progress callback hears
-of every optimizer step (the board shows it as JobStatus.chunk_progress, `training_progress`
-reads it as an epoch) and stops the run when the job is cancelled. The work budget
-(compute/budget.py) does not estimate training (it is not a grid of points), so a TrainQuery is
-never refused nor split.
+of every optimizer step (the board shows it as JobStatus.chunk_progress, app/demo.py
+`training_progress` reads it as an epoch) and stops the run when the job is cancelled. The work
+budget (compute/budget.py) does not estimate training (it is not a grid of points), so a TrainQuery
+is never refused nor split.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -26,15 +25,19 @@ from models.datasets import DatasetRef, load_dataset
 from models.objectives import objective_cost
 
 from models.errors import BadInput
-from .job_status import RUNNING, JobStatus
-from .chunks import single_chunk
-from .computing import lend
-from .validate import parse_folder
+from .validate import parse_folder, parse_seed
 from .evaluator import Evaluator, Progress, default_device
 from .params import ParamLayout
-from .queries import TrainQuery
 from .recorder import Recorder
 from .store import Run, Store
+
+
+def check_training(model_id: str, preset: str, seed) -> int:
+    """The seed, checked, once the model and its preset are known (BadInput otherwise)."""
+    spec = get_model(model_id)
+    if preset not in spec.presets:
+        raise BadInput(f"model {model_id} has no preset {preset!r}; presets: {', '.join(spec.presets)}", field="preset")
+    return parse_seed(seed, "seed")
 
 
 def first_epoch_checkpoints(steps_per_epoch: int, count: int) -> set[int]:
@@ -76,8 +79,8 @@ def train(model_id: str, preset: str = "small", seed: int = 0, data_dir: str | N
     """Train MODEL with its preset, record it and return the run (theta_f by early stopping).
     `step_progress(step, max_epochs x steps per epoch)` is called after every optimizer step; it
     may raise to stop (nothing is recorded then)."""
-    checked = TrainQuery(model_id, preset, seed)  # the boundary: model, preset and seed
-    spec, seed = get_model(checked.model), checked.seed
+    seed = check_training(model_id, preset, seed)  # the boundary: model, preset and seed
+    spec = get_model(model_id)
     cfg = spec.presets[preset]
     hp = cfg.train
     store = store or Store()
@@ -163,60 +166,3 @@ def _schedule(optimizer: torch.optim.Optimizer, hp, epoch: int) -> None:
         if hp.final_momentum is not None:
             frac = min(1.0, epoch / max(1, hp.momentum_saturate))
             group["momentum"] = hp.momentum + frac * (hp.final_momentum - hp.momentum)
-
-
-# --------------------------------------------------------------------------- training as a job
-@dataclass
-class TrainResult:
-    """What a training job leaves in the cache: the run it recorded (in the runs folder)."""
-
-    run: str  # the run id
-    final_step: int
-    epochs: float  # epochs trained (early stopping may end before the preset's most)
-    final_valid_cost: float | None
-    query: dict
-    key: str
-
-    def to_json(self) -> dict:
-        return {"run": self.run, "final_step": self.final_step, "epochs": self.epochs,
-                "final_valid_cost": self.final_valid_cost, "query": self.query, "key": self.key}
-
-    @classmethod
-    def from_json(cls, obj: dict) -> "TrainResult":
-        return cls(obj["run"], obj["final_step"], obj["epochs"], obj.get("final_valid_cost"), obj["query"], obj["key"])
-
-
-def train_job(query: TrainQuery, store: Store, progress: Progress | None = None) -> TrainResult:
-    """A training job's one chunk: `train` on the offline demo data, quietly (a worker's stderr)."""
-    def step(done: int, total: int) -> None:
-        if progress is not None:
-            progress(done, total)  # may raise to cancel
-        lend()  # a line asked for meanwhile computes now, not after the whole run
-
-    run = train(query.model, query.preset, query.seed, store=store, progress=False, step_progress=step)
-    final = next(s for s in run.manifest["steps"] if s["step"] == run.final_step)
-    return TrainResult(run.id, run.final_step, float(run.manifest["steps"][-1].get("epoch", 0.0)),
-                       final.get("cost", {}).get("valid"), query.to_json(), query.key())
-
-
-def _check_trained(query: TrainQuery, result: dict) -> None:
-    if not str(result.get("run", "")).startswith(f"{query.model}-{query.preset}-s{query.seed}-"):
-        raise ValueError(f"the run {result.get('run')!r} is not of {query.model}/{query.preset} seed {query.seed}")
-
-
-TRAIN_KIND = single_chunk("train", TrainQuery, TrainResult, train_job, _check_trained, with_progress=True,
-                          lane="long")
-
-
-def training_progress(query: TrainQuery, status: JobStatus | None) -> dict:
-    """A training job as the page and /api/demo.json show it: its state, and while it runs the
-    percentage of the preset's most steps done and the epoch under way."""
-    epochs = get_model(query.model).presets[query.preset].train.max_epochs
-    out = {"model": query.model, "preset": query.preset, "seed": query.seed, "key": query.key(),
-           "state": status.state if status is not None else "missing", "percent": None, "epoch": None,
-           "epochs": epochs, "error": status.error if status is not None else None}
-    if status is not None and status.state == RUNNING:
-        done, total = status.chunk_progress or (0, 0)
-        out["percent"] = 100.0 * done / total if total else 0.0
-        out["epoch"] = min(epochs, done // max(1, total // epochs) + 1) if total else 1
-    return out

@@ -1,17 +1,19 @@
 """The commands that compute a result: `line`, `trajectory`, `surface`, `hessian`, `control ...`.
-Values stay strings here: the query constructors of compute parse and validate them, as they do the
+Values stay strings here: the query constructors of compute/kinds/ parse and validate them, as they do the
 page's fields and the API's parameters."""
 
 from __future__ import annotations
 
 import click
 
-from compute.kinds.control_result import ControlResult  # before compute.hessian, which imports back from kinds
+from compute.kinds import resolve
+from compute.kinds.control import CONTROL_PARAMS, ControlQuery, ControlResult
+from compute.kinds.hessian import HessianQuery, HessianResult
+from compute.kinds.line import LineQuery
+from compute.kinds.line_result import LineResult
+from compute.kinds.surface.query import SurfaceQuery
 from compute.kinds.surface.result import SurfaceResult
-from compute.hessian import HessianResult
-from compute.queries import (CONTROL_PARAMS, ControlQuery, HessianQuery, LineQuery, SurfaceQuery, TrajectoryQuery,
-                             resolve)
-from compute.results import LineResult, TrajectoryResult
+from compute.kinds.trajectory import TrajectoryQuery, TrajectoryResult
 from compute.store import Store
 
 from ..fields import LINE_FIELDS, SURFACE_FIELDS

@@ -1,4 +1,4 @@
-"""Curvature figures from a `HessianResult.to_json()` (compute/hessian.py), and the sharpness panel
+"""Curvature figures from a `HessianResult.to_json()` (compute/kinds/hessian.py), and the sharpness panel
 of a line (`LineResult` with `sharpness`): pure functions of the results' JSON.
 
 The density is drawn on a symmetric-log axis (Plotly has none: x is u = sign(λ) log10(1 + |λ|/c),

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from compute.kinds.control_result import ControlResult
-from compute.hessian import HessianResult
-from compute.queries import Endpoint
-from compute.results import LineResult, TrajectoryResult
+from compute.kinds.control import ControlResult
+from compute.kinds.hessian import HessianResult
+from compute.kinds.line_result import LineResult
 from compute.kinds.surface.result import SurfaceResult
+from compute.kinds.trajectory import TrajectoryResult
+from compute.queries import Endpoint
 
 from ..labels import endpoint_names
 from .controls import controls_figure

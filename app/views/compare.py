@@ -10,7 +10,7 @@ import io
 from dash import html
 
 from models.errors import BadInput
-from compute.queries import LineQuery
+from compute.kinds.line import LineQuery
 
 from .. import params, widgets
 from ..figures.line import compare_figure

@@ -12,8 +12,7 @@ from dash import html
 
 from models.errors import BadInput
 from compute import validate
-from compute.queries import CONTROL_PARAMS, ControlQuery
-from compute.kinds.control_result import ControlResult
+from compute.kinds.control import CONTROL_PARAMS, ControlQuery, ControlResult
 
 from .. import params, widgets
 from ..figures.controls import controls_figure
@@ -49,7 +48,7 @@ def _field_param(name: str, experiment: str, param: str) -> Param:
             return ",".join(validate.format_number(v) if isinstance(v, float) else str(v) for v in value)
         return validate.format_number(value) if isinstance(value, float) else str(value)
 
-    # compute.queries' parsers are the ones that say what a parameter may be (field: the URL name)
+    # compute.kinds.control's parsers are the ones that say what a parameter may be (field: the URL name)
     def parse(text: str, state: dict, catalog: RunCatalog):
         try:
             return parser(text, name)

@@ -1,6 +1,6 @@
 """Curvature view (`/curvature`): the Hessian's spectrum at a run's point — the density on a
 symmetric-log axis with the top eigenvalues marked and the trace ± its error, and the Lanczos
-convergence — from one `HessianQuery` (compute/hessian.py). Its twin: /api/curvature.json|csv, also
+convergence — from one `HessianQuery` (compute/kinds/hessian.py). Its twin: /api/curvature.json|csv, also
 answered at /api/hessian.json|csv.
 """
 
@@ -9,8 +9,7 @@ from __future__ import annotations
 from dash import html
 
 from compute import validate
-from compute.hessian import HessianResult
-from compute.queries import HessianQuery
+from compute.kinds.hessian import HessianQuery, HessianResult
 from models.errors import BadInput
 
 from .. import params, widgets

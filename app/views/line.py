@@ -11,8 +11,9 @@ import math
 from dash import Input, Output, State, ctx as dash_ctx, html, no_update
 
 from models.errors import BadInput
-from compute.queries import Endpoint, LineQuery
-from compute.results import LineResult
+from compute.kinds.line import LineQuery
+from compute.kinds.line_result import LineResult
+from compute.queries import Endpoint
 
 from compute import validate
 from compute.align import model_refusal
@@ -141,7 +142,7 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
 
 
 def _metrics(result: dict) -> dict:
-    # a result cached before metrics existed gets them from its curve (compute/results.py)
+    # a result cached before metrics existed gets them from its curve (compute/kinds/line_result.py)
     return result.get("metrics") or LineResult.from_json(result).metrics()
 
 

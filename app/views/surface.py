@@ -14,7 +14,7 @@ import math
 from dash import Input, Output, State, html, no_update
 
 from models.errors import BadInput
-from compute.queries import SurfaceQuery
+from compute.kinds.surface.query import SurfaceQuery
 from compute.kinds.surface.result import SurfaceResult
 
 from compute import validate

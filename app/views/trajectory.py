@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from dash import html
 
-from compute.queries import TrajectoryQuery
-from compute.results import TrajectoryResult
+from compute.kinds.trajectory import TrajectoryQuery, TrajectoryResult
 
 from .. import params, widgets
 from ..figures.line import alpha_beta_figure, learning_curve_figure, ratio_figure

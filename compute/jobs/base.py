@@ -17,7 +17,7 @@ from .. import budget
 from ..computing import computing
 from ..evaluator import Progress
 from ..job_status import ACTIVE, DONE, FAILED, LEASE_S, JobStatus
-from ..kinds import kind_of
+from ..kinds import estimate, kind_of
 from ..queries import Query
 from ..settings import int_setting
 from ..store import Store
@@ -42,7 +42,7 @@ def chunk_points(query: Query, store: Store) -> int:
     the kind's `most_points` (CHUNK_POINTS unless it says). Made from the query and its runs alone,
     so every path cuts the same chunks."""
     most = kind_of(query.kind).most_points or CHUNK_POINTS
-    found = budget.estimate(query, store)
+    found = estimate(query, store)
     if found is None or found[1] <= 0:
         return min(most, CHUNK_POINTS)
     return int(min(most, max(1, budget.CHUNK_WORK // found[1])))
@@ -61,10 +61,10 @@ def entry_check(key: str, result: dict) -> None:
 
 def split_chunks(kind, query: Query, store: Store) -> list:
     """The chunks of `query`: ranges of its grid points, and for a line over streamed data too big
-    for one chunk also ranges of the data's shards (compute/kinds/line_shards.py; budget.data_cut)."""
+    for one chunk also ranges of the data's shards (compute/kinds/line_shards.py; the kind's data_cut)."""
     if kind.data_split is not None:
         most = kind.most_points or CHUNK_POINTS
-        cut = budget.data_cut(query, store, most)
+        cut = kind.data_cut(query, store, most)
         if cut is not None:
             return kind.data_split(query, most, *cut)
     return kind.split(query, chunk_points(query, store))
@@ -209,7 +209,7 @@ class BaseJobs:
         if status is not None and status.state in ACTIVE and not status.stale:  # join it: admitted before
             self.board.touch(key)
             return status
-        budget.check(query, self.store)  # BadInput (400) above LANDSCAPE_MAX_WORK: before anything is queued
+        budget.check(estimate(query, self.store))  # BadInput (400) above LANDSCAPE_MAX_WORK: before anything is queued
         kind = kind_of(query.kind)
         chunks = split_chunks(kind, query, self.store)
         query_json = query.to_json()

@@ -22,9 +22,15 @@ extremes (Fig. 7 right) for any run: the two components of theta with the larges
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import functools
+import io
 import math
+import re
 import time
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -35,12 +41,182 @@ from models.datasets import DatasetRef, load_dataset
 from models.errors import BadInput
 from ..evaluator import Evaluator, Progress, offset_progress
 from ..chunks import single_chunk
-from ..queries import ControlQuery
+from ..queries import RUN_ID, Query
 from ..resources import evaluator_for, theta_of
+from ..results import csv_cell, json_safe
 from ..store import Store
-from .control_result import ControlResult
-from .surface.kind import checkpoint_costs, recorded_costs
+from ..validate import (check_grid, parse_bounds, parse_choice, parse_finite, parse_float, parse_grid, parse_int,
+                        parse_points, parse_random_scale, parse_range, parse_splits)
+from .surface.grid import checkpoint_costs, recorded_costs
 
+# ------------------------------------------------------------------------------------------ the query
+CONTROL_EXPERIMENTS = ("random-walk", "convex", "factored", "scalar-lines", "extremes")
+
+
+def _items(value, field_name: str, most: int) -> list:
+    items = [v for v in (str(value).split(",") if isinstance(value, str) else list(value)) if str(v).strip()]
+    if not 1 <= len(items) <= most:
+        raise BadInput(f"give 1 to {most} comma-separated values, got {value!r}", field=field_name)
+    return items
+
+
+def _ints(lo: int, hi: int, most: int = 10):
+    return lambda v, f: tuple(sorted({parse_int(x, f, lo, hi) for x in _items(v, f, most)}))
+
+
+def _floats(lo: float | None = None, hi: float | None = None, positive: bool = False, most: int = 6):
+    return lambda v, f: tuple(sorted({parse_float(x, f, lo, hi, positive) for x in _items(v, f, most)}))
+
+
+def _range(v, f):
+    pair = parse_range(v, f) if isinstance(v, str) else list(v)
+    if len(pair) != 2 or None in pair:
+        raise BadInput(f"range {v!r} must be A:B", field=f)
+    lo, hi = parse_bounds(pair[0], pair[1], f)
+    check_grid(lo, hi, 2, f)  # a width that overflows (-1e308:1e308) makes a grid of inf and NaN
+    return lo, hi
+
+
+def _nonzero_pair(v, f):
+    items = _items(v, f, 2)
+    pair = tuple(parse_finite(x, f) for x in items)
+    if len(pair) != 2 or 0.0 in pair or pair[0] == pair[1]:
+        raise BadInput(f"give two different non-zero numbers a,b, got {v!r}", field=f)
+    return pair
+
+
+# experiment -> {parameter: (parser(value, field) -> canonical value, default)}
+CONTROL_PARAMS: dict[str, dict] = {
+    "random-walk": {"dims": (_ints(1, 100_000), "2,10,100,1000,10000,100000"), "seeds": (_ints(0, 2**31, 10), "0,1,2"),
+                    "steps": (lambda v, f: parse_int(v, f, 2, 10_000), 1000),
+                    "solution_step": (lambda v, f: parse_int(v, f, 1, 10_000), 900)},
+    "convex": {"dim": (lambda v, f: parse_int(v, f, 2, 100_000), 100_000),
+               "lrs": (_floats(positive=True), "0.1,0.5,1.0"), "momenta": (_floats(0.0, 0.99), "0,0.9"),
+               "steps": (lambda v, f: parse_int(v, f, 2, 10_000), 1000),
+               "condition": (lambda v, f: parse_float(v, f, 1.0, 1e6), 100.0),
+               "seed": (lambda v, f: parse_int(v, f, 0, 2**31), 0)},
+    "factored": {"w1": (_range, "-2:2"), "w2": (_range, "-2:2"), "points": (parse_grid, "101x101"),
+                 "seed": (lambda v, f: parse_int(v, f, 0, 2**31), 0),
+                 "init_scale": (lambda v, f: parse_float(v, f, positive=True), 0.1),
+                 "lr": (lambda v, f: parse_float(v, f, positive=True), 0.1),
+                 "steps": (lambda v, f: parse_int(v, f, 1, 10_000), 200)},
+    "scalar-lines": {"alpha": (_range, "0:1"), "points": (lambda v, f: parse_points(v, f), 101),
+                     "seed": (lambda v, f: parse_int(v, f, 0, 2**31), 0),
+                     "init_scale": (lambda v, f: parse_float(v, f, positive=True), 0.1),
+                     "random_scale": (lambda v, f: parse_random_scale(v, f), 10.0),
+                     "solutions": (_nonzero_pair, "2,0.5"),
+                     "lr": (lambda v, f: parse_float(v, f, positive=True), 0.1),
+                     "steps": (lambda v, f: parse_int(v, f, 1, 10_000), 200)},
+    "extremes": {"splits": (lambda v, f: parse_splits(v, f), "train")},
+}
+
+
+@dataclass(frozen=True)
+class ControlQuery(Query):
+    """A control experiment (appendix D and sections 4-5; see compute.kinds.control) with its
+    parameters, every parameter filled in with its default so that the key is canonical."""
+
+    kind: ClassVar[str] = "control"
+    experiment: str
+    run: str | None = None  # extremes only
+    params: tuple = ()  # ((name, value), ...) or a dict; canonical: sorted, all filled in
+
+    def __post_init__(self):
+        parse_choice(self.experiment, "experiment", CONTROL_EXPERIMENTS, what="experiment")
+        if self.experiment == "extremes":
+            if self.run is None or not re.fullmatch(RUN_ID, str(self.run)):
+                raise BadInput(f"extremes needs a run id, got {self.run!r}", field="run")
+        elif self.run is not None:
+            raise BadInput(f"{self.experiment} takes no run", field="run")
+        given = dict(self.params)
+        schema = CONTROL_PARAMS[self.experiment]
+        unknown = sorted(set(given) - set(schema))
+        if unknown:
+            raise BadInput(f"{self.experiment} has no parameter {unknown[0]!r}; parameters: "
+                           f"{', '.join(schema)}", field=unknown[0])
+        values = {name: parse(default if given.get(name) is None else given[name], name)
+                  for name, (parse, default) in schema.items()}
+        if self.experiment == "random-walk" and values["solution_step"] > values["steps"]:
+            raise BadInput(f"solution_step {values['solution_step']} is after the last step {values['steps']}",
+                           field="solution_step")
+        if self.experiment == "convex":
+            # Heavy ball on a quadratic with largest curvature 1 converges iff lr < 2 (1 + momentum).
+            bad = [(lr, mu) for lr in values["lrs"] for mu in values["momenta"] if lr >= 2 * (1 + mu)]
+            if bad:
+                raise BadInput(f"lr {bad[0][0]} with momentum {bad[0][1]} diverges on this problem (largest "
+                               f"curvature 1): lr must be < 2 (1 + momentum)", field="lrs")
+        object.__setattr__(self, "params", tuple(sorted(values.items())))
+
+    @property
+    def values(self) -> dict:
+        return dict(self.params)
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "experiment": self.experiment, "run": self.run,
+                "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.params}}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "ControlQuery":
+        if obj.get("kind") != cls.kind:
+            raise BadInput(f"not a control query: kind {obj.get('kind')!r}")
+        return cls(obj["experiment"], obj.get("run"), tuple((obj.get("params") or {}).items()))
+
+
+def resolve_control(query: ControlQuery, store: Store) -> ControlQuery:
+    return query if query.run is None else dataclasses.replace(query, run=store.load(query.run).id)
+
+
+@dataclass
+class ControlResult:
+    """One control experiment's arrays (see compute.kinds.control for each experiment's fields)."""
+
+    experiment: str
+    data: dict
+    query: dict
+    key: str
+    meta: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return json_safe({"experiment": self.experiment, **self.data, "query": self.query, "key": self.key,
+                          "meta": self.meta})
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "ControlResult":
+        data = {k: v for k, v in obj.items() if k not in ("experiment", "query", "key", "meta")}
+        return cls(obj["experiment"], data, obj["query"], obj["key"], obj.get("meta", {}))
+
+    def to_csv(self) -> str:
+        """The experiment's main table in long format (the JSON has everything)."""
+        d, rows = self.data, []
+        if self.experiment == "random-walk":
+            header = ["dim", "seed", "step", "alpha", "beta"]
+            rows = [[w["dim"], w["seed"], t, a, b] for w in d["walks"]
+                    for t, (a, b) in enumerate(zip(w["alpha"], w["beta"]))]
+        elif self.experiment == "convex":
+            header = ["lr", "momentum", "step", "alpha", "beta"]
+            rows = [[r["lr"], r["momentum"], t, a, b] for r in d["runs"]
+                    for t, (a, b) in enumerate(zip(r["alpha"], r["beta"]))]
+        elif self.experiment == "factored":
+            header = ["w1", "w2", "cost"]
+            rows = [[w1, w2, c] for w1, row in zip(d["w1"], d["cost"]) for w2, c in zip(d["w2"], row)]
+        elif self.experiment == "scalar-lines":
+            header = ["line", "alpha", "cost"]
+            rows = [[name, a, c] for name, line in d["lines"].items() for a, c in zip(line["alpha"], line["cost"])]
+        else:  # extremes
+            splits = list(d["cost"])
+            header = ["step", "epoch", d["components"][0]["name"], d["components"][-1]["name"]] + \
+                [f"cost_{s}" for s in splits]
+            rows = [[t, e, x, y] + [d["cost"][s][i] for s in splits]
+                    for i, (t, e, x, y) in enumerate(zip(d["step"], d["epoch"], d["x"], d["y"]))]
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([csv_cell(v) if isinstance(v, float) else v for v in row])
+        return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------------------ experiments
 _WALK_BLOCK = 2048  # columns generated at once; part of the walk's definition (seeded draws in this order)
 
 
@@ -243,5 +419,5 @@ def compute_control(query: ControlQuery, store: Store, progress: Progress | None
 
 
 # The job kind "control" (listed in compute/kinds/__init__.py). Control experiments are cheap: one chunk
-# each (nothing to spread over workers).
-CONTROL_KIND = single_chunk("control", ControlQuery, ControlResult, compute_control)
+# each (nothing to spread over workers), and not estimated: small fixed problems.
+CONTROL_KIND = single_chunk("control", ControlQuery, ControlResult, compute_control, resolve=resolve_control)

@@ -1,12 +1,14 @@
 """Lines: J((1-alpha) theta0 + alpha theta1) on a grid of alpha (section 2, Figs 1-10).
 
-The job kind "line" (`LINE_KIND`, listed in compute/kinds/__init__.py) cuts the alpha grid into chunks of
-points; each chunk is `compute_line` on its alphas, and the parts are joined in order. An
-adaptive line (points=auto, compute/adaptive.py) is one chunk that evaluates its rounds of new
-points itself, reusing the points of the same line evaluated before by any process: they are
-kept under `points_key` in the cache of the job computing the line (compute/jobs/cache.py
-`current_cache`: Redis on the workers, so a zoom computed on one worker reuses what another
-evaluated; the files of the embedded default under --local).
+The kind "line" in one place: its query (`LineQuery`), how it is resolved against the store and
+what it costs (`resolve_line`, `line_work`), and the job kind (`LINE_KIND`, listed in
+compute/kinds/__init__.py), which cuts the alpha grid into chunks of points; each chunk is
+`compute_line` on its alphas, and the parts are joined in order. Its result is
+compute/kinds/line_result.py; a line over streamed data may be cut by data too
+(compute/kinds/line_shards.py). An adaptive line (points=auto, compute/adaptive.py) is one chunk
+that evaluates its rounds of new points itself, reusing the points of the same line evaluated
+before by any process (compute/kinds/line_points.py: kept in the cache of the job computing the
+line, so --local keeps them local).
 
 Every assembled line carries `metrics` (compute/metrics.py) per split, computed from its joined
 curve; they are derived, so `LineResult.to_json` recomputes them and a result cached before they
@@ -15,48 +17,196 @@ existed gets them when read through LineResult.
 
 from __future__ import annotations
 
-import hashlib
-import logging
+import dataclasses
 import time
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from models.errors import BadInput
 
-from .. import ENGINE_VERSION, adaptive
-from ..align import align_theta
-from ..jobs.cache import current_cache
-from ..jobs.errors import RedisUnavailable
+from .. import adaptive, budget
 from ..chunks import ChunkKind, check_carries_query, finite_or_null, index_ranges
+from ..endpoints import line_inputs
 from ..evaluator import Progress
-from ..queries import Endpoint, LineQuery
-from ..resources import buffer_basis, evaluator_for, random_theta, remembered_theta, theta_of
+from ..hessian import SHARPNESS_ITERATIONS, Point, line_buffers, refuse_perturbing, top_eigenvalue
+from ..queries import Endpoint, Query, check_bn, check_dropout, default_bn_omitted, resolve_endpoint
 from ..sources import source_of
-from ..results import LineResult, line_metrics_by_split
-from ..store import Run, Store
+from ..store import Store
+from ..validate import (AUTO_POINTS, DEFAULT_BN, DEFAULT_TOLERANCE, MAX_POINTS, check_grid, parse_bn, parse_bounds,
+                        parse_dropout_samples, parse_dtype, parse_flag, parse_int, parse_line_points, parse_range,
+                        parse_splits, parse_tolerance)
+from .line_points import point_parts, points_key, store_points, stored_points
+from .line_result import LineResult, line_metrics_by_split
+from .line_shards import compute_line_shards, data_chunks, join_shards
 
-log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class LineQuery(Query):
+    """J((1-alpha) theta0 + alpha theta1) on a uniform grid of alpha, for each split; or on an
+    adaptive one (points="auto", refined until linear interpolation is within `tolerance` of the
+    curve's range: compute/adaptive.py); with `derivatives`, dJ/dalpha and d2J/dalpha2 exactly
+    (the line fast path, or double backward: compute/derivatives.py)."""
+
+    kind: ClassVar[str] = "line"
+    start: Endpoint  # text is parsed once, on creation; the JSON and key hold str(endpoint)
+    end: Endpoint
+    alpha_min: float = 0.0
+    alpha_max: float = 1.0
+    points: int | str = 50  # or "auto"
+    splits: tuple[str, ...] = ("train", "valid")
+    dtype: str = "float32"
+    # 0: the cost in eval mode (dropout off, weights scaled), the paper's J. N > 0: a Monte-Carlo
+    # estimate of the cost with dropout on, the mean of N passes (compute/evaluator.py).
+    dropout_samples: int = 0
+    bn: str = DEFAULT_BN  # BatchNorm statistics between the endpoints (models with BatchNorm only)
+    derivatives: bool = False  # also dJ/dalpha and d2J/dalpha2 at every point
+    tolerance: float | None = None  # points="auto" only (DEFAULT_TOLERANCE when not given)
+    sharpness: int = 0  # N > 0: lambda_max of the Hessian at every N-th grid point and the last (compute/hessian.py)
+
+    def __post_init__(self):
+        start, end = Endpoint.of(self.start, "from"), Endpoint.of(self.end, "to")
+        if start.kind == "random" and end.kind == "random":
+            raise BadInput("at least one endpoint must name a run (it fixes the architecture and data)",
+                           field="from")
+        lo, hi = parse_bounds(self.alpha_min, self.alpha_max, "alpha")
+        points = parse_line_points(self.points)
+        # an adaptive grid refines towards at most MAX_POINTS points: the range must hold that many
+        check_grid(lo, hi, MAX_POINTS if points == AUTO_POINTS else points, "alpha")
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+        object.__setattr__(self, "alpha_min", lo)
+        object.__setattr__(self, "alpha_max", hi)
+        object.__setattr__(self, "points", points)
+        object.__setattr__(self, "splits", parse_splits(self.splits))
+        object.__setattr__(self, "dtype", parse_dtype(self.dtype))
+        object.__setattr__(self, "dropout_samples", parse_dropout_samples(self.dropout_samples))
+        object.__setattr__(self, "bn", parse_bn(self.bn))
+        derivatives = parse_flag(self.derivatives, "derivatives")
+        if derivatives and self.bn == "recompute":
+            raise BadInput("derivatives along the line need interpolated BatchNorm statistics: statistics "
+                           "re-estimated at every point are not a differentiable function of alpha here "
+                           "(ask for bn=interpolate, or no derivatives)", field="derivatives")
+        if derivatives and self.dropout_samples:
+            raise BadInput("derivatives are of the eval-mode cost: ask for 0 dropout samples", field="derivatives")
+        object.__setattr__(self, "derivatives", derivatives)
+        if points != AUTO_POINTS and self.tolerance is not None:
+            raise BadInput("a tolerance applies to points=auto only", field="tolerance")
+        tolerance = parse_tolerance(DEFAULT_TOLERANCE if self.tolerance is None else self.tolerance)
+        object.__setattr__(self, "tolerance", tolerance if points == AUTO_POINTS else None)
+        sharpness = parse_int(self.sharpness, "sharpness", 0, MAX_POINTS, what="sharpness (every N-th point)")
+        if sharpness and (points == AUTO_POINTS or self.dropout_samples):
+            raise BadInput("sharpness is computed on a uniform grid of the eval-mode cost (no points=auto, no "
+                           "dropout samples)", field="sharpness")
+        object.__setattr__(self, "sharpness", sharpness)
+
+    @property
+    def adaptive(self) -> bool:
+        return self.points == AUTO_POINTS
+
+    def to_json(self) -> dict:
+        out = super().to_json()
+        if not self.dropout_samples:  # the plain line keeps the key it always had
+            del out["dropout_samples"]
+        for name in ("derivatives", "tolerance", "sharpness"):  # in the key only when asked for
+            if not out[name]:
+                del out[name]
+        return default_bn_omitted(out)
+
+    @classmethod
+    def from_args(cls, start: Endpoint | str, end: Endpoint | str, alpha: str = "0:1", points: int | str = 50,
+                  splits: str = "train,valid", dtype: str = "float32", dropout_samples: int | str = 0,
+                  bn: str = DEFAULT_BN, derivatives: bool | str = False,
+                  tolerance: float | str | None = None, sharpness: int | str = 0) -> "LineQuery":
+        lo, hi = parse_range(alpha)
+        return cls(start, end, lo, hi, parse_line_points(points), parse_splits(splits), dtype, dropout_samples, bn,
+                   derivatives, tolerance, sharpness)
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "LineQuery":
+        if obj.get("kind") != cls.kind:
+            raise BadInput(f"not a line query: kind {obj.get('kind')!r}")
+        return cls(obj["start"], obj["end"], obj["alpha_min"], obj["alpha_max"], obj["points"],
+                   tuple(obj["splits"]), obj.get("dtype", "float32"), obj.get("dropout_samples", 0),
+                   obj.get("bn", DEFAULT_BN), obj.get("derivatives", False), obj.get("tolerance"),
+                   obj.get("sharpness", 0))
+
+    @property
+    def endpoints(self) -> tuple[Endpoint, Endpoint]:
+        return self.start, self.end
+
+    def alphas(self) -> np.ndarray:
+        """The uniform grid (an adaptive line's grid is known only once computed)."""
+        if self.adaptive:
+            raise ValueError("an adaptive line (points=auto) has no grid before it is computed")
+        return np.linspace(self.alpha_min, self.alpha_max, self.points)
 
 
-def endpoint_runs(query: LineQuery, store: Store) -> list[Run]:
-    runs = [store.load(e.run) for e in query.endpoints if e.run is not None]
-    runs += [store.load(e.aligned_to) for e in query.endpoints if e.aligned_to is not None]
-    first = runs[0]
-    for other in runs[1:]:
-        if other.family != first.family or other.layout != first.layout:
-            raise BadInput(f"endpoints are of different architectures: {first.id} ({first.model_id}/"
-                           f"{first.preset}) and {other.id} ({other.model_id}/{other.preset})", field="to")
-        if other.manifest["dataset"] != first.manifest["dataset"]:
-            raise BadInput(f"runs {first.id} and {other.id} were trained on different data", field="to")
-    return runs
+def resolve_line(query: LineQuery, store: Store) -> LineQuery:
+    """Every run by its full id; refused: dropout samples of a model without dropout, a BatchNorm
+    policy for a model without BatchNorm."""
+    a, b = (resolve_endpoint(e, store) for e in query.endpoints)
+    run = store.load((a if a.run is not None else b).run)
+    label = f"{run.model_id}/{run.preset}"
+    check_dropout(query.dropout_samples, source_of(run.manifest).uses_dropout(), label)
+    check_bn(query.bn, bool(run.manifest.get("batchnorm")), label)
+    return dataclasses.replace(query, start=a, end=b)
+
+
+def line_work(query: LineQuery, store: Store) -> budget.Work:
+    """points x passes (1, or the dropout samples; + a pass over the training split to recompute
+    BatchNorm statistics) x the examples of the splits x the model's FLOPs per example."""
+    ref = next(e.run for e in query.endpoints if e.run is not None)
+    run = store.load(ref)
+    prof = budget.profile(run.manifest)
+    examples = budget.examples(prof, query.splits)
+    passes = max(1, query.dropout_samples) + (1 if query.bn == "recompute" and run.manifest.get("batchnorm") else 0)
+    per_point = passes * examples * prof.flops
+    if query.derivatives:  # double backward (compute/derivatives.py): about six forward passes' worth per point
+        per_point *= 6
+    if query.sharpness:  # lambda_max at every N-th point: at most SHARPNESS_ITERATIONS products each
+        per_point += examples * prof.flops * budget.HVP_PASSES * SHARPNESS_ITERATIONS / query.sharpness
+    points = adaptive.BUDGET if query.points == AUTO_POINTS else query.points  # an adaptive line's most
+    if query.dropout_samples > 1:
+        return budget.Work(points * per_point, per_point, "dropout",
+                           lambda fit: f"fewer dropout samples or points (at most {fit} points x samples)")
+    return budget.Work(points * per_point, per_point, "points",
+                       lambda fit: f"at most {fit} points" if fit >= 2 else "fewer splits")
+
+
+def line_data_cut(query: LineQuery, store: Store, points_per_chunk: int) -> tuple[int, int] | None:
+    """(shards per chunk, shards) when a line's chunks should be cut by data too: its run's data
+    is streamed in shards (models/batches.py) and one chunk of `points_per_chunk` points over all
+    of it would be more than budget.CHUNK_WORK. None otherwise, and for lines not cut by data:
+    adaptive lines, derivatives, recomputed BatchNorm statistics, other dtypes, an objective with
+    summaries (functions of J that the assembling chunk would need)."""
+    if query.adaptive or query.derivatives or query.dtype != "float32" or query.bn == "recompute":
+        return None
+    try:
+        found = line_work(query, store)
+    except BadInput:  # a run that cannot be loaded: its job fails with that message
+        return None
+    ref = next((e.run for e in query.endpoints if e.run is not None), None)
+    if ref is None:
+        return None
+    run = store.load(ref)
+    tables = run.manifest.get("data_shards")
+    if not tables or any(s not in tables for s in query.splits):
+        return None
+    if source_of(run.manifest).objective().summaries:
+        return None
+    shards = sum(len(tables[s]["digests"]) for s in query.splits)
+    chunk_work = found.per_point * min(points_per_chunk, query.points)
+    if shards < 2 or chunk_work <= budget.CHUNK_WORK:
+        return None
+    return max(1, int(budget.CHUNK_WORK // (chunk_work / shards))), shards
 
 
 def line_sharpness(query: LineQuery, evaluator, theta0: torch.Tensor, theta1: torch.Tensor, alphas: np.ndarray,
                    buffers: torch.Tensor | None, progress: Progress | None) -> dict[str, list]:
     """{split: lambda_max or None per alpha}: at every `query.sharpness`-th point of the grid and its last."""
-    from ..hessian import Point, line_buffers, refuse_perturbing, top_eigenvalue  # it imports this module
-
     refuse_perturbing(evaluator, "sharpness")
     grid = query.alphas()
     chosen = {float(a) for a in grid[::query.sharpness]} | {float(grid[-1])}
@@ -69,54 +219,6 @@ def line_sharpness(query: LineQuery, evaluator, theta0: torch.Tensor, theta1: to
         if progress is not None:  # may raise to cancel
             progress(i + 1, len(alphas))
     return out
-
-
-def endpoint_step(endpoint: Endpoint, store: Store) -> int | None:
-    """The recorded step an endpoint names (None for a random one)."""
-    if endpoint.kind == "random":
-        return None
-    run = store.load(endpoint.run)
-    return {"init": run.init_step, "final": run.final_step}.get(endpoint.kind, endpoint.step)
-
-
-def endpoint_theta(endpoint: Endpoint, reference: Run, store: Store) -> torch.Tensor:
-    if endpoint.kind == "random":
-        return random_theta(reference, endpoint.seed, endpoint.scale)
-    if endpoint.aligned_to is not None:
-        return aligned_theta(store.load(endpoint.run), store.load(endpoint.aligned_to))
-    return theta_of(store.load(endpoint.run), endpoint_step(endpoint, store))
-
-
-def aligned_theta(run_b: Run, run_a: Run) -> torch.Tensor:
-    """run_b's theta_f with its hidden units permuted to match run_a's theta_f (compute/align.py):
-    the same function as run_b's, so the same J; made once per process."""
-    source = source_of(run_b.manifest)
-    if source.imported or run_b.manifest.get("buffers"):
-        raise BadInput(f"cannot align the hidden units of {run_b.id} ({source.label}): weight matching supports "
-                       "the MLP family and the convolutional maxout network of the zoo, not imported models",
-                       field="endpoint")
-    key = ("aligned", run_b.id, run_b.final_step, run_a.id, run_a.final_step)
-    return remembered_theta(key, lambda: align_theta(source.build(None), theta_of(run_b, run_b.final_step),
-                                                     theta_of(run_a, run_a.final_step)))
-
-
-def endpoint_buffers(endpoints: tuple[Endpoint, ...], reference: Run, store: Store) -> torch.Tensor | None:
-    """The buffer basis of a line's endpoints (see resources.buffer_basis); None without buffers."""
-    rows = [buffer_basis(reference, ["random"], e.seed) if e.kind == "random"
-            else buffer_basis(store.load(e.run), [endpoint_step(e, store)]) for e in endpoints]
-    return None if rows[0] is None else torch.cat(rows)
-
-
-def line_inputs(query: LineQuery, store: Store, alphas: np.ndarray | None = None) -> tuple:
-    """(runs, theta0, theta1, alphas, evaluator, buffer basis) of a line or of its `alphas`."""
-    runs = endpoint_runs(query, store)
-    theta0, theta1 = (endpoint_theta(e, runs[0], store) for e in query.endpoints)
-    alphas = query.alphas() if alphas is None else np.asarray(alphas, dtype=np.float64)
-    if query.dropout_samples and not source_of(runs[0].manifest).uses_dropout():
-        raise BadInput(f"{runs[0].model_id}/{runs[0].preset} has no dropout: a Monte-Carlo dropout estimate "
-                       "would equal the plain cost (ask for 0 dropout samples)", field="dropout_samples")
-    return runs, theta0, theta1, alphas, evaluator_for(runs[0], query.dtype), endpoint_buffers(query.endpoints,
-                                                                                             runs[0], store)
 
 
 def compute_line(query: LineQuery, store: Store, progress: Progress | None = None,
@@ -159,92 +261,21 @@ def compute_line_chunk(query: LineQuery, store: Store, chunk: list[int], progres
     if query.adaptive:
         return compute_adaptive_line(query, store, progress)
     if len(chunk) == 4:  # [lo, hi) points x [first, last) shards of the data: compute/kinds/line_shards.py
-        from .line_shards import compute_line_shards
         return compute_line_shards(query, store, chunk, progress)
     lo, hi = chunk
     return compute_line(query, store, progress, alphas=query.alphas()[lo:hi]).to_json(metrics=False)
-
-
-def points_key(query: LineQuery) -> str:
-    """The cache key of the points evaluated on the line a query samples, whatever its grid."""
-    out = query.to_json()
-    for name in ("alpha_min", "alpha_max", "points", "tolerance"):
-        out.pop(name, None)
-    payload = f"landscape/{ENGINE_VERSION}/{sorted(out.items())!r}".encode()
-    return f"linepoints-{hashlib.sha256(payload).hexdigest()[:40]}"
-
-
-STORED_POINTS = 4000  # most points kept per line (the newest): ten adaptive lines' worth
-
-
-def check_points(query: LineQuery):
-    """The check of a points entry of `query`'s line (ResultCache.read): raises unless every point
-    is a one-point part with every field the query asks for, so that an entry cut short, of
-    another schema or of another line is a miss (computed again), never a failed job."""
-    fields = ("cost", "error") + (("dcost", "d2cost") if query.derivatives else ())
-
-    def one_value(values, what: str) -> None:
-        if not isinstance(values, list) or len(values) != 1:
-            raise ValueError(f"{what} is not one value")
-        finite_or_null(values, what)
-
-    def check(_key: str, stored: dict) -> None:
-        points = stored["points"]
-        if not isinstance(points, list):
-            raise ValueError("its points are not a list")
-        for point in points:
-            one_value(point["alpha"], "alpha")
-            if point["alpha"][0] is None:
-                raise ValueError("a point without alpha")
-            for field in fields:
-                for s in query.splits:
-                    if not (field == "error" and point[field][s] is None):
-                        one_value(point[field][s], f"{field} of {s}")
-            for by_split in point["extra"].values():
-                for s in query.splits:
-                    one_value(by_split[s], f"an extra of {s}")
-            float(point["meta"]["seconds"])
-    return check
-
-
-def _stored_points(key: str, query: LineQuery) -> dict[float, dict]:
-    try:
-        stored = current_cache().read(key, check_points(query)) or {"points": []}
-    except RedisUnavailable as exc:  # reuse is a saving, not a need: compute them again
-        log.warning("adaptive line: no reuse of earlier points (%s)", exc)
-        return {}
-    return {p["alpha"][0]: p for p in stored["points"]}
-
-
-def _store_points(key: str, points: dict[float, dict]) -> None:
-    try:
-        kept = [{k: v for k, v in p.items() if k not in ("query", "key")} for p in points.values()]
-        current_cache().set(key, {"points": kept[-STORED_POINTS:]})
-    except RedisUnavailable as exc:
-        log.warning("adaptive line: its points are not kept for reuse (%s)", exc)
-
-
-def _point_parts(part: dict) -> list[dict]:
-    """A chunk's part as one part per point (each as a chunk of one point)."""
-    n = len(part["alpha"])
-    meta = dict(part["meta"], seconds=part["meta"]["seconds"] / n)
-    pick = lambda by_split, i: {s: (v[i:i + 1] if v is not None else None) for s, v in by_split.items()}  # noqa: E731
-    return [{"alpha": part["alpha"][i:i + 1], "cost": pick(part["cost"], i), "error": pick(part["error"], i),
-             "extra": {k: pick(by_split, i) for k, by_split in part["extra"].items()},
-             "dcost": pick(part.get("dcost", {}), i), "d2cost": pick(part.get("d2cost", {}), i),
-             "query": part["query"], "key": part["key"], "meta": meta} for i in range(n)]
 
 
 def compute_adaptive_line(query: LineQuery, store: Store, progress: Progress | None = None) -> dict:
     """The part of an adaptive line (its only chunk): alphas chosen by compute/adaptive.py, reusing
     the points of the same line that any process evaluated before (kept in the result cache)."""
     key = points_key(query)
-    known = _stored_points(key, query)
+    known = stored_points(key, query)
     fresh = len(known)
 
     def evaluate(alphas: list[float]) -> np.ndarray:
         part = compute_line(query, store, None, alphas=np.asarray(alphas)).to_json(metrics=False)
-        for a, point in zip(alphas, _point_parts(part)):
+        for a, point in zip(alphas, point_parts(part)):
             known[a] = point
         return np.array([[_nan(known[a]["cost"][s][0]) for s in query.splits] for a in alphas])
 
@@ -252,7 +283,7 @@ def compute_adaptive_line(query: LineQuery, store: Store, progress: Progress | N
     alphas = adaptive.adaptive_alphas(query.alpha_min, query.alpha_max, query.tolerance, evaluate, reusable,
                                       progress=progress)
     if len(known) > fresh:
-        _store_points(key, known)
+        store_points(key, known)
     # the points are stamped with this query (a reused one was evaluated for another window)
     points = [dict(known[a], query=query.to_json(), key=query.key()) for a in alphas]
     joined = assemble_line(query, points)
@@ -268,8 +299,7 @@ def _nan(v) -> float:
 
 def assemble_line(query: LineQuery, parts: list[dict]) -> dict:
     if "partial" in parts[0]:  # a line cut by data: each point range's shards added up first
-        from .line_shards import join_shards
-        parts = join_shards(parts)
+        parts = join_shards(parts, list(query.splits))
     first = parts[0]
     joined = lambda field, s: [v for p in parts for v in p[field][s]]  # noqa: E731
     precision = [p["meta"]["precision_error"] for p in parts if p["meta"].get("precision_error") is not None]
@@ -324,11 +354,10 @@ def check_line(query: LineQuery, result: dict) -> None:
 
 
 def split_line_data(query: LineQuery, points: int, shards_per_chunk: int, num_shards: int) -> list[list[int]]:
-    """A line cut by data as well (compute/budget.py `data_cut` decides): every range of points
-    (of CHUNK_POINTS, so the fast paths still take whole ranges) times ranges of shards."""
-    from .line_shards import data_chunks
+    """A line cut by data as well (`line_data_cut` decides): every range of points (of CHUNK_POINTS,
+    so the fast paths still take whole ranges) times ranges of shards."""
     return data_chunks(split_line(query, points), shards_per_chunk, num_shards)
 
 
 LINE_KIND = ChunkKind("line", LineQuery, LineResult, split_line, compute_line_chunk, assemble_line, check_line,
-                      data_split=split_line_data)
+                      data_split=split_line_data, data_cut=line_data_cut, estimate=line_work, resolve=resolve_line)

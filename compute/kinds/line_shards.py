@@ -1,4 +1,4 @@
-"""A line cut by data as well as by points (issue 20 §5): chunks of (a range of α) × (a range
+"""A line cut by data as well as by points (data-sharded chunks): chunks of (a range of α) × (a range
 of the data's shards), so that a line over data one worker would take an hour for is spread over
 every worker there is.
 
@@ -6,8 +6,8 @@ Each such chunk returns the float64 sums of its shards, shard by shard (compute/
 `PartialSums`); the assembling chunk adds each point range's shards in shard order
 (compute/streaming.py `combine_shards`) and divides by the examples (or counted tokens), so the
 line is bit-identical however the data was cut and whichever worker computed which part. The job
-layer (compute/jobs/base.py) cuts this way when compute/budget.py `data_cut` says one chunk of points
-would hold more than a chunk's work; only deterministic fp32 lines without derivatives or
+layer (compute/jobs/base.py) cuts this way when compute/kinds/line.py `line_data_cut` says one chunk
+of points would hold more than a chunk's work; only deterministic fp32 lines without derivatives or
 recomputed BatchNorm statistics are cut by data.
 """
 
@@ -19,12 +19,13 @@ import numpy as np
 import torch
 
 from ..chunks import index_ranges
+from ..endpoints import line_inputs
 from ..evaluator import Progress
-from ..queries import LineQuery
-from ..results import LineResult
+from ..queries import Query
 from ..scoring import PartialSums, means_of
 from ..store import Store
 from ..streaming import combine_shards
+from .line_result import LineResult
 
 
 def data_chunks(point_ranges: list[list[int]], shards_per_chunk: int, num_shards: int) -> list[list[int]]:
@@ -33,9 +34,8 @@ def data_chunks(point_ranges: list[list[int]], shards_per_chunk: int, num_shards
     return [[lo, hi, s0, s1] for lo, hi in point_ranges for s0, s1 in shard_ranges]
 
 
-def compute_line_shards(query: LineQuery, store: Store, chunk: list[int], progress: Progress | None) -> dict:
-    from .line import line_inputs
-
+def compute_line_shards(query: Query, store: Store, chunk: list[int], progress: Progress | None) -> dict:
+    """The part of a line (a `LineQuery`) over the points [lo, hi) and the shards [first, last)."""
     lo, hi, first, last = chunk
     runs, theta0, theta1, alphas, evaluator, buffers = line_inputs(query, store, query.alphas()[lo:hi])
     started = time.perf_counter()
@@ -50,7 +50,7 @@ def compute_line_shards(query: LineQuery, store: Store, chunk: list[int], progre
                      "distance": float(torch.linalg.vector_norm((theta1 - theta0).double()))}}
 
 
-def join_shards(parts: list[dict]) -> list[dict]:
+def join_shards(parts: list[dict], splits: list[str]) -> list[dict]:
     """One ordinary line part per range of points, from the parts of its shards."""
     groups: list[list[dict]] = []
     for part in parts:
@@ -58,17 +58,16 @@ def join_shards(parts: list[dict]) -> list[dict]:
             groups[-1].append(part)
         else:
             groups.append([part])
-    return [_joined(group) for group in groups]
+    return [_joined(group, splits) for group in groups]
 
 
-def _joined(group: list[dict]) -> dict:
+def _joined(group: list[dict], splits: list[str]) -> dict:
     shards: dict = {}
     for part in group:
         partial = PartialSums.from_json(part["partial"])
         shards.update(partial.shards)
     first = group[0]
     metrics, bounds = partial.metrics, np.asarray(partial.bounds)
-    splits = list(LineQuery.from_json(first["query"]).splits)
     means = means_of(combine_shards(shards), metrics, bounds)
     column = lambda name: {s: means[:, i, metrics.index(name)].numpy().tolist()  # noqa: E731
                            for i, s in enumerate(splits)}

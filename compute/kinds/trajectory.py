@@ -8,18 +8,70 @@ so a long run never sits in memory whole. The `Frame` is shared with the `paper`
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from models.errors import BadInput
 from ..chunks import finite_or_null, single_chunk
-from ..queries import TrajectoryQuery
+from ..queries import Query, check_run_id
 from ..resources import theta_of
-from ..results import TrajectoryResult
+from ..results import csv_table, json_safe
 from ..store import Run, Store
+
+
+@dataclass(frozen=True)
+class TrajectoryQuery(Query):
+    """alpha(t), beta(t), ||theta(t)|| and the learning curve of one run (appendix B)."""
+
+    kind: ClassVar[str] = "trajectory"
+    run: str
+
+    def __post_init__(self):
+        check_run_id(self.run)
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "TrajectoryQuery":
+        return cls(obj["run"])
+
+
+def resolve_trajectory(query: TrajectoryQuery, store: Store) -> TrajectoryQuery:
+    return dataclasses.replace(query, run=store.load(query.run).id)
+
+
+@dataclass
+class TrajectoryResult:
+    step: list[int]
+    epoch: list[float]
+    alpha: list[float]  # projection on u, normalised by ||theta_f - theta_i|| (the line's alpha)
+    alpha_distance: list[float]  # the same in parameter-space distance
+    beta: list[float]  # norm of the residual
+    theta_norm: list[float]
+    residual_ratio: list[float]  # beta / ||theta(t)||
+    cost: dict[str, list]  # learning curve: exact cost per recorded step
+    error: dict[str, list]
+    final_step: int
+    distance: float  # ||theta_f - theta_i||
+    query: dict
+    key: str
+
+    def to_json(self) -> dict:
+        return json_safe(dict(self.__dict__))
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "TrajectoryResult":
+        return cls(**obj)
+
+    def to_csv(self) -> str:
+        columns = [(k, getattr(self, k)) for k in
+                   ("step", "epoch", "alpha", "alpha_distance", "beta", "theta_norm", "residual_ratio")]
+        columns += [(f"cost_{s}", v) for s, v in self.cost.items()]
+        columns += [(f"error_{s}", v) for s, v in self.error.items()]
+        return csv_table(columns)
 
 
 @dataclass
@@ -109,4 +161,6 @@ def check_trajectory(query: TrajectoryQuery, result: dict) -> None:
 
 
 # The job kind "trajectory" (listed in compute/kinds/__init__.py): one chunk, a pass over the checkpoints.
-TRAJECTORY_KIND = single_chunk("trajectory", TrajectoryQuery, TrajectoryResult, compute_trajectory, check_trajectory)
+# Not estimated: one pass per checkpoint, cheap whatever is asked.
+TRAJECTORY_KIND = single_chunk("trajectory", TrajectoryQuery, TrajectoryResult, compute_trajectory, check_trajectory,
+                               resolve=resolve_trajectory)

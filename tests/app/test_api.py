@@ -157,7 +157,8 @@ def test_no_json_body_holds_nan_or_infinity(tmp_path, capsys):
     from app.cli.options import emit
     from app.server import create_app
     from compute.jobs.cache import FileBackend
-    from compute.results import LineResult, dumps, json_safe
+    from compute.kinds.line_result import LineResult
+    from compute.results import dumps, json_safe
     from tests.app.conftest import strict_json
 
     nan, inf = float("nan"), float("inf")

@@ -86,8 +86,8 @@ def test_api_bad_input_is_the_one_error_body(client, scalar_run):
 def test_figures_of_a_result(scalar_run, store):
     from app.figures.curvature import convergence_figure, density_figure, with_sharpness
     from app.figures.line import line_figure
-    from compute.hessian import compute_hessian
-    from compute.queries import HessianQuery, resolve
+    from compute.kinds.hessian import HessianQuery, compute_hessian
+    from compute.kinds import resolve
 
     query = resolve(HessianQuery(f"final:{scalar_run.id}", top=2, trace=True, trace_probes=4, density=True,
                                  density_probes=2, density_steps=2), store)
@@ -114,12 +114,12 @@ def test_the_view_draws_a_real_result(scalar_run):
     state = urls.parse("/curvature", f"?run={scalar_run.id}&top=2&splits=train", catalog).state
     assert state["point"] == "final" and state["trace"] == "1" and state["density"] == "1"
     queries = VIEWS["curvature"].queries(state, catalog)
-    assert queries["hessian"].at == f"final:{scalar_run.id}"
+    assert str(queries["hessian"].at) == f"final:{scalar_run.id}"
     figs = VIEWS["curvature"].draw(state, catalog, outcomes(queries))
     assert "tr H" in figs["spectrum"]["data"][0]["name"] and figs["convergence"]["data"]
     step = scalar_run.steps[1]
     state = urls.parse("/curvature", f"?run={scalar_run.id}&point=step&t={step}", catalog).state
-    assert VIEWS["curvature"].queries(state, catalog)["hessian"].at == f"step:{scalar_run.id}:{step}"
+    assert str(VIEWS["curvature"].queries(state, catalog)["hessian"].at) == f"step:{scalar_run.id}:{step}"
 
 
 def test_the_page_in_chromium(dashboard, scalar_run):

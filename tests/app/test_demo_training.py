@@ -1,4 +1,4 @@
-"""The first start: the missing demo runs trained as jobs of the job layer (compute/training.py
+"""The first start: the missing demo runs trained as jobs of the job layer (compute/kinds/train.py
 TRAIN_KIND, app/demo.py), their progress on every page (app/training_banner.py) and in
 /api/demo.json, each run in the pickers once it is recorded. Each test has a LANDSCAPE_HOME of its
 own (so its job manager, runs folder and cache are its own) and a short demo list."""
@@ -27,6 +27,7 @@ def slowed_training(monkeypatch, seconds_per_step: float) -> None:
     """The real training, each optimizer step followed by a short sleep: a tiny run stays on the
     page long enough to be seen, on an idle machine as on a loaded one."""
     from compute import training
+    from compute.kinds import train as train_kind
 
     real = training.train
 
@@ -38,7 +39,7 @@ def slowed_training(monkeypatch, seconds_per_step: float) -> None:
 
         return real(*args, step_progress=progress, **kwargs)
 
-    monkeypatch.setattr(training, "train", slowed)
+    monkeypatch.setattr(train_kind, "train", slowed)  # the training job's loop
 
 
 def demo_list(monkeypatch, runs):
@@ -50,13 +51,13 @@ def demo_list(monkeypatch, runs):
 def test_a_train_query_is_one_chunk_the_budget_does_not_refuse(own_home):
     from compute import budget
     from compute.jobs.base import chunk_points
-    from compute.kinds import kind_of
-    from compute.queries import TrainQuery
+    from compute.kinds import estimate, kind_of
+    from compute.kinds.train import TrainQuery
     from compute.store import Store
     from models.errors import BadInput
 
     query, store = TrainQuery("maxout-mnist", "paper", 3), Store()
-    assert budget.check(query, store) is None  # not a grid of points: never estimated, never refused
+    assert estimate(query, store) is None and budget.check(estimate(query, store)) is None  # not a grid of points: never estimated, never refused
     assert kind_of("train").split(query, chunk_points(query, store)) == [[0, 1]]
     assert TrainQuery.from_json(query.to_json()) == query and query.key().startswith("train-")
     assert query.key() != TrainQuery("maxout-mnist", "paper", 4).key()
@@ -73,7 +74,7 @@ def test_demo_runs_train_as_jobs_that_nobody_else_watches(own_home, monkeypatch)
     from app.demo import demo_status, ensure_demo_runs
     from app.runs import load_catalog
     from compute.jobs.backend import get_jobs
-    from compute.queries import TrainQuery
+    from compute.kinds.train import TrainQuery
     from compute.store import Store
 
     monkeypatch.setenv("LANDSCAPE_UNWATCHED_GRACE", "1")
@@ -101,7 +102,7 @@ def test_a_celery_worker_trains_a_demo_run_and_its_progress_goes_through_redis(o
     from app.demo import ensure_demo_runs
     from compute.jobs.celery_app import make_celery
     from compute.jobs.backend import get_jobs
-    from compute.queries import TrainQuery
+    from compute.kinds.train import TrainQuery
     from compute.store import Store
     from tests.compute.jobs.conftest import RedisServer
 

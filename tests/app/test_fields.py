@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from compute.queries import LineQuery, SurfaceQuery
+from compute.kinds.line import LineQuery
+from compute.kinds.surface.query import SurfaceQuery
 
 from app import urls
 from app.cli.results import cmd_line, cmd_surface

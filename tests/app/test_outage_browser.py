@@ -43,7 +43,7 @@ def test_the_page_rides_out_a_redis_outage_and_draws_the_line(tmp_path, monkeypa
     from app.server import create_app
     from compute.jobs.backend import get_jobs
     from compute.jobs.base import execute
-    from compute.queries import LineQuery
+    from compute.kinds.line import LineQuery
     from compute.store import Store
 
     redis = RedisServer(tmp_path / "redis", persistent=True)  # its queue and job board survive stop/start

@@ -13,6 +13,7 @@ from app.labels import METRIC_LABELS
 from app.runs import RunCatalog, RunInfo
 from app.views import PARAMS, VIEWS
 from models.errors import BadInput
+from compute.queries import Endpoint
 from compute.validate import MAX_DROPOUT_SAMPLES, MAX_POINTS, SPLITS
 
 
@@ -208,11 +209,11 @@ def test_line_queries_follow_the_pair():
     line = VIEWS["line"]
     base = urls.parse("/line", f"run={relu0}&alpha=0:1&points=20&zoom=0:0.01", CATALOG).state
     q = line.queries(base, CATALOG)
-    assert (q["main"].start, q["main"].end) == (f"init:{relu0}", f"final:{relu0}")
+    assert (str(q["main"].start), str(q["main"].end)) == (f"init:{relu0}", f"final:{relu0}")
     assert (q["zoom"].alpha_min, q["zoom"].alpha_max, q["zoom"].points) == (0.0, 0.01, 20)
-    assert line.queries(dict(base, pair="seeds", other=relu1), CATALOG)["main"].end == f"final:{relu1}"
-    assert line.queries(dict(base, pair="random", rseed=3, scale=10.0), CATALOG)["main"].start == "random:3:10"
-    assert line.queries(dict(base, pair="step", step=100), CATALOG)["main"].start == f"step:{relu0}:100"
+    assert line.queries(dict(base, pair="seeds", other=relu1), CATALOG)["main"].end == Endpoint.parse(f"final:{relu1}")
+    assert line.queries(dict(base, pair="random", rseed=3, scale=10.0), CATALOG)["main"].start == Endpoint.parse("random:3:10")
+    assert line.queries(dict(base, pair="step", step=100), CATALOG)["main"].start == Endpoint.parse(f"step:{relu0}:100")
     lonely = RUNS[4].id
     with pytest.raises(BadInput) as info:
         line.queries(dict(base, run=lonely, pair="seeds", other=None), CATALOG)

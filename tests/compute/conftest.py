@@ -9,7 +9,7 @@ import pytest
 def paper_surface(relu_run, store):
     """A `paper` surface with every recorded step as a row plus a few interpolated rows, train and
     valid, beta from 0 (the default range) over 4 columns: small enough for a loaded 2-core CPU."""
-    from compute.queries import SurfaceQuery
+    from compute.kinds.surface.query import SurfaceQuery
     from compute.kinds.surface.kind import compute_surface
 
     rows = len(relu_run.steps) + 4

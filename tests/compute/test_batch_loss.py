@@ -12,9 +12,8 @@ import torch
 
 from compute.evaluator import Evaluator
 from compute.importing import import_run
-from compute.kinds.line import compute_line
+from compute.kinds.line import LineQuery, compute_line
 from compute.params import ParamLayout
-from compute.queries import LineQuery
 from compute.store import Store
 from models.user import LossRef, takes_batch
 

@@ -35,14 +35,17 @@ def test_the_default_admits_every_small_preset_at_the_largest_grids():
 def test_a_refusal_says_the_estimate_and_what_to_change(relu_run, store, monkeypatch):
     from compute.budget import check
     from compute.jobs.local import LocalJobs
-    from compute.queries import LineQuery, SurfaceQuery
+    from compute.kinds.line import LineQuery
+    from compute.kinds.surface.query import SurfaceQuery
+    from compute.kinds import estimate
 
     line = LineQuery(f"init:{relu_run.id}", f"final:{relu_run.id}", points=2001, splits=("train", "valid", "test"))
     surface = SurfaceQuery(relu_run.id, rows=201, columns=201, splits=("train", "valid", "test"))
-    assert check(line, store) > 0 and check(surface, store) > check(line, store)  # admitted by default
+    assert check(estimate(line, store)) > 0  # admitted by default
+    assert check(estimate(surface, store)) > check(estimate(line, store))
     monkeypatch.setenv("LANDSCAPE_MAX_WORK", "1e12")
     with pytest.raises(BadInput, match=r"about 2\.\de\+12 FLOP of work, above the budget of 1e\+12 FLOP") as refused:
-        check(line, store)
+        check(estimate(line, store))
     assert refused.value.field == "points" and "at most 7" in refused.value.message
     with pytest.raises(BadInput, match=r"at most \d+x\d+ points") as refused:
         LocalJobs(store).submit(surface)  # refused before anything is queued
@@ -52,7 +55,8 @@ def test_a_refusal_says_the_estimate_and_what_to_change(relu_run, store, monkeyp
 def test_a_new_line_runs_before_a_big_job_ends(relu_run, store):
     from compute.jobs.backend import run_job
     from compute.jobs.local import LocalJobs
-    from compute.queries import LineQuery, SurfaceQuery
+    from compute.kinds.line import LineQuery
+    from compute.kinds.surface.query import SurfaceQuery
 
     jobs = LocalJobs(store)
     surface = SurfaceQuery(relu_run.id, "random-plane", -1.0, 1.0, -1.0, 1.0, 61, 61, seed=7)
@@ -68,7 +72,7 @@ def test_a_new_line_runs_before_a_big_job_ends(relu_run, store):
 
 def test_an_unwatched_job_is_cancelled(relu_run, store, monkeypatch):
     from compute.jobs.local import LocalJobs
-    from compute.queries import SurfaceQuery
+    from compute.kinds.surface.query import SurfaceQuery
 
     monkeypatch.setenv("LANDSCAPE_UNWATCHED_GRACE", "1")
     jobs = LocalJobs(store)

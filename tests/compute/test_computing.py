@@ -14,7 +14,9 @@ from compute.computing import computing, lend
 from compute.job_status import DONE
 from compute.jobs.backend import run_job
 from compute.jobs.local import LocalJobs
-from compute.queries import LineQuery, TrainQuery, resolve
+from compute.kinds.line import LineQuery
+from compute.kinds.train import TrainQuery
+from compute.kinds import resolve
 from compute.store import Store
 from compute.training import train
 
@@ -56,6 +58,7 @@ def test_lend_is_free_when_nobody_waits_and_when_held_twice():
 
 def test_a_line_asked_for_while_a_run_trains_is_answered_first(tmp_path, monkeypatch):
     from compute import training
+    from compute.kinds import train as train_kind
 
     monkeypatch.setenv("LANDSCAPE_HOME", str(tmp_path / "home"))
     store = Store()
@@ -70,7 +73,7 @@ def test_a_line_asked_for_while_a_run_trains_is_answered_first(tmp_path, monkeyp
 
         return real(*args, step_progress=progress, **kwargs)
 
-    monkeypatch.setattr(training, "train", slowed)
+    monkeypatch.setattr(train_kind, "train", slowed)  # the training job's loop
     jobs = LocalJobs(store, file_cache(tmp_path / "cache"))
     training_job = TrainQuery("scalar-linear", "small", 1)
     jobs.submit(training_job)

@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from compute.kinds.control import compute_control, normalised_curve
+from compute.kinds.control import ControlQuery, compute_control, normalised_curve
 from models.errors import BadInput
-from compute.queries import ControlQuery
 from compute.resources import theta_of
 
 

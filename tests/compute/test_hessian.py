@@ -12,10 +12,11 @@ from torch import nn
 from torch.func import functional_call
 
 from compute.evaluator import Evaluator
-from compute.hessian import HessianResult, Point, spectrum, top_eigenvalue
+from compute.kinds.hessian import HessianQuery, HessianResult, spectrum
+from compute.hessian import Point, top_eigenvalue
 from compute.derivatives import gradient, hessian_vector_products
 from compute.params import ParamLayout
-from compute.queries import HessianQuery, resolve
+from compute.kinds import resolve
 from models.errors import BadInput
 from models.objectives import OBJECTIVES
 
@@ -164,7 +165,7 @@ def test_the_kind_through_the_job_layer(relu_curvature, relu_run, store):
     from compute.jobs.local import LocalJobs
 
     query, result = relu_curvature
-    assert query.at == f"final:{relu_run.id}"
+    assert str(query.at) == f"final:{relu_run.id}"
     r = HessianResult.from_json(result)
     eigen = r.splits["train"]["eigen"]
     assert eigen["top"]["values"][0] >= eigen["top"]["values"][1] > 0
@@ -178,13 +179,13 @@ def test_the_kind_through_the_job_layer(relu_curvature, relu_run, store):
 
 
 def test_a_point_on_the_line_and_the_estimate(relu_run, store):
-    from compute import budget
-    from compute.hessian import compute_hessian
+    from compute.kinds import estimate
+    from compute.kinds.hessian import compute_hessian
 
     query = resolve(HessianQuery(f"init:{relu_run.id}", to=f"final:{relu_run.id}", alpha=1.0, top=1), store)
     at_final = compute_hessian(query, store).splits["train"]["eigen"]["top"]["values"][0]
     direct = compute_hessian(resolve(HessianQuery(f"final:{relu_run.id}", top=1), store),
                              store).splits["train"]["eigen"]["top"]["values"][0]
     assert abs(at_final - direct) <= 2e-3 * direct
-    work, per_product, field = budget.estimate(query, store)
+    work, per_product, field, _advice = estimate(query, store)
     assert work == pytest.approx(100 * per_product) and field == "iterations"

@@ -8,9 +8,12 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from compute.hessian import compute_hessian
-from compute.kinds.line import compute_line, endpoint_theta
-from compute.queries import Endpoint, HessianQuery, LineQuery, SurfaceQuery, resolve
+from compute.kinds.hessian import HessianQuery, compute_hessian
+from compute.kinds.line import LineQuery, compute_line
+from compute.endpoints import endpoint_theta
+from compute.queries import Endpoint
+from compute.kinds.surface.query import SurfaceQuery
+from compute.kinds import resolve
 from compute.resources import evaluator_for
 from compute.kinds.surface.kind import compute_surface
 from models.errors import BadInput

@@ -97,8 +97,8 @@ def test_a_transformer_language_model_on_tokens(tmp_path, empty_store):
     step4 = next(e for e in run.manifest["steps"] if e["step"] == 4)
     assert step4["cost"]["train"] == pytest.approx(_cost(model, *data["train"]), abs=2e-6)
 
-    from compute.kinds.line import compute_line
-    from compute.queries import LineQuery, resolve
+    from compute.kinds.line import LineQuery, compute_line
+    from compute.kinds import resolve
 
     line = compute_line(resolve(LineQuery.from_args(f"step:{run.id}:0", f"step:{run.id}:4", "-0.5:1.5", 3, "train"),
                                 empty_store), empty_store)
@@ -212,8 +212,8 @@ def _recomputed(model, x_train):
 
 @pytest.mark.parametrize("bn", ["interpolate", "recompute"])
 def test_lines_of_an_imported_resnet_match_a_per_point_loop(bn, resnet_ckpts, empty_store):
-    from compute.kinds.line import compute_line
-    from compute.queries import LineQuery, resolve
+    from compute.kinds.line import LineQuery, compute_line
+    from compute.kinds import resolve
 
     run = _import(resnet_ckpts, empty_store, final_step=6)  # a few steps: the best may be step 0
     query = resolve(LineQuery.from_args(f"init:{run.id}", f"final:{run.id}", "-0.5:1.5", 5, "train,valid",
@@ -231,8 +231,8 @@ def test_lines_of_an_imported_resnet_match_a_per_point_loop(bn, resnet_ckpts, em
 
 
 def test_the_two_policies_differ_and_are_two_cache_keys(resnet_ckpts, empty_store):
-    from compute.kinds.line import compute_line
-    from compute.queries import LineQuery, resolve
+    from compute.kinds.line import LineQuery, compute_line
+    from compute.kinds import resolve
 
     run = _import(resnet_ckpts, empty_store, final_step=6)
     a, b = (resolve(LineQuery.from_args(f"random:3", f"final:{run.id}", "0:1", 3, "train", bn=bn), empty_store)
@@ -242,7 +242,8 @@ def test_the_two_policies_differ_and_are_two_cache_keys(resnet_ckpts, empty_stor
 
 
 def test_a_model_without_batchnorm_ignores_the_policy(relu_run, store):
-    from compute.queries import LineQuery, resolve
+    from compute.kinds.line import LineQuery
+    from compute.kinds import resolve
 
     a, b = (resolve(LineQuery.from_args(f"init:{relu_run.id}", f"final:{relu_run.id}", bn=bn), store)
             for bn in ("interpolate", "recompute"))
@@ -277,8 +278,8 @@ def test_the_recorder_refuses_a_factory_of_another_model(empty_store):
 
 def test_an_imported_relu_mlp_takes_the_line_fast_path(tmp_path, empty_store, monkeypatch):
     from compute import linefast
-    from compute.kinds.line import compute_line
-    from compute.queries import LineQuery, resolve
+    from compute.kinds.line import LineQuery, compute_line
+    from compute.kinds import resolve
 
     assert linefast.piecewise_linear_mlp(resnet.mlp()) == ("relu", ["1", "3", "5"])
     folder = user_train.train_and_save(resnet.mlp(), user_data.images(), tmp_path / "mlp", steps=4, every=4)

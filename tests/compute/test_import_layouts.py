@@ -56,8 +56,8 @@ def _cli_refusal(folder, home, monkeypatch, capsys, *extra, model="userpkg.gpt:t
 
 
 def _line(run, store, points=3):
-    from compute.kinds.line import compute_line
-    from compute.queries import LineQuery, resolve
+    from compute.kinds.line import LineQuery, compute_line
+    from compute.kinds import resolve
 
     return compute_line(resolve(LineQuery.from_args(f"init:{run.id}", f"final:{run.id}", "0:1", points, "train"),
                                 store), store)
@@ -262,8 +262,8 @@ def test_lightning_ckpt_with_model_prefix(nano_states, tmp_path, monkeypatch, ca
     line = _cli_refusal(tmp_path / "lightning", tmp_path / "home2", monkeypatch, capsys, "--prefix", "net.", **kw)
     assert "--prefix 'net.' matches no key" in line
 
-    from compute.kinds.line import compute_line
-    from compute.queries import LineQuery, resolve
+    from compute.kinds.line import LineQuery, compute_line
+    from compute.kinds import resolve
 
     monkeypatch.setenv("LANDSCAPE_HOME", str(tmp_path / "home"))  # its signing key too (compute/signing.py)
     store = Store(tmp_path / "home")

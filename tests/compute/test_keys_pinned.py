@@ -5,7 +5,11 @@ was. The literals were computed before the query classes moved (issue 19); never
 import pytest
 
 from compute.kinds.hessian import HessianQuery
-from compute.queries import ControlQuery, LineQuery, SurfaceQuery, TrainQuery, TrajectoryQuery
+from compute.kinds.control import ControlQuery
+from compute.kinds.line import LineQuery
+from compute.kinds.surface.query import SurfaceQuery
+from compute.kinds.train import TrainQuery
+from compute.kinds.trajectory import TrajectoryQuery
 
 RUN = "relu-mnist-small-s0-0123456789ab"
 RUN2 = "relu-mnist-small-s1-ba9876543210"

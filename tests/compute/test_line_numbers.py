@@ -11,8 +11,9 @@ from compute import adaptive
 from compute.align import model_refusal
 from compute.jobs.backend import run_job
 from compute.jobs.local import LocalJobs
-from compute.kinds.line import compute_line
-from compute.queries import Endpoint, LineQuery, resolve
+from compute.kinds.line import LineQuery, compute_line
+from compute.queries import Endpoint
+from compute.kinds import resolve
 from compute.resources import evaluator_for
 from models.errors import BadInput
 

@@ -3,10 +3,11 @@ import pytest
 
 from models.errors import BadInput
 from compute.jobs.base import execute
-from compute.kinds.line import compute_line
-from compute.queries import Endpoint, LineQuery, TrajectoryQuery, resolve
+from compute.kinds.line import LineQuery, compute_line
+from compute.queries import Endpoint
+from compute.kinds.trajectory import TrajectoryQuery, compute_trajectory
+from compute.kinds import resolve
 from compute.validate import parse_range
-from compute.kinds.trajectory import compute_trajectory
 
 
 @pytest.mark.parametrize("alpha, dtype", [("0:1", "float32"), ("-1:2", "float64")])

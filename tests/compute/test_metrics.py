@@ -9,9 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from compute.kinds.control import compute_control
+from compute.kinds.control import ControlQuery, compute_control
 from compute.metrics import DEFAULT_TOLERANCE, line_metrics
-from compute.queries import ControlQuery
 
 
 def _plain(obj) -> None:

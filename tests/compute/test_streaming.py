@@ -218,8 +218,7 @@ def _import(folder, store, data, **kw):
 
 def test_import_of_a_dataloader_records_shards_and_its_line_equals_the_tensors(mlp_ckpts, tmp_path, monkeypatch):
     from compute import resources
-    from compute.kinds.line import compute_line
-    from compute.queries import LineQuery
+    from compute.kinds.line import LineQuery, compute_line
 
     store = Store(tmp_path / "home")
     monkeypatch.setenv("LANDSCAPE_HOME", str(tmp_path / "home"))
@@ -239,8 +238,7 @@ def test_import_of_a_dataloader_records_shards_and_its_line_equals_the_tensors(m
 
 def test_data_that_changed_since_import_is_refused(mlp_ckpts, tmp_path, monkeypatch):
     from compute import resources
-    from compute.kinds.line import compute_line
-    from compute.queries import LineQuery
+    from compute.kinds.line import LineQuery, compute_line
 
     store = Store(tmp_path / "home")
     run = _import(mlp_ckpts, store, "userpkg.streams:changing_length", name="changing")

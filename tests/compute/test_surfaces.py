@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from models.errors import BadInput
-from compute.kinds.line import compute_line
-from compute.queries import LineQuery, SurfaceQuery, TrajectoryQuery
+from compute.kinds.line import LineQuery, compute_line
+from compute.kinds.surface.query import SurfaceQuery
+from compute.kinds.trajectory import TrajectoryQuery, compute_trajectory
 from compute.resources import evaluator_for, theta_of
-from compute.kinds.surface.kind import compute_surface, filter_normalised
-from compute.kinds.trajectory import compute_trajectory
+from compute.kinds.surface.kind import compute_surface
+from compute.kinds.surface.plane import filter_normalised
 
 
 def _true_costs(run, steps, splits):
@@ -135,7 +136,8 @@ def _same(a, b):
 @pytest.mark.parametrize("surface", ["paper", "random-plane"])
 def test_chunks_of_whole_rows_equal_one_shot_bit_for_bit(relu_run, store, surface):
     from compute.jobs.base import execute
-    from compute.kinds.surface.kind import row_width, split_surface
+    from compute.kinds.surface.grid import row_width
+    from compute.kinds.surface.kind import split_surface
 
     q = SurfaceQuery(relu_run.id, surface, rows=4, columns=2)
     whole = compute_surface(q, store).to_json()
@@ -153,7 +155,8 @@ def test_rows_cut_in_parts_agree_with_whole_rows(relu_run, store, surface, monke
     start and end of the parts, across rows too. The line fast path expands about the middle of the
     points of its call, so there the parts agree with the whole row to float rounding."""
     from compute import linefast
-    from compute.kinds.surface.kind import MIN_ROW_PART, row_width, split_surface
+    from compute.kinds.surface.kind import MIN_ROW_PART, split_surface
+    from compute.kinds.surface.grid import row_width
 
     q = SurfaceQuery(relu_run.id, surface, rows=3, columns=18 - (surface == "paper"))
     width = row_width(q)
@@ -179,12 +182,12 @@ def test_rows_cut_in_parts_agree_with_whole_rows(relu_run, store, surface, monke
 def test_a_small_model_s_surface_chunks_hold_about_the_work_of_a_line_chunk(relu_run, store):
     from compute import budget
     from compute.jobs.base import CHUNK_POINTS, chunk_points
-    from compute.queries import resolve
+    from compute.kinds import estimate, resolve
     from compute.kinds.surface.kind import split_surface
 
     q = resolve(SurfaceQuery(relu_run.id, "random-plane", -1.0, 1.0, -1.0, 1.0, 201, 201, seed=3), store)
     points = chunk_points(q, store)
-    _work, per_point, _field = budget.estimate(q, store)
+    per_point = estimate(q, store).per_point
     assert points == int(budget.CHUNK_WORK // per_point) > CHUNK_POINTS  # the work decides, not a line's cap
     chunks = split_surface(q, points)
     assert max(hi - lo for lo, hi in chunks) <= points < 201  # parts of rows

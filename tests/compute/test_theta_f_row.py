@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from compute.queries import SurfaceQuery
-from compute.kinds.surface.kind import ON_LINE, Row, _row_geometry, compute_surface
+from compute.kinds.surface.query import SurfaceQuery
+from compute.kinds.surface.paper import ON_LINE, Row, _row_geometry
+from compute.kinds.surface.kind import compute_surface
 from compute.kinds.trajectory import frame_of
 
 

@@ -13,7 +13,8 @@ import pytest
 
 from compute.jobs.cache import KEY_PREFIX, file_cache, redis_client
 from compute.jobs.backend import run_job
-from compute.queries import LineQuery, resolve
+from compute.kinds.line import LineQuery
+from compute.kinds import resolve
 from compute.store import landscape_home
 
 
@@ -134,7 +135,8 @@ def test_celery_jobs_recompute_a_damaged_redis_entry(store, scalar_run, jobs_fac
 @pytest.mark.parametrize("backend", ["file", "redis"])
 def test_a_damaged_points_cache_of_adaptive_lines_is_a_miss(store, scalar_run, monkeypatch, tmp_path, caplog,
                                                              backend, request):
-    from compute.kinds.line import compute_adaptive_line, points_key
+    from compute.kinds.line import compute_adaptive_line
+    from compute.kinds.line_points import points_key
 
     if backend == "redis":
         monkeypatch.setenv("REDIS_URL", request.getfixturevalue("redis_url"))

@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 from compute.jobs.base import execute
-from compute.queries import LineQuery, SurfaceQuery, resolve
+from compute.kinds.line import LineQuery
+from compute.kinds.surface.query import SurfaceQuery
+from compute.kinds import resolve
 
 ROOT = Path(__file__).resolve().parents[3]
 

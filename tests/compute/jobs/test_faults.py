@@ -15,7 +15,7 @@ from compute.jobs.celery_app import CeleryJobs
 from compute.jobs.redis_board import PREFIX
 from compute.job_status import DONE
 from compute.jobs.base import execute
-from compute.queries import LineQuery
+from compute.kinds.line import LineQuery
 
 
 def _line(run, points: int) -> LineQuery:
@@ -102,7 +102,7 @@ def test_redis_stopped_midway_gives_clear_errors_then_work_resumes(
         with pytest.raises(RedisUnavailable, match=f"Redis at {server.url} is unreachable"):
             no_hang(ask, 60)  # an error, not a hang
     monkeypatch.setenv("REDIS_URL", server.url)
-    code = no_hang(lambda: main(["line", "--from", query.start, "--to", query.end, "--alpha=-0.25:1.25",
+    code = no_hang(lambda: main(["line", "--from", str(query.start), "--to", str(query.end), "--alpha=-0.25:1.25",
                                  "--points", "320", "--dtype", "float64"]), 60)
     out, err = capsys.readouterr()
     lines = [line for line in err.splitlines() if line.strip()]

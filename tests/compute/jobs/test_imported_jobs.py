@@ -16,7 +16,9 @@ from compute import resources
 from compute.importing import import_run
 from compute.jobs.backend import run_job
 from compute.jobs.errors import JobFailed
-from compute.queries import LineQuery, SurfaceQuery, resolve
+from compute.kinds.line import LineQuery
+from compute.kinds.surface.query import SurfaceQuery
+from compute.kinds import resolve
 
 TESTS = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(TESTS))

@@ -12,7 +12,8 @@ from compute.job_status import CANCELLED, DONE, FAILED
 from compute.jobs.backend import run_job
 from compute.jobs.base import execute
 from compute.jobs.errors import JobFailed
-from compute.queries import LineQuery, TrajectoryQuery
+from compute.kinds.line import LineQuery
+from compute.kinds.trajectory import TrajectoryQuery
 from models.errors import BadInput
 
 
@@ -50,7 +51,7 @@ def test_celery_path_equals_embedded_path(thread_worker, jobs_factory, relu_run,
     # the CLI goes through the same workers when REDIS_URL is set, and in-process with --local
     monkeypatch.setenv("REDIS_URL", redis_url)
     for extra in ([], ["--local"]):
-        assert main(["line", "--from", query.start, "--to", query.end, "--alpha=-0.25:1.25", "--points", "120",
+        assert main(["line", "--from", str(query.start), "--to", str(query.end), "--alpha=-0.25:1.25", "--points", "120",
                      "--format", "json", *extra]) == 0
         assert _values(json.loads(capsys.readouterr().out)) == _values(embedded)
 

@@ -18,7 +18,9 @@ import torch
 from compute.jobs.cache import KEY_PREFIX, redis_client
 from compute.jobs.backend import run_job
 from compute.jobs.base import execute
-from compute.queries import LineQuery, SurfaceQuery, resolve
+from compute.kinds.line import LineQuery
+from compute.kinds.surface.query import SurfaceQuery
+from compute.kinds import resolve
 
 # the largest difference a general-path value may show between thread counts, relative to |J| (>= 1):
 # measured 1e-8 (2.2e-8 on J = 2.46, sigmoid-mnist small, 201 points, 1 vs 2 threads, load 13)

@@ -9,8 +9,9 @@ import numpy as np
 from compute.jobs.celery_app import CeleryJobs
 from compute.jobs.backend import run_job
 from compute.jobs.base import execute
-from compute.kinds.line import points_key
-from compute.queries import LineQuery, resolve
+from compute.kinds.line_points import points_key
+from compute.kinds.line import LineQuery
+from compute.kinds import resolve
 
 
 def _adaptive(run, window: str, store) -> LineQuery:

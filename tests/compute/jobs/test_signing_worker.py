@@ -12,8 +12,8 @@ from compute import signing
 from compute.jobs.backend import run_job
 from compute.jobs.base import CHUNK_POINTS
 from compute.jobs.errors import JobFailed
-from compute.kinds import kind_of
-from compute.queries import LineQuery, resolve
+from compute.kinds import kind_of, resolve
+from compute.kinds.line import LineQuery
 from tests.compute.test_signing import (  # noqa: F401  (fixtures)
     checkpoints, code, evil_model, forge, never_ran, tiny_run)
 

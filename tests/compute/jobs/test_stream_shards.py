@@ -14,8 +14,8 @@ from compute import budget, resources
 from compute.importing import import_run
 from compute.jobs.backend import run_job
 from compute.jobs.base import split_chunks
-from compute.kinds import kind_of
-from compute.queries import LineQuery, resolve
+from compute.kinds import estimate, kind_of, resolve
+from compute.kinds.line import LineQuery
 from models import batches
 
 TESTS = Path(__file__).resolve().parent.parent.parent
@@ -46,7 +46,7 @@ def test_a_line_cut_by_data_is_the_line_in_one_piece_to_the_bit(sharded_run, sto
     query = _line(sharded_run, store)
     whole = run_job(query, jobs_factory("local"))
     assert whole["meta"]["chunks"] == 1
-    monkeypatch.setattr(budget, "CHUNK_WORK", budget.estimate(query, store)[0] / 4)  # ~4 chunks' worth
+    monkeypatch.setattr(budget, "CHUNK_WORK", estimate(query, store).work / 4)  # ~4 chunks' worth
     chunks = split_chunks(kind_of("line"), query, store)
     assert len(chunks) >= 3 and all(c[:2] == [0, 5] for c in chunks)  # all the points, a range of shards each
     assert [c[2] for c in chunks[1:]] == [c[3] for c in chunks[:-1]] and (chunks[0][2], chunks[-1][3]) == (0, 14)
@@ -62,7 +62,7 @@ def test_one_and_two_worker_processes_give_the_same_bits(sharded_run, store, job
                                                          spawn_worker, wait, redis_url):
     query = _line(sharded_run, store)
     whole = run_job(query, jobs_factory("local"))
-    monkeypatch.setattr(budget, "CHUNK_WORK", budget.estimate(query, store)[0] / 4)
+    monkeypatch.setattr(budget, "CHUNK_WORK", estimate(query, store).work / 4)
     first = spawn_worker("shard-a")
     wait(first.ready, 60, "worker a")
     one = run_job(query, jobs_factory("celery"))

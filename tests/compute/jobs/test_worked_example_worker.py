@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 
 from compute.jobs.backend import run_job
-from compute.queries import LineQuery, SurfaceQuery, resolve
+from compute.kinds.line import LineQuery
+from compute.kinds.surface.query import SurfaceQuery
+from compute.kinds import resolve
 from tests.worked_example import worked_example
 
 pytest.importorskip("transformers")
