@@ -67,7 +67,8 @@ def cmd_trajectory(run: str, fmt: str, out: str | None, local: bool, plot: str |
 @click.option(SURFACE_FIELDS.cli("surface"), "kind",
               default="paper", help="paper (default; rows along the residual directions, "
               "appendix C), random-plane (Fig 21), alpha-random (Fig 22), hessian (the plane of the top two "
-              "Hessian eigenvectors at theta_f)")
+              "Hessian eigenvectors at theta_f), pca (the plane of the trajectory's first two principal "
+              "directions, Li et al. 2018)")
 @click.option(SURFACE_FIELDS.cli("alpha_min"), "alpha", help="range A:B (default: fitted to the trajectory)")
 @click.option(SURFACE_FIELDS.cli("beta_min"), "beta", help="range B0:B1 (default: fitted to the trajectory)")
 @click.option(SURFACE_FIELDS.cli("rows"), "points",

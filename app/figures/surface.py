@@ -38,7 +38,39 @@ def axis_names(result: dict) -> tuple[str, str]:
         lam = (result.get("meta") or {}).get("eigenvalues") or [None, None]
         return tuple(f"{n}  (eigenvector v{i + 1}, λ{i + 1} = {v:.4g})" if v is not None else f"{n}  (v{i + 1})"
                      for i, (n, v) in enumerate(zip("ab", lam)))
+    if kind == "pca":  # the share of the trajectory's variance along each direction
+        ratio = (result.get("meta") or {}).get("explained_variance_ratio") or [None, None]
+        return tuple(f"{n}  (principal direction d{i + 1}, {v:.1%} of the variance)" if v is not None
+                     else f"{n}  (d{i + 1})" for i, (n, v) in enumerate(zip("ab", ratio)))
     return "a  (random d₁)", "b  (random d₂)"
+
+
+def plane_note(result: dict, split: str) -> str | None:
+    """How much of the trajectory a plane shows, in one sentence: the share of each checkpoint's
+    distance to the plane's origin that lies off it, and how far J at the projection is from J(θ(t))
+    (None for `paper`, where the trajectory lies on the surface, or a result without the shares)."""
+    traj = result.get("trajectory") or {}
+    off = [v for v in traj.get("off_plane") or [] if v is not None]
+    if result.get("path") is not None or not off:
+        return None
+    true, plane = traj["cost"].get(split) or [], (traj.get("plane_cost") or {}).get(split) or []
+    gaps = [abs(p - j) for p, j in zip(plane, true) if p is not None and j is not None]
+    away = sorted(v for v in off if v > 0)  # the plane's origin (a checkpoint) is on it: not counted
+    if not away:
+        return "The whole trajectory lies in this plane: the drawn path is the real one."
+    worst = max(range(len(off)), key=off.__getitem__)
+    median = away[len(away) // 2]
+    text = (f"Off the plane: {_percent(median)} of a checkpoint's distance to the plane's origin (median), "
+            f"up to {_percent(off[worst])} (step {traj['step'][worst]})")
+    if gaps:
+        text += f"; J at the projection differs from J(θ(t)) by up to {max(gaps):.3g}"
+    if median > 0.9:
+        text += ". The drawn path is a shadow: the checkpoints lie almost wholly off this plane"
+    return text + "."
+
+
+def _percent(share: float) -> str:
+    return f"{100 * share:.3g} %"
 
 
 def _trajectory_points(result: dict, split: str) -> tuple[list, list, list, list, list]:
@@ -56,8 +88,9 @@ def _trajectory_points(result: dict, split: str) -> tuple[list, list, list, list
                  for s, a, b, c in zip(path["step"], result["alpha"], path["beta"], z)]
         return result["alpha"], path["beta"], z, sizes, hover
     z = traj["plane_cost"][split]
-    hover = [[s, a, b, c, j, r] for s, a, b, c, j, r in
-             zip(traj["step"], traj["alpha"], traj["beta"], z, traj["cost"][split], traj["residual"])]
+    off = traj.get("off_plane") or [None] * len(z)  # absent from results cached before it was recorded
+    hover = [[s, a, b, c, j, r, None if f is None else 100 * f] for s, a, b, c, j, r, f in
+             zip(traj["step"], traj["alpha"], traj["beta"], z, traj["cost"][split], traj["residual"], off)]
     return traj["alpha"], traj["beta"], z, [5] * len(z), hover
 
 
@@ -143,6 +176,8 @@ def surface_figure(result: dict, *, split: str, plot: str = "surface", log_z: bo
     hovertemplate = ("step %{customdata[0]}<br>" + x + " = %{customdata[1]:.4g}<br>" + y + " = %{customdata[2]:.4g}"
                      "<br>J = %{customdata[3]:.6g}"
                      + ("<br>J(θ(t)) = %{customdata[4]:.6g}<br>off the plane by %{customdata[5]:.4g}" if planes else "")
+                     + (" (%{customdata[6]:.3g} % of its distance)" if planes and (result.get("trajectory") or {})
+                        .get("off_plane") else "")
                      + "<extra>SGD trajectory</extra>")
     name = "SGD trajectory" + (" (projected)" if planes else "")
     ztitle = f"J ({SPLIT_NAMES.get(split, split)})"
@@ -206,7 +241,8 @@ def surface_figure(result: dict, *, split: str, plot: str = "surface", log_z: bo
     notes = [a for a in layout["annotations"] if a.get("name") == NOTE]
     layout["annotations"] = [a for a in layout["annotations"] if a.get("name") != NOTE]
     turn = _turn_note(result) if result.get("path") is not None else None
-    parts = [a["text"] for a in notes] + ([wrap(turn, NOTE_CHARACTERS)] if turn else [])
+    shown = plane_note(result, split)
+    parts = [a["text"] for a in notes] + [wrap(t, NOTE_CHARACTERS) for t in (turn, shown) if t]
     if parts:
         text = "<br>".join(parts)
         lines = text.count("<br>") + 1

@@ -33,7 +33,8 @@ from .line import empty_text, no_run
 NAME = "surface"
 KINDS = {"paper": "paper: rows along β(t) (App. C)", "random-plane": "random plane through θ_f (Fig. 21)",
          "alpha-random": "α × random direction (Fig. 22)",
-         "hessian": "plane of the top two Hessian eigenvectors at θ_f"}
+         "hessian": "plane of the top two Hessian eigenvectors at θ_f",
+         "pca": "plane of the trajectory's two principal directions (Li et al.)"}
 PLOTS = {"surface": "3-D surface", "heatmap": "heat map", "contour": "contour"}
 
 
@@ -72,8 +73,9 @@ def camera_of(relayout: dict | None) -> tuple[float, ...] | None:
     return tuple(values[:3]) if tuple(values[3:]) == DEFAULT_CAMERA["center"] + DEFAULT_CAMERA["up"] else tuple(values)
 
 
-def _not_paper(state: dict) -> bool:
-    return state.get("kind", "paper") != "paper"
+def _seeded(state: dict) -> bool:
+    """Whether the surface's directions are drawn from a seed (random, or Lanczos's start)."""
+    return state.get("kind", "paper") not in ("paper", "pca")
 
 
 KIND = params.choice(SURFACE_FIELDS.url("surface"), KINDS, "paper")
@@ -84,7 +86,7 @@ GRID = Param(SURFACE_FIELDS.url("rows"),
              help="resolution NxM: N rows along α, M along β, 2..201 each")
 SPLIT = params.choice(SURFACE_FIELDS.url("splits"), SPLIT_NAMES, "train")
 DSEED = Param(SURFACE_FIELDS.url("seed"),
-              lambda t, s, c: validate.parse_seed(t, "dseed"), str, lambda s, c: 0, relevant=_not_paper,
+              lambda t, s, c: validate.parse_seed(t, "dseed"), str, lambda s, c: 0, relevant=_seeded,
               help="seed of the random direction(s)")
 NORM = params.choice(SURFACE_FIELDS.url("normalization"),
                      {"global": "global (norm ‖θ_f − θᵢ‖)", "filter": "filter-wise (Li et al.)"}, "global",
@@ -104,7 +106,7 @@ def queries(state: dict, catalog: RunCatalog) -> dict[str, SurfaceQuery]:
     (a_lo, a_hi), (b_lo, b_hi) = state["arange"] or (None, None), state["brange"] or (None, None)
     rows, columns = state["grid"]
     return {"surface": SurfaceQuery(state["run"], kind, a_lo, a_hi, b_lo, b_hi, rows, columns, (state["split"],),
-                                    seed=state["dseed"] if kind != "paper" else None,
+                                    seed=state["dseed"] if _seeded(state) else None,
                                     normalization=state["norm"] if kind == "random-plane" else None,
                                     bn=state.get("bn", validate.DEFAULT_BN),
                                     dtype=state.get("dtype", validate.DEFAULT_DTYPE))}
@@ -117,7 +119,9 @@ def _title(state: dict, catalog: RunCatalog, result: dict) -> str:
     rows = f"{len(result['alpha'])} {a} × {len(result['beta'])} {b} values"
     kind = {"paper": "rows along the residual directions", "random-plane": f"random plane through {THETA_F}",
             "alpha-random": "α and a random direction ⟂ u",
-            "hessian": f"plane of the top two Hessian eigenvectors at {THETA_F}"}[result["query"]["surface"]]
+            "hessian": f"plane of the top two Hessian eigenvectors at {THETA_F}",
+            "pca": f"plane through {THETA_F} of the trajectory's two principal directions"
+            }[result["query"]["surface"]]
     bn = f"; BatchNorm statistics {meta['bn']}d" if meta.get("bn") else ""  # interpolated / recomputed
     precision = params.precision_note(meta.get("dtype", "float32"), meta.get("precision_error"))
     return f"{run.label}: {kind} ({rows}; ‖{THETA_F} − θᵢ‖ = {meta.get('distance', 0):.4g}{bn}){precision}"
@@ -143,7 +147,7 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
 
 def _axis_letters(kind: str) -> tuple[str, str]:
     """What the rows and the columns are called for `kind`: the axes' letters of the figure."""
-    return {"paper": ("rows", "β"), "random-plane": ("a", "b"), "alpha-random": ("α", "b")}[kind]
+    return {"paper": ("rows", "β"), "alpha-random": ("α", "b")}.get(kind, ("a", "b"))
 
 
 HELP = {
@@ -154,13 +158,20 @@ HELP = {
                     "chosen; the trajectory is projected onto the plane (hover: how far off it).",
     "alpha-random": "α × random (Fig. 22): θ = θᵢ + α(θ_f − θᵢ) + b·r with r random and orthogonal to θ_f − θᵢ; "
                     "the trajectory is projected (hover: how far off it).",
+    "hessian": "Hessian plane: θ = θ_f + a·v₁ + b·v₂ along the eigenvectors of the two largest eigenvalues of the "
+               "Hessian at θ_f (in the axis titles); the trajectory is projected (hover: how far off it).",
+    "pca": "PCA plane (Li et al. 2018): θ = θ_f + a·d₁ + b·d₂ along the first two principal directions of the "
+           "checkpoints θ(t) − θ_f, a and b distances in parameter space. The axis titles give the share of the "
+           "trajectory's variance each direction holds; the hover, the share of each checkpoint's distance to θ_f "
+           "that lies off the plane, and J(θ(t)) beside J at its projection: where that share is large, the drawn "
+           "path is not the real one.",
 }
 
 
 def layout(state: dict, catalog: RunCatalog) -> html.Div:
     v, form = NAME, widgets.Form(NAME, state, catalog)
     kind = state.get("kind", "paper")
-    a, b = {"paper": ("α", "β"), "random-plane": ("a", "b"), "alpha-random": ("α", "b")}[kind]
+    a, b = {"paper": ("α", "β"), "alpha-random": ("α", "b")}.get(kind, ("a", "b"))
     controls = html.Div([
         form.dropdown(params.RUN, "Run", placeholder="no runs yet"),
         form.radio(KIND, "Surface"),

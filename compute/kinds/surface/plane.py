@@ -1,5 +1,5 @@
-"""The plane surfaces: `random-plane` (Fig. 21), `alpha-random` (Fig. 22) and `hessian` (the top two
-eigenvectors at theta_f), each a true 2-D plane with the trajectory projected on it (see
+"""The plane surfaces: `random-plane` (Fig. 21), `alpha-random` (Fig. 22), `hessian` (the top two
+eigenvectors at theta_f) and `pca` (the trajectory's first two principal directions), each a true 2-D plane with the trajectory projected on it (see
 compute/kinds/surface/__init__.py)."""
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ...evaluator import Progress
+from ...evaluator import EvalOptions, Progress
 from ...hessian import hessian_plane
 from ...resources import LRU, buffer_basis, evaluator_for
 from ...store import Run, Store
 from ..trajectory import Frame, frame_of
+from .pca import pca_basis
 from .grid import (checkpoint_costs, evaluate_span, gaussian, orthogonal_random, part_json, part_meta,
                    rows_ending_in, surface_bn)
 from .query import SurfaceQuery
@@ -40,6 +41,8 @@ def plane_basis(query: SurfaceQuery, frame: Frame) -> tuple[torch.Tensor, dict]:
     """The plane's basis (see `_coefficients` for how a point's coordinates combine it) and meta."""
     if query.surface == "hessian":  # theta_f + a v1 + b v2 along the top two eigenvectors
         return hessian_plane(query, frame)
+    if query.surface == "pca":
+        return pca_basis(frame)
     if query.surface == "alpha-random":
         r = orthogonal_random(frame, query.seed)
         return torch.stack([frame.theta_i, frame.theta_f, r]), {"origin": "theta_i", "b_direction_norm": 1.0}
@@ -64,21 +67,24 @@ def _coefficients(kind: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.stack([np.ones_like(a), a, b], axis=1)  # theta_f + a d1 + b d2
 
 
-def _project(kind: str, basis: torch.Tensor, frame: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Least-squares coordinates of every recorded theta(t) in the plane, and the residual norm."""
+def _project(kind: str, basis: torch.Tensor, frame: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Least-squares coordinates of every recorded theta(t) in the plane, the residual norm, and the
+    residual's share of ||theta(t) - origin|| (0 at the origin)."""
     if kind == "alpha-random":
         origin, e1, e2 = frame.theta_i, frame.theta_f - frame.theta_i, basis[2]
     else:
         origin, e1, e2 = basis[0], basis[1], basis[2]
     gram = torch.tensor([[e1 @ e1, e1 @ e2], [e2 @ e1, e2 @ e2]], dtype=torch.float64)
-    a, b, residual = [], [], []
+    a, b, residual, off_plane = [], [], [], []
     for k in range(len(frame.steps)):
         delta = frame.theta(k) - origin
         x, y = torch.linalg.solve(gram, torch.stack([e1 @ delta, e2 @ delta])).tolist()
         a.append(x)
         b.append(y)
         residual.append(float(torch.linalg.vector_norm(delta - x * e1 - y * e2)))
-    return np.array(a), np.array(b), np.array(residual)
+        distance = float(torch.linalg.vector_norm(delta))
+        off_plane.append(residual[-1] / distance if distance > 0 else 0.0)
+    return np.array(a), np.array(b), np.array(residual), np.array(off_plane)
 
 
 def _auto_range(values: np.ndarray, must: tuple[float, float]) -> tuple[float, float]:
@@ -94,7 +100,7 @@ class PlaneGrid:
     coordinates in the plane, and the grid."""
     basis: torch.Tensor
     meta: dict
-    projection: tuple[np.ndarray, np.ndarray, np.ndarray]  # a(t), b(t), residual(t)
+    projection: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # a(t), b(t), residual(t), off_plane(t)
     alphas: np.ndarray
     betas: np.ndarray
 
@@ -107,19 +113,19 @@ _plane_grids = LRU(2)
 def plane_grid(query: SurfaceQuery, frame: Frame) -> PlaneGrid:
     def make() -> PlaneGrid:
         basis, plane_meta = plane_basis(query, frame)
-        ta, tb, residual = _project(query.surface, basis, frame)
+        ta, tb, residual, off_plane = _project(query.surface, basis, frame)
         if query.alpha_min is not None:
             a_range = (query.alpha_min, query.alpha_max)
         else:
-            a_range = _auto_range(ta, (-0.1, 1.1) if query.surface == "alpha-random" else (-1.0, 1.0))
+            a_range = _auto_range(ta, {"alpha-random": (-0.1, 1.1), "pca": (0.0, 0.0)}.get(query.surface, (-1.0, 1.0)))
         if query.beta_min is not None:
             b_range = (query.beta_min, query.beta_max)
         elif query.surface == "alpha-random":
             top = float(np.abs(tb).max()) or frame.distance
             b_range = (-1.5 * top, 1.5 * top)
         else:
-            b_range = _auto_range(tb, (-1.0, 1.0))
-        return PlaneGrid(basis, plane_meta, (ta, tb, residual), np.linspace(*a_range, query.rows),
+            b_range = _auto_range(tb, (0.0, 0.0) if query.surface == "pca" else (-1.0, 1.0))  # pca: a, b are distances
+        return PlaneGrid(basis, plane_meta, (ta, tb, residual, off_plane), np.linspace(*a_range, query.rows),
                          np.linspace(*b_range, query.columns))
 
     return _plane_grids.get(query.key(), make)
@@ -131,7 +137,7 @@ def plane_part(query: SurfaceQuery, store: Store, span: list[int], progress: Pro
     run = store.load(query.run)
     frame = frame_of(run)
     grid = plane_grid(query, frame)
-    basis, (ta, tb, residual), alphas, betas = grid.basis, grid.projection, grid.alphas, grid.betas
+    basis, (ta, tb, residual, off_plane), alphas, betas = grid.basis, grid.projection, grid.alphas, grid.betas
     evaluator = evaluator_for(run, query.dtype)
     # the plane's origin carries its checkpoint's buffers, its directions none
     buffers = buffer_basis(run, [run.init_step, run.final_step, None] if query.surface == "alpha-random"
@@ -144,10 +150,11 @@ def plane_part(query: SurfaceQuery, store: Store, span: list[int], progress: Pro
     trajectory = None
     if span[0] == 0:  # the first chunk carries the trajectory
         plane = evaluator.evaluate(basis, _coefficients(query.surface, ta, tb), query.splits, buffer_basis=buffers,
-                                   bn=query.bn)
+                                   options=EvalOptions(bn=query.bn))
         trajectory = clean_trajectory({
             "step": list(frame.steps), "alpha": ta.tolist(), "beta": tb.tolist(),
             "cost": checkpoint_costs(evaluator, run, frame.steps, query.splits), "residual": residual.tolist(),
+            "off_plane": off_plane.tolist(),  # the share of each checkpoint's distance the plane does not show
             # the cost of the trajectory's projection on the plane, under it
             "plane_cost": {s: m.cost.tolist() for s, m in plane.splits.items()}})
     rows = [{"alpha": float(alphas[i])} for i in rows_ending_in(span, query.columns)]

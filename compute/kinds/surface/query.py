@@ -15,7 +15,7 @@ from ...store import Store
 from ...validate import (DEFAULT_BN, check_grid, parse_bn, parse_bounds, parse_choice, parse_dtype, parse_finite,
                          parse_grid, parse_range, parse_seed, parse_splits)
 
-SURFACE_KINDS = ("paper", "random-plane", "alpha-random", "hessian")
+SURFACE_KINDS = ("paper", "random-plane", "alpha-random", "hessian", "pca")
 NORMALIZATIONS = ("global", "filter")
 
 
@@ -24,7 +24,9 @@ class SurfaceQuery(Query):
     """A cost surface of one run with its trajectory (appendix C, D): see compute/kinds/surface/.
 
     surface: "paper" (rows along each step's residual direction), "random-plane" (theta_f + a d1 + b d2)
-    or "alpha-random" (theta_i + alpha (theta_f - theta_i) + b r, r random and orthogonal to u).
+    or "alpha-random" (theta_i + alpha (theta_f - theta_i) + b r, r random and orthogonal to u),
+    "hessian" (theta_f + a v1 + b v2, the top eigenvectors) or "pca" (theta_f + a d1 + b d2, the
+    trajectory's first two principal directions: compute/kinds/surface/pca.py).
     Ranges left None are fitted to the trajectory. seed applies to the random kinds, scale and
     normalization to random-plane only.
     """
@@ -54,7 +56,7 @@ class SurfaceQuery(Query):
         for name, lo, hi, n in (("alpha", a_lo, a_hi, rows), ("beta", b_lo, b_hi, columns)):
             if lo is not None:
                 check_grid(lo, hi, n, name)
-        random_kind = self.surface != "paper"
+        random_kind = self.surface not in ("paper", "pca")  # pca's directions are the trajectory's own
         if self.seed is not None and not random_kind:
             raise BadInput("seed applies to the random-plane and alpha-random surfaces only", field="seed")
         seed = None
