@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TypeVar
 
 from compute.jobs.backend import get_jobs
 from compute.queries import Query
 
 DONE, FAILED, CANCELLED = "done", "failed", "cancelled"
+
+R = TypeVar("R")  # a compute result class (compute/kinds/*): LineResult, SurfaceResult, ...
 
 
 @dataclass
@@ -31,6 +34,13 @@ class Outcome:
     @property
     def ready(self) -> bool:
         return self.result is not None
+
+    def read(self, result_type: type[R]) -> R:
+        """The result as a `result_type` object, read from its JSON: once per draw, by the view that
+        knows the type; the figures take the object."""
+        if self.result is None:
+            raise ValueError(f"the job {self.key} has no result yet ({self.state})")
+        return result_type.from_json(self.result)
 
 
 def submit(queries: dict[str, Query]) -> tuple[dict[str, str], bool]:

@@ -1,4 +1,4 @@
-"""Figures of the control experiments (appendix D, sections 4-5), from a ControlResult's JSON:
+"""Figures of the control experiments (appendix D, sections 4-5), from a ControlResult's arrays:
 random walks (Fig. 11), convex gradient descent (Fig. 12), the factored model's cost (Fig. 14),
 the depth-2 scalar model's lines (Figs 9, 10) and the two most-travelled components of a run
 (Fig. 7 right).
@@ -10,6 +10,8 @@ import math
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+from compute.kinds.control import ControlResult
 
 from ..labels import SPLIT_NAMES
 from .style import FONT, NOTE, RUN_COLORS, top
@@ -150,6 +152,6 @@ CONTROL_FIGURES = {"random-walk": random_walk_figure, "convex": convex_figure, "
 
 
 
-def controls_figure(result: dict) -> dict:
+def controls_figure(result: ControlResult) -> dict:
     """The figure of a control experiment's result."""
-    return CONTROL_FIGURES[result["experiment"]](result).to_dict()
+    return CONTROL_FIGURES[result.experiment](result.data).to_dict()

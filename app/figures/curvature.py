@@ -1,5 +1,5 @@
-"""Curvature figures from a `HessianResult.to_json()` (compute/kinds/hessian.py), and the sharpness panel
-of a line (`LineResult` with `sharpness`): pure functions of the results' JSON.
+"""Curvature figures of a `HessianResult` (compute/kinds/hessian.py), and the sharpness panel of a line
+(`LineResult` with `sharpness`): pure functions of the result objects.
 
 The density is drawn on a symmetric-log axis (Plotly has none: x is u = sign(λ) log10(1 + |λ|/c),
 c the result's `linthresh`, and the ticks are labelled in λ), where it was broadened, so the bulk
@@ -9,6 +9,9 @@ near 0 and the outliers far out are both visible; the top eigenvalues are marked
 from __future__ import annotations
 
 import math
+
+from compute.kinds.hessian import HessianResult
+from compute.kinds.line_result import LineResult
 
 from ..labels import SPLIT_NAMES
 from .style import SPLIT_COLORS, axis, base, message_figure
@@ -36,10 +39,10 @@ def _ticks(lo: float, hi: float, c: float) -> tuple[list[float], list[str]]:
     return [_u(v, c) for v in values], [f"{v:.3g}" for v in values]
 
 
-def density_figure(result: dict, title: str = "") -> dict:
+def density_figure(result: HessianResult, title: str = "") -> dict:
     """The spectral density of each split on a symmetric-log λ axis, the top eigenvalues marked,
     the trace ± its standard error in the legend."""
-    splits = result["splits"]
+    splits = result.splits
     dens = {s: r["density"] for s, r in splits.items() if r.get("density")}
     fig = base(title, "Hessian eigenvalue λ (symmetric-log axis)", "spectral density (per unit of the axis)",
                height=420)
@@ -77,10 +80,10 @@ def density_figure(result: dict, title: str = "") -> dict:
     return fig
 
 
-def _eigenvalues_only(result: dict, title: str) -> dict:
+def _eigenvalues_only(result: HessianResult, title: str) -> dict:
     """Without a density: the eigenvalues found, per split, as a bar chart."""
     fig = base(title, "eigenvalue", "λ", height=420)
-    for s, r in result["splits"].items():
+    for s, r in result.splits.items():
         eigen = r.get("eigen") or {}
         values = (eigen.get("top") or {}).get("values", []) + (eigen.get("bottom") or {}).get("values", [])
         names = [f"λ{i + 1}" for i in range(len((eigen.get("top") or {}).get("values", [])))]
@@ -94,11 +97,11 @@ def _eigenvalues_only(result: dict, title: str) -> dict:
     return fig
 
 
-def convergence_figure(result: dict, title: str = "") -> dict:
+def convergence_figure(result: HessianResult, title: str = "") -> dict:
     """The Lanczos run: each wanted Ritz value against the iteration, and (dotted, right axis, log)
     the largest relative error bound."""
     fig = base(title, "Lanczos iteration (Hessian-vector products)", "Ritz value", height=360)
-    for s, r in result["splits"].items():
+    for s, r in result.splits.items():
         eigen = r.get("eigen")
         if not eigen:
             continue
@@ -121,14 +124,14 @@ def convergence_figure(result: dict, title: str = "") -> dict:
     return fig
 
 
-def with_sharpness(fig: dict, result: dict) -> dict:
+def with_sharpness(fig: dict, result: LineResult) -> dict:
     """A panel at the bottom of a line's figure: lambda_max of the Hessian at the points of the line
     where it was computed (the line's `sharpness`), per split. Under a derivatives panel when there
     is one."""
-    sharp = result.get("sharpness") or {}
+    sharp = result.sharpness or {}
     if not sharp:
         return fig
-    layout, alpha = fig["layout"], result["alpha"]
+    layout, alpha = fig["layout"], result.alpha
     if "yaxis2" in layout:  # the derivatives panel: curve, derivatives, sharpness
         layout["yaxis"]["domain"], layout["yaxis2"]["domain"] = [0.58, 1.0], [0.30, 0.44]
         layout["legend2"]["y"] = 0.45

@@ -1,19 +1,22 @@
 """The line-family figures: a line J((1-α)θ₀ + αθ₁) with its derivatives and aligned twin, the
 metrics table under it, the compare view's lines of several runs (Fig. 3), and a run's learning
-curve and α(t)-β(t) plots (Figs 1 right, 13). Inputs are the results' JSON (`LineResult.to_json()`,
-`TrajectoryResult.to_json()`).
+curve and α(t)-β(t) plots (Figs 1 right, 13). Inputs are result objects (`LineResult`,
+`TrajectoryResult`), read from a job's JSON once by the view that draws them.
 """
 
 from __future__ import annotations
 
 import math
 
+from compute.kinds.line_result import LineResult
+from compute.kinds.trajectory import TrajectoryResult
+
 from ..labels import METRIC_LABELS, SPLIT_NAMES, THETA_F
 from .style import RUN_COLORS, SPLIT_COLORS, SPLIT_DASH, axis, base, message_figure, note, vline
 
 
-def _values(result: dict, metric: str, split: str) -> list | None:
-    return (result.get(metric) or {}).get(split)
+def _values(result: LineResult, metric: str, split: str) -> list | None:
+    return (getattr(result, metric) or {}).get(split)
 
 
 def _mark_endpoints(fig: dict, names: tuple[str, str], lo: float, hi: float) -> None:
@@ -22,13 +25,13 @@ def _mark_endpoints(fig: dict, names: tuple[str, str], lo: float, hi: float) -> 
             vline(fig, alpha, name, side)
 
 
-def line_figure(result: dict, *, metric: str = "cost", log_y: bool = False, title: str = "",
+def line_figure(result: LineResult, *, metric: str = "cost", log_y: bool = False, title: str = "",
                 names: tuple[str, str] = ("θ₀", "θ₁"), window: tuple[float, float] | None = None) -> dict:
     """J((1-α)θ₀ + αθ₁) against α, one trace per split (Figs 1, 2, 4, 5). `window` fixes the
     α axis (a zoom)."""
-    alpha = result["alpha"]
+    alpha = result.alpha
     fig = base(title, "α   (θ = (1−α)·θ₀ + α·θ₁)", METRIC_LABELS[metric], log_y)
-    for split in result.get("cost", {}):
+    for split in result.cost:
         values = _values(result, metric, split)
         if values is None:
             continue
@@ -52,7 +55,7 @@ def line_figure(result: dict, *, metric: str = "cost", log_y: bool = False, titl
     return fig
 
 
-def compare_figure(lines: list[tuple[str, dict]], *, metric: str = "cost", log_y: bool = True,
+def compare_figure(lines: list[tuple[str, LineResult]], *, metric: str = "cost", log_y: bool = True,
                    title: str = "", groups: dict[str, str] | None = None) -> dict:
     """The init→final lines of several runs (Fig. 3): colour per run, dash per split. `groups`
     ({label: group}) puts lines whose costs are on different scales (a cross-entropy, a squared
@@ -86,13 +89,13 @@ def compare_figure(lines: list[tuple[str, dict]], *, metric: str = "cost", log_y
         color = RUN_COLORS[i % len(RUN_COLORS)]
         n = panels[group_of[label]]
         shown = False
-        for split in result.get("cost", {}):
+        for split in result.cost:
             values = _values(result, metric, split)
             if values is None:
                 continue
             shown = True
             fig["data"].append({
-                "type": "scatter", "x": result["alpha"], "y": values, "mode": "lines", "meta": split,
+                "type": "scatter", "x": result.alpha, "y": values, "mode": "lines", "meta": split,
                 "xaxis": f"x{n}", "yaxis": f"y{n}",
                 "name": f"{label} · {SPLIT_NAMES.get(split, split)}", "legendgroup": label,
                 "line": {"color": color, "width": 2, "dash": SPLIT_DASH.get(split, "solid")},
@@ -103,7 +106,7 @@ def compare_figure(lines: list[tuple[str, dict]], *, metric: str = "cost", log_y
     if log_y:
         _decade_ticks(fig, panels.values())
     if lines and len(panels) == 1:
-        alphas = [a for _, r in lines for a in r["alpha"]]
+        alphas = [a for _, r in lines for a in r.alpha]
         _mark_endpoints(fig, ("θᵢ", "θ_f"), min(alphas), max(alphas))
     if missing:
         note(fig, f"no {METRIC_LABELS[metric]} for: {', '.join(missing)}")
@@ -119,26 +122,26 @@ def _decade_ticks(fig: dict, panels) -> None:
             fig["layout"][f"yaxis{n}"]["dtick"] = 1
 
 
-def learning_curve_figure(traj: dict, *, metric: str = "cost", log_y: bool = False, title: str = "") -> dict:
+def learning_curve_figure(traj: TrajectoryResult, *, metric: str = "cost", log_y: bool = False, title: str = "") -> dict:
     """The exact cost of each recorded θ(t) over training time (Fig. 1 right)."""
     fig = base(title, "epoch (one pass over the training set)",
                METRIC_LABELS[metric], log_y, height=400)
     fig["layout"]["hovermode"] = "closest"
-    for split, values in (traj.get(metric) or {}).items():
+    for split, values in (getattr(traj, metric) or {}).items():
         name = SPLIT_NAMES.get(split, split)
         fig["data"].append({
-            "type": "scatter", "x": traj["epoch"], "y": values, "name": name, "mode": "lines+markers", "meta": split,
+            "type": "scatter", "x": traj.epoch, "y": values, "name": name, "mode": "lines+markers", "meta": split,
             "line": {"color": SPLIT_COLORS.get(split), "width": 2, "dash": SPLIT_DASH.get(split, "solid")},
-            "marker": {"size": 5}, "customdata": traj["step"],
+            "marker": {"size": 5}, "customdata": traj.step,
             "hovertemplate": "step %{customdata}, epoch %{x:.3g}<br>%{y:.6g}" + f"<extra>{name}</extra>"})
     if not fig["data"]:
         return message_figure(f"this run recorded no {METRIC_LABELS[metric]}", title, height=400)
-    final_epoch = traj["epoch"][traj["step"].index(traj["final_step"])]
+    final_epoch = traj.epoch[traj.step.index(traj.final_step)]
     vline(fig, final_epoch, "θ_f (early stopping)", "left", y=1.0, yanchor="top")
     return fig
 
 
-def alpha_beta_figure(traj: dict, title: str = "") -> dict:
+def alpha_beta_figure(traj: TrajectoryResult, title: str = "") -> dict:
     """α(t) against β(t) (appendix B, Fig. 13): how far SGD strays from the straight line.
 
     Both in parameter-space distance, so the picture has the true aspect; the hover gives
@@ -147,13 +150,13 @@ def alpha_beta_figure(traj: dict, title: str = "") -> dict:
     # here α is a distance (0 to ‖θ_f − θᵢ‖), not the fraction of the Line and Surface views: say so
     fig = base(title, "α(t) = (θ(t) − θᵢ)ᵀu, a distance", "β(t) = ‖θ(t) − θᵢ − α(t)u‖", height=400)
     fig["layout"].update(hovermode="closest", showlegend=True)
-    custom = [[s, e, a, r] for s, e, a, r in zip(traj["step"], traj["epoch"], traj["alpha"], traj["residual_ratio"])]
-    fig["data"].append({"type": "scatter", "x": [0.0, traj["distance"]], "y": [0.0, 0.0], "mode": "lines",
+    custom = [[s, e, a, r] for s, e, a, r in zip(traj.step, traj.epoch, traj.alpha, traj.residual_ratio)]
+    fig["data"].append({"type": "scatter", "x": [0.0, traj.distance], "y": [0.0, 0.0], "mode": "lines",
                         "name": f"straight line θᵢ→{THETA_F}", "line": {"color": "#999", "dash": "dot"}, "hoverinfo": "skip"})
     fig["data"].append({
-        "type": "scatter", "x": traj["alpha_distance"], "y": traj["beta"], "mode": "lines+markers",
+        "type": "scatter", "x": traj.alpha_distance, "y": traj.beta, "mode": "lines+markers",
         "name": "SGD trajectory", "customdata": custom, "line": {"color": "#1f6fb4", "width": 2},
-        "marker": {"size": 7, "color": traj["epoch"], "colorscale": "Viridis", "showscale": True,
+        "marker": {"size": 7, "color": traj.epoch, "colorscale": "Viridis", "showscale": True,
                    "colorbar": {"title": {"text": "epoch"}, "thickness": 12, "len": 0.8}},
         "hovertemplate": "step %{customdata[0]} (epoch %{customdata[1]:.3g})<br>α = %{x:.4g} "
                          f"(%{{customdata[2]:.3f}} of ‖{THETA_F}−θᵢ‖)<br>β = %{{y:.4g}}<br>β/‖θ‖ = %{{customdata[3]:.4f}}"
@@ -161,13 +164,13 @@ def alpha_beta_figure(traj: dict, title: str = "") -> dict:
     return fig
 
 
-def ratio_figure(traj: dict, title: str = "") -> dict:
+def ratio_figure(traj: TrajectoryResult, title: str = "") -> dict:
     """β(t)/‖θ(t)‖ over training time (Fig. 13 right): the residual as a share of the weights."""
     fig = base(title, "epoch", "β(t) / ‖θ(t)‖", height=400)
     fig["layout"].update(hovermode="closest", showlegend=False)
     fig["data"].append({
-        "type": "scatter", "x": traj["epoch"], "y": traj["residual_ratio"], "mode": "lines+markers", "name": "β/‖θ‖",
-        "customdata": traj["step"], "line": {"color": "#8e44ad", "width": 2}, "marker": {"size": 5},
+        "type": "scatter", "x": traj.epoch, "y": traj.residual_ratio, "mode": "lines+markers", "name": "β/‖θ‖",
+        "customdata": traj.step, "line": {"color": "#8e44ad", "width": 2}, "marker": {"size": 5},
         "hovertemplate": "step %{customdata}, epoch %{x:.3g}<br>β/‖θ‖ = %{y:.4f}<extra></extra>"})
     return fig
 
@@ -236,14 +239,14 @@ def metrics_table(named: list[tuple[str, dict]], title: str = "Line metrics") ->
     return fig
 
 
-def with_derivatives(fig: dict, result: dict) -> dict:
+def with_derivatives(fig: dict, result: LineResult) -> dict:
     """A second panel under the curve: dJ/dα and d²J/dα² of each split, the α where d²J/dα² < 0
     (of the first split) shaded in both panels. The panel has a legend of its own, in the gap
     above it: added to the curve's legend, its entries wrapped into rows that covered the title."""
-    dcost, d2cost = result.get("dcost") or {}, result.get("d2cost") or {}
+    dcost, d2cost = result.dcost or {}, result.d2cost or {}
     if not dcost:
         return fig
-    layout, alpha = fig["layout"], result["alpha"]
+    layout, alpha = fig["layout"], result.alpha
     layout["yaxis"]["domain"] = [0.46, 1.0]  # the gap holds two rows of the panel's legend
     # each derivative on its own axis (one shared axis flattened dJ/dα next to d²J/dα²): dJ/dα on the
     # left (solid), d²J/dα² on the right (dotted), each split in its colour of the cost panel
@@ -290,15 +293,15 @@ def _negative_runs(alpha: list, values: list) -> list[tuple[float, float]]:
     return runs
 
 
-def with_aligned(fig: dict, aligned: dict, metric: str, barriers: list[str]) -> dict:
+def with_aligned(fig: dict, aligned: LineResult, metric: str, barriers: list[str]) -> dict:
     """The aligned line (θ₁'s units matched to θ₀'s) drawn on the same axis, thinner, with the
     barriers of both lines written beside the plot."""
-    for split in aligned.get("cost", {}):
+    for split in aligned.cost:
         values = _values(aligned, metric, split)
         if values is None:
             continue
         name = f"{SPLIT_NAMES.get(split, split)}, aligned"
-        fig["data"].append({"type": "scatter", "x": aligned["alpha"], "y": values, "name": name,
+        fig["data"].append({"type": "scatter", "x": aligned.alpha, "y": values, "name": name,
                             "meta": f"{split}-aligned", "mode": "lines",
                             "line": {"color": "#4c9a2a" if split == "train" else "#f0a202", "width": 2,
                                      "dash": SPLIT_DASH.get(split, "solid")},

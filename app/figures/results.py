@@ -13,7 +13,6 @@ from compute.kinds.hessian import HessianResult
 from compute.kinds.line_result import LineResult
 from compute.kinds.surface.result import SurfaceResult
 from compute.kinds.trajectory import TrajectoryResult
-from compute.queries import Endpoint
 
 from ..labels import endpoint_names
 from .controls import controls_figure
@@ -24,24 +23,23 @@ from .surface import surface_figure
 SeedOf = Callable[[str], "int | None"]  # run id -> its seed (labels two solutions of one model)
 
 
-def _line(result: dict, seed_of: SeedOf) -> dict:
-    query = result["query"]
-    return line_figure(result, names=endpoint_names(Endpoint.parse(query["start"]), Endpoint.parse(query["end"]),
-                                                    seed_of))
+def _line(result: LineResult, seed_of: SeedOf) -> dict:
+    return line_figure(result, names=endpoint_names(*result.endpoints, seed_of))
 
 
-FIGURE_OF: dict[type, Callable[[dict, SeedOf], dict]] = {
+FIGURE_OF: dict[type, Callable[[Any, SeedOf], dict]] = {
     LineResult: _line,
     TrajectoryResult: lambda result, seed_of: alpha_beta_figure(result),
-    SurfaceResult: lambda result, seed_of: surface_figure(result, split=next(iter(result["cost"]))),
+    SurfaceResult: lambda result, seed_of: surface_figure(result, split=next(iter(result.cost))),
     ControlResult: lambda result, seed_of: controls_figure(result),
     HessianResult: lambda result, seed_of: density_figure(result),
 }
 
 
 def result_figure(result: Any, seed_of: SeedOf) -> dict:
-    """The page's figure of `result` (a compute result object), drawn from its JSON."""
+    """The page's figure of `result` (a compute result object), drawn from the result as the cache
+    holds it (its JSON read back: non-finite numbers as None), as the page draws it."""
     builder = FIGURE_OF.get(type(result))
     if builder is None:
         raise ValueError(f"no figure for a {type(result).__name__}")
-    return builder(result.to_json(), seed_of)
+    return builder(type(result).from_json(result.to_json()), seed_of)

@@ -1,5 +1,5 @@
 """The surface figure (appendices C and D, Figs 15-22): a rotatable 3-D surface, a heat map or a
-contour plot of a SurfaceResult's JSON, with the SGD trajectory on it.
+contour plot of a SurfaceResult, with the SGD trajectory on it.
 
 Truthful drawing of the `paper` surface, whose rows are lines along different directions v(t):
   * 3-D: each row is drawn with its own path point merged in (`SurfaceResult.mesh`), so the
@@ -28,30 +28,30 @@ NOTE_CHARACTERS = 84  # a line of the 12 px note that fits the narrowest graph
 TURN_NOTE = 30.0  # degrees between neighbouring rows' directions above which the note names the turn
 
 
-def axis_names(result: dict) -> tuple[str, str]:
-    kind = result["query"]["surface"]
+def axis_names(result: SurfaceResult) -> tuple[str, str]:
+    kind = result.query["surface"]
     if kind == "paper":
         return f"α  (θᵢ → {THETA_F})", "β  (along v(t))"
     if kind == "alpha-random":
         return f"α  (θᵢ → {THETA_F})", "b  (random ⟂ u)"
     if kind == "hessian":  # the eigenvalues in the axis titles
-        lam = (result.get("meta") or {}).get("eigenvalues") or [None, None]
+        lam = (result.meta or {}).get("eigenvalues") or [None, None]
         return tuple(f"{n}  (eigenvector v{i + 1}, λ{i + 1} = {v:.4g})" if v is not None else f"{n}  (v{i + 1})"
                      for i, (n, v) in enumerate(zip("ab", lam)))
     if kind == "pca":  # the share of the trajectory's variance along each direction
-        ratio = (result.get("meta") or {}).get("explained_variance_ratio") or [None, None]
+        ratio = (result.meta or {}).get("explained_variance_ratio") or [None, None]
         return tuple(f"{n}  (principal direction d{i + 1}, {v:.1%} of the variance)" if v is not None
                      else f"{n}  (d{i + 1})" for i, (n, v) in enumerate(zip("ab", ratio)))
     return "a  (random d₁)", "b  (random d₂)"
 
 
-def plane_note(result: dict, split: str) -> str | None:
+def plane_note(result: SurfaceResult, split: str) -> str | None:
     """How much of the trajectory a plane shows, in one sentence: the share of each checkpoint's
     distance to the plane's origin that lies off it, and how far J at the projection is from J(θ(t))
     (None for `paper`, where the trajectory lies on the surface, or a result without the shares)."""
-    traj = result.get("trajectory") or {}
+    traj = result.trajectory or {}
     off = [v for v in traj.get("off_plane") or [] if v is not None]
-    if result.get("path") is not None or not off:
+    if result.path is not None or not off:
         return None
     true, plane = traj["cost"].get(split) or [], (traj.get("plane_cost") or {}).get(split) or []
     gaps = [abs(p - j) for p, j in zip(plane, true) if p is not None and j is not None]
@@ -73,20 +73,20 @@ def _percent(share: float) -> str:
     return f"{100 * share:.3g} %"
 
 
-def _trajectory_points(result: dict, split: str) -> tuple[list, list, list, list, list]:
+def _trajectory_points(result: SurfaceResult, split: str) -> tuple[list, list, list, list, list]:
     """x, y, z, marker sizes and hover data of the trajectory as drawn on the surface.
 
     paper: through every row's path point (the chord between checkpoints for interpolated rows),
     so the line lies on the surface; markers at the recorded steps. Planes: the projection on
     the plane at the plane's cost there; the true J(θ(t)) and the distance to the plane in the hover."""
-    traj = result["trajectory"]
-    if result.get("path") is not None:
-        path = result["path"]
+    traj = result.trajectory
+    if result.path is not None:
+        path = result.path
         z = path["cost"][split]
         sizes = [5 if s is not None else 0 for s in path["step"]]
         hover = [[s if s is not None else "(between checkpoints)", a, b, c, c, 0.0]
-                 for s, a, b, c in zip(path["step"], result["alpha"], path["beta"], z)]
-        return result["alpha"], path["beta"], z, sizes, hover
+                 for s, a, b, c in zip(path["step"], result.alpha, path["beta"], z)]
+        return result.alpha, path["beta"], z, sizes, hover
     z = traj["plane_cost"][split]
     off = traj.get("off_plane") or [None] * len(z)  # absent from results cached before it was recorded
     hover = [[s, a, b, c, j, r, None if f is None else 100 * f] for s, a, b, c, j, r, f in
@@ -105,9 +105,9 @@ def _ticks_past_start(lo: float, hi: float) -> list[float]:
     return [round(k * step, 12) for k in range(first, math.floor(hi / step + 1e-9) + 1)]
 
 
-def _row_names(result: dict) -> list[str]:
+def _row_names(result: SurfaceResult) -> list[str]:
     """Each paper row's step: 't = 36', or 't = 36…60' for a row between two checkpoints."""
-    steps = result["path"]["step"]
+    steps = result.path["step"]
     names = []
     for i, s in enumerate(steps):
         if s is not None:
@@ -119,15 +119,15 @@ def _row_names(result: dict) -> list[str]:
     return names
 
 
-def _turns(result: dict) -> list[float | None]:
+def _turns(result: SurfaceResult) -> list[float | None]:
     """Angle in degrees between each paper row's v(t) and the previous row's (None: unknown)."""
-    turns = (result.get("path") or {}).get("turn")
-    return list(turns) if turns is not None else [None] * len(result["alpha"])
+    turns = (result.path or {}).get("turn")
+    return list(turns) if turns is not None else [None] * len(result.alpha)
 
 
-def _surface_hover(result: dict, rows_b: list) -> tuple[list, str]:
+def _surface_hover(result: SurfaceResult, rows_b: list) -> tuple[list, str]:
     """customdata per vertex and the hover template of the 3-D surface."""
-    kind = result["query"]["surface"]
+    kind = result.query["surface"]
     x, y = (n.split()[0] for n in axis_names(result))
     if kind != "paper":
         return None, f"{x} = %{{x:.4g}}<br>{y} = %{{y:.4g}}<br>J = %{{z:.6g}}<extra></extra>"
@@ -141,7 +141,7 @@ def _surface_hover(result: dict, rows_b: list) -> tuple[list, str]:
                     "<extra></extra>")
 
 
-def _turn_note(result: dict) -> str | None:
+def _turn_note(result: SurfaceResult) -> str | None:
     turns = _turns(result)
     known = [(t, i) for i, t in enumerate(turns) if t is not None]
     if not known:
@@ -158,25 +158,25 @@ def _turn_note(result: dict) -> str | None:
 LOG_DECADES = 2.0  # a heat map's colours go log when the cost spans more decades than this ("auto")
 
 
-def decades(result: dict, split: str) -> float:
+def decades(result: SurfaceResult, split: str) -> float:
     """How many decades the positive costs of `split` span (0 when fewer than two are positive)."""
-    values = [v for row in result["cost"][split] for v in row if v is not None and v > 0]
+    values = [v for row in result.cost[split] for v in row if v is not None and v > 0]
     return math.log10(max(values) / min(values)) if len(values) > 1 else 0.0
 
 
-def surface_figure(result: dict, *, split: str, plot: str = "surface", log_z: bool = False,
+def surface_figure(result: SurfaceResult, *, split: str, plot: str = "surface", log_z: bool = False,
                    camera: tuple[float, ...] | None = None, title: str = "", color: str = "auto") -> dict:
-    """The surface (or heat map / contour) with the SGD trajectory on it, from a SurfaceResult's JSON.
+    """The surface (or heat map / contour) with the SGD trajectory on it, from a SurfaceResult.
     A heat map's or contour's colour scale is `color`: linear, log, or auto (log where the cost spans
     more than LOG_DECADES decades, else linear; a log cost axis `log_z` is log too)."""
     xname, yname = axis_names(result)
     tx, ty, tz, sizes, hover = _trajectory_points(result, split)
-    planes = result.get("path") is None
+    planes = result.path is None
     x, y = xname.split()[0], yname.split()[0]
     hovertemplate = ("step %{customdata[0]}<br>" + x + " = %{customdata[1]:.4g}<br>" + y + " = %{customdata[2]:.4g}"
                      "<br>J = %{customdata[3]:.6g}"
                      + ("<br>J(θ(t)) = %{customdata[4]:.6g}<br>off the plane by %{customdata[5]:.4g}" if planes else "")
-                     + (" (%{customdata[6]:.3g} % of its distance)" if planes and (result.get("trajectory") or {})
+                     + (" (%{customdata[6]:.3g} % of its distance)" if planes and (result.trajectory or {})
                         .get("off_plane") else "")
                      + "<extra>SGD trajectory</extra>")
     name = "SGD trajectory" + (" (projected)" if planes else "")
@@ -185,7 +185,7 @@ def surface_figure(result: dict, *, split: str, plot: str = "surface", log_z: bo
     layout = top({"height": HEIGHT, "template": "plotly_white", "font": {"family": FONT, "size": 13},
                   "showlegend": True, "annotations": [], "margin": {}}, title)
     if plot == "surface":
-        xs, ys, zs = SurfaceResult.from_json(result).mesh(split)
+        xs, ys, zs = result.mesh(split)
         custom, surface_hover = _surface_hover(result, ys)
         surface = {"type": "surface", "x": xs, "y": ys, "z": zs, "colorscale": "Viridis", "opacity": 0.92,
                    "name": "J(θ)", "showscale": True, "colorbar": {"title": {"text": "J"}, "thickness": 12, "len": 0.7},
@@ -218,7 +218,7 @@ def surface_figure(result: dict, *, split: str, plot: str = "surface", log_z: bo
         span = decades(result, split)
         log_z = log_z or color == "log" or (color == "auto" and span > LOG_DECADES)
         alpha, rows = _cells(result, split, log_z)
-        trace = {"type": "heatmap" if plot == "heatmap" else "contour", "x": alpha, "y": result["beta"],
+        trace = {"type": "heatmap" if plot == "heatmap" else "contour", "x": alpha, "y": result.beta,
                  "z": [list(col) for col in zip(*rows)],  # z[j][i]: row i (α) at β_j
                  "colorscale": "Viridis", "name": "J(θ)",
                  "colorbar": {"title": {"text": ("log₁₀ J" if log_z else "J")
@@ -240,7 +240,7 @@ def surface_figure(result: dict, *, split: str, plot: str = "surface", log_z: bo
     # area (and under the α axis's ticks and title, on a heat map)
     notes = [a for a in layout["annotations"] if a.get("name") == NOTE]
     layout["annotations"] = [a for a in layout["annotations"] if a.get("name") != NOTE]
-    turn = _turn_note(result) if result.get("path") is not None else None
+    turn = _turn_note(result) if result.path is not None else None
     shown = plane_note(result, split)
     parts = [a["text"] for a in notes] + [wrap(t, NOTE_CHARACTERS) for t in (turn, shown) if t]
     if parts:
@@ -256,11 +256,11 @@ def surface_figure(result: dict, *, split: str, plot: str = "surface", log_z: bo
     return {"data": data, "layout": layout}
 
 
-def _cells(result: dict, split: str, log_z: bool) -> tuple[list[float], list[list]]:
+def _cells(result: SurfaceResult, split: str, log_z: bool) -> tuple[list[float], list[list]]:
     """Rows in order of α (a heat map's x must increase) with their grid samples; log₁₀ if asked."""
-    order = sorted(range(len(result["alpha"])), key=lambda i: result["alpha"][i])
+    order = sorted(range(len(result.alpha)), key=lambda i: result.alpha[i])
     rows = []
     for i in order:
-        row = result["cost"][split][i]
+        row = result.cost[split][i]
         rows.append([None if v is None else (math.log10(max(v, 1e-300)) if log_z else v) for v in row])
-    return [result["alpha"][i] for i in order], rows
+    return [result.alpha[i] for i in order], rows

@@ -11,6 +11,7 @@ from dash import html
 
 from models.errors import BadInput
 from compute.kinds.line import LineQuery
+from compute.kinds.line_result import LineResult
 
 from .. import params, widgets
 from ..figures.line import compare_figure
@@ -56,7 +57,7 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
     if not catalog.runs:
         return {"compare": message_figure(empty_text())}
     labels = _labels(state, catalog)
-    ready = [(labels.get(k, k), o.result) for k, o in outcomes.items() if o.ready]
+    ready = [(labels.get(k, k), o.read(LineResult)) for k, o in outcomes.items() if o.ready]
     waiting = [k for k, o in outcomes.items() if not o.ready]
     failed = [f"{labels.get(k, k)}: {o.error}" for k, o in outcomes.items() if o.state == "failed"]
     title = "init → final of each run"

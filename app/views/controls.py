@@ -80,7 +80,7 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
         text = "" if out is None else (f"the job failed<br>{out.error}" if out.state == "failed"
                                        else "computing the experiment…")
         return {"control": message_figure(text, height=520)}
-    return {"control": controls_figure(out.result)}
+    return {"control": controls_figure(out.read(ControlResult))}
 
 
 def layout(state: dict, catalog: RunCatalog) -> html.Div:

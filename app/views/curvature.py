@@ -70,9 +70,9 @@ def queries(state: dict, catalog: RunCatalog) -> dict[str, HessianQuery]:
                                     splits=state["splits"], density_probes=3, density_steps=30)}
 
 
-def _summary(result: dict) -> str:
+def _summary(result: HessianResult) -> str:
     parts = []
-    for s, r in result["splits"].items():
+    for s, r in result.splits.items():
         eigen = r.get("eigen")
         if eigen:
             top = ", ".join(f"{v:.4g}" for v in eigen["top"]["values"] if v is not None)
@@ -91,7 +91,7 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
         text = "" if out is None else (f"the job failed<br>{out.error}" if out.state == "failed"
                                        else "computing the Hessian's spectrum (Hessian-vector products)…")
         return {g: message_figure(text if g == "spectrum" else "", height=400) for g in GRAPHS}
-    result = out.result
+    result = out.read(HessianResult)
     run = catalog.get(state.get("run"))
     where = {"final": THETA_F, "init": THETA_I}.get(state["point"], f"θ(t={state.get('t')})")
     title = f"{run.label if run else ''}: Hessian spectrum at {where}"

@@ -128,22 +128,19 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
     main, zoom = outcomes.get("main"), outcomes.get("zoom")
     common = dict(metric=state["metric"], log_y=state["y"] == "log", title=title, names=names)
     if zoom is not None and zoom.ready:
-        fig = line_figure(zoom.result, window=state["zoom"], **common)
-        return _decorated(fig, state, catalog, zoom, outcomes.get("zoom-aligned"))
+        shown = zoom.read(LineResult)
+        fig = line_figure(shown, window=state["zoom"], **common)
+        return _decorated(fig, state, catalog, shown, outcomes.get("zoom-aligned"))
     if main is not None and main.ready:
-        fig = line_figure(main.result, **common)
+        shown = main.read(LineResult)
+        fig = line_figure(shown, **common)
         if zoom is not None:  # the coarse curve stays, the window shaded, until the zoomed one is ready
             lo, hi = state["zoom"]
             banner(shade(fig, lo, hi),
                            _pending_text(zoom, f"zoom α ∈ [{validate.format_number(lo)}, {validate.format_number(hi)}]"))
-        return _decorated(fig, state, catalog, main, outcomes.get("main-aligned"))
+        return _decorated(fig, state, catalog, shown, outcomes.get("main-aligned"))
     return {"line": message_figure(_pending_text(main, "the line") if main else "", title),
             "metrics": metrics_table([], "Line metrics: computing…")}
-
-
-def _metrics(result: dict) -> dict:
-    # a result cached before metrics existed gets them from its curve (compute/kinds/line_result.py)
-    return result.get("metrics") or LineResult.from_json(result).metrics()
 
 
 def _barrier_text(label: str, metrics: dict) -> str:
@@ -153,17 +150,18 @@ def _barrier_text(label: str, metrics: dict) -> str:
     return f"{label}: barrier {shown}"
 
 
-def _decorated(fig: dict, state: dict, catalog: RunCatalog, shown: Outcome, aligned: Outcome | None) -> dict:
+def _decorated(fig: dict, state: dict, catalog: RunCatalog, shown: LineResult, aligned: Outcome | None) -> dict:
     """The curve with its derivatives panel, the aligned line when asked for, and the metrics table."""
-    with_derivatives(fig, shown.result)
-    with_sharpness(fig, shown.result)
-    named = [("", _metrics(shown.result))]
+    with_derivatives(fig, shown)
+    with_sharpness(fig, shown)
+    named = [("", shown.shown_metrics)]
     refusal = align_refusal(state, catalog)
     if refusal is not None:
         banner(fig, f"not aligned: {refusal}")
     elif aligned is not None and aligned.ready:
-        named = [("as trained", named[0][1]), ("aligned", _metrics(aligned.result))]
-        with_aligned(fig, aligned.result, state["metric"],
+        aligned_line = aligned.read(LineResult)
+        named = [("as trained", named[0][1]), ("aligned", aligned_line.shown_metrics)]
+        with_aligned(fig, aligned_line, state["metric"],
                              [_barrier_text("as trained", named[0][1]), _barrier_text("aligned", named[1][1])])
     elif aligned is not None:
         banner(fig, _pending_text(aligned, "the aligned line"))

@@ -112,16 +112,16 @@ def queries(state: dict, catalog: RunCatalog) -> dict[str, SurfaceQuery]:
                                     dtype=state.get("dtype", validate.DEFAULT_DTYPE))}
 
 
-def _title(state: dict, catalog: RunCatalog, result: dict) -> str:
+def _title(state: dict, catalog: RunCatalog, result: SurfaceResult) -> str:
     run = catalog.get(state["run"])
-    meta = result.get("meta", {})
-    a, b = _axis_letters(result["query"]["surface"])
-    rows = f"{len(result['alpha'])} {a} × {len(result['beta'])} {b} values"
+    meta = result.meta
+    a, b = _axis_letters(result.query["surface"])
+    rows = f"{len(result.alpha)} {a} × {len(result.beta)} {b} values"
     kind = {"paper": "rows along the residual directions", "random-plane": f"random plane through {THETA_F}",
             "alpha-random": "α and a random direction ⟂ u",
             "hessian": f"plane of the top two Hessian eigenvectors at {THETA_F}",
             "pca": f"plane through {THETA_F} of the trajectory's two principal directions"
-            }[result["query"]["surface"]]
+            }[result.query["surface"]]
     bn = f"; BatchNorm statistics {meta['bn']}d" if meta.get("bn") else ""  # interpolated / recomputed
     precision = params.precision_note(meta.get("dtype", "float32"), meta.get("precision_error"))
     return f"{run.label}: {kind} ({rows}; ‖{THETA_F} − θᵢ‖ = {meta.get('distance', 0):.4g}{bn}){precision}"
@@ -139,10 +139,11 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
         else:
             text = "computing the surface…" + (f" (part {out.done} of {out.total})" if out.total > 1 else "")
         return {"surface": message_figure(text, height=620)}
-    return {"surface": surface_figure(out.result, split=state["split"], plot=state["plot"],
+    result = out.read(SurfaceResult)
+    return {"surface": surface_figure(result, split=state["split"], plot=state["plot"],
                                       log_z=state["y"] == "log", camera=state.get("camera"),
                                       color=state.get("color", "auto"),
-                                      title=_title(state, catalog, out.result))}
+                                      title=_title(state, catalog, result))}
 
 
 def _axis_letters(kind: str) -> tuple[str, str]:

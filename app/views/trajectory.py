@@ -35,7 +35,7 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
         text = "" if out is None else (f"the job failed<br>{out.error}" if out.state == "failed"
                                        else "computing α(t) and β(t)…")
         return {g: message_figure(text if g == "curve" else "", height=400) for g in GRAPHS}
-    traj = out.result
+    traj = out.read(TrajectoryResult)
     return {
         "curve": learning_curve_figure(traj, metric=state["metric"], log_y=state["y"] == "log",
                                                title=f"{run.label}: learning curve (exact cost of each θ(t))"),

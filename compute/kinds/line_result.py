@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..metrics import line_metrics
+from ..queries import Endpoint
 from ..results import csv_table, json_safe
 
 
@@ -39,10 +40,23 @@ class LineResult:
     d2cost: dict = field(default_factory=dict)
     # lambda_max of the Hessian per split at each alpha (None where the line's `sharpness` skips it)
     sharpness: dict = field(default_factory=dict)
+    # the metrics as the cache holds them (from_json), drawn as they were written; None when built here
+    # or cached before metrics existed. to_json recomputes them either way.
+    stored_metrics: dict | None = field(default=None, compare=False, repr=False)
 
     def metrics(self) -> dict:
         """{split: line metrics} (compute/metrics.py), from the curve itself."""
         return line_metrics_by_split(self.alpha, self.cost, self.dcost or None)
+
+    @property
+    def endpoints(self) -> tuple[Endpoint, Endpoint]:
+        """The line's start and end, from its query's JSON (where they are text)."""
+        return Endpoint.parse(self.query["start"], "from"), Endpoint.parse(self.query["end"], "to")
+
+    @property
+    def shown_metrics(self) -> dict:
+        """The metrics a page shows: as stored in the cache, else computed from the curve."""
+        return self.stored_metrics or self.metrics()
 
     def to_json(self, metrics: bool = True) -> dict:
         """The result's JSON; `metrics` False for a job's chunk (they describe the whole line)."""
@@ -58,7 +72,8 @@ class LineResult:
     @classmethod
     def from_json(cls, obj: dict) -> "LineResult":
         return cls(obj["alpha"], obj["cost"], obj["error"], obj["query"], obj["key"], obj.get("meta", {}),
-                   obj.get("extra", {}), obj.get("dcost") or {}, obj.get("d2cost") or {}, obj.get("sharpness") or {})
+                   obj.get("extra", {}), obj.get("dcost") or {}, obj.get("d2cost") or {}, obj.get("sharpness") or {},
+                   obj.get("metrics"))
 
     def to_csv(self) -> str:
         columns = [("alpha", self.alpha)]

@@ -86,20 +86,21 @@ def test_api_bad_input_is_the_one_error_body(client, scalar_run):
 def test_figures_of_a_result(scalar_run, store):
     from app.figures.curvature import convergence_figure, density_figure, with_sharpness
     from app.figures.line import line_figure
-    from compute.kinds.hessian import HessianQuery, compute_hessian
+    from compute.kinds.hessian import HessianQuery, HessianResult, compute_hessian
     from compute.kinds import resolve
+    from compute.kinds.line_result import LineResult
 
     query = resolve(HessianQuery(f"final:{scalar_run.id}", top=2, trace=True, trace_probes=4, density=True,
                                  density_probes=2, density_steps=2), store)
-    result = compute_hessian(query, store).to_json()
+    result = HessianResult.from_json(compute_hessian(query, store).to_json())
     fig = density_figure(result)
     assert fig["data"][0]["type"] == "scatter" and "tr H" in fig["data"][0]["name"]
     assert sum(1 for a in fig["layout"]["annotations"] if a["text"].startswith("λ")) == 2
     assert fig["layout"]["xaxis"]["ticktext"]  # the symmetric-log ticks, labelled in λ
     conv = convergence_figure(result)
     assert len(conv["data"]) == 3 and conv["layout"]["yaxis2"]["type"] == "log"
-    line = {"alpha": [0.0, 0.5, 1.0], "cost": {"train": [1.0, 0.5, 0.1]}, "error": {"train": None},
-            "sharpness": {"train": [3.0, None, 4.0]}}
+    line = LineResult([0.0, 0.5, 1.0], {"train": [1.0, 0.5, 0.1]}, {"train": None}, {}, "",
+                      sharpness={"train": [3.0, None, 4.0]})
     fig = with_sharpness(line_figure(line), line)
     assert fig["data"][-1]["yaxis"] == "y3" and fig["layout"]["xaxis"]["anchor"] == "y3"
 

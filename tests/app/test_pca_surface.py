@@ -13,6 +13,7 @@ from app.jobclient import Outcome
 from app.runs import load_catalog
 from app.views import VIEWS
 from compute.jobs.backend import run_job
+from compute.kinds.surface.result import SurfaceResult
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def test_the_figure_says_how_much_of_the_path_the_plane_shows(pca_result):
     state, catalog, query, result = pca_result
     ratio = result["meta"]["explained_variance_ratio"]
     for plot in ("surface", "heatmap"):
-        fig = surface_figure(result, split="train", plot=plot)
+        fig = surface_figure(SurfaceResult.from_json(result), split="train", plot=plot)
         layout = fig["layout"] if "layout" in fig else fig
         titles = (json.dumps(layout.get("scene", {})) + json.dumps(layout.get("xaxis", {}))
                   + json.dumps(layout.get("yaxis", {})))
@@ -61,7 +62,7 @@ def test_the_figure_says_how_much_of_the_path_the_plane_shows(pca_result):
         assert [row[6] for row in path["customdata"]] == [100 * f for f in result["trajectory"]["off_plane"]]
         note = " ".join(a["text"] for a in layout["annotations"])
         assert "Off the plane" in note
-    assert plane_note(result, "train").startswith("Off the plane")
+    assert plane_note(SurfaceResult.from_json(result), "train").startswith("Off the plane")
     drawn = VIEWS["surface"].draw(state, catalog, {"surface": Outcome(query.key(), "done", 1, 1, result=result)})
     assert "principal directions" in json.dumps(drawn["surface"]["layout"])  # the title and its note
     VIEWS["surface"].layout(state, catalog)  # the page's form for the kind (its help, the range labels a and b)
@@ -71,4 +72,4 @@ def test_a_random_plane_says_its_path_is_a_shadow(relu_run):
     catalog = load_catalog()
     state = urls.parse("/surface", f"?run={relu_run.id}&kind=random-plane&grid=2x2", catalog).state
     result = run_job(VIEWS["surface"].queries(state, catalog)["surface"])
-    assert "almost wholly off this plane" in plane_note(result, "train")
+    assert "almost wholly off this plane" in plane_note(SurfaceResult.from_json(result), "train")

@@ -86,9 +86,10 @@ def test_a_plot_file_of_another_kind_is_refused_before_computing(capsys, tmp_pat
 def test_print_layout_keeps_the_pages_data(relu_run, store):
     """for_print changes the layout only: the traces are the page's, title left to the caption."""
     from compute.kinds.line import LineQuery, compute_line
+    from compute.kinds.line_result import LineResult
 
-    result = compute_line(LineQuery(f"init:{relu_run.id}", f"final:{relu_run.id}", points=5), store).to_json()
-    page = line_figure(result, title="a title")
+    result = compute_line(LineQuery(f"init:{relu_run.id}", f"final:{relu_run.id}", points=5), store)
+    page = line_figure(LineResult.from_json(result.to_json()), title="a title")
     printed, width, height = for_print(page)
     assert printed["data"] == page["data"] and (width, height) == (336, 250)
     assert printed["layout"]["title"]["text"] == "" and page["layout"]["title"]["text"] == "a title"

@@ -72,5 +72,7 @@ def test_the_hessian_plane_through_theta_f(scalar_run, store):
     final_cost = next(s for s in scalar_run.manifest["steps"] if s["step"] == scalar_run.final_step)["cost"]["train"]
     assert abs(centre - final_cost) < 1e-5
     from app.figures.surface import axis_names
+    from compute.kinds.surface.result import SurfaceResult
 
-    assert "λ1 = " in axis_names(surface)[0] and "λ2 = " in axis_names(surface)[1]
+    names = axis_names(SurfaceResult.from_json(surface))
+    assert "λ1 = " in names[0] and "λ2 = " in names[1]
