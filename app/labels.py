@@ -20,6 +20,11 @@ def endpoint_names(start: Endpoint, end: Endpoint, seed_of: Callable[[str], int 
     return _endpoint_name(start, end, seed_of), _endpoint_name(end, start, seed_of)
 
 
+def point_name(point: Endpoint) -> str:
+    """The label of one point (no pair to tell apart): θᵢ, θ_f or θ(t=N)."""
+    return _endpoint_name(point, point, lambda run_id: None)
+
+
 def _endpoint_name(point: Endpoint, other: Endpoint, seed_of: Callable[[str], int | None]) -> str:
     if point.kind == "init":
         return THETA_I

@@ -12,6 +12,7 @@ from dash import html
 from models.errors import BadInput
 from compute.kinds.line import LineQuery
 from compute.kinds.line_result import LineResult
+from compute.queries import Endpoint
 
 from .. import params, widgets
 from ..figures.line import compare_figure
@@ -28,8 +29,8 @@ def queries(state: dict, catalog: RunCatalog) -> dict[str, LineQuery]:
     if not state.get("runs"):
         raise BadInput("pick at least one run", field="runs")
     lo, hi = state["alpha"]
-    return {run: LineQuery(f"init:{run}", f"final:{run}", lo, hi, state["points"], state["splits"])
-            for run in state["runs"]}
+    return {run: LineQuery(Endpoint("init", run=run), Endpoint("final", run=run), lo, hi, state["points"],
+                           state["splits"]) for run in state["runs"]}
 
 
 def _labels(state: dict, catalog: RunCatalog) -> dict[str, str]:

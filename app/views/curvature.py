@@ -10,12 +10,13 @@ from dash import html
 
 from compute import validate
 from compute.kinds.hessian import HessianQuery, HessianResult
+from compute.queries import Endpoint
 from models.errors import BadInput
 
 from .. import params, widgets
 from ..figures.curvature import convergence_figure, density_figure
 from ..figures.style import message_figure
-from ..labels import THETA_F, THETA_I
+from ..labels import point_name
 from ..jobclient import Outcome
 from ..runs import RunCatalog
 from .base import View, export_result
@@ -55,13 +56,14 @@ DENSITY = params.choice("density", {"1": "SLQ, 3 probes × 30 steps", "0": "off"
                         help="1: the spectral density by stochastic Lanczos quadrature")
 
 
-def _at(state: dict, catalog: RunCatalog) -> str:
+def _at(state: dict, catalog: RunCatalog) -> Endpoint:
+    """The point, built from the state's parsed values (no text to parse again)."""
     run = catalog.get(state.get("run"))
     if run is None:
         raise BadInput("no run chosen: train one with `landscape train relu-mnist`", field="run")
     if state["point"] == "step":
-        return f"step:{run.id}:{state['t']}"
-    return f"{state['point']}:{run.id}"
+        return Endpoint("step", run=run.id, step=state["t"])
+    return Endpoint(state["point"], run=run.id)
 
 
 def queries(state: dict, catalog: RunCatalog) -> dict[str, HessianQuery]:
@@ -92,9 +94,8 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
                                        else "computing the Hessian's spectrum (Hessian-vector products)…")
         return {g: message_figure(text if g == "spectrum" else "", height=400) for g in GRAPHS}
     result = out.read(HessianResult)
-    run = catalog.get(state.get("run"))
-    where = {"final": THETA_F, "init": THETA_I}.get(state["point"], f"θ(t={state.get('t')})")
-    title = f"{run.label if run else ''}: Hessian spectrum at {where}"
+    # a result is drawn only for a query made: its run and point are the state's
+    title = f"{catalog.get(state['run']).label}: Hessian spectrum at {point_name(_at(state, catalog))}"
     return {"spectrum": density_figure(result, title=f"{title}<br>{_summary(result)}"),
             "convergence": convergence_figure(result, title="Lanczos convergence")}
 

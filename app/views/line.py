@@ -6,6 +6,7 @@ coarse curve stays, with the window shaded.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from dash import Input, Output, State, ctx as dash_ctx, html, no_update
@@ -58,8 +59,9 @@ def no_run(field: str = "run") -> BadInput:
                     "no run chosen: train one with landscape train relu-mnist", field=field)
 
 
-def endpoints(state: dict, catalog: RunCatalog) -> tuple[str, str, tuple[str, str]]:
-    """The endpoint pair's compute names and the labels drawn at α = 0 and α = 1."""
+def endpoints(state: dict, catalog: RunCatalog) -> tuple[Endpoint, Endpoint, tuple[str, str]]:
+    """The endpoint pair, built from the state's parsed values (no text to parse again), and the
+    labels drawn at α = 0 and α = 1."""
     run = catalog.get(state.get("run"))
     if run is None:
         raise no_run()
@@ -69,14 +71,14 @@ def endpoints(state: dict, catalog: RunCatalog) -> tuple[str, str, tuple[str, st
         if other is None:
             raise BadInput(f"{run.model}/{run.preset} has only one run: train another seed with "
                            f"landscape train {run.model} --seed {run.seed + 1}", field="other")
-        start, end = f"final:{run.id}", f"final:{other.id}"
+        start, end = Endpoint("final", run=run.id), Endpoint("final", run=other.id)
     elif pair == "random":
-        start, end = f"random:{state['rseed']}:{validate.format_number(state['scale'])}", f"final:{run.id}"
+        start, end = Endpoint("random", seed=state["rseed"], scale=float(state["scale"])), Endpoint("final", run=run.id)
     elif pair == "step":
-        start, end = f"step:{run.id}:{state['step']}", f"final:{run.id}"
+        start, end = Endpoint("step", run=run.id, step=state["step"]), Endpoint("final", run=run.id)
     else:
-        start, end = f"init:{run.id}", f"final:{run.id}"
-    return start, end, endpoint_names(Endpoint.parse(start), Endpoint.parse(end), catalog.seed_of)
+        start, end = Endpoint("init", run=run.id), Endpoint("final", run=run.id)
+    return start, end, endpoint_names(start, end, catalog.seed_of)
 
 
 def align_refusal(state: dict, catalog: RunCatalog) -> str | None:
@@ -100,7 +102,7 @@ def queries(state: dict, catalog: RunCatalog) -> dict[str, LineQuery]:
     out = {name: LineQuery(start, end, a, b, state["points"], state["splits"], **options)
            for name, (a, b) in windows.items()}
     if state.get("align") and state["pair"] == "seeds" and align_refusal(state, catalog) is None:
-        aligned_end = f"{end}~{start.split(':', 1)[1]}"  # final:B~A: B's units matched to A's
+        aligned_end = dataclasses.replace(end, aligned_to=start.run)  # final:B~A: B's units matched to A's
         out.update({f"{name}-aligned": LineQuery(start, aligned_end, a, b, state["points"], state["splits"],
                                                  **options) for name, (a, b) in windows.items()})
     return out
