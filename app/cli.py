@@ -30,7 +30,7 @@ from compute import signing, validate
 from compute.kinds.control import CONTROL_PARAMS, ControlQuery, ControlResult
 from compute.importing import import_run
 from compute.jobs.backend import get_jobs, run_job
-from compute.jobs.errors import ServiceError
+from compute.service_errors import ServiceError
 from compute.jobs.local import LocalJobs
 from compute.kinds.hessian import HessianQuery, HessianResult
 from compute.kinds.line import LineQuery
