@@ -222,19 +222,14 @@ def backend_url(local: bool = False) -> str | None:
     return None if local else redis_url()
 
 
-def make_cache(local: bool = False) -> ResultCache:
-    """The result cache of the backend that `backend_url(local)` names."""
-    url = backend_url(local)
-    return redis_cache(url) if url else file_cache()
-
-
 _default_caches: dict[tuple, ResultCache] = {}
 
 
 def default_cache() -> ResultCache:
     """The default backend's cache, one per process, backend and home: what a query computed
     outside a job (`execute`) keeps its by-products in (compute/job_context.py)."""
-    ident = (os.getpid(), backend_url(), str(landscape_home()))
+    url = backend_url()
+    ident = (os.getpid(), url, str(landscape_home()))
     if ident not in _default_caches:
-        _default_caches[ident] = make_cache()
+        _default_caches[ident] = redis_cache(url) if url else file_cache()
     return _default_caches[ident]
