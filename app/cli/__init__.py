@@ -21,7 +21,7 @@ import sys
 
 import click
 
-from compute.jobs.errors import ServiceError
+from compute.service_errors import ServiceError
 from models.errors import BadInput
 
 from .results import cmd_control, cmd_hessian, cmd_line, cmd_surface, cmd_trajectory
