@@ -48,7 +48,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import compute.linefast as linefast  # noqa: E402
-from compute.evaluator import Evaluator  # noqa: E402
+from compute.evaluator import EvalOptions, Evaluator  # noqa: E402
 from compute.params import ParamLayout  # noqa: E402
 from models.datasets import demo_digits  # noqa: E402
 from models.mlp import MLP  # noqa: E402
@@ -99,7 +99,7 @@ def run_evaluator(case, theta0, theta1, alphas, x, y, fast: bool) -> np.ndarray:
 def run_with_derivatives(case, theta0, theta1, alphas, x, y, derivatives: dict) -> np.ndarray:
     """The line with its derivatives in one call (the fast path's one pass where it applies)."""
     ev = Evaluator(case.make(), OBJECTIVES["cross-entropy"], {"train": (x, y)}, device="cpu")
-    m = ev.line(theta0, theta1, alphas, ["train"], derivatives=True).splits["train"]
+    m = ev.line(theta0, theta1, alphas, ["train"], options=EvalOptions(derivatives=True)).splits["train"]
     derivatives["line"] = np.stack([m.dcost, m.d2cost])
     return m.cost
 
@@ -220,7 +220,7 @@ def bench_general(quick: bool, repeats: int) -> list[tuple[str, int, int, float,
         for _ in range(repeats):
             for derivatives in (False, True):
                 t = time.perf_counter()
-                ev.line(theta0, theta1, alphas, ["train"], derivatives=derivatives)
+                ev.line(theta0, theta1, alphas, ["train"], options=EvalOptions(derivatives=derivatives))
                 times[derivatives].append(time.perf_counter() - t)
         rows.append((name, len(x), points, statistics.median(times[False]), statistics.median(times[True])))
     return rows

@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     store = Store()
     run = find_run(store, args.run)
     query = SurfaceQuery(run.id, "paper", rows=side, columns=side, splits=("train",))
-    x, y = evaluator_for(run).data["train"]
+    x, y = evaluator_for(run).tensors(["train"])
     rows = row_points(query, run)
     methods = {"surface": lambda: run_surface(query, store, True),
                "generic": lambda: run_surface(query, store, False),

@@ -28,7 +28,6 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from .validate import BN_POLICIES  # noqa: F401  (the policies' names live with the other boundary values)
 RECOMPUTE_BATCH = 500  # part of the definition of `recompute`: a change changes results
 
 
@@ -94,10 +93,11 @@ def recompute_statistics(model: nn.Module, params: dict[str, torch.Tensor], buff
     fresh = dict(buffers)
     modules = batchnorm_modules(model)
     device = x_train.device if isinstance(x_train, torch.Tensor) else next(iter(params.values())).device
+    dtype = next(iter(params.values())).dtype  # the evaluation's (a float64 line of a float32 model)
     for name, m in modules:
         prefix = f"{name}." if name else ""
-        fresh[prefix + "running_mean"] = torch.zeros_like(m.running_mean, device=device)
-        fresh[prefix + "running_var"] = torch.ones_like(m.running_var, device=device)
+        fresh[prefix + "running_mean"] = torch.zeros_like(m.running_mean, device=device, dtype=dtype)
+        fresh[prefix + "running_var"] = torch.ones_like(m.running_var, device=device, dtype=dtype)
         fresh[prefix + "num_batches_tracked"] = torch.zeros((), dtype=torch.long, device=device)
     momenta = [m.momentum for _, m in modules]
     if isinstance(x_train, torch.Tensor):
@@ -122,7 +122,7 @@ def recompute_statistics(model: nn.Module, params: dict[str, torch.Tensor], buff
 def recomputed_buffers(ev, basis: torch.Tensor, coeffs: torch.Tensor, progress=None) -> torch.Tensor:
     """(P, buffers) with the BatchNorm statistics of every point of an evaluator's (compute/evaluator.py)
     evaluation re-estimated on its training split."""
-    x_train = ev.data["train"][0] if "train" in ev.data else (
+    x_train = ev.tensors(["train"])[0] if ev.in_memory("train") else (
         lambda: (p.batch for p in ev.pieces(["train"])))  # streamed: its own batches
     c = coeffs.to(ev.device, ev.dtype)
     rows = []

@@ -24,7 +24,7 @@ BadInput line, never a wrong number.
 The line fast path (compute/linefast.py) keeps its one-pass derivatives for piecewise-linear
 MLPs, exact there; `objective_derivatives` takes them through the objective.
 
-Data access: the evaluator's tensors (`ev.data`), split after split, in chunks in a fixed order,
+Data access: the evaluator's tensors (`Evaluator.tensors`), split after split, in chunks in a fixed order,
 totals in float64.
 """
 
@@ -115,7 +115,7 @@ def _chunk_derivatives(ev, point: torch.Tensor, vectors: torch.Tensor, x: torch.
     that sum by (the chunk's examples, or its counted tokens for a token-level objective); `fixed`:
     more tensors for functional_call, held constant (buffers of a Hessian in theta only)."""
     w = point.detach().requires_grad_(True)
-    module, params = _differentiable_module(ev.model), ev._unflatten(w)
+    module, params = _differentiable_module(ev.model), ev.unflatten(w)
     if module is not ev.model:  # the twin takes the model's buffers of now, not those of its copy
         params = {**dict(ev.model.named_buffers()), **params}
     if fixed:
@@ -172,7 +172,7 @@ def _written_out_batchnorm(self, x: torch.Tensor) -> torch.Tensor:
 
 def _chunk_examples(ev, point: torch.Tensor, x: torch.Tensor, copies: int = 1) -> int:
     """Examples per chunk so that the double backward's graphs fit the evaluator's memory budget."""
-    per_example = _activation_bytes(ev.model, ev._unflatten(point), x[:1]) * GRAPH_COPIES * max(copies, 1)
+    per_example = _activation_bytes(ev.model, ev.unflatten(point), x[:1]) * GRAPH_COPIES * max(copies, 1)
     return int(max(1, min(len(x), ev.memory_budget // max(per_example, 1))))
 
 
@@ -197,7 +197,7 @@ def _activation_bytes(model: torch.nn.Module, params: dict[str, torch.Tensor], x
 
 def _split_pieces(ev, splits: Sequence[str], chunk: int) -> Iterator[tuple[int, slice]]:
     """(split index, rows of the concatenated data) of every chunk, each inside one split, in order."""
-    bounds = np.cumsum([0] + [len(ev.data[s][0]) for s in splits])
+    bounds = ev.bounds(splits)
     for i in range(len(splits)):
         for lo in range(int(bounds[i]), int(bounds[i + 1]), chunk):
             yield i, slice(lo, min(lo + chunk, int(bounds[i + 1])))
@@ -207,7 +207,7 @@ def check_in_memory(ev, splits: Sequence[str]) -> None:
     """The one refusal of derivatives on streamed data (read in batches, compute/streaming) or with a
     loss of (outputs, batch): checked by the evaluator before its cost pass too, so a refused line
     costs nothing."""
-    streamed = [s for s in splits if s in getattr(ev, "sources", {})]
+    streamed = [s for s in splits if not ev.in_memory(s)]
     if streamed:
         raise BadInput(f"exact derivatives need the split in memory as tensors; {', '.join(streamed)} is streamed",
                        field="derivatives")
@@ -217,9 +217,7 @@ def check_in_memory(ev, splits: Sequence[str]) -> None:
 
 def _concatenated(ev, splits: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
     check_in_memory(ev, splits)
-    x = torch.cat([ev.data[s][0] for s in splits])
-    y = torch.cat([ev.data[s][1] for s in splits])
-    return x, y
+    return ev.tensors(splits)
 
 
 # ------------------------------------------------------------------------------ public: gradient, H v

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -35,18 +36,19 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from models.batches import Batch, SplitSource, TensorSource, batch_as_read, describe_inputs, model_outputs
+from models.batches import Batch, SplitSource, TensorSource, describe_inputs, model_outputs
 from models.errors import BadInput
-from models.objectives import Objective, objective_cost, one_cost_per_example
+from models.objectives import Objective, objective_cost
 
-from .batchnorm import BN_POLICIES, BufferLayout, has_batchnorm, recomputed_buffers
+from .batchnorm import BufferLayout, has_batchnorm, recomputed_buffers
 from .convfold import CHANNELS_LAST, FoldedForward
-from .derivatives import check_in_memory, line_derivatives, objective_derivatives
+from .derivatives import check_in_memory, line_derivatives
 from .linefast import LinePath
 from .params import ParamLayout
-from .scoring import Evaluation, Metrics, PartialSums, add_segments, metric_names, metrics_by_split  # noqa: F401
-from .sizing import largest_activation, map_single_threaded
+from .scoring import Evaluation, Metrics, PartialSums, chunk_sums, metric_names, metrics_by_split, outputs_costs
+from .sizing import largest_activation
 from .streaming import Piece, combine_shards, stream_pieces, to_device
+from .validate import BN_POLICIES  # the policies' names live with the other boundary values
 
 Progress = Callable[[int, int], None]  # (done, total); may raise to cancel
 
@@ -58,13 +60,30 @@ def offset_progress(progress: Progress | None, index: int, count: int) -> Progre
     return lambda done, total: progress(index * total + done, count * total)
 
 
-LINE_DIRECTION = np.array([-1.0, 1.0])  # d(1 - alpha, alpha)/dalpha: a line's coefficients move this way
 CACHE_BYTES = 4 << 20  # the largest activation of a chunk of examples, on a CPU
 DROPOUT_SEED = 20150101  # Monte-Carlo dropout passes draw their masks from seeds offset from this
 
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """How one evaluation takes the cost, the same at every point (see `Evaluator.evaluate`)."""
+    dropout_samples: int = 0  # N > 0: the mean of N seeded passes with dropout on, not the eval-mode cost
+    bn: str = "interpolate"  # BatchNorm statistics: from the buffer basis, or "recompute"d at every point
+    derivatives: bool = False  # a line's dJ/dalpha and d2J/dalpha2 too (Evaluator.line)
+    shards: tuple[int, ...] | None = None  # streamed data: only these shards' float64 sums
+
+    def __post_init__(self):
+        if self.bn not in BN_POLICIES:
+            raise ValueError(f"bn must be one of {BN_POLICIES}, got {self.bn!r}")
+        if self.shards is not None:  # a range or a list: one value, and hashable
+            object.__setattr__(self, "shards", tuple(int(k) for k in self.shards))
+
+
+DEFAULT_OPTIONS = EvalOptions()
 
 
 class Evaluator:
@@ -90,10 +109,18 @@ class Evaluator:
         # functional_call swaps the module's parameters while it runs: one evaluation at a time.
         self.lock = threading.RLock()
         # Tensors go to the device once, in the evaluation dtype; other splits are streamed.
-        self.data = {name: (self._layout_input(x.to(self.device, dtype if x.is_floating_point() else x.dtype)),
-                            y.to(self.device, dtype if y.is_floating_point() else y.dtype))
-                     for name, (x, y) in ((n, v) for n, v in splits.items() if not isinstance(v, SplitSource))}
-        self.sources = {name: v for name, v in splits.items() if isinstance(v, SplitSource)}
+        self._split_tensors = {
+            name: (self._layout_input(x.to(self.device, dtype if x.is_floating_point() else x.dtype)),
+                   y.to(self.device, dtype if y.is_floating_point() else y.dtype))
+            for name, (x, y) in ((n, v) for n, v in splits.items() if not isinstance(v, SplitSource))}
+        self._split_sources = {name: v for name, v in splits.items() if isinstance(v, SplitSource)}
+
+    def with_dtype(self, dtype: torch.dtype) -> Evaluator:
+        """This evaluator in `dtype`: the same model, objective, splits and settings, its tensors
+        cast (an fp32 reference for an evaluation in another precision)."""
+        return Evaluator(self.model, self.objective, {**self._split_tensors, **self._split_sources},
+                         device=self.device, dtype=dtype, memory_budget=self.memory_budget,
+                         points_per_call=self.points_per_call)
 
     def _layout_input(self, x: torch.Tensor) -> torch.Tensor:
         if self.folded is not None and x.dim() == 4 and x.is_floating_point():
@@ -101,12 +128,31 @@ class Evaluator:
         return x
 
     # ------------------------------------------------------------------ public API
-    streamed = property(lambda self: bool(self.sources))  # some split is read in batches (else all are tensors)
+    streamed = property(lambda self: bool(self._split_sources))  # some split is read in batches (else all are tensors)
+
+    def in_memory(self, split: str) -> bool:
+        """The split is held as tensors on the device (else it is streamed in batches)."""
+        return split not in self._split_sources
+
+    def tensors(self, splits: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, targets) of the requested in-memory splits, concatenated in order, on the device
+        in the evaluation dtype (a derivative pass reads them so; the cost passes read `pieces`)."""
+        streamed = [s for s in splits if not self.in_memory(s)]
+        if streamed:
+            raise ValueError(f"{', '.join(streamed)} is streamed, not held as tensors")
+        if len(splits) == 1:
+            return self._split_tensors[splits[0]]
+        return tuple(torch.cat([self._split_tensors[s][i] for s in splits]) for i in (0, 1))
+
+    def _source(self, split: str) -> SplitSource:
+        """The split as its batches are read (tensors: cut into batches as a streamed split is)."""
+        if split in self._split_sources:
+            return self._split_sources[split]
+        return TensorSource(*self._split_tensors[split], split)
 
     def bounds(self, splits: Sequence[str]) -> np.ndarray:
         """Where each split's examples start among the requested splits' (cumulative, S + 1)."""
-        return np.cumsum([0] + [self.sources[s].num_examples if s in self.sources else len(self.data[s][0])
-                                for s in splits])
+        return np.cumsum([0] + [self._source(s).num_examples for s in splits])
 
     def pieces(self, splits: Sequence[str], shards: Sequence[int] | None = None,
                examples: int | None = None) -> Iterator[Piece]:
@@ -114,22 +160,20 @@ class Evaluator:
         Tensors: one piece, the splits concatenated (shard 0); streamed: its batches in order (of
         `shards`, numbered across the splits; joined up to `examples`), read ahead by a thread."""
         if not self.streamed:
-            x = torch.cat([self.data[s][0] for s in splits]) if len(splits) > 1 else self.data[splits[0]][0]
-            y = torch.cat([self.data[s][1] for s in splits]) if len(splits) > 1 else self.data[splits[0]][1]
+            x, y = self.tensors(splits)
             yield Piece(0, Batch((x,), {}, y, len(x)), 0)
             return
-        sources = [self.sources[s] if s in self.sources else TensorSource(*self.data[s], s) for s in splits]
+        sources = [self._source(s) for s in splits]
         yield from stream_pieces(sources, self.bounds(splits),
                                  lambda b: to_device(b, self.device, self.dtype, self._layout_input), shards, examples)
 
     def evaluate(self, basis: torch.Tensor, coeffs: torch.Tensor | np.ndarray, splits: Sequence[str],
-                 progress: Progress | None = None, dropout_samples: int = 0,
-                 buffer_basis: torch.Tensor | None = None, bn: str = "interpolate",
-                 derivatives: bool = False, shards: Sequence[int] | None = None) -> Evaluation:
+                 progress: Progress | None = None, *, buffer_basis: torch.Tensor | None = None,
+                 options: EvalOptions = DEFAULT_OPTIONS) -> Evaluation:
         """J and error rate at theta_p = coeffs[p] @ basis for every p, on each split.
 
-        With `shards` (streamed data; numbered across the splits, see `num_shards`): only the
-        float64 sums of those shards, in Evaluation.partial, for a chunk of a job cut by data.
+        With `options.shards` (streamed data; numbered across the splits, see `num_shards`): only
+        the float64 sums of those shards, in Evaluation.partial, for a chunk of a job cut by data.
 
         A model with float buffers (BatchNorm statistics) takes them at point p from
         coeffs[p] @ buffer_basis (one row per basis vector; zeros for a direction), or, with
@@ -144,58 +188,53 @@ class Evaluator:
         `derivatives` (a line's basis (theta0, theta1) only: call it through `line`): also dJ/dalpha
         and d2J/dalpha2 along it.
         """
-        if bn not in BN_POLICIES:
-            raise ValueError(f"bn must be one of {BN_POLICIES}, got {bn!r}")
-        if shards is not None and (derivatives or self.dtype != torch.float32 or bn == "recompute"):
+        if options.shards is not None and (options.derivatives or self.dtype != torch.float32
+                                           or options.bn == "recompute"):
             raise ValueError("a part of the data takes the fp32 cost alone (no derivatives, no recomputed statistics)")
         with self.lock:
-            return self._evaluate_checked(basis, coeffs, splits, progress, dropout_samples, buffer_basis, bn,
-                                          derivatives, shards)
+            return self._checked_pass(basis, coeffs, splits, progress, buffer_basis, options)
 
     def num_shards(self, splits: Sequence[str]) -> int:
         """Shards of the requested splits' data (1 for in-memory tensors: it is not cut)."""
-        return sum(self.sources[s].num_shards if s in self.sources else TensorSource(*self.data[s], s).num_shards
-                   for s in splits) if self.streamed else 1
+        return sum(self._source(s).num_shards for s in splits) if self.streamed else 1
 
-    def _evaluate_checked(self, basis, coeffs, splits, progress, dropout_samples: int = 0, buffer_basis=None,
-                          bn: str = "interpolate", derivatives: bool = False, shards=None) -> Evaluation:
+    def _checked_pass(self, basis: torch.Tensor, coeffs: torch.Tensor | np.ndarray, splits: Sequence[str],
+                          progress: Progress | None, buffer_basis: torch.Tensor | None,
+                          options: EvalOptions) -> Evaluation:
         basis = basis.to(self.device, self.dtype)
         coeffs = torch.as_tensor(np.asarray(coeffs, dtype=np.float64))
         point_buffers = None
         if buffer_basis is not None and self.buffer_layout.names:
             basis = torch.cat([basis, buffer_basis.to(self.device, self.dtype)], dim=1)  # [theta | buffers]
-            if bn == "recompute" and self.batchnorm:
+            if options.bn == "recompute" and self.batchnorm:
                 point_buffers = recomputed_buffers(self, basis, coeffs, progress)
-        result = self._evaluate(basis, coeffs, splits, progress, dropout_samples, point_buffers, derivatives, shards)
-        if shards is not None:
+        result = self._cost_pass(basis, coeffs, splits, progress, options, point_buffers)
+        if options.shards is not None:
             return Evaluation({}, "float32", None, result)
         precision_error = None
         if self.dtype != torch.float32:
             check = [0, len(coeffs) - 1] if len(coeffs) > 1 else [0]
-            reference = Evaluator.__new__(Evaluator)
-            reference.__dict__.update(self.__dict__, dtype=torch.float32, data={  # streamed data: read in fp32
-                k: (x.float() if x.is_floating_point() else x, y.float() if y.is_floating_point() else y)
-                for k, (x, y) in self.data.items()})
-            exact = reference._evaluate(basis.float(), coeffs[check], splits, None, dropout_samples,
-                                        None if point_buffers is None else point_buffers[check].float())
+            # the cost alone (no derivatives) at the first and last points; streamed data read in fp32
+            exact = self.with_dtype(torch.float32)._cost_pass(
+                basis.float(), coeffs[check], splits, None, EvalOptions(dropout_samples=options.dropout_samples),
+                None if point_buffers is None else point_buffers[check].float())
             precision_error = max(float(np.max(np.abs(result[s].cost[check] - exact[s].cost))) for s in splits)
         return Evaluation(result, str(self.dtype).replace("torch.", ""), precision_error)
 
     def line(self, theta0: torch.Tensor, theta1: torch.Tensor, alphas: np.ndarray, splits: Sequence[str],
-             progress: Progress | None = None, *, dropout_samples: int = 0, buffer_basis: torch.Tensor | None = None,
-             bn: str = "interpolate", derivatives: bool = False, shards: Sequence[int] | None = None) -> Evaluation:
+             progress: Progress | None = None, *, buffer_basis: torch.Tensor | None = None,
+             options: EvalOptions = DEFAULT_OPTIONS) -> Evaluation:
         """J at (1 - alpha) theta0 + alpha theta1 for each alpha (`evaluate` with basis (theta0,
-        theta1), buffer_basis its buffers); with `derivatives`, also dJ/dalpha and d2J/dalpha2
+        theta1), buffer_basis its buffers); with `options.derivatives`, also dJ/dalpha and d2J/dalpha2
         exactly (Metrics.dcost, d2cost): in the same pass as the cost where the line fast path
         takes the line, else by double backward after it (compute/derivatives.py)."""
-        recomputed = bn == "recompute" and self.batchnorm
-        if derivatives and (dropout_samples or self.objective.perturb is not None or recomputed):
+        recomputed = options.bn == "recompute" and self.batchnorm
+        if options.derivatives and (options.dropout_samples or self.objective.perturb is not None or recomputed):
             raise ValueError("derivatives are defined for the deterministic cost of a clean objective, with "
                              "interpolated BatchNorm statistics")
         alphas = np.asarray(alphas, dtype=np.float64)
         basis, coeffs = torch.stack([theta0, theta1]), np.stack([1.0 - alphas, alphas], axis=1)
-        return self.evaluate(basis, coeffs, splits, progress, dropout_samples=dropout_samples,
-                             buffer_basis=buffer_basis, bn=bn, derivatives=derivatives, shards=shards)
+        return self.evaluate(basis, coeffs, splits, progress, buffer_basis=buffer_basis, options=options)
 
     def evaluate_points(self, thetas: torch.Tensor, splits: Sequence[str], progress: Progress | None = None,
                         buffer_basis: torch.Tensor | None = None) -> Evaluation:
@@ -218,18 +257,19 @@ class Evaluator:
         with self.lock:
             return line_derivatives(self, start, direction, alphas, splits, progress)
 
-    def _unflatten(self, points: torch.Tensor) -> dict[str, torch.Tensor]:  # as functional_call takes them
+    def unflatten(self, points: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Flat points (..., D) of parameters, or of [parameters | buffers], as tensors by name, with
+        the points' leading dimensions: as functional_call (and `forward`) takes them."""
         numel = self.layout.numel
         if points.shape[-1] == numel:
             return self.layout.unflatten(points)
         return {**self.layout.unflatten(points[..., :numel]), **self.buffer_layout.unflatten(points[..., numel:])}
 
     # ------------------------------------------------------------------ internals
-    def _evaluate(self, basis: torch.Tensor, coeffs: torch.Tensor, splits: Sequence[str],
-                  progress: Progress | None, dropout_samples: int = 0,
-                  point_buffers: torch.Tensor | None = None, derivatives: bool = False,
-                  shards: Sequence[int] | None = None) -> dict[str, Metrics] | PartialSums:
+    def _cost_pass(self, basis: torch.Tensor, coeffs: torch.Tensor, splits: Sequence[str], progress: Progress | None,
+                  options: EvalOptions, point_buffers: torch.Tensor | None = None) -> dict[str, Metrics] | PartialSums:
         """Metrics per split; with `derivatives` (of a line), dJ/dalpha and d2J/dalpha2; with `shards`, their sums."""
+        dropout_samples, derivatives, shards = options.dropout_samples, options.derivatives, options.shards
         n_points, n_basis = coeffs.shape
         bounds = self.bounds(splits)
         metrics = metric_names(self.objective)
@@ -254,8 +294,8 @@ class Evaluator:
         elif derivatives:  # refused before the cost pass, not after it
             check_in_memory(self, splits)
         cost_progress = offset_progress(progress, 0, 2) if derivatives and not one_pass else progress
-        chunk = self._chunk_size(basis, head.batch if single is None else single, n_basis if reuse else 0,
-                                 cap=not self.streamed)
+        chunk = self.chunk_size(basis, head.batch if single is None else single, n_basis if reuse else 0,
+                                cap=not self.streamed)
         if line is not None:  # it holds the outputs of every point for a whole chunk
             chunk = min(chunk, line.examples_within(self.memory_budget, derivatives))
         # progress in chunks x points (tensors, as before) or examples x points (streamed)
@@ -268,8 +308,9 @@ class Evaluator:
                                                                       dtype=torch.float64))
                 for lo in range(0, len(x), chunk):
                     xc, yc, start = x[lo:lo + chunk], y[lo:lo + chunk], piece.start + lo
-                    parts = (self._line_chunk(line, xc, yc, start, bounds, one_pass) if line is not None
-                             else self._chunk(basis, c, xc, yc, start, bounds, reuse, dropout_samples, point_buffers))
+                    parts = ([(0, line.chunk_sums(self.objective, xc, yc, start, bounds, one_pass))] if line is not None
+                             else self._general_chunk(basis, c, xc, yc, start, bounds, reuse, dropout_samples,
+                                                      point_buffers))
                     for p0, part in parts:  # (first point, sums (g, S, metric) of g points)
                         sums[p0:p0 + len(part)] += part
                         done += len(part) * (len(xc) if self.streamed else 1)
@@ -286,24 +327,24 @@ class Evaluator:
                 result[s].dcost, result[s].d2cost = d1, d2
         return result
 
-    def _chunk(self, basis: torch.Tensor, c: torch.Tensor, x: torch.Tensor, y: torch.Tensor, start: int,
+    def _general_chunk(self, basis: torch.Tensor, c: torch.Tensor, x: torch.Tensor, y: torch.Tensor, start: int,
                bounds: np.ndarray, reuse: bool, dropout_samples: int = 0,
                point_buffers: torch.Tensor | None = None) -> Iterator[tuple[int, torch.Tensor]]:
         """The general path on one chunk of examples: (first point, sums) per group of points."""
         parts = None
         if reuse:  # (K, B, H): the first affine map of every basis vector
-            parts = torch.stack([self._call(self._unflatten(b), x, only_first_affine=True) for b in basis])
+            parts = torch.stack([self.forward(b, x, only_first_affine=True) for b in basis])
         for p0 in range(0, len(c), self.points_per_call):
             cp = c[p0:p0 + self.points_per_call]  # (g, K)
             thetas = cp @ basis  # (g, D), fresh from the basis for every point
             if point_buffers is not None:  # bn=recompute: this point's own statistics
                 thetas = torch.cat([thetas[:, :self.layout.numel], point_buffers[p0:p0 + len(cp)]], dim=1)
             if dropout_samples:
-                yield p0, sum(self._sums(*self._dropout_pass(thetas, x, y, s, start), start, bounds)
+                yield p0, sum(chunk_sums(self.objective, *self._dropout_pass(thetas, x, y, s, start), start, bounds)
                               for s in range(dropout_samples)) / dropout_samples
                 continue
             first = torch.einsum("gk,kb...->gb...", cp, parts) if reuse else None
-            yield p0, self._sums(*self._point_costs(thetas, x, y, first), start, bounds)
+            yield p0, chunk_sums(self.objective, *self._point_costs(thetas, x, y, first), start, bounds)
 
     def _dropout_pass(self, thetas: torch.Tensor, x: torch.Tensor, y: torch.Tensor, sample: int, start: int):
         """`_point_costs` with dropout on, its masks drawn from a seed of (sample, first example)."""
@@ -318,93 +359,32 @@ class Evaluator:
             finally:
                 self.model.eval()
 
-    def _line_chunk(self, line: LinePath, x: torch.Tensor, y: torch.Tensor, start: int,
-                    bounds: np.ndarray, derivatives: bool = False) -> Iterator[tuple[int, torch.Tensor]]:
-        """The line fast path on one chunk: every point at once, blocks of examples in parallel;
-        with `derivatives` (a line (1 - alpha, alpha)), dJ/dalpha and d2J/dalpha2 as two more metrics."""
-        def block_sums(rows: slice) -> tuple[torch.Tensor, torch.Tensor]:
-            out = line.outputs(x[rows], derivatives)  # with derivatives (3, P, b, out): the outputs' jet in t
-            return self._sums(*self._costs_of(out[0] if derivatives else out, y[rows]), start + rows.start,
-                              bounds), out
-        blocks = line.blocks(len(x))  # the same blocks whatever the number of threads
-        parts = map_single_threaded(block_sums, blocks)
-        sums = sum((s for s, _ in parts[1:]), parts[0][0])  # in block order: the same sums whatever the threads' timing
-        if derivatives:  # forward AD's levels are global, not per thread: the objective's jvps run here
-            sums = torch.cat([sums, self._line_derivative_sums(line, [jet for _, jet in parts], y, blocks, start,
-                                                               bounds)], dim=2)
-        yield 0, sums
-
-    def _line_derivative_sums(self, line: LinePath, jets: list[torch.Tensor], y: torch.Tensor, blocks: list[slice],
-                              start: int, bounds: np.ndarray) -> torch.Tensor:
-        """(P, S, 2) sums of dJ/dalpha and d2J/dalpha2 from the outputs' jets of a chunk's blocks."""
-        rate = line.rate(LINE_DIRECTION)  # dt/dalpha
-        sums = torch.zeros(jets[0].shape[1], len(bounds) - 1, 2, dtype=torch.float64)
-        for rows, jet in zip(blocks, jets):
-            g, targets = jet.shape[1], self._targets(y[rows], jet.shape[1])
-            taken = jet if self.objective.leading_dims else jet.reshape(3, -1, *jet.shape[3:])
-            for m, v in enumerate(objective_derivatives(self.objective.per_example, taken, targets)):
-                add_segments(sums[:, :, m], v * rate ** (m + 1), g, start + rows.start, bounds)
-        return sums
-
-    def _sums(self, g: int, per: torch.Tensor, flat_out: torch.Tensor, flat_y: torch.Tensor, start: int,
-              bounds: np.ndarray) -> torch.Tensor:
-        """(g, S, metric) sums over each split of the per-example metrics of g points on examples
-        from `start` on."""
-        values = [one_cost_per_example(self.objective, per, flat_out)]
-        if self.objective.errors:
-            values.append(self.objective.errors(flat_out, flat_y))
-        values += [fn(flat_out, flat_y) for fn in self.objective.extras.values()]
-        if self.objective.counts is not None:
-            values.append(self.objective.counts(flat_out, flat_y))
-        sums = torch.zeros(g, len(bounds) - 1, len(values), dtype=torch.float64)
-        for m, v in enumerate(values):
-            add_segments(sums[:, :, m], v, g, start, bounds)
-        return sums
-
-    def _costs_of(self, out: torch.Tensor, y: torch.Tensor, x: torch.Tensor | Batch | None = None):
-        """(g, per-example costs (g*B,) or (g, B), outputs and targets as the objective took them)
-        of g points' outputs (g, B, ...) on a chunk, for an objective that does not perturb the inputs."""
-        g = len(out)
-        targets = batch_as_read(x, y, g) if self.objective.takes_batch else self._targets(y, g)
-        taken = out if self.objective.leading_dims else out.reshape(g * out.shape[1], *out.shape[2:])
-        try:  # leading_dims: (g, B, ...) as it is, no copy of a strided `out`
-            per = self.objective.per_example(taken, targets)
-        except (RuntimeError, IndexError, ValueError) as exc:
-            raise BadInput(f"the objective {self.objective.name} cannot take the model's outputs of shape "
-                           f"{tuple(out.shape[1:])} with targets of shape {tuple(y.shape)} (per batch): "
-                           f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", field="loss") from None
-        return g, per, taken, targets
-
-    def _targets(self, y: torch.Tensor, g: int) -> torch.Tensor:
-        """A chunk's targets for g points' outputs, as the objective takes them: (g, B, ...) or (g*B, ...)."""
-        return y.expand(g, *y.shape) if self.objective.leading_dims else y.repeat(g, *([1] * (y.dim() - 1)))
-
     def _point_costs(self, thetas: torch.Tensor, x: torch.Tensor, y: torch.Tensor, first: torch.Tensor | None):
         """(g, per-example costs (g*B,), outputs (g*B, ...), targets (g*B, ...)) of g points on a chunk."""
         if self.objective.perturb is None:
-            return self._costs_of(self._forward(thetas, x, first), y, x)
+            return outputs_costs(self.objective, self._points_outputs(thetas, x, first), y, x)
         g = len(thetas)
         flat_y = y.repeat(g, *([1] * (y.dim() - 1)))
         # Adversarial objectives: every point needs its own input gradient. One grad-enabled
         # forward over the whole point group (vmap'd when g > 1) and one backward to a (g, B, ...)
         # copy of the inputs give all g*B per-example gradients at once: no per-point loop.
-        params = self._unflatten(thetas)
+        params = self.unflatten(thetas)
 
-        def forward(xs: torch.Tensor) -> torch.Tensor:  # (g, B, ...) -> (g*B, ...)
+        def perturbed_outputs(xs: torch.Tensor) -> torch.Tensor:  # (g, B, ...) -> (g*B, ...)
             if g == 1:
-                out = self._call({k: v[0] for k, v in params.items()}, xs[0])[None]
+                out = self.forward({k: v[0] for k, v in params.items()}, xs[0])[None]
             else:
-                out = vmap(lambda p, xi: self._call(p, xi), randomness="same")(params, xs)
+                out = vmap(lambda p, xi: self.forward(p, xi), randomness="same")(params, xs)
             return out.reshape(g * out.shape[1], *out.shape[2:])
 
-        per, flat_out = objective_cost(self.objective, forward, x.expand(g, *x.shape), flat_y)
+        per, flat_out = objective_cost(self.objective, perturbed_outputs, x.expand(g, *x.shape), flat_y)
         return g, per, flat_out, flat_y
 
-    _add_segments = staticmethod(add_segments)  # compute/derivatives.py adds its sums alike
-
-    def _call(self, params: dict, x: torch.Tensor | Batch, **kwargs) -> torch.Tensor:
-        """The model's outputs at `params` on a tensor input or a batch (positional and keyword
-        inputs), its return read by `model_outputs` (as the derivatives and the work estimate read it)."""
+    def forward(self, point: torch.Tensor | dict[str, torch.Tensor], x: torch.Tensor | Batch, **kwargs) -> torch.Tensor:
+        """The model's outputs at `point` (flat, as `unflatten` takes it, or tensors by name) on a
+        tensor input or a batch (positional and keyword inputs), its return read by `model_outputs`
+        (as the derivatives and the work estimate read it)."""
+        params = self.unflatten(point) if isinstance(point, torch.Tensor) else point
         args = (x,) if isinstance(x, torch.Tensor) else x.args
         if not isinstance(x, torch.Tensor):
             kwargs = {**x.kwargs, **kwargs}
@@ -418,20 +398,21 @@ class Evaluator:
             raise BadInput(f"the model raised {type(exc).__name__} ({str(exc).splitlines()[0][:200] if str(exc) else ''}) "
                            f"on inputs {describe_inputs(args, kwargs)}", field="model") from None
 
-    def _forward(self, thetas: torch.Tensor, x: torch.Tensor, first: torch.Tensor | None) -> torch.Tensor:
+    def _points_outputs(self, thetas: torch.Tensor, x: torch.Tensor, first: torch.Tensor | None) -> torch.Tensor:
+        """(g, B, ...): the outputs of g points on a chunk (one call, vmap'd when g > 1)."""
         if len(thetas) == 1:
             kwargs = {} if first is None else {"first_affine_out": first[0]}
-            return self._call(self._unflatten(thetas[0]), x, **kwargs)[None]
-        params = self._unflatten(thetas)  # leading dim g on every tensor
+            return self.forward(thetas[0], x, **kwargs)[None]
+        params = self.unflatten(thetas)  # leading dim g on every tensor
         if first is None:
-            return vmap(lambda p: self._call(p, x), randomness="same")(params)  # same dropout masks
-        return vmap(lambda p, z: self._call(p, x, first_affine_out=z))(params, first)
+            return vmap(lambda p: self.forward(p, x), randomness="same")(params)  # same dropout masks
+        return vmap(lambda p, z: self.forward(p, x, first_affine_out=z))(params, first)
 
-    def _chunk_size(self, basis: torch.Tensor, x: torch.Tensor | Batch, n_parts: int, cap: bool = True) -> int:
+    def chunk_size(self, basis: torch.Tensor, x: torch.Tensor | Batch, n_parts: int, cap: bool = True) -> int:
         """Examples per chunk so that the largest activations of a call fit the memory budget (at
         most len(x) with `cap`; streamed batches are cut by this, whatever their size)."""
         with torch.no_grad():
-            probe = self._call(self._unflatten(basis[0]), x[:1], **(
+            probe = self.forward(basis[0], x[:1], **(
                 {"only_first_affine": True} if self.factored else {}))
         per_example = probe.numel() * probe.element_size() * (n_parts + 4 * self.points_per_call)
         chunk = min(len(x) if cap else 1 << 62, self.memory_budget // max(per_example, 1))

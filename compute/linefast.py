@@ -14,13 +14,13 @@ whose sign flipped in between change [P0 | P1], so Q gets a sparse update (a row
 flip) instead of a dense product per point. Layers after the second are evaluated per point.
 
 Two implementations of that sweep over the grid. For the nets of the paper (layer 2 is the last
-layer or is followed by one more), `_sweep`, compiled with numba: every point in one call per
-block of examples, the updates, the quadratic, the ReLU and the last layer fused in one pass per
-point, with the GIL released, so blocks run truly in parallel on threads. Deeper nets take a
-torch loop: a COO product per point for the updates, then a few torch operations. The flips
-themselves are found by `_flip_events` (compiled too). benchmarks/line.py, 2-core CPU: a 50-point
-line of an MLP 784-1200-1200-10 ~5.7x faster than loss-landscapes, of the `small` relu-mnist
-(784-100-100-10) ~5.5x.
+layer or is followed by one more), `sweep`, compiled with numba (compute/linesweep.py): every
+point in one call per block of examples, the updates, the quadratic, the ReLU and the last layer
+fused in one pass per point, with the GIL released, so blocks run truly in parallel on threads.
+Deeper nets take a torch loop: a COO product per point for the updates, then a few torch
+operations. The flips themselves are found by `flip_events` (compiled too). benchmarks/line.py,
+2-core CPU: a 50-point line of an MLP 784-1200-1200-10 ~5.7x faster than loss-landscapes, of the
+`small` relu-mnist (784-100-100-10) ~5.5x.
 
 Exactness: this is algebra, not an approximation. Every pair enters Q at most twice (once in the
 dense start, once when it flips), so rounding is bounded like that of one dense product. The
@@ -51,27 +51,30 @@ there; a GPU keeps the general batched path), points whose coefficient rows lie 
 line (any basis), and enough points. Per block of examples it chooses between the sparse updates
 and a dense per-point second layer from the number of sign flips. Blocks are sized so that Q
 stays in a core's cache; the caller runs them in parallel, one per thread (see `blocks`); the
-blocks and each block's arithmetic do not depend on the number of threads, so neither do the bits. The
-compiled functions are cached on disk (numba's cache=True); a process's first call loads them
-(~0.3 s), the very first compiles them (a few seconds).
+blocks and each block's arithmetic do not depend on the number of threads, so neither do the bits.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from models.mlp import MLP
+from models.objectives import Objective
 
+from .derivatives import objective_derivatives
+from .linesweep import FlipEvents, flip_events, sweep
 from .params import ParamLayout
+from .scoring import add_segments, chunk_sums, outputs_costs, targets_for
+from .sizing import map_single_threaded
 
 ENABLED = True  # False: every line takes the general path (benchmarks compare the two)
 MIN_POINTS = 6  # below this the dense start (6 products' worth) costs more than it saves
 COLLINEAR_TOL = 1e-10  # relative; coefficient rows off one line by more than this are no line
+LINE_DIRECTION = np.array([-1.0, 1.0])  # d(1 - alpha, alpha)/dalpha: a line's coefficients move this way
 # A block's working set (Q, 3 x width x rows, and a layer-2 output) stays in a core's L2 cache:
 # the per-point passes over Q run ~2-3x slower from L3. Not below MIN_BLOCK_ROWS rows, where the
 # fixed costs of the per-point operations take over.
@@ -191,7 +194,7 @@ class LinePath:
         self.rest_rates = [layer.rates() for layer in self.rest]
         # For the compiled functions: the grid, layer 2's Wc^T and D^T, and (`sweep_last`) the layer
         # after it at every point, (weight (P, out, width), bias (P, out)), and its rates of change
-        # (`sweep_rates`: D (out, width), db (out,)), empty arrays for none. `_sweep` covers nets
+        # (`sweep_rates`: D (out, width), db (out,)), empty arrays for none. `sweep` covers nets
         # whose layer 2 is the last or is followed by one more (sweep_last is None otherwise):
         # deeper nets take the torch loop.
         dtype = self.w_big.numpy().dtype
@@ -254,6 +257,35 @@ class LinePath:
         return [slice(s, min(n, s + rows)) for s in range(0, n, rows)]
 
     # ------------------------------------------------------------------ evaluation
+    def chunk_sums(self, objective: Objective, x: torch.Tensor, y: torch.Tensor, start: int, bounds: np.ndarray,
+                   derivatives: bool = False) -> torch.Tensor:
+        """(P, S, metric) sums of every point's metrics (compute/scoring.py) on one chunk of examples
+        from `start` on, blocks of examples in parallel; with `derivatives` (a line (1 - alpha,
+        alpha)), dJ/dalpha and d2J/dalpha2 as two more metrics."""
+        def block_sums(rows: slice) -> tuple[torch.Tensor, torch.Tensor]:
+            out = self.outputs(x[rows], derivatives)  # with derivatives (3, P, b, out): the outputs' jet in t
+            return chunk_sums(objective, *outputs_costs(objective, out[0] if derivatives else out, y[rows]),
+                              start + rows.start, bounds), out
+        blocks = self.blocks(len(x))  # the same blocks whatever the number of threads
+        parts = map_single_threaded(block_sums, blocks)
+        sums = sum((s for s, _ in parts[1:]), parts[0][0])  # in block order: the same sums whatever the threads' timing
+        if derivatives:  # forward AD's levels are global, not per thread: the objective's jvps run here
+            sums = torch.cat([sums, self._derivative_sums(objective, [jet for _, jet in parts], y, blocks, start,
+                                                          bounds)], dim=2)
+        return sums
+
+    def _derivative_sums(self, objective: Objective, jets: list[torch.Tensor], y: torch.Tensor, blocks: list[slice],
+                         start: int, bounds: np.ndarray) -> torch.Tensor:
+        """(P, S, 2) sums of dJ/dalpha and d2J/dalpha2 from the outputs' jets of a chunk's blocks."""
+        rate = self.rate(LINE_DIRECTION)  # dt/dalpha
+        sums = torch.zeros(jets[0].shape[1], len(bounds) - 1, 2, dtype=torch.float64)
+        for rows, jet in zip(blocks, jets):
+            g, targets = jet.shape[1], targets_for(objective, y[rows], jet.shape[1])
+            taken = jet if objective.leading_dims else jet.reshape(3, -1, *jet.shape[3:])
+            for m, v in enumerate(objective_derivatives(objective.per_example, taken, targets)):
+                add_segments(sums[:, :, m], v * rate ** (m + 1), g, start + rows.start, bounds)
+        return sums
+
     def outputs(self, x: torch.Tensor, derivatives: bool = False) -> torch.Tensor:
         """(P, b, out): the network's output at every point for a block of examples, in the
         caller's point order; with `derivatives`, (3, P, b, out): the output and its first and
@@ -299,8 +331,8 @@ class LinePath:
                 self._rest_into(y, k, out_k)
         return out
 
-    def _compiled_sweep(self, q: torch.Tensor, events: "_Events", derivatives: bool = False) -> torch.Tensor:
-        """Every point in one call of `_sweep`, without the GIL."""
+    def _compiled_sweep(self, q: torch.Tensor, events: FlipEvents, derivatives: bool = False) -> torch.Tensor:
+        """Every point in one call of `sweep`, without the GIL."""
         (w_rest, b_rest), (wc_t, d_t) = self.sweep_last, self.second_t
         # class-major (P, out, b), returned as a (P, b, out) view: reductions over the outputs
         # (a softmax, an argmax) then run along contiguous examples, several times faster
@@ -308,13 +340,13 @@ class LinePath:
         out = torch.empty((3, *shape) if derivatives else shape, dtype=q.dtype)
         jet = out.numpy() if derivatives else (out.numpy(), np.empty((0, 0, 0), dtype=self.t_array.dtype),
                                                np.empty((0, 0, 0), dtype=self.t_array.dtype))
-        _sweep(q.numpy(), wc_t, d_t, events.example.numpy(), events.unit.numpy(), events.v0.numpy(),
+        sweep(q.numpy(), wc_t, d_t, events.example.numpy(), events.unit.numpy(), events.v0.numpy(),
                events.v1.numpy(), events.starts, self.t_array, self.relu, w_rest, b_rest, *self.sweep_rates,
                jet[0], jet[1], jet[2])
         return out.transpose(-2, -1)
 
-    def _torch_sweep(self, q: torch.Tensor, events: "_Events", derivatives: bool = False) -> torch.Tensor:
-        """Point by point with torch operations, for nets `_sweep` does not cover."""
+    def _torch_sweep(self, q: torch.Tensor, events: FlipEvents, derivatives: bool = False) -> torch.Tensor:
+        """Point by point with torch operations, for nets `sweep` does not cover."""
         o = self.second.w.shape[0]
         q0, q1, q2 = q[:, :o], q[:, o:2 * o], q[:, 2 * o:]
         out = self._outputs_buffer(len(q), derivatives, q.dtype)
@@ -388,163 +420,10 @@ class LinePath:
             q[:, o:2 * o] += self.second.db
         return q
 
-    def _first_point(self, z: torch.Tensor) -> tuple[torch.Tensor, "_Events"]:
-        """[P0 | P1] (b, 2H) at the first point, and every sign flip after it (`_flip_events`),
+    def _first_point(self, z: torch.Tensor) -> tuple[torch.Tensor, FlipEvents]:
+        """[P0 | P1] (b, 2H) at the first point, and every sign flip after it (`flip_events`),
         from z = [zc | dz] (b, 2H)."""
         n, h = z.shape[0], z.shape[1] // 2
-        left, example, unit, v0, v1, counts = _flip_events(z.numpy(), self.t_array, self.relu)
-        return torch.from_numpy(left), _Events(n, h, torch.from_numpy(example), torch.from_numpy(unit),
+        left, example, unit, v0, v1, counts = flip_events(z.numpy(), self.t_array, self.relu)
+        return torch.from_numpy(left), FlipEvents(n, h, torch.from_numpy(example), torch.from_numpy(unit),
                                                torch.from_numpy(v0), torch.from_numpy(v1), counts)
-
-
-@dataclass
-class _Events:
-    """Every sign flip of a block, ordered by the grid interval it falls in: flip f turns unit
-    unit[f] of example example[f] on (v0, v1 = zc, dz there) or off (v0, v1 = -zc, -dz)."""
-
-    examples: int
-    width: int  # the first hidden layer's
-    example: torch.Tensor  # (F,) int64
-    unit: torch.Tensor  # (F,) int64
-    v0: torch.Tensor  # (F,) the change of P0 = m zc
-    v1: torch.Tensor  # (F,) the change of P1 = m dz
-    counts: np.ndarray  # (P,) flips between points k-1 and k (none at k = 0)
-
-    @property
-    def starts(self) -> np.ndarray:
-        """(P + 1,): the flips of point k are [starts[k], starts[k + 1])."""
-        return np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
-
-    def changes(self) -> list[torch.Tensor | None]:
-        """Per grid point k, the change of [P0 | P1] since point k-1 as a sparse matrix (None:
-        no change). Q += change @ w_big moves Q from point k-1 to point k."""
-        # Two entries per flip (columns unit and H + unit), side by side so that a point's flips
-        # are one slice. COO, not CSR: MKL's CSR product has a fixed cost per call (~0.2 ms) that
-        # dominates here; not coalesced, which the CPU kernel does not need.
-        index = torch.stack([self.example.repeat_interleave(2),
-                             torch.stack([self.unit, self.unit + self.width], 1).view(-1)])
-        values = torch.stack([self.v0, self.v1], 1).view(-1)
-        counts = (2 * self.counts).tolist()
-        shape = (self.examples, 2 * self.width)
-        return [torch.sparse_coo_tensor(i, v, shape, is_coalesced=False, check_invariants=False) if count else None
-                for i, v, count in zip(index.split(counts, dim=1), values.split(counts), counts)]
-
-
-# reassoc/contract: sums may be reordered and fused (vectorised), as in any BLAS; NaN and inf keep
-# their meaning (no 'fast' flag set that assumes them away), so a diverging line stays marked.
-@numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract", "nsz"})
-def _sweep(q, wc_t, d_t, example, unit, v0, v1, starts, t, relu, w_rest, b_rest, d_rest, db_rest,
-           out, out1, out2):  # pragma: no cover
-    """The sparse updates and layers 2.. at every point of a block, compiled, in one pass per point.
-
-    q (b, 3 width) = [Q0 | Q1 | Q2] at the first point, updated in place; wc_t, d_t (H, width):
-    Wc^T, D^T of layer 2; the flips (example, unit, v0, v1) of point k are [starts[k],
-    starts[k+1]); t (P,) the sorted positions. out (P, width, b) gets layer 2's output when
-    w_rest is empty, else (P, out, b) the last layer's, from relu (if `relu`) of layer 2's:
-    class-major. d_rest (out, width), db_rest (out,): the last layer's rates of change along the
-    line. out1, out2 (shaped as out, or empty: not wanted) get the first and second derivatives in
-    t: between flips y = Q0 + t Q1 + t^2 Q2 gives y' = Q1 + 2 t Q2, y'' = 2 Q2 (0 where relu is
-    off), and the last layer W(t) h + b(t) gives D h + W h' + db and 2 D h' + W h''.
-    """
-    width = q.shape[1] // 3
-    jet = out1.shape[0] > 0
-    constants = np.empty(2, dtype=q.dtype)  # 0 and 2 of q's type: float literals would be float64
-    constants[0], constants[1] = 0.0, 2.0
-    zero, two = constants[0], constants[1]
-    y = np.empty(width, dtype=q.dtype)
-    y1, y2 = np.empty(width, dtype=q.dtype), np.empty(width, dtype=q.dtype)
-    for k in range(t.shape[0]):
-        for f in range(starts[k], starts[k + 1]):  # Q += (v0, v1) of the flip times row `unit` of w_big
-            e, u, a, b = example[f], unit[f], v0[f], v1[f]
-            for j in range(width):
-                wc, d = wc_t[u, j], d_t[u, j]
-                q[e, j] += a * wc
-                q[e, width + j] += a * d + b * wc
-                q[e, 2 * width + j] += b * d
-        tk = t[k]
-        for e in range(q.shape[0]):
-            if w_rest.shape[0] == 0:
-                for j in range(width):
-                    out[k, j, e] = q[e, j] + tk * (q[e, width + j] + tk * q[e, 2 * width + j])
-                    if jet:
-                        out1[k, j, e] = q[e, width + j] + two * tk * q[e, 2 * width + j]
-                        out2[k, j, e] = two * q[e, 2 * width + j]
-                continue
-            for j in range(width):
-                v = q[e, j] + tk * (q[e, width + j] + tk * q[e, 2 * width + j])
-                on = not relu or not v <= 0.0  # NaN stays NaN, as in torch.relu; relu'(0) = 0
-                y[j] = v if on else zero
-                if jet:
-                    y1[j] = q[e, width + j] + two * tk * q[e, 2 * width + j] if on else zero
-                    y2[j] = two * q[e, 2 * width + j] if on else zero
-            for c in range(w_rest.shape[1]):
-                acc = b_rest[k, c]
-                if not jet:
-                    for j in range(width):
-                        acc += w_rest[k, c, j] * y[j]
-                    out[k, c, e] = acc
-                    continue
-                acc1, acc2 = db_rest[c], zero
-                for j in range(width):  # one pass over the weights for all three
-                    w, d = w_rest[k, c, j], d_rest[c, j]
-                    acc += w * y[j]
-                    acc1 += d * y[j] + w * y1[j]
-                    acc2 += two * d * y1[j] + w * y2[j]
-                out[k, c, e], out1[k, c, e], out2[k, c, e] = acc, acc1, acc2
-
-
-@numba.njit(nogil=True, cache=True)
-def _flip_events(z, t, relu):  # pragma: no cover
-    """From z = [zc | dz] (b, 2H): [P0 | P1] (b, 2H) at the first grid point, and (example, unit, v0, v1, counts) of every
-    pair whose state differs at the two ends, ordered by the grid point k from which the flipped
-    state holds (counts[k] of them), then by example and unit; v0, v1 = +-(zc, dz), + for a pair
-    that switches on. t (P,): the sorted positions; without `relu` every unit is always on.
-
-    Both come from the same masks, so a pair's state in Q and in its flips agree bit for bit. k is
-    clamped to 1..P-1: a crossing that rounding moves past a grid point (or off the grid) lies
-    where the unit's value is at rounding level, so either mask gives the same result there.
-    """
-    n, h = z.shape[0], z.shape[1] // 2
-    points = t.shape[0]
-    left = np.empty_like(z)
-    at = np.zeros((n, h), dtype=np.int32)  # k of the pair's flip, negative if it switches off; 0: none
-    counts = np.zeros(points, dtype=np.int64)
-    for e in range(n):
-        for u in range(h):
-            c, d = z[e, u], z[e, h + u]
-            on_first = not relu or c + t[0] * d > 0
-            left[e, u] = c if on_first else 0.0
-            left[e, h + u] = d if on_first else 0.0
-            if relu and on_first != (c + t[points - 1] * d > 0):
-                k = _point_of(t, -c / d)
-                at[e, u] = -k if on_first else k
-                counts[k] += 1
-    fill = np.zeros(points, dtype=np.int64)
-    fill[1:] = np.cumsum(counts)[:-1]
-    total = counts.sum()
-    example, unit = np.empty(total, dtype=np.int64), np.empty(total, dtype=np.int64)
-    v0, v1 = np.empty(total, dtype=z.dtype), np.empty(total, dtype=z.dtype)
-    for e in range(n):
-        for u in range(h):
-            k = at[e, u]
-            if k != 0:
-                sign = 1.0 if k > 0 else -1.0
-                k = abs(k)
-                f = fill[k]
-                fill[k] += 1
-                example[f], unit[f], v0[f], v1[f] = e, u, sign * z[e, u], sign * z[e, h + u]
-    return left, example, unit, v0, v1, counts
-
-
-@numba.njit(inline="always")
-def _point_of(t, crossing):  # pragma: no cover
-    """The first grid index at which a state that flips at `crossing` holds, in 1..P-1: the
-    number of grid points <= crossing (a binary search; NaN counts as past the end), clamped."""
-    lo, hi = 0, t.shape[0]
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if t[mid] <= crossing or crossing != crossing:
-            lo = mid + 1
-        else:
-            hi = mid
-    return min(max(lo, 1), t.shape[0] - 1)

@@ -1,5 +1,6 @@
-"""Per-split results from the evaluator's float64 sums: the metrics summed (cost, errors, the
-objective's extras, the counted positions of a token-level objective) and their means."""
+"""The evaluator's scoring: the per-example metrics of a chunk's outputs (cost, errors, the
+objective's extras, the counted positions of a token-level objective) summed per split in float64,
+and the per-split results from those sums, their means."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from models.objectives import Objective
+from models.batches import Batch, batch_as_read
+from models.errors import BadInput
+from models.objectives import Objective, one_cost_per_example
 
 
 @dataclass
@@ -87,3 +90,39 @@ def add_segments(target: torch.Tensor, values: torch.Tensor, g: int, start: int,
         lo, hi = max(start, int(bounds[i])), min(end, int(bounds[i + 1]))
         if lo < hi:
             target[:, i] += values[:, lo - start:hi - start].sum(dim=1).cpu()
+
+
+def chunk_sums(objective: Objective, g: int, per: torch.Tensor, flat_out: torch.Tensor, flat_y: torch.Tensor,
+               start: int, bounds: np.ndarray) -> torch.Tensor:
+    """(g, S, metric) sums over each split of the per-example metrics of g points on examples
+    from `start` on."""
+    values = [one_cost_per_example(objective, per, flat_out)]
+    if objective.errors:
+        values.append(objective.errors(flat_out, flat_y))
+    values += [fn(flat_out, flat_y) for fn in objective.extras.values()]
+    if objective.counts is not None:
+        values.append(objective.counts(flat_out, flat_y))
+    sums = torch.zeros(g, len(bounds) - 1, len(values), dtype=torch.float64)
+    for m, v in enumerate(values):
+        add_segments(sums[:, :, m], v, g, start, bounds)
+    return sums
+
+
+def outputs_costs(objective: Objective, out: torch.Tensor, y: torch.Tensor, x: torch.Tensor | Batch | None = None):
+    """(g, per-example costs (g*B,) or (g, B), outputs and targets as the objective took them)
+    of g points' outputs (g, B, ...) on a chunk, for an objective that does not perturb the inputs."""
+    g = len(out)
+    targets = batch_as_read(x, y, g) if objective.takes_batch else targets_for(objective, y, g)
+    taken = out if objective.leading_dims else out.reshape(g * out.shape[1], *out.shape[2:])
+    try:  # leading_dims: (g, B, ...) as it is, no copy of a strided `out`
+        per = objective.per_example(taken, targets)
+    except (RuntimeError, IndexError, ValueError) as exc:
+        raise BadInput(f"the objective {objective.name} cannot take the model's outputs of shape "
+                       f"{tuple(out.shape[1:])} with targets of shape {tuple(y.shape)} (per batch): "
+                       f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", field="loss") from None
+    return g, per, taken, targets
+
+
+def targets_for(objective: Objective, y: torch.Tensor, g: int) -> torch.Tensor:
+    """A chunk's targets for g points' outputs, as the objective takes them: (g, B, ...) or (g*B, ...)."""
+    return y.expand(g, *y.shape) if objective.leading_dims else y.repeat(g, *([1] * (y.dim() - 1)))

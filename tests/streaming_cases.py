@@ -24,7 +24,7 @@ def hexes(evaluation) -> dict[str, list[str]]:
 
 def golden_cases() -> dict[str, dict[str, list[str]]]:
     from compute.batchnorm import BufferLayout
-    from compute.evaluator import Evaluator
+    from compute.evaluator import EvalOptions, Evaluator
     from compute.params import ParamLayout
     from models import get_model
     from models.objectives import OBJECTIVES
@@ -39,7 +39,8 @@ def golden_cases() -> dict[str, dict[str, list[str]]]:
     layout = ParamLayout.of(spec.build("small"))
     t0, t1 = (layout.flatten_model(spec.build("small", s)) for s in (0, 1))
     ev = Evaluator(spec.build("small"), spec.objective, {"train": (x, y), "valid": (xv, yv)}, device="cpu")
-    out["relu.line"] = hexes(ev.line(t0, t1, alphas, ["train", "valid"], derivatives=True))  # the line fast path
+    # the line fast path
+    out["relu.line"] = hexes(ev.line(t0, t1, alphas, ["train", "valid"], options=EvalOptions(derivatives=True)))
     out["relu.points"] = hexes(ev.evaluate_points(torch.stack([t0, t1]), ["valid", "train"]))  # first-layer reuse
     d = udata.images(n_train=150, n_valid=40)
     models = []
@@ -54,7 +55,8 @@ def golden_cases() -> dict[str, dict[str, list[str]]]:
     bb = torch.stack([buffers.flatten_model(m) for m in models])
     ev = Evaluator(resnet.resnet8(), OBJECTIVES["cross-entropy"], d, device="cpu")
     out["resnet.interpolate"] = hexes(ev.line(t0, t1, alphas[:4], ["train", "valid"], buffer_basis=bb))  # folded
-    out["resnet.recompute"] = hexes(ev.line(t0, t1, alphas[:2], ["train"], buffer_basis=bb, bn="recompute"))
+    out["resnet.recompute"] = hexes(ev.line(t0, t1, alphas[:2], ["train"], buffer_basis=bb,
+                                            options=EvalOptions(bn="recompute")))
     return out
 
 

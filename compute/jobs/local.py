@@ -7,6 +7,7 @@ compute/jobs/base.py runs jobs on either the same way.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -17,6 +18,8 @@ from ..kinds import kind_of
 from ..store import Store
 from .base import BaseJobs, failure_message, run_chunk
 from .cache import ResultCache, file_cache
+
+log = logging.getLogger(__name__)
 
 
 class LocalBoard:

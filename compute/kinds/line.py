@@ -30,7 +30,7 @@ from models.errors import BadInput
 from .. import adaptive, budget
 from ..chunks import ChunkKind, check_carries_query, finite_or_null, index_ranges
 from ..endpoints import line_inputs
-from ..evaluator import Progress
+from ..evaluator import EvalOptions, Progress
 from ..hessian import SHARPNESS_ITERATIONS, Point, line_buffers, refuse_perturbing, top_eigenvalue
 from ..queries import Endpoint, Query, check_bn, check_dropout, default_bn_omitted, resolve_endpoint
 from ..sources import source_of
@@ -230,8 +230,8 @@ def compute_line(query: LineQuery, store: Store, progress: Progress | None = Non
         raise BadInput(f"{runs[0].model_id}: derivatives of an objective that perturbs its inputs (adversarial "
                        "training) are not computed", field="derivatives")
     # with derivatives: in the cost's own pass where the line fast path applies (Evaluator.line)
-    evaluation = evaluator.line(theta0, theta1, alphas, query.splits, progress, dropout_samples=query.dropout_samples,
-                                buffer_basis=buffers, bn=query.bn, derivatives=query.derivatives)
+    options = EvalOptions(dropout_samples=query.dropout_samples, bn=query.bn, derivatives=query.derivatives)
+    evaluation = evaluator.line(theta0, theta1, alphas, query.splits, progress, buffer_basis=buffers, options=options)
     derivatives = {s: (m.dcost, m.d2cost) for s, m in evaluation.splits.items()} if query.derivatives else {}
     sharpness = line_sharpness(query, evaluator, theta0, theta1, alphas, buffers, progress) if query.sharpness else {}
     return LineResult(

@@ -20,7 +20,7 @@ import torch
 
 from ..chunks import index_ranges
 from ..endpoints import line_inputs
-from ..evaluator import Progress
+from ..evaluator import EvalOptions, Progress
 from ..queries import Query
 from ..scoring import PartialSums, means_of
 from ..store import Store
@@ -39,8 +39,8 @@ def compute_line_shards(query: Query, store: Store, chunk: list[int], progress: 
     lo, hi, first, last = chunk
     runs, theta0, theta1, alphas, evaluator, buffers = line_inputs(query, store, query.alphas()[lo:hi])
     started = time.perf_counter()
-    evaluation = evaluator.line(theta0, theta1, alphas, query.splits, progress, dropout_samples=query.dropout_samples,
-                                buffer_basis=buffers, bn=query.bn, shards=range(first, last))
+    options = EvalOptions(dropout_samples=query.dropout_samples, bn=query.bn, shards=range(first, last))
+    evaluation = evaluator.line(theta0, theta1, alphas, query.splits, progress, buffer_basis=buffers, options=options)
     return {"alpha": alphas.tolist(), "shards": [first, last], "partial": evaluation.partial.to_json(),
             "query": query.to_json(), "key": query.key(),
             "meta": {"model": runs[0].model_id, "preset": runs[0].preset, "dtype": "float32",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from compute.evaluator import Evaluator
+from compute.evaluator import EvalOptions, Evaluator
 from compute.importing import import_run
 from compute.kinds.line import LineQuery, compute_line
 from compute.params import ParamLayout
@@ -67,4 +67,4 @@ def test_tensor_data_gives_the_tuple_and_takes_the_general_path():
     with pytest.raises(Exception, match="derivatives"):
         objective = LossRef.parse("userpkg.batch_loss:cross_entropy_of_tuple", str(TESTS)).objective()
         Evaluator(resnet.mlp(), objective, flat, device="cpu").line(theta0, theta1, [0.0, 1.0], ["train"],
-                                                                    derivatives=True)
+                                                                    options=EvalOptions(derivatives=True))

@@ -1,5 +1,5 @@
-"""Issue 18 §1-2: dJ/dalpha and d2J/dalpha2 of `Evaluator.line(..., derivatives=True)` (the public
-path) on models off the line fast path, against float64 central differences of the line's own
+"""Issue 18 §1-2: dJ/dalpha and d2J/dalpha2 of `Evaluator.line(..., options=EvalOptions(derivatives=True))`
+(the public path) on models off the line fast path, against float64 central differences of the line's own
 cost AND an independent double backward in alpha (never nested jvp, which PyTorch 2.13 gets wrong
 through layer_norm): LayerNorm, BatchNorm with interpolated statistics, GELU, softmax attention,
 tied weights, conv + BatchNorm (and the README's resnet8), LSTM, maxout, dropout in eval mode.
@@ -19,7 +19,7 @@ from torch import nn
 from torch.func import functional_call
 
 from compute.batchnorm import BufferLayout
-from compute.evaluator import Evaluator
+from compute.evaluator import EvalOptions, Evaluator
 from compute.params import ParamLayout
 from models.errors import BadInput
 from models.lstm import LSTMLanguageModel
@@ -131,7 +131,7 @@ def _line(model0: nn.Module, model1: nn.Module, data, objective: str | Objective
     basis = torch.stack([buffers.flatten_model(model0), buffers.flatten_model(model1)]).to(F64) if buffers.names else None
     ev = Evaluator(model0, _objective(objective), {"train": data}, device="cpu", dtype=F64, **kw)
     return ev, ev.line(layout.flatten_model(model0), layout.flatten_model(model1), alphas, ["train"],
-                       derivatives=True, buffer_basis=basis).splits["train"]
+                       buffer_basis=basis, options=EvalOptions(derivatives=True)).splits["train"]
 
 
 def _double_backward(model0: nn.Module, model1: nn.Module, data, objective: str | Objective, alpha: float) -> tuple[float, float]:

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from compute.evaluator import Evaluator
+from compute.evaluator import EvalOptions, Evaluator
 from compute.params import ParamLayout
 from models import get_model
 from models.mlp import MLP
@@ -58,8 +58,9 @@ def test_monte_carlo_dropout_is_the_mean_of_seeded_dropout_passes(data):
     alphas = np.linspace(0, 1, 7)
     coeffs = np.stack([1 - alphas, alphas], 1)
     evaluator = Evaluator(spec.build("small"), spec.objective, {"train": (x, y)}, device="cpu")
-    mc = evaluator.evaluate(torch.stack([theta0, theta1]), coeffs, ["train"], dropout_samples=3).splits["train"]
-    again = evaluator.evaluate(torch.stack([theta0, theta1]), coeffs, ["train"], dropout_samples=3).splits["train"]
+    three = EvalOptions(dropout_samples=3)
+    mc = evaluator.evaluate(torch.stack([theta0, theta1]), coeffs, ["train"], options=three).splits["train"]
+    again = evaluator.evaluate(torch.stack([theta0, theta1]), coeffs, ["train"], options=three).splits["train"]
     plain = evaluator.evaluate(torch.stack([theta0, theta1]), coeffs, ["train"]).splits["train"]
 
     reference_cost, reference_error = [], []
@@ -104,7 +105,7 @@ def test_splits_error_rates_chunking_and_vmap_agree(data):
     splits = {"train": (x[:400], y[:400]), "valid": (x[400:], y[400:])}
     plain = Evaluator(spec.build("small"), spec.objective, splits).evaluate(basis, coeffs, ["train", "valid"])
     tiny_chunks = Evaluator(spec.build("small"), spec.objective, splits, memory_budget=50_000)
-    assert tiny_chunks._chunk_size(basis, x, 2) < 100
+    assert tiny_chunks.chunk_size(basis, x, 2) < 100
     chunked = tiny_chunks.evaluate(basis, coeffs, ["train", "valid"])
     vmapped = Evaluator(spec.build("small"), spec.objective, splits, points_per_call=3).evaluate(
         basis, coeffs, ["train", "valid"])

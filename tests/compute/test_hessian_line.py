@@ -21,7 +21,7 @@ from models.errors import BadInput
 
 def _dense_hessian(run, theta: torch.Tensor, split: str = "train") -> np.ndarray:
     ev = evaluator_for(run, "float64")
-    x, y = ev.data[split]
+    x, y = ev.tensors([split])
 
     def cost(t: torch.Tensor) -> torch.Tensor:
         out = functional_call(ev.model, ev.layout.unflatten(t), (x,))

@@ -333,7 +333,7 @@ def test_causal_lm_is_the_mean_over_every_counted_token_however_the_split_is_cut
     objective = LossRef.parse("causal-lm").objective()
     whole = Evaluator(model, objective, data, device="cpu").evaluate_points(theta, ["train", "valid"])
     cut = Evaluator(model, objective, data, device="cpu", memory_budget=1)  # one sequence per chunk
-    assert cut._chunk_size(theta, cut.data["train"][0], 0) == 1
+    assert cut.chunk_size(theta, cut.tensors(["train"])[0], 0) == 1
     pieces = cut.evaluate_points(theta, ["train", "valid"])
     for split in ("train", "valid"):
         ids, labels = data[split]

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import compute.evaluator as evaluator_module
-from compute.evaluator import Evaluator
+from compute.evaluator import EvalOptions, Evaluator
 from compute.linefast import LinePath
 from compute.params import ParamLayout
 from models.mlp import MLP
@@ -63,7 +63,7 @@ def _line_against_general(model_of, dtype, alphas, objective="cross-entropy", sp
     ev = Evaluator(model, OBJECTIVES[objective], splits, device="cpu", dtype=dtype, **kw)
     plain = ev.line(theta0, theta1, alphas, list(splits))
     blocks = calls["outputs"] if calls is not None else None
-    result = ev.line(theta0, theta1, alphas, list(splits), derivatives=True)
+    result = ev.line(theta0, theta1, alphas, list(splits), options=EvalOptions(derivatives=True))
     if calls is not None:  # one pass: as many block calls as the cost alone, no general path
         assert calls["outputs"] == 2 * blocks >= 1 and calls["general"] == 0
     general = ev.derivatives(theta0, theta1, alphas, list(splits))
@@ -150,7 +150,8 @@ def test_chunks_blocks_splits_and_a_shuffled_grid(monkeypatch, calls):
     layout = ParamLayout.of(model)
     ev = Evaluator(model, OBJECTIVES["cross-entropy"], splits, device="cpu", memory_budget=600_000)
     ev.line(layout.flatten_model(model), layout.flatten_model(_mlp([100, 100], "relu", True, 1, torch.float32)),
-            alphas, ["train", "valid"], lambda done, total: progress.append((done, total)), derivatives=True)
+            alphas, ["train", "valid"], lambda done, total: progress.append((done, total)),
+            options=EvalOptions(derivatives=True))
     assert len(progress) > 1 and progress[-1][0] == progress[-1][1]
     assert [d for d, _ in progress] == sorted(d for d, _ in progress)
 
@@ -179,7 +180,7 @@ def test_derivatives_are_those_of_the_cost_curve(activation, h, d2_atol):
                    dtype=torch.float64)
     centres = np.array([0.2, 0.5, 0.8])
     alphas = np.concatenate([centres - h, centres, centres + h])
-    m = ev.line(theta0, theta1, alphas, ["train"], derivatives=True).splits["train"]
+    m = ev.line(theta0, theta1, alphas, ["train"], options=EvalOptions(derivatives=True)).splits["train"]
     j = m.cost.reshape(3, 3)  # rows: a - h, a, a + h
     d1, d2 = m.dcost.reshape(3, 3)[1], m.d2cost.reshape(3, 3)[1]
     np.testing.assert_allclose(d1, (j[2] - j[0]) / (2 * h), rtol=1e-5, atol=1e-7)

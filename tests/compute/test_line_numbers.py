@@ -45,7 +45,7 @@ def test_derivatives_equal_the_scalar_models_closed_form(store, jobs, scalar_run
     r = _line(store, jobs, f"init:{scalar_run.id}", f"final:{scalar_run.id}", "-0.5:1.5", 41, dtype="float64",
               derivatives=True)
     theta0, theta1 = (scalar_run.theta(s).double().numpy() for s in (scalar_run.init_step, scalar_run.final_step))
-    x, y = (t.double().numpy().reshape(-1) for t in evaluator_for(scalar_run).data["train"])
+    x, y = (t.double().numpy().reshape(-1) for t in evaluator_for(scalar_run).tensors(["train"]))
     alpha = np.array(r["alpha"])[:, None]
     (a1, a2), (b1, b2) = theta0, theta1 - theta0
     w1, w2 = a1 + alpha * b1, a2 + alpha * b2

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from compute.evaluator import Evaluator
+from compute.evaluator import EvalOptions, Evaluator
 from compute.streaming import combine_shards
 from compute.importing import import_run
 from compute.params import ParamLayout
@@ -186,7 +186,8 @@ def test_batchnorm_recompute_streams_the_training_batches():
     splits = {"train": as_source(streams.Images(DATASET_BATCH + 44), "train")}
     ev = Evaluator(resnet.resnet8(), CE, splits, device="cpu")
     basis = buffers.flatten_model(net)[None]
-    got = ev.evaluate(theta[None], np.ones((1, 1)), ["train"], buffer_basis=basis, bn="recompute").splits["train"]
+    got = ev.evaluate(theta[None], np.ones((1, 1)), ["train"], buffer_basis=basis,
+                      options=EvalOptions(bn="recompute")).splits["train"]
     ref = resnet.resnet8()
     layout.load_into(ref, theta)
     for m in ref.modules():
@@ -314,7 +315,7 @@ def test_derivatives_on_streamed_data_are_refused_before_the_cost_pass():
 
     ev.pieces = counted
     with pytest.raises(BadInput, match="exact derivatives need the split in memory as tensors; valid is streamed"):
-        ev.line(theta, theta * 0.5, np.array([0.0, 1.0]), ["valid"], derivatives=True)
+        ev.line(theta, theta * 0.5, np.array([0.0, 1.0]), ["valid"], options=EvalOptions(derivatives=True))
     assert len(read) == 1
 
 

@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ...evaluator import Evaluator, Progress, offset_progress
+from ...evaluator import EvalOptions, Evaluator, Progress, offset_progress
 from ...resources import buffer_basis, theta_of
 from ...results import clean_floats
 from ...store import Run
@@ -75,7 +75,7 @@ def evaluate_span(evaluator: Evaluator, span: list[int], width: int, row: Callab
     for n, (i, c0, c1) in enumerate(pieces):
         basis, coeffs = row(i)
         evaluation = evaluator.evaluate(basis, coeffs[c0:c1], query.splits, offset_progress(progress, n, len(pieces)),
-                                        buffer_basis=buffers, bn=query.bn)
+                                        buffer_basis=buffers, options=EvalOptions(bn=query.bn))
         for s, m in evaluation.splits.items():
             cost[s].extend(m.cost.tolist())
         if evaluation.precision_error is not None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ...evaluator import Progress
+from ...evaluator import EvalOptions, Progress
 from ...hessian import hessian_plane
 from ...resources import LRU, buffer_basis, evaluator_for
 from ...store import Run, Store
@@ -150,7 +150,7 @@ def plane_part(query: SurfaceQuery, store: Store, span: list[int], progress: Pro
     trajectory = None
     if span[0] == 0:  # the first chunk carries the trajectory
         plane = evaluator.evaluate(basis, _coefficients(query.surface, ta, tb), query.splits, buffer_basis=buffers,
-                                   bn=query.bn)
+                                   options=EvalOptions(bn=query.bn))
         trajectory = clean_trajectory({
             "step": list(frame.steps), "alpha": ta.tolist(), "beta": tb.tolist(),
             "cost": checkpoint_costs(evaluator, run, frame.steps, query.splits), "residual": residual.tolist(),

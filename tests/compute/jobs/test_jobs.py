@@ -98,6 +98,29 @@ def test_a_chunk_that_raises_fails_the_job_and_caches_nothing(backend, request, 
     assert sum(jobs.board.runs(query.key()).values()) < 7  # the first failure stops the job
 
 
+def test_an_error_outside_the_chunk_s_computation_fails_the_job_and_the_executor_goes_on(jobs_factory, relu_run,
+                                                                                      monkeypatch, no_hang):
+    """`run_chunk` itself raising (an unwritable cache folder, say) fails that job; the lane's thread
+    lives on, so the next job still runs."""
+    import compute.jobs.local as local
+
+    real_run_chunk = local.run_chunk
+    broken = _line(relu_run, 9)
+
+    def run_chunk(board, cache, store, key, *args):
+        if key == broken.key():
+            raise OSError("the cache folder is not writable")
+        return real_run_chunk(board, cache, store, key, *args)
+
+    monkeypatch.setattr(local, "run_chunk", run_chunk)
+    jobs = jobs_factory("local")
+    with pytest.raises(JobFailed, match="not writable"):
+        no_hang(lambda: run_job(broken, jobs), 120)
+    assert jobs.status(broken.key()).state == FAILED
+    after = _line(relu_run, 11)
+    assert len(no_hang(lambda: run_job(after, jobs), 120)["alpha"]) == 11
+
+
 @pytest.mark.parametrize("backend", ["celery", "local"])
 def test_cancel_stops_the_chunks_not_yet_run_and_caches_nothing(backend, request, jobs_factory, relu_run, wait):
     if backend == "celery":
