@@ -38,7 +38,7 @@ from models.errors import BadInput
 from ..chunks import single_chunk
 from ..computing import lend
 from ..curves import CURVE_KINDS, CurveTraining, coefficients, curve_basis, train_bend
-from ..evaluator import Progress
+from ..evaluator import EvalOptions, Progress
 from ..metrics import line_metrics
 from ..queries import Endpoint, Query, resolve_endpoint
 from ..resources import buffer_basis, evaluator_for, theta_of
@@ -180,21 +180,21 @@ def train_curve(query: CurveQuery, store: Store, progress: Progress | None = Non
     started = time.perf_counter()
     a, b = store.load(query.start.run), store.load(query.end.run)
     source = source_of(a.manifest)
-    splits, _, _ = source.load()
-    train = splits.get("train")
-    if not isinstance(train, tuple):
+    evaluator = evaluator_for(a)  # the device and the data: the bend trains on the split J is evaluated on
+    if not evaluator.in_memory("train"):
         raise BadInput("a curve's bend is trained on a training split held in memory (tensors); this run's "
                        "data is read in batches", field="start")
     theta_a, theta_b = theta_of(a, a.final_step), theta_of(b, b.final_step)
     training = _training(query, a.manifest.get("hyperparameters") or {})
-    evaluator = evaluator_for(a)  # the device and the data the cost is evaluated on, and the model to train
 
     def step(done: int, total: int) -> None:
         if progress is not None:
             progress(done, total)  # may raise to cancel
         lend()  # a line asked for meanwhile computes now, not after the whole curve
 
-    x, y = (v.to(evaluator.device) for v in train)
+    x, y = evaluator.tensors(["train"])
+    # its own module, not the evaluator's: training mode (dropout, batch statistics) must not reach the
+    # evaluations other threads run meanwhile on the shared one
     bend = train_bend(source.build(None), source.objective(), x, y, theta_a, theta_b, query.curve, training,
                       progress=step).cpu()
     trained = time.perf_counter() - started
@@ -207,10 +207,11 @@ def train_curve(query: CurveQuery, store: Store, progress: Progress | None = Non
         end_buffers = buffer_basis(b, [b.final_step])[0]
         buffers = torch.stack([buffers[0], 0.5 * (buffers[0] + end_buffers), end_buffers])
     bn = "recompute" if recompute else "interpolate"
+    options = EvalOptions(bn=bn)
     on_curve = evaluator.evaluate(curve_basis(theta_a, bend, theta_b), coefficients(query.curve, t), query.splits,
-                                  buffer_basis=buffers, bn=bn)
+                                  buffer_basis=buffers, options=options)
     line = evaluator.line(theta_a, theta_b, t, query.splits, buffer_basis=None if buffers is None else buffers[[0, 2]],
-                          bn=bn)
+                          options=options)
     cost = {s: m.cost.tolist() for s, m in on_curve.splits.items()}
     line_cost = {s: m.cost.tolist() for s, m in line.splits.items()}
     metrics = {"curve": {s: line_metrics(t, v) for s, v in cost.items()},
