@@ -19,7 +19,8 @@ from models.errors import BadInput
 from compute import validate
 from compute.queries import check_bn, check_dropout
 
-from .figures import METRIC_LABELS, SPLIT_NAMES
+from .fields import LINE_FIELDS
+from .labels import METRIC_LABELS, SPLIT_NAMES
 from .runs import RunCatalog
 
 State = dict  # {"view": str, param name: value}
@@ -199,9 +200,11 @@ def _parse_scale(text: str, state: State, catalog: RunCatalog) -> float:
 
 SCALE = Param("scale", _parse_scale, validate.format_number, lambda s, c: 1.0, relevant=_uses_pair("random"),
               help="the random point is the initializer's draw times this (10 or more: large norm, Fig. 5)")
-ALPHA = Param("alpha", lambda t, s, c: validate.parse_range(t, "alpha"), validate.format_range, lambda s, c: (-0.25, 1.25),
+ALPHA = Param(LINE_FIELDS.url("alpha_min"),
+              lambda t, s, c: validate.parse_range(t, "alpha"), validate.format_range, lambda s, c: (-0.25, 1.25),
               help="α range A:B (may extend below 0 and above 1)")
-POINTS = Param("points", lambda t, s, c: validate.parse_line_points(t, "points"), _text, lambda s, c: 50,
+POINTS = Param(LINE_FIELDS.url("points"),
+               lambda t, s, c: validate.parse_line_points(t, "points"), _text, lambda s, c: 50,
                help="α values per curve, 2 to 2001, or auto (adaptive: dense only where the curve bends)")
 
 
@@ -220,7 +223,7 @@ def _run_has(flag: str) -> Callable[[State, RunCatalog], bool]:
     return applies
 
 
-DROPOUT = Param("dropout", _parse_dropout, lambda n: str(n) if n else "", lambda s, c: 0,
+DROPOUT = Param(LINE_FIELDS.url("dropout_samples"), _parse_dropout, lambda n: str(n) if n else "", lambda s, c: 0,
                 help="0 or empty: dropout off, weights scaled (the paper's J); N: a Monte-Carlo estimate "
                      "with dropout on, the mean of N passes (models with dropout)", applies=_run_has("dropout"))
 
@@ -233,13 +236,15 @@ def _parse_bn(text: str, state: State, catalog: RunCatalog) -> str:
     return policy
 
 
-BN = Param("bn", _parse_bn, lambda p: "" if p == validate.DEFAULT_BN else p, lambda s, c: validate.DEFAULT_BN,
+BN = Param(LINE_FIELDS.url("bn"),
+           _parse_bn, lambda p: "" if p == validate.DEFAULT_BN else p, lambda s, c: validate.DEFAULT_BN,
            # the default's control value is "" (its text in the address, which leaves it out)
            options=choice_options({"": "interpolate (mixed like θ)", "recompute": "recompute on the training split"}),
            help="BatchNorm statistics between checkpoints: interpolate (mixed with the same α) or recompute "
                 "(re-estimated at every point by a pass over the training split; honest, slower)",
            applies=_run_has("batchnorm"))
-DTYPE = Param("dtype", lambda t, s, c: validate.parse_dtype(str(t).strip() or validate.DEFAULT_DTYPE, "dtype"),
+DTYPE = Param(LINE_FIELDS.url("dtype"),
+              lambda t, s, c: validate.parse_dtype(str(t).strip() or validate.DEFAULT_DTYPE, "dtype"),
               lambda d: "" if d == validate.DEFAULT_DTYPE else d, lambda s, c: validate.DEFAULT_DTYPE,
               # the default's control value is "" (the address leaves it out, and so does the key)
               options=choice_options({"": "float32 (exact)", "bfloat16": "bfloat16 (preview)",
@@ -256,7 +261,8 @@ def precision_note(dtype: str, precision_error: float | None = None) -> str:
     return f" · {dtype} forward{error}"
 
 
-SPLITS = Param("splits", lambda t, s, c: validate.parse_splits(t, "splits"), ",".join, lambda s, c: ("train", "valid"),
+SPLITS = Param(LINE_FIELDS.url("splits"),
+               lambda t, s, c: validate.parse_splits(t, "splits"), ",".join, lambda s, c: ("train", "valid"),
                options=choice_options(SPLIT_NAMES), multi=True, help="splits drawn, e.g. train,valid")
 METRIC = choice("metric", METRIC_LABELS, "cost", help="cost (the objective) or error (misclassification rate)")
 # the y scale's default depends on the view: log for compare (Fig. 3)
@@ -285,7 +291,7 @@ RUNS = Param("runs", _parse_runs, ",".join, lambda s, c: tuple(r.id for r in c.o
              options=_run_options, multi=True, help="runs compared (init→final of each)")
 
 
-# --- the Line view's options of issue 13 -----------------------------------------------------------
+# --- the Line view's options: derivatives, the aligned line, the adaptive grid's tolerance ---------------
 def _flag(name: str, relevant: Callable[[State], bool] = _always, help: str = "", on: str = "on",
           applies: Callable[[State, RunCatalog], bool] | None = None) -> Param:
     """An on/off parameter: 1 in the address when on, left out when off (its control value "")."""
@@ -294,11 +300,13 @@ def _flag(name: str, relevant: Callable[[State], bool] = _always, help: str = ""
                  help=help, applies=applies)
 
 
-DERIVATIVES = _flag("derivatives", help="1: also dJ/dα and d²J/dα² at every point, exactly (the line fast "
-                                        "path, or double backward along θ₁ − θ₀), drawn under the curve")
+DERIVATIVES = _flag(LINE_FIELDS.url("derivatives"),
+                    help="1: also dJ/dα and d²J/dα² at every point, exactly (the line fast path, or double backward "
+                         "along θ₁ − θ₀), drawn under the curve")
 ALIGN = _flag("align", relevant=_uses_pair("seeds"), on="aligned and not, on one axis",
               help="1: also the line to the second solution with its hidden units permuted to match the first "
                    "(weight matching), both barriers beside")
-TOLERANCE = Param("tolerance", lambda t, s, c: validate.parse_tolerance(t, "tolerance"), validate.format_number,
+TOLERANCE = Param(LINE_FIELDS.url("tolerance"), lambda t, s, c: validate.parse_tolerance(t, "tolerance"),
+                  validate.format_number,
                   lambda s, c: validate.DEFAULT_TOLERANCE, relevant=lambda s: s.get("points") == validate.AUTO_POINTS,
                   help="points=auto: refine until linear interpolation is within this share of the curve's range")

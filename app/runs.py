@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from models import MODELS
 from models.errors import BadInput
 from compute.sources import source_of
-from compute.store import Store, unknown_run
+from compute.store import Store, run_matches, unknown_run
 
 
 @dataclass(frozen=True)
@@ -50,16 +50,16 @@ class RunCatalog:
     def get(self, run_id: str | None) -> RunInfo | None:
         return next((r for r in self.runs if r.id == run_id), None)
 
+    def seed_of(self, run_id: str) -> int | None:
+        """The seed of a run known here (None for another): what tells two solutions apart."""
+        run = self.get(run_id)
+        return run.seed if run is not None else None
+
     def find(self, ref: str) -> RunInfo | None:
         """A run by full id, or by a unique prefix such as `relu-mnist-small-s0` (model, preset,
-        seed): what a person types. `-s1` must not match `-s10-...`, so a prefix matches only
-        at a '-' boundary or as a longer digest prefix of one run."""
-        exact = self.get(ref)
-        if exact is not None:
-            return exact
-        hits = [r for r in self.runs if r.id.startswith(ref + "-")] or \
-               [r for r in self.runs if r.id.startswith(ref)]
-        return hits[0] if len(hits) == 1 else None
+        seed): what a person types, by the store's rule (compute.store.run_matches)."""
+        hits = run_matches(ref, (r.id for r in self.runs))
+        return self.get(hits[0]) if len(hits) == 1 else None
 
     def lookup(self, ref: str, field: str = "run") -> RunInfo:
         """`find`, or BadInput: unknown, or ambiguous with its candidates listed."""
@@ -67,7 +67,7 @@ class RunCatalog:
             raise BadInput("no run given", field=field)
         run = self.find(ref)
         if run is None:
-            raise unknown_run(ref, [r.id for r in self.runs if r.id.startswith(ref)], field)
+            raise unknown_run(ref, run_matches(ref, (r.id for r in self.runs)), field)
         return run
 
     def default_run(self) -> RunInfo | None:
@@ -95,9 +95,14 @@ class RunCatalog:
         return sorted(best.values(), key=lambda r: r.model)[:limit]
 
 
+def run_seed(run) -> int:
+    """A recorded run's seed (an imported run records none: 0), as the page and the CLI label it."""
+    return int(run.manifest.get("seed", 0))
+
+
 def info(run) -> RunInfo:
     final = next((s for s in run.manifest["steps"] if s["step"] == run.final_step), {})
-    return RunInfo(run.id, run.model_id, run.preset, int(run.manifest.get("seed", 0)), tuple(run.steps),
+    return RunInfo(run.id, run.model_id, run.preset, run_seed(run), tuple(run.steps),
                    tuple(float(s.get("epoch", 0.0)) for s in run.manifest["steps"]), run.final_step,
                    final.get("cost", {}).get("valid"), _uses_dropout(run), run.family,
                    bool(run.manifest.get("batchnorm")), "source" in run.manifest, _objective(run.manifest))

@@ -53,7 +53,7 @@ def line_address(run_id: str, lo: float) -> str:
 
 
 def server_times(client, run_id: str, repeats: int, offset: float) -> dict[str, list[float]]:
-    from app import figures
+    from app.figures.line import line_figure
 
     out = {"first": [], "new": [], "cached": [], "figure": [], "engine": []}
     for i in range(repeats + 1):
@@ -71,7 +71,7 @@ def server_times(client, run_id: str, repeats: int, offset: float) -> dict[str, 
             out["cached"].append(time.perf_counter() - t0)
             assert cached.headers["X-Landscape-Cache"] == "hit"
         t0 = time.perf_counter()
-        json.dumps(figures.line_figure(cached.json))  # what the draw callback sends
+        json.dumps(line_figure(cached.json))  # what the draw callback sends
         out["figure"].append(time.perf_counter() - t0)
     return out
 

@@ -26,7 +26,7 @@ import uuid
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -43,6 +43,17 @@ MANIFEST = "manifest.json"
 
 def landscape_home() -> Path:
     return Path(setting("LANDSCAPE_HOME")).expanduser()
+
+
+def run_matches(ref: str, ids: Iterable[str]) -> list[str]:
+    """The run ids a reference names, the one rule of the store, the CLI, the page and the API: the
+    id itself; else the ids it is a prefix of up to a '-' (`relu-mnist-small-s1` names seed 1's
+    run, never `...-s10-...`); else the ids it is any prefix of (a digest cut short, as with git).
+    One id found: that run; several: ambiguous."""
+    ids = [i for i in ids if not i.startswith(".")]
+    if ref in ids:
+        return [ref]
+    return [i for i in ids if i.startswith(ref + "-")] or [i for i in ids if i.startswith(ref)]
 
 
 def unknown_run(ref: str, candidates: list[str], field: str = "run") -> BadInput:
@@ -217,8 +228,8 @@ class Store:
         path = self.runs_dir / run_id
         if not (path / MANIFEST).is_file():
             known = [p.name for p in self.runs_dir.iterdir()] if self.runs_dir.is_dir() else []
-            matches = [k for k in known if k.startswith(run_id) and not k.startswith(".")]
-            if len(matches) == 1:  # a unique prefix is enough, as with git
+            matches = run_matches(run_id, known)
+            if len(matches) == 1:
                 return self.load(matches[0])
             raise unknown_run(run_id, matches)
         try:

@@ -11,7 +11,8 @@ import math
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .style import FONT, NOTE, RUN_COLORS, SPLIT_NAMES, top
+from ..labels import SPLIT_NAMES
+from .style import FONT, NOTE, RUN_COLORS, top
 
 
 def _layout(fig: go.Figure, title: str, height: int = 520, panels: bool = False, legend_right: bool = False) -> go.Figure:

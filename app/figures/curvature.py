@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 
-from .style import SPLIT_COLORS, SPLIT_NAMES, axis, base, message_figure
+from ..labels import SPLIT_NAMES
+from .style import SPLIT_COLORS, axis, base, message_figure
 
 
 def _u(x: float, c: float) -> float:

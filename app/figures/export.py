@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import re
 import threading
 from pathlib import Path
 
@@ -67,44 +66,3 @@ def write_figure(fig: dict, path: str, width_in: float | None = None) -> tuple[i
         tmp.unlink(missing_ok=True)
         raise BadInput(f"cannot write {path}: {exc.strerror}", field="plot") from None
     return width, height
-
-
-# ------------------------------------------------------------------------------------------ the CLI's figures
-def _endpoint_name(text: str, other: str) -> str:
-    """What the page writes at α = 0 or 1 for an endpoint (app/views/line.py's names)."""
-    from compute.queries import Endpoint
-
-    point, other_point = Endpoint.parse(text), Endpoint.parse(other)
-    if point.kind == "init":
-        return "θᵢ"
-    if point.kind == "step":
-        return f"θ(t={point.step})"
-    if point.kind == "random":
-        return f"random ×{point.scale:g}"
-    if other_point.kind == "final" and other_point.run != point.run:  # two solutions: say whose
-        seed = re.search(r"-s(\d+)-[0-9a-f]+$", point.run or "")
-        return f"θ_f seed {seed.group(1)}" if seed else f"θ_f {point.run}"
-    return "θ_f"
-
-
-def result_figure(kind: str, result: dict) -> dict:
-    """The page's figure of a result of `landscape KIND` (line, trajectory, surface, control): the
-    Line view's curve, the Trajectory view's α(t)-β(t) plot (Fig. 13), the Surface view's 3-D
-    surface of the first split, the Controls view's figure."""
-    from . import alpha_beta_figure, controls_figure, line_figure, surface_figure
-
-    if kind == "line":
-        query = result["query"]
-        names = (_endpoint_name(query["start"], query["end"]), _endpoint_name(query["end"], query["start"]))
-        return line_figure(result, names=names)
-    if kind == "trajectory":
-        return alpha_beta_figure(result)
-    if kind == "surface":
-        return surface_figure(result, split=next(iter(result["cost"])))
-    if kind == "control":
-        return controls_figure(result)
-    if kind == "hessian":
-        from .curvature import density_figure
-
-        return density_figure(result)
-    raise ValueError(f"no figure for {kind!r}")

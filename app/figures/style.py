@@ -8,19 +8,17 @@ and took 130 ms for one line figure on this CPU, most of the time of a cached vi
 
 from __future__ import annotations
 
+import copy
 import re
 
-import copy
+from ..labels import THETA_F
 
 SPLIT_COLORS = {"train": "#1f6fb4", "valid": "#e4572e", "test": "#4c9a2a"}
-SPLIT_NAMES = {"train": "train", "valid": "validation", "test": "test"}
 SPLIT_DASH = {"train": "solid", "valid": "dash", "test": "dot"}
 RUN_COLORS = ["#1f6fb4", "#e4572e", "#4c9a2a", "#8e44ad", "#f0a202", "#17a2b8", "#6c757d", "#d63384",
               "#20c997", "#343a40"]
-METRIC_LABELS = {"cost": "cost J(θ)", "error": "error rate"}
 FONT = "Inter, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif"
 GRID, AXIS_LINE = "#e9ecf1", "#bbbbbb"
-THETA_I, THETA_F = "θᵢ", "θ<sub>f</sub>"  # θ_f as the page writes it: a real subscript, not "_f"
 TRAJECTORY_COLOR = "#e4572e"
 NOTE = "note"  # the name of an annotation that explains the figure under it (left out in print)
 

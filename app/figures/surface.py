@@ -18,7 +18,8 @@ import math
 
 from compute.kinds.surface.result import SurfaceResult
 
-from .style import FONT, NOTE, SPLIT_NAMES, TRAJECTORY_COLOR, THETA_F, top, wrap
+from ..labels import SPLIT_NAMES, THETA_F
+from .style import FONT, NOTE, TRAJECTORY_COLOR, top, wrap
 
 DEFAULT_CAMERA = {"eye": (1.25, 1.25, 1.25), "center": (0.0, 0.0, 0.0), "up": (0.0, 0.0, 1.0)}
 FIT_EYE = (1.55, 1.55, 1.1)  # the eye when the address sets no camera: the whole box in view

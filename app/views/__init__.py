@@ -6,7 +6,7 @@ built from; the parameter table is built from the views' own parameters.
 
 Adding a view, e.g. the α/β surface (app/views/surface.py):
 
-    from compute.queries import SurfaceQuery
+    from compute.kinds.surface.query import SurfaceQuery
     from .. import params, widgets
     from .base import View
 

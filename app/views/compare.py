@@ -12,7 +12,9 @@ from dash import html
 from models.errors import BadInput
 from compute.kinds.line import LineQuery
 
-from .. import figures, params, widgets
+from .. import params, widgets
+from ..figures.line import compare_figure
+from ..figures.style import banner, message_figure
 from ..jobclient import Outcome
 from ..runs import RunCatalog
 from .base import View
@@ -36,7 +38,7 @@ def _labels(state: dict, catalog: RunCatalog) -> dict[str, str]:
     return {r.id: r.model if models.count(r.model) == 1 else f"{r.model} ({r.preset}, seed {r.seed})" for r in runs}
 
 
-# Costs on one scale share a panel: a squared error is not a negative log-likelihood (issue 14)
+# Costs on one scale share a panel: a squared error is not a negative log-likelihood
 SCALES = {"cross-entropy": "cross-entropy (negative log-likelihood)",
           "adversarial-cross-entropy": "cross-entropy (negative log-likelihood)",
           "token-nll": "cross-entropy (negative log-likelihood)",
@@ -52,7 +54,7 @@ def _groups(state: dict, catalog: RunCatalog, labels: dict[str, str]) -> dict[st
 
 def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
     if not catalog.runs:
-        return {"compare": figures.message_figure(empty_text())}
+        return {"compare": message_figure(empty_text())}
     labels = _labels(state, catalog)
     ready = [(labels.get(k, k), o.result) for k, o in outcomes.items() if o.ready]
     waiting = [k for k, o in outcomes.items() if not o.ready]
@@ -60,14 +62,14 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
     title = "init → final of each run"
     if not ready:
         text = "<br>".join(["the jobs failed"] + failed) if failed else f"computing {len(waiting)} lines…"
-        return {"compare": figures.message_figure(text, title)}
-    fig = figures.compare_figure(ready, metric=state["metric"], log_y=state["y"] == "log", title=title,
+        return {"compare": message_figure(text, title)}
+    fig = compare_figure(ready, metric=state["metric"], log_y=state["y"] == "log", title=title,
                                  groups=_groups(state, catalog, labels))
     pending = len(waiting) - len(failed)
     notes = ([f"computing {pending} more line{'s' if pending > 1 else ''}…"] if pending > 0 else []) + \
         [f"failed: {f}" for f in failed]
     if notes:
-        figures.banner(fig, "<br>".join(notes))
+        banner(fig, "<br>".join(notes))
     return {"compare": fig}
 
 

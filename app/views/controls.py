@@ -14,7 +14,9 @@ from models.errors import BadInput
 from compute import validate
 from compute.kinds.control import CONTROL_PARAMS, ControlQuery, ControlResult
 
-from .. import figures, params, widgets
+from .. import params, widgets
+from ..figures.controls import controls_figure
+from ..figures.style import message_figure
 from ..jobclient import Outcome
 from ..params import Param
 from ..runs import RunCatalog
@@ -77,8 +79,8 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
     if out is None or not out.ready:
         text = "" if out is None else (f"the job failed<br>{out.error}" if out.state == "failed"
                                        else "computing the experiment…")
-        return {"control": figures.message_figure(text, height=520)}
-    return {"control": figures.controls_figure(out.result)}
+        return {"control": message_figure(text, height=520)}
+    return {"control": controls_figure(out.result)}
 
 
 def layout(state: dict, catalog: RunCatalog) -> html.Div:

@@ -12,8 +12,10 @@ from compute import validate
 from compute.kinds.hessian import HessianQuery, HessianResult
 from models.errors import BadInput
 
-from .. import figures, params, widgets
+from .. import params, widgets
 from ..figures.curvature import convergence_figure, density_figure
+from ..figures.style import message_figure
+from ..labels import THETA_F, THETA_I
 from ..jobclient import Outcome
 from ..runs import RunCatalog
 from .base import View, export_result
@@ -83,15 +85,15 @@ def _summary(result: dict) -> str:
 
 def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
     if not catalog.runs:
-        return {g: figures.message_figure(EMPTY if g == "spectrum" else "", height=400) for g in GRAPHS}
+        return {g: message_figure(EMPTY if g == "spectrum" else "", height=400) for g in GRAPHS}
     out = outcomes.get("hessian")
     if out is None or not out.ready:
         text = "" if out is None else (f"the job failed<br>{out.error}" if out.state == "failed"
                                        else "computing the Hessian's spectrum (Hessian-vector products)…")
-        return {g: figures.message_figure(text if g == "spectrum" else "", height=400) for g in GRAPHS}
+        return {g: message_figure(text if g == "spectrum" else "", height=400) for g in GRAPHS}
     result = out.result
     run = catalog.get(state.get("run"))
-    where = {"final": figures.THETA_F, "init": figures.THETA_I}.get(state["point"], f"θ(t={state.get('t')})")
+    where = {"final": THETA_F, "init": THETA_I}.get(state["point"], f"θ(t={state.get('t')})")
     title = f"{run.label if run else ''}: Hessian spectrum at {where}"
     return {"spectrum": density_figure(result, title=f"{title}<br>{_summary(result)}"),
             "convergence": convergence_figure(result, title="Lanczos convergence")}

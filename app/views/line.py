@@ -13,24 +13,29 @@ from dash import Input, Output, State, ctx as dash_ctx, html, no_update
 from models.errors import BadInput
 from compute.kinds.line import LineQuery
 from compute.kinds.line_result import LineResult
+from compute.queries import Endpoint
 
 from compute import validate
 from compute.align import model_refusal
 
-from .. import figures, ids, params, widgets
+from .. import ids, params, widgets
+from ..fields import LINE_FIELDS
+from ..figures.line import line_figure, metrics_table, with_aligned, with_derivatives
 from ..figures.curvature import with_sharpness
+from ..figures.style import banner, message_figure, shade
+from ..labels import endpoint_names
 from ..jobclient import Outcome
 from ..runs import RunCatalog
 from .base import View
 
 NAME = "line"
 SHARPNESS = params.Param(
-    "sharpness", lambda t, s, c: validate.parse_int(str(t).strip() or 0, "sharpness", 0, validate.MAX_POINTS,
+    LINE_FIELDS.url("sharpness"), lambda t, s, c: validate.parse_int(str(t).strip() or 0, "sharpness", 0, validate.MAX_POINTS,
                                                     what="sharpness"),
     lambda n: str(n) if n else "", lambda s, c: 0,
     help="1: λ_max of the Hessian at every point of the line, drawn under the cost; N: at every N-th point "
          "and the last; empty: none (each point costs tens of Hessian-vector products)")
-METRICS_HEIGHT = None  # the metrics table's height follows its rows (figures.metrics_table)
+METRICS_HEIGHT = None  # the metrics table's height follows its rows (metrics_table)
 ZOOMS = {"zoom-start": (0.0, 0.01), "zoom-end": (0.99, 1.0)}  # Fig. 4's windows
 EMPTY = ("No runs yet.<br>Train one with <b>landscape train relu-mnist</b>,<br>"
          "or start the dashboard with <b>landscape serve --demo</b>.")
@@ -64,14 +69,14 @@ def endpoints(state: dict, catalog: RunCatalog) -> tuple[str, str, tuple[str, st
         if other is None:
             raise BadInput(f"{run.model}/{run.preset} has only one run: train another seed with "
                            f"landscape train {run.model} --seed {run.seed + 1}", field="other")
-        return (f"final:{run.id}", f"final:{other.id}",
-                (f"{figures.THETA_F} seed {run.seed}", f"{figures.THETA_F} seed {other.seed}"))
-    if pair == "random":
-        scale = validate.format_number(state["scale"])
-        return f"random:{state['rseed']}:{scale}", f"final:{run.id}", (f"random ×{scale}", figures.THETA_F)
-    if pair == "step":
-        return f"step:{run.id}:{state['step']}", f"final:{run.id}", (f"θ(t={state['step']})", figures.THETA_F)
-    return f"init:{run.id}", f"final:{run.id}", (figures.THETA_I, figures.THETA_F)
+        start, end = f"final:{run.id}", f"final:{other.id}"
+    elif pair == "random":
+        start, end = f"random:{state['rseed']}:{validate.format_number(state['scale'])}", f"final:{run.id}"
+    elif pair == "step":
+        start, end = f"step:{run.id}:{state['step']}", f"final:{run.id}"
+    else:
+        start, end = f"init:{run.id}", f"final:{run.id}"
+    return start, end, endpoint_names(Endpoint.parse(start), Endpoint.parse(end), catalog.seed_of)
 
 
 def align_refusal(state: dict, catalog: RunCatalog) -> str | None:
@@ -114,26 +119,26 @@ _BN_TITLES = {"interpolate": "interpolated", "recompute": "recomputed"}
 
 def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
     if not catalog.runs:
-        return {"line": figures.message_figure(empty_text()), "metrics": figures.metrics_table([])}
+        return {"line": message_figure(empty_text()), "metrics": metrics_table([])}
     try:
         _, _, names = endpoints(state, catalog)
     except BadInput as exc:
-        return {"line": figures.message_figure(exc.message), "metrics": figures.metrics_table([])}
+        return {"line": message_figure(exc.message), "metrics": metrics_table([])}
     title = _title(state, catalog, names)
     main, zoom = outcomes.get("main"), outcomes.get("zoom")
     common = dict(metric=state["metric"], log_y=state["y"] == "log", title=title, names=names)
     if zoom is not None and zoom.ready:
-        fig = figures.line_figure(zoom.result, window=state["zoom"], **common)
+        fig = line_figure(zoom.result, window=state["zoom"], **common)
         return _decorated(fig, state, catalog, zoom, outcomes.get("zoom-aligned"))
     if main is not None and main.ready:
-        fig = figures.line_figure(main.result, **common)
+        fig = line_figure(main.result, **common)
         if zoom is not None:  # the coarse curve stays, the window shaded, until the zoomed one is ready
             lo, hi = state["zoom"]
-            figures.banner(figures.shade(fig, lo, hi),
+            banner(shade(fig, lo, hi),
                            _pending_text(zoom, f"zoom α ∈ [{validate.format_number(lo)}, {validate.format_number(hi)}]"))
         return _decorated(fig, state, catalog, main, outcomes.get("main-aligned"))
-    return {"line": figures.message_figure(_pending_text(main, "the line") if main else "", title),
-            "metrics": figures.metrics_table([], "Line metrics: computing…")}
+    return {"line": message_figure(_pending_text(main, "the line") if main else "", title),
+            "metrics": metrics_table([], "Line metrics: computing…")}
 
 
 def _metrics(result: dict) -> dict:
@@ -150,19 +155,19 @@ def _barrier_text(label: str, metrics: dict) -> str:
 
 def _decorated(fig: dict, state: dict, catalog: RunCatalog, shown: Outcome, aligned: Outcome | None) -> dict:
     """The curve with its derivatives panel, the aligned line when asked for, and the metrics table."""
-    figures.with_derivatives(fig, shown.result)
+    with_derivatives(fig, shown.result)
     with_sharpness(fig, shown.result)
     named = [("", _metrics(shown.result))]
     refusal = align_refusal(state, catalog)
     if refusal is not None:
-        figures.banner(fig, f"not aligned: {refusal}")
+        banner(fig, f"not aligned: {refusal}")
     elif aligned is not None and aligned.ready:
         named = [("as trained", named[0][1]), ("aligned", _metrics(aligned.result))]
-        figures.with_aligned(fig, aligned.result, state["metric"],
+        with_aligned(fig, aligned.result, state["metric"],
                              [_barrier_text("as trained", named[0][1]), _barrier_text("aligned", named[1][1])])
     elif aligned is not None:
-        figures.banner(fig, _pending_text(aligned, "the aligned line"))
-    return {"line": fig, "metrics": figures.metrics_table(named)}
+        banner(fig, _pending_text(aligned, "the aligned line"))
+    return {"line": fig, "metrics": metrics_table(named)}
 
 
 def _pending_text(outcome: Outcome, what: str) -> str:

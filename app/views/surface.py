@@ -19,7 +19,11 @@ from compute.kinds.surface.result import SurfaceResult
 
 from compute import validate
 
-from .. import figures, ids, params, widgets
+from .. import ids, params, widgets
+from ..fields import SURFACE_FIELDS
+from ..figures.style import message_figure
+from ..figures.surface import DEFAULT_CAMERA, surface_figure
+from ..labels import SPLIT_NAMES, THETA_F
 from ..jobclient import Outcome
 from ..params import Param
 from ..runs import RunCatalog
@@ -32,7 +36,6 @@ KINDS = {"paper": "paper: rows along β(t) (App. C)", "random-plane": "random pl
          "hessian": "plane of the top two Hessian eigenvectors at θ_f",
          "pca": "plane of the trajectory's two principal directions (Li et al.)"}
 PLOTS = {"surface": "3-D surface", "heatmap": "heat map", "contour": "contour"}
-DEFAULT_CAMERA = figures.DEFAULT_CAMERA
 
 
 def _parse_camera(text: str, state: dict, catalog: RunCatalog) -> tuple[float, ...] | None:
@@ -75,15 +78,18 @@ def _seeded(state: dict) -> bool:
     return state.get("kind", "paper") not in ("paper", "pca")
 
 
-KIND = params.choice("kind", KINDS, "paper")
-ARANGE = params.optional_range("arange", "α (or a) range A:B; empty: fitted to the trajectory")
-BRANGE = params.optional_range("brange", "β (or b) range B0:B1; empty: fitted to the trajectory")
-GRID = Param("grid", lambda t, s, c: validate.parse_grid(t, "grid"), lambda g: f"{g[0]}x{g[1]}", lambda s, c: (31, 31),
+KIND = params.choice(SURFACE_FIELDS.url("surface"), KINDS, "paper")
+ARANGE = params.optional_range(SURFACE_FIELDS.url("alpha_min"), "α (or a) range A:B; empty: fitted to the trajectory")
+BRANGE = params.optional_range(SURFACE_FIELDS.url("beta_min"), "β (or b) range B0:B1; empty: fitted to the trajectory")
+GRID = Param(SURFACE_FIELDS.url("rows"),
+             lambda t, s, c: validate.parse_grid(t, "grid"), lambda g: f"{g[0]}x{g[1]}", lambda s, c: (31, 31),
              help="resolution NxM: N rows along α, M along β, 2..201 each")
-SPLIT = params.choice("split", figures.SPLIT_NAMES, "train")
-DSEED = Param("dseed", lambda t, s, c: validate.parse_seed(t, "dseed"), str, lambda s, c: 0, relevant=_seeded,
+SPLIT = params.choice(SURFACE_FIELDS.url("splits"), SPLIT_NAMES, "train")
+DSEED = Param(SURFACE_FIELDS.url("seed"),
+              lambda t, s, c: validate.parse_seed(t, "dseed"), str, lambda s, c: 0, relevant=_seeded,
               help="seed of the random direction(s)")
-NORM = params.choice("norm", {"global": "global (norm ‖θ_f − θᵢ‖)", "filter": "filter-wise (Li et al.)"}, "global",
+NORM = params.choice(SURFACE_FIELDS.url("normalization"),
+                     {"global": "global (norm ‖θ_f − θᵢ‖)", "filter": "filter-wise (Li et al.)"}, "global",
                      relevant=lambda s: s.get("kind") == "random-plane")
 PLOT = params.choice("plot", PLOTS, "surface")
 COLOR = params.choice("color", {"auto": "auto (log beyond 2 decades)", "linear": "linear", "log": "log"}, "auto",
@@ -111,19 +117,19 @@ def _title(state: dict, catalog: RunCatalog, result: dict) -> str:
     meta = result.get("meta", {})
     a, b = _axis_letters(result["query"]["surface"])
     rows = f"{len(result['alpha'])} {a} × {len(result['beta'])} {b} values"
-    kind = {"paper": "rows along the residual directions", "random-plane": f"random plane through {figures.THETA_F}",
+    kind = {"paper": "rows along the residual directions", "random-plane": f"random plane through {THETA_F}",
             "alpha-random": "α and a random direction ⟂ u",
-            "hessian": f"plane of the top two Hessian eigenvectors at {figures.THETA_F}",
-            "pca": f"plane through {figures.THETA_F} of the trajectory's two principal directions"
+            "hessian": f"plane of the top two Hessian eigenvectors at {THETA_F}",
+            "pca": f"plane through {THETA_F} of the trajectory's two principal directions"
             }[result["query"]["surface"]]
     bn = f"; BatchNorm statistics {meta['bn']}d" if meta.get("bn") else ""  # interpolated / recomputed
     precision = params.precision_note(meta.get("dtype", "float32"), meta.get("precision_error"))
-    return f"{run.label}: {kind} ({rows}; ‖{figures.THETA_F} − θᵢ‖ = {meta.get('distance', 0):.4g}{bn}){precision}"
+    return f"{run.label}: {kind} ({rows}; ‖{THETA_F} − θᵢ‖ = {meta.get('distance', 0):.4g}{bn}){precision}"
 
 
 def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
     if not catalog.runs:
-        return {"surface": figures.message_figure(empty_text(), height=620)}
+        return {"surface": message_figure(empty_text(), height=620)}
     out = outcomes.get("surface")
     if out is None or not out.ready:
         if out is None:
@@ -132,8 +138,8 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
             text = f"the job failed<br>{out.error}"
         else:
             text = "computing the surface…" + (f" (part {out.done} of {out.total})" if out.total > 1 else "")
-        return {"surface": figures.message_figure(text, height=620)}
-    return {"surface": figures.surface_figure(out.result, split=state["split"], plot=state["plot"],
+        return {"surface": message_figure(text, height=620)}
+    return {"surface": surface_figure(out.result, split=state["split"], plot=state["plot"],
                                       log_z=state["y"] == "log", camera=state.get("camera"),
                                       color=state.get("color", "auto"),
                                       title=_title(state, catalog, out.result))}

@@ -8,7 +8,9 @@ from dash import html
 
 from compute.kinds.trajectory import TrajectoryQuery, TrajectoryResult
 
-from .. import figures, params, widgets
+from .. import params, widgets
+from ..figures.line import alpha_beta_figure, learning_curve_figure, ratio_figure
+from ..figures.style import message_figure
 from ..jobclient import Outcome
 from ..runs import RunCatalog
 from .base import View, export_result
@@ -26,19 +28,19 @@ def queries(state: dict, catalog: RunCatalog) -> dict[str, TrajectoryQuery]:
 
 def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
     if not catalog.runs:
-        return {g: figures.message_figure(empty_text() if g == "curve" else "", height=400) for g in GRAPHS}
+        return {g: message_figure(empty_text() if g == "curve" else "", height=400) for g in GRAPHS}
     out = outcomes.get("trajectory")
     run = catalog.get(state.get("run"))
     if out is None or not out.ready:
         text = "" if out is None else (f"the job failed<br>{out.error}" if out.state == "failed"
                                        else "computing α(t) and β(t)…")
-        return {g: figures.message_figure(text if g == "curve" else "", height=400) for g in GRAPHS}
+        return {g: message_figure(text if g == "curve" else "", height=400) for g in GRAPHS}
     traj = out.result
     return {
-        "curve": figures.learning_curve_figure(traj, metric=state["metric"], log_y=state["y"] == "log",
+        "curve": learning_curve_figure(traj, metric=state["metric"], log_y=state["y"] == "log",
                                                title=f"{run.label}: learning curve (exact cost of each θ(t))"),
-        "ab": figures.alpha_beta_figure(traj, title="α(t) vs β(t) (Fig. 13)"),
-        "ratio": figures.ratio_figure(traj, title="β(t) / ‖θ(t)‖"),
+        "ab": alpha_beta_figure(traj, title="α(t) vs β(t) (Fig. 13)"),
+        "ratio": ratio_figure(traj, title="β(t) / ‖θ(t)‖"),
     }
 
 

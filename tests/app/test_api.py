@@ -154,7 +154,7 @@ def test_no_json_body_holds_nan_or_infinity(tmp_path, capsys):
     import numpy as np
     from flask import Response
 
-    from app.cli import _emit
+    from app.cli.options import emit
     from app.server import create_app
     from compute.jobs.cache import FileBackend
     from compute.kinds.line_result import LineResult
@@ -174,7 +174,7 @@ def test_no_json_body_holds_nan_or_infinity(tmp_path, capsys):
     FileBackend(tmp_path).set(line.key, {"cost": [nan, -inf, 2.0]})
     assert strict_json((tmp_path / f"{line.key}.json").read_text()) == {"cost": [None, None, 2.0]}
 
-    _emit(line, "json", None)
+    emit(line, "json", None)
     printed = strict_json(capsys.readouterr().out)
     assert printed["cost"]["train"] == [1.0, None, None] and printed["meta"]["distance"] is None
 

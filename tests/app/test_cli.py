@@ -218,12 +218,12 @@ def _out_cases(tmp_path):
 @pytest.mark.parametrize("case", ["no folder", "parent is a file", "a folder", "name too long"])
 @pytest.mark.parametrize("command", ["line", "trajectory", "surface", "control"])
 def test_an_unwritable_out_is_refused_before_computing(capsys, relu_run, tmp_path, monkeypatch, case, command):
-    import app.cli
+    import app.cli.results
 
     def no_computing(*_):
         raise AssertionError("computed before checking --out")
 
-    monkeypatch.setattr(app.cli, "_run_job", no_computing)
+    monkeypatch.setattr(app.cli.results, "compute_result", no_computing)
     argv = {"line": ["line", "--from", f"init:{relu_run.id}", "--to", f"final:{relu_run.id}"],
             "trajectory": ["trajectory", relu_run.id], "surface": ["surface", relu_run.id],
             "control": ["control", "extremes", relu_run.id]}[command]

@@ -85,7 +85,7 @@ def test_api_bad_input_is_the_one_error_body(client, scalar_run):
 
 def test_figures_of_a_result(scalar_run, store):
     from app.figures.curvature import convergence_figure, density_figure, with_sharpness
-    from app.figures import line_figure
+    from app.figures.line import line_figure
     from compute.kinds.hessian import HessianQuery, compute_hessian
     from compute.kinds import resolve
 

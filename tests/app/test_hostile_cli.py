@@ -87,7 +87,7 @@ def test_cli_argument(command, option, value, relu_run, capsys, tmp_path, monkey
 
     # what a hostile value must never reach: a server, a worker, the internet
     monkeypatch.setattr("app.server.serve", started)
-    monkeypatch.setattr("app.cli.run_worker", started)
+    monkeypatch.setattr("app.cli.service.run_worker", started)
     monkeypatch.setattr("models.download._fetch", started)
     monkeypatch.chdir(tmp_path)  # a relative path typed is resolved here, not in the checkout
     (tmp_path / "a-file").write_text("not a folder")

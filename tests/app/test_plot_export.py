@@ -10,7 +10,7 @@ import struct
 import pytest
 
 from app.cli import main
-from app.figures import line_figure
+from app.figures.line import line_figure
 from app.figures.style import for_print
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from app import urls
 from app.params import PAIRS, dump_state, load_state
-from app.figures import METRIC_LABELS
+from app.labels import METRIC_LABELS
 from app.runs import RunCatalog, RunInfo
 from app.views import PARAMS, VIEWS
 from models.errors import BadInput

@@ -53,7 +53,8 @@ def test_compose_services_volumes_and_environment(compose):
 
 
 def test_compose_commands_are_real_commands(compose):
-    from app.cli import cli, cmd_worker
+    from app.cli import cli
+    from app.cli.service import cmd_worker
 
     services = compose["services"]
     for name in ("worker", "worker-cpu"):
