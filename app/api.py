@@ -28,7 +28,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from models.errors import BadInput
 from compute import validate
-from compute.jobs.errors import JobFailed, ServiceError
+from compute.service_errors import JobFailed, ServiceError
 from compute.results import dumps
 
 from . import jobclient, urls

@@ -37,7 +37,7 @@ from dash import ALL, Input, Output, State, ctx as dash_ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
 from models.errors import BadInput
-from compute.jobs.errors import RedisUnavailable, ServiceError
+from compute.service_errors import RedisUnavailable, ServiceError
 
 from . import ids, jobclient, pages, params, urls
 from .runs import load_catalog

@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 from compute.job_status import FINISHED, PENDING, RUNNING, JobStatus
 from compute.jobs.backend import get_jobs
 from compute.jobs.base import unwatched_grace
-from compute.jobs.errors import RedisUnavailable
+from compute.service_errors import RedisUnavailable
 from compute.kinds.train import TrainQuery
 from compute.store import Store
 from models import get_model

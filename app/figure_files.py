@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, jsonify, request
 
-from compute.jobs.errors import ServiceError
+from compute.service_errors import ServiceError
 from models.errors import BadInput
 
 from . import jobclient, urls

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dash import ALL, Input, Output, State, ctx as dash_ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from compute.jobs.errors import RedisUnavailable
+from compute.service_errors import RedisUnavailable
 
 from . import ids, pages, params, urls
 from .callbacks import choice_options

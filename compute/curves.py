@@ -14,7 +14,8 @@ curve is the straight line), and SGD with momentum minimises E_{t~U[0,1]} J(θ(t
 minibatch, the endpoints fixed; the learning rate is constant for the first half of the epochs,
 falls linearly to 1 % of itself by 90 % and stays there (the original's `learning_rate_schedule`).
 The model is a pure function of θ through torch.func.functional_call: the caller's module keeps
-its parameters. It runs in training mode (dropout on, BatchNorm on the minibatch's statistics, as
+its parameters (and should be its own, not the evaluator's: the evaluator's `forward` runs its
+shared module in evaluation mode for every thread). It runs in training mode (dropout on, BatchNorm on the minibatch's statistics, as
 the original trains curves) on copies of the module's buffers. Deterministic for a seed: the
 order of the minibatches, every t and every dropout mask come from it.
 """

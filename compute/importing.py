@@ -23,7 +23,7 @@ masks older GPT-2 files hold) are ignored as `from_pretrained` ignores them.
 Each checkpoint is evaluated on the data (the learning curve, so the Trajectory view works) and θ_f
 is `final_step` or the checkpoint with the lowest validation cost. Each checkpoint is opened and
 read once, checked and staged in the same pass, one at a time: the import never holds more than one
-θ(t) (a Lightning file, opened first for its `global_step`, stays memory-mapped until its turn).
+θ(t) (a Lightning file is opened twice: first for its `global_step` alone, then at its turn).
 The first checkpoint is checked before the data is read, so a wrong model or prefix is refused at
 once. A bad file, key or shape is one BadInput naming it, and the store is left unchanged: what was
 staged is removed (compute/recorder.py).
@@ -42,7 +42,7 @@ from models.errors import BadInput
 from models.user import Ref, build_model
 
 from .batchnorm import BufferLayout
-from .checkpoints import FILE_SUFFIXES, Checkpoint, Tensors, hf_weights, inside, open_checkpoint
+from .checkpoints import FILE_SUFFIXES, Tensors, hf_weights, inside, open_checkpoint
 from .params import ParamLayout
 from .recorder import Recorder
 from .store import Run, Store
@@ -68,13 +68,10 @@ def import_folder(folder: str | Path) -> Path:
 
 
 def find_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
-    """(step, file or Hugging Face folder) of every checkpoint in `folder`, by step."""
-    return [(step, entry) for step, entry, _ in _scan(folder)]
-
-
-def _scan(folder: str | Path) -> list[tuple[int, Path, Checkpoint | None]]:
-    """`find_checkpoints` with the checkpoints opened to learn their step (Lightning's) when they are
-    memory-mapped: kept so that the import opens no file twice, their tensors not yet read."""
+    """(step, file or Hugging Face folder) of every checkpoint in `folder`, by step. A Lightning
+    file is opened for its `global_step` and let go at once: the import opens it again at its turn,
+    so no file stays memory-mapped meanwhile (a live run rewriting last.ckpt under a map would kill
+    us with SIGBUS)."""
     folder = import_folder(folder)
     root = folder.resolve()
     found = []
@@ -88,30 +85,29 @@ def _scan(folder: str | Path) -> list[tuple[int, Path, Checkpoint | None]]:
         hint = " (it is one model folder: import the folder holding its checkpoints)" if hf_weights(folder) else ""
         raise BadInput(f"no checkpoints in {folder}{hint} (looked for {', '.join('*' + s for s in FILE_SUFFIXES)} "
                        f"and folders holding {' or '.join(('model.safetensors', 'pytorch_model.bin'))})", field="dir")
-    steps: dict[int, tuple[Path, Checkpoint | None]] = {}
+    steps: dict[int, Path] = {}
     for entry in found:
-        step, opened = _step_of(entry, root)
-        if step in steps and "last.ckpt" in (entry.name, steps[step][0].name):
+        step = _step_of(entry, root)
+        if step in steps and "last.ckpt" in (entry.name, steps[step].name):
             if entry.name != "last.ckpt":  # Lightning's copy of the last one gives way
-                steps[step] = entry, opened
+                steps[step] = entry
             continue
         if step in steps:
-            raise BadInput(f"{entry.name} and {steps[step][0].name} both name step {step}", field="dir")
-        steps[step] = entry, opened
-    return [(step, entry, opened) for step, (entry, opened) in sorted(steps.items())]
+            raise BadInput(f"{entry.name} and {steps[step].name} both name step {step}", field="dir")
+        steps[step] = entry
+    return sorted(steps.items())
 
 
-def _step_of(entry: Path, root: Path) -> tuple[int, Checkpoint | None]:
-    """The step of a checkpoint, and the checkpoint when it had to be opened for it and is memory-mapped."""
+def _step_of(entry: Path, root: Path) -> int:
     if entry.suffix == ".ckpt":  # Lightning records its step
-        opened = open_checkpoint(entry, root)
-        if opened.global_step is not None:
-            return opened.global_step, opened if opened.mapped else None
+        global_step = open_checkpoint(entry, root).global_step  # the rest of the file let go here
+        if global_step is not None:
+            return global_step
     match = _LAST_INT.search(entry.stem if entry.is_file() else entry.name)
     if match is None:
         raise BadInput(f"{entry.name}: no step number in the name (e.g. step_100.pt, epoch-3.safetensors, "
                        "checkpoint-500/)", field="dir")
-    return int(match.group(1)), None
+    return int(match.group(1))
 
 
 def read_state_dict(file: Path, root: Path | None = None) -> Tensors:
@@ -193,8 +189,8 @@ def import_run(folder: str | Path, model: str, data: str, loss: str = "cross-ent
                progress: Callable[[int, int], None] | None = None, prefix: str | None = None,
                targets: str | None = None) -> Run:
     """Import the checkpoints in `folder` as a run of the user's model (see the module docstring)."""
-    checkpoints = _scan(folder)
-    steps = [s for s, _, _ in checkpoints]
+    checkpoints = find_checkpoints(folder)
+    steps = [s for s, _ in checkpoints]
     if final_step is not None and final_step not in steps:
         raise BadInput(f"--final {final_step}: no checkpoint has that step (steps: "
                        f"{', '.join(str(s) for s in steps[:10])}{', …' if len(steps) > 10 else ''})",
@@ -204,17 +200,15 @@ def import_run(folder: str | Path, model: str, data: str, loss: str = "cross-ent
     layout, buffers = ParamLayout.of(net), BufferLayout.of(net)
     aliases = layout.aliases(net)
 
-    def read(i: int) -> tuple[torch.Tensor, torch.Tensor]:  # (θ, float buffers) of checkpoint i, opened once
-        _, file, opened = checkpoints[i]
-        checkpoints[i] = checkpoints[i][:2] + (None,)  # its memory map let go once it is read
-        tensors = opened.tensors if opened is not None else read_state_dict(file, root)
-        return split_state(net, layout, buffers, match_keys(tensors, aliases, buffers, prefix, file.name), file.name,
-                           aliases)
+    def read(i: int) -> tuple[torch.Tensor, torch.Tensor]:  # (θ, float buffers) of checkpoint i
+        file = checkpoints[i][1]
+        return split_state(net, layout, buffers, match_keys(read_state_dict(file, root), aliases, buffers, prefix,
+                                                            file.name), file.name, aliases)
 
     first = read(0)  # a wrong model or prefix is refused before the data is read
     with Recorder.of(net, model=model, data=data, loss=loss, path=path, name=name or root.name, store=store,
                       targets=targets) as rec:
-        for i, (step, file, _) in enumerate(checkpoints):  # epochs are unknown: the step stands in
+        for i, (step, _) in enumerate(checkpoints):  # epochs are unknown: the step stands in
             theta, buffer = first if i == 0 else read(i)
             first = None  # one θ(t) at a time
             rec.record(step, float(step), theta=theta, buffers=buffer if buffers.names else None)

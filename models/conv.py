@@ -27,7 +27,7 @@ class ConvMaxout(nn.Module):
                  dropout_input: float = 0.2, dropout_hidden: float = 0.5, init_scale: float = 0.005):
         super().__init__()
         self.pieces, self.pads, self.pools, self.pool_strides = list(pieces), list(pads), list(pools), list(pool_strides)
-        self.fc_pieces, self.dropout_input, self.dropout_hidden = fc_pieces, dropout_input, dropout_hidden
+        self.fc_pieces, self.input_dropout, self.hidden_dropout = fc_pieces, dropout_input, dropout_hidden
         self.init_scale = init_scale
         self.convs = nn.ModuleList()
         c_in, size = in_channels, image_size
@@ -58,8 +58,8 @@ class ConvMaxout(nn.Module):
                 only_first_affine: bool = False) -> torch.Tensor:
         # x: (B, C, H, W)
         if first_affine_out is None:
-            if self.dropout_input:
-                x = F.dropout(x, self.dropout_input, self.training)
+            if self.input_dropout:
+                x = F.dropout(x, self.input_dropout, self.training)
             z = self.convs[0](x)  # (B, C1 * pieces, H1, W1)
         else:
             z = first_affine_out
@@ -67,13 +67,13 @@ class ConvMaxout(nn.Module):
             return z
         h = self._pool(self._maxout(z, self.pieces[0], 1), 0)
         for i, conv in enumerate(self.convs[1:], start=1):
-            if self.dropout_hidden:
-                h = F.dropout(h, self.dropout_hidden, self.training)
+            if self.hidden_dropout:
+                h = F.dropout(h, self.hidden_dropout, self.training)
             h = self._pool(self._maxout(conv(h), self.pieces[i], 1), i)
         h = h.flatten(1)
-        if self.dropout_hidden:
-            h = F.dropout(h, self.dropout_hidden, self.training)
+        if self.hidden_dropout:
+            h = F.dropout(h, self.hidden_dropout, self.training)
         h = self._maxout(self.fc(h), self.fc_pieces, 1)
-        if self.dropout_hidden:
-            h = F.dropout(h, self.dropout_hidden, self.training)
+        if self.hidden_dropout:
+            h = F.dropout(h, self.hidden_dropout, self.training)
         return self.out(h)

@@ -20,7 +20,7 @@ class MLP(nn.Module):
         if activation not in ("relu", "sigmoid", "maxout", "linear"):
             raise ValueError(f"unknown activation {activation}")
         self.activation, self.pieces = activation, pieces if activation == "maxout" else 1
-        self.dropout_input, self.dropout_hidden = dropout_input, dropout_hidden
+        self.input_dropout, self.hidden_dropout = dropout_input, dropout_hidden
         widths = [in_features] + list(hidden)
         self.layers = nn.ModuleList(
             nn.Linear(a, b * self.pieces, bias=bias) for a, b in zip(widths[:-1], widths[1:]))
@@ -57,8 +57,8 @@ class MLP(nn.Module):
                 only_first_affine: bool = False) -> torch.Tensor:
         if first_affine_out is None:
             h = x.flatten(1)
-            if self.dropout_input:
-                h = F.dropout(h, self.dropout_input, self.training)
+            if self.input_dropout:
+                h = F.dropout(h, self.input_dropout, self.training)
             z = self.layers[0](h)
         else:
             z = first_affine_out
@@ -66,8 +66,8 @@ class MLP(nn.Module):
             return z
         for layer in self.layers[1:]:
             h = self._act(z)
-            if self.dropout_hidden:
-                h = F.dropout(h, self.dropout_hidden, self.training)
+            if self.hidden_dropout:
+                h = F.dropout(h, self.hidden_dropout, self.training)
             z = layer(h)
         return z
 

@@ -12,7 +12,7 @@ exit status 2 with one clear line for bad input.
 
 Built on click, which takes `--alpha -1:1` as a value (argparse read it as a flag). One module per
 group of commands: `runs` (models, train, import, runs, download), `results` (line, trajectory,
-surface, hessian, control), `service` (worker, serve); what they share is in `options`.
+surface, hessian, control), `curve`, `service` (worker, serve); what they share is in `options`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ import sys
 
 import click
 
-from compute.jobs.errors import ServiceError
+from compute.service_errors import ServiceError
 from models.errors import BadInput
 
+from .curve import cmd_curve
 from .results import cmd_control, cmd_hessian, cmd_line, cmd_surface, cmd_trajectory
 from .runs import cmd_download, cmd_import, cmd_models, cmd_runs, cmd_train
 from .service import cmd_serve, cmd_worker
@@ -35,7 +36,7 @@ def cli() -> None:
 
 
 for _command in (cmd_models, cmd_train, cmd_import, cmd_runs, cmd_line, cmd_trajectory, cmd_surface, cmd_hessian,
-                 cmd_control, cmd_worker, cmd_serve, cmd_download):
+                 cmd_control, cmd_curve, cmd_worker, cmd_serve, cmd_download):
     cli.add_command(_command)
 
 

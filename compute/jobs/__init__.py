@@ -1,5 +1,7 @@
 """The one job layer: a query in, its result in the cache under the query key, once per key.
 
+    result = run_job(query)           # submit, wait, the result's JSON (what the CLI does)
+    result = execute(query, Store())  # the result object, computed here chunk by chunk, no board nor cache
     jobs = get_jobs()                 # compute/jobs/backend.py: LocalJobs, or CeleryJobs when REDIS_URL is set
     status = jobs.submit(query)       # returns at once; one job per query.key(), however many ask
     status = jobs.status(query.key()) # JobStatus: state, done/total chunks, error, finished
@@ -18,7 +20,8 @@ worker, or the embedded default's thread), which
      result (`ChunkKind.check`: shape, the query it answers, finite values or null) and only then
      writes it to the result cache (compute/jobs/cache.py) under the query key.
 A chunk that raises fails the whole job with its message; no partial result is ever cached.
-`execute` computes a query in this process with the same chunks, without a board or a cache.
+`execute` computes a query in this process with the same chunks, without a board; what a chunk
+keeps beside its result (an adaptive line's points) goes to the default backend's cache.
 
 A damaged cache entry is a miss. Every read of a result (`submit`, `status`, `result`) goes through
 `cached`, which reads the entry and checks it as the job checked it before writing it (`entry_check`:
@@ -42,7 +45,6 @@ watches (no `status` call: a page polling it, the API or the CLI waiting for it)
 LANDSCAPE_UNWATCHED_GRACE seconds is cancelled before its next chunk.
 
 The modules, each importing only those above it:
-  errors.py       ServiceError: RedisUnavailable (503), JobFailed (422); not bad input
   cache.py        the result caches (files, Redis), Redis connections, and the one choice of backend
   base.py         run_chunk, BaseJobs (submit, status, result, cancel), execute
   local.py        LocalBoard and LocalJobs: the embedded default
@@ -50,5 +52,13 @@ The modules, each importing only those above it:
   celery_app.py   the Celery app, its chunk task, CeleryJobs
   backend.py      get_jobs (LocalJobs or CeleryJobs, chosen by cache.backend_url) and run_job
   worker.py       `landscape worker` / `python -m compute.jobs.worker`
-A job's states and JobStatus live below the package, in compute/job_status.py.
+Below the package, so that what a job computes and the app use them without importing the job
+layer: a job's states and JobStatus (compute/job_status.py), the cache a chunk keeps its by-products
+in (compute/job_context.py), and the job system's errors, ServiceError: RedisUnavailable (503),
+JobFailed (422), not bad input (compute/service_errors.py).
 """
+
+from .backend import get_jobs, run_job
+from .base import execute
+
+__all__ = ["execute", "get_jobs", "run_job"]

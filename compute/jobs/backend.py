@@ -13,10 +13,10 @@ import time
 from ..evaluator import Progress
 from ..job_status import CANCELLED, FAILED
 from ..queries import Query
+from ..service_errors import JobFailed
 from ..store import landscape_home
 from .base import BaseJobs
 from .cache import backend_url
-from .errors import JobFailed
 from .local import LocalJobs
 
 _managers: dict[tuple[str, str], BaseJobs] = {}

@@ -16,13 +16,14 @@ from models.errors import BadInput
 from .. import budget
 from ..computing import computing
 from ..evaluator import Progress
+from ..job_context import job_cache
 from ..job_status import ACTIVE, DONE, FAILED, LEASE_S, JobStatus
 from ..kinds import estimate, kind_of
 from ..queries import Query
+from ..service_errors import RedisUnavailable, ServiceError
 from ..settings import int_setting
 from ..store import Store
-from .cache import ResultCache, job_cache
-from .errors import RedisUnavailable, ServiceError
+from .cache import ResultCache, default_cache
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +82,10 @@ def execute(query: Query, store: Store, progress: Progress | None = None):
         raise TypeError(f"no executor for {type(query).__name__}")
     kind = kind_of(query.kind)
     chunks = split_chunks(kind, query, store)
+    cache = default_cache()  # what a chunk keeps beside its result (an adaptive line's points) goes there
     parts = []
     for i, chunk in enumerate(chunks):
-        with computing():
+        with computing(), job_cache(cache):
             parts.append(kind.compute(query, store, chunk, None))
         if progress is not None:
             progress(i + 1, len(chunks))

@@ -15,8 +15,8 @@ warning line per key (`damaged`), and the job layer computes the result again, w
 replaces the entry atomically (compute/jobs/base.py).
 
 Which backend a process uses is chosen here, once: `backend_url(local)`. A chunk's own cache
-lookups (an adaptive line's points) use its job's cache (`current_cache`), so --local is local
-for them too.
+lookups (an adaptive line's points) use its job's cache (compute/job_context.py `current_cache`),
+so --local is local for them too.
 
 Redis connections are made here, for the cache and for the job layer alike:
 `redis_client(url, patient=False)` fails fast (the web process and the CLI report an unreachable
@@ -26,22 +26,20 @@ Redis for about half a minute before giving up.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import re
 import threading
 import uuid
-from contextvars import ContextVar
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from models.errors import BadInput
 from ..results import dumps  # the one JSON writer: non-finite numbers as null
+from ..service_errors import RedisUnavailable
 from ..settings import redis_url
 from ..store import landscape_home
-from .errors import RedisUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -224,35 +222,14 @@ def backend_url(local: bool = False) -> str | None:
     return None if local else redis_url()
 
 
-def make_cache(local: bool = False) -> ResultCache:
-    """The result cache of the backend that `backend_url(local)` names."""
-    url = backend_url(local)
-    return redis_cache(url) if url else file_cache()
-
-
-_job_cache: ContextVar[ResultCache | None] = ContextVar("landscape_job_cache", default=None)
 _default_caches: dict[tuple, ResultCache] = {}
 
 
-@contextlib.contextmanager
-def job_cache(cache: ResultCache) -> Iterator[None]:
-    """While a job's chunk computes in this context: `current_cache()` is that job's cache."""
-    token = _job_cache.set(cache)
-    try:
-        yield
-    finally:
-        _job_cache.reset(token)
-
-
-def current_cache() -> ResultCache:
-    """Where a chunk keeps what it saves beside its result (an adaptive line's points): the cache
-    of the job it belongs to, so that they go where its result goes (the files of the embedded
-    default under --local, even with REDIS_URL set; a worker's Redis). Outside a job (`execute`):
-    the default backend's cache, one per process, backend and home."""
-    cache = _job_cache.get()
-    if cache is not None:
-        return cache
-    ident = (os.getpid(), backend_url(), str(landscape_home()))
+def default_cache() -> ResultCache:
+    """The default backend's cache, one per process, backend and home: what a query computed
+    outside a job (`execute`) keeps its by-products in (compute/job_context.py)."""
+    url = backend_url()
+    ident = (os.getpid(), url, str(landscape_home()))
     if ident not in _default_caches:
-        _default_caches[ident] = make_cache()
+        _default_caches[ident] = redis_cache(url) if url else file_cache()
     return _default_caches[ident]

@@ -37,11 +37,11 @@ from celery import Celery
 from celery.exceptions import Reject
 from celery.signals import worker_process_init
 
+from ..service_errors import RedisUnavailable
 from ..settings import int_setting
 from ..store import Store
 from .base import BaseJobs, run_chunk
 from .cache import redis_cache, redis_client, redis_errors
-from .errors import RedisUnavailable
 from .redis_board import PREFIX, RedisBoard
 
 QUEUE = "landscape.chunks"  # not Celery's default queue: Dash's background callbacks may share the Redis

@@ -24,8 +24,8 @@ import time
 from functools import wraps
 
 from ..job_status import ACTIVE, DEFAULT_CHUNK_S, ENQUEUE_GRACE, LEASE_S, JobStatus, eta, public_state, stale_job
+from ..service_errors import RedisUnavailable
 from .cache import redis_errors
-from .errors import RedisUnavailable
 
 FINISHED_TTL = 7 * 24 * 3600  # finished job records (not results) expire after a week
 PREFIX = "landscape:job:"

@@ -22,8 +22,8 @@ import subprocess
 import sys
 
 from models.errors import BadInput
+from ..service_errors import ServiceError
 from ..settings import worker_redis_url
-from .errors import ServiceError
 
 POOLS = ("prefork", "threads", "solo")
 
@@ -54,7 +54,7 @@ def run(url: str, concurrency: int = 1, pool: str = "prefork", threads: int | No
         hostname: str | None = None, loglevel: str = "info") -> int:
     """Run worker(s) for the Redis at `url` until stopped: one per GPU (see the module docstring)."""
     from .cache import redis_client, redis_errors
-    from .errors import RedisUnavailable
+    from ..service_errors import RedisUnavailable
 
     try:  # a clear line now rather than a worker that silently waits for a Redis that is not there
         redis_client(url).ping()

@@ -12,6 +12,7 @@ from ..budget import Work
 from ..chunks import ChunkKind
 from ..queries import Query
 from .control import CONTROL_KIND
+from .curve import CURVE_KIND
 from .hessian import HESSIAN_KIND
 from .line import LINE_KIND
 from .surface.kind import SURFACE_KIND
@@ -19,7 +20,7 @@ from .train import TRAIN_KIND
 from .trajectory import TRAJECTORY_KIND
 
 KINDS: dict[str, ChunkKind] = {k.kind: k for k in (LINE_KIND, TRAJECTORY_KIND, SURFACE_KIND, CONTROL_KIND, TRAIN_KIND,
-                                                    HESSIAN_KIND)}
+                                                    HESSIAN_KIND, CURVE_KIND)}
 
 
 def kind_of(query_kind: str) -> ChunkKind:

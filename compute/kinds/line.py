@@ -150,7 +150,8 @@ def resolve_line(query: LineQuery, store: Store) -> LineQuery:
     a, b = (resolve_endpoint(e, store) for e in query.endpoints)
     run = store.load((a if a.run is not None else b).run)
     label = f"{run.model_id}/{run.preset}"
-    check_dropout(query.dropout_samples, source_of(run.manifest).uses_dropout(), label)
+    if query.dropout_samples:  # the run's source is loaded (its signature checked) only when it is asked
+        check_dropout(query.dropout_samples, source_of(run.manifest).uses_dropout(), label)
     check_bn(query.bn, bool(run.manifest.get("batchnorm")), label)
     return dataclasses.replace(query, start=a, end=b)
 

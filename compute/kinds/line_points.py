@@ -1,6 +1,6 @@
 """The points an adaptive line evaluated, kept for reuse: every point of the same line (the same
 endpoints, splits, dtype and options, whatever the window or grid) is kept under `points_key` in
-the cache of the job computing the line (compute/jobs/cache.py `current_cache`: Redis on the
+the cache of the job computing the line (compute/job_context.py `current_cache`: Redis on the
 workers, so a zoom computed on one worker reuses what another evaluated; the files of the embedded
 default under --local). Reuse is a saving, not a need: an entry that cannot be read or checked is
 a miss."""
@@ -12,9 +12,9 @@ import logging
 
 from .. import ENGINE_VERSION
 from ..chunks import finite_or_null
-from ..jobs.cache import current_cache
-from ..jobs.errors import RedisUnavailable
+from ..job_context import current_cache
 from ..queries import Query
+from ..service_errors import RedisUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,11 @@ def check_points(query: Query):
 
 
 def stored_points(key: str, query: Query) -> dict[float, dict]:
+    cache = current_cache()
+    if cache is None:  # computed outside any job: nothing was kept for it
+        return {}
     try:
-        stored = current_cache().read(key, check_points(query)) or {"points": []}
+        stored = cache.read(key, check_points(query)) or {"points": []}
     except RedisUnavailable as exc:  # reuse is a saving, not a need: compute them again
         log.warning("adaptive line: no reuse of earlier points (%s)", exc)
         return {}
@@ -71,9 +74,12 @@ def stored_points(key: str, query: Query) -> dict[float, dict]:
 
 
 def store_points(key: str, points: dict[float, dict]) -> None:
+    cache = current_cache()
+    if cache is None:
+        return
     try:
         kept = [{k: v for k, v in p.items() if k not in ("query", "key")} for p in points.values()]
-        current_cache().set(key, {"points": kept[-STORED_POINTS:]})
+        cache.set(key, {"points": kept[-STORED_POINTS:]})
     except RedisUnavailable as exc:
         log.warning("adaptive line: its points are not kept for reuse (%s)", exc)
 

@@ -73,3 +73,22 @@ def test_a_random_plane_says_its_path_is_a_shadow(relu_run):
     state = urls.parse("/surface", f"?run={relu_run.id}&kind=random-plane&grid=2x2", catalog).state
     result = run_job(VIEWS["surface"].queries(state, catalog)["surface"])
     assert "almost wholly off this plane" in plane_note(SurfaceResult.from_json(result), "train")
+
+
+@pytest.mark.browser
+def test_the_page_draws_the_pca_plane_with_its_honesty(dashboard, relu_run):
+    from tests.browser_support import wait_for
+
+    duo = dashboard
+    duo.driver.get(f"{duo.server_url}/surface?run={relu_run.id}&kind=pca&grid=3x3&plot=heatmap")
+    gid = json.dumps({"graph": "surface", "view": "surface"}, sort_keys=True, separators=(",", ":"))
+    drawn = wait_for(lambda: duo.driver.execute_script("""
+        const gd = document.getElementById(arguments[0])?.querySelector('.js-plotly-plot');
+        if (!gd || !gd.data || !gd._fullLayout || !gd.data.length || gd.data[0].type !== 'heatmap') return null;
+        return {x: gd._fullLayout.xaxis.title.text, y: gd._fullLayout.yaxis.title.text,
+                notes: (gd._fullLayout.annotations || []).map(a => a.text).join(' '),
+                path: Array.from(gd.data[1].x), hover: gd.data[1].hovertemplate};
+    """, gid), what="the pca heat map")
+    assert "of the variance" in drawn["x"] and "of the variance" in drawn["y"]
+    assert "Off the plane" in drawn["notes"] and "% of its distance" in drawn["hover"]
+    assert drawn["path"][relu_run.steps.index(relu_run.final_step)] == 0.0  # θ_f at the origin

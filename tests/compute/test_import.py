@@ -241,13 +241,16 @@ def test_the_two_policies_differ_and_are_two_cache_keys(resnet_ckpts, empty_stor
     assert compute_line(a, empty_store).cost["train"][0] != compute_line(b, empty_store).cost["train"][0]
 
 
-def test_a_model_without_batchnorm_ignores_the_policy(relu_run, store):
+def test_a_model_without_batchnorm_refuses_another_policy(relu_run, store):
+    """One rule for page, API and CLI alike: a BatchNorm policy other than the default is refused for
+    a model without BatchNorm (the CLI used to reset it silently)."""
     from compute.kinds.line import LineQuery
     from compute.kinds import resolve
 
-    a, b = (resolve(LineQuery.from_args(f"init:{relu_run.id}", f"final:{relu_run.id}", bn=bn), store)
-            for bn in ("interpolate", "recompute"))
-    assert a == b and a.key() == b.key()
+    assert resolve(LineQuery.from_args(f"init:{relu_run.id}", f"final:{relu_run.id}", bn="interpolate"), store)
+    with pytest.raises(BadInput, match="has no BatchNorm: the policy bn=recompute does not apply") as refused:
+        resolve(LineQuery.from_args(f"init:{relu_run.id}", f"final:{relu_run.id}", bn="recompute"), store)
+    assert refused.value.field == "bn"
 
 
 def test_a_training_loop_recorded_with_the_recorder(empty_store):

@@ -75,7 +75,7 @@ def test_the_rules_are_plain_functions_the_page_calls_too():
 
 
 def test_each_kind_is_one_table_line_with_its_estimate_and_resolve(relu_run, store):
-    assert sorted(KINDS) == ["control", "hessian", "line", "surface", "train", "trajectory"]
+    assert sorted(KINDS) == ["control", "curve", "hessian", "line", "surface", "train", "trajectory"]
     for name, kind in KINDS.items():
         assert kind.kind == name == kind.query_type.kind and kind_of(name) is kind
     assert {n for n, k in KINDS.items() if k.estimate is not None} == {"line", "surface", "hessian"}

@@ -51,12 +51,22 @@ def user_code(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("model_id, expected", [("relu-dropout-mnist", True), ("conv-maxout-cifar10", True),
-                                                ("lstm-ptb", True), ("relu-mnist", False), ("mpdbm-mnist", False)])
-def test_a_zoo_runs_dropout_comes_from_its_model(model_id, expected):
-    manifest = {"model": model_id, "preset": "small"}
-    assert source_of(manifest).uses_dropout() is expected
-    assert uses_dropout(MODELS[model_id].build("small")) is expected
+# every zoo model, in both presets: the paper's dropout models, and no other
+_ZOO_DROPOUT = {"maxout-mnist": True, "maxout-adv-mnist": True, "relu-dropout-mnist": True, "sigmoid-mnist": True,
+                "conv-maxout-cifar10": True, "lstm-ptb": True, "relu-mnist": False, "deep-linear-mnist": False,
+                "scalar-linear": False, "mpdbm-mnist": False}
+
+
+def test_the_table_names_every_zoo_model():
+    assert set(_ZOO_DROPOUT) == set(MODELS)
+
+
+@pytest.mark.parametrize("preset", ["small", "paper"])
+@pytest.mark.parametrize("model_id", sorted(_ZOO_DROPOUT))
+def test_a_zoo_runs_dropout_comes_from_its_model(model_id, preset):
+    expected = _ZOO_DROPOUT[model_id]
+    assert source_of({"model": model_id, "preset": preset}).uses_dropout() is expected
+    assert uses_dropout(MODELS[model_id].build(preset)) is expected
 
 
 @pytest.mark.parametrize("factory, expected", [("functional", True), ("layer", True), ("functional_off", False)])
@@ -78,3 +88,43 @@ def test_the_rule_reads_torch_layers_and_rates_but_not_flags():
     flagged = nn.Linear(2, 2)
     flagged.use_dropout = True  # a flag says nothing of a rate
     assert not uses_dropout(flagged)
+
+
+class _Attributes(nn.Module):
+    def __init__(self, **attributes):
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+        for name, value in attributes.items():
+            setattr(self, name, value)
+
+
+@pytest.mark.parametrize("attributes, expected", [
+    (dict(num_dropout_layers=2), False),  # a count, named with "dropout" inside
+    (dict(dropout_after_epoch=5), False),  # a schedule
+    (dict(dropout_after_epoch=1), False),  # the name, not the value, says it is no rate
+    (dict(dropout=2.0), False),  # no rate above 1
+    (dict(dropout=-0.1), False),
+    (dict(dropout=1), True),
+    (dict(hidden_dropout_prob=0.1), True),  # Hugging Face's names
+    (dict(attention_probs_dropout_prob=0.1), True),
+    (dict(attn_pdrop=0.1), True),
+    (dict(resid_pdrop=0.1), True),
+    (dict(embd_pdrop=0.1), True),
+    (dict(attention_dropout=0.1), True),
+    (dict(classifier_dropout_rate=0.2), True),
+    (dict(embedding_dropout_p=0.2), True),
+    (dict(attn_pdrop=0.0), False),
+])
+def test_a_rate_is_an_attribute_named_as_one_with_a_value_of_a_rate(attributes, expected):
+    assert uses_dropout(_Attributes(**attributes)) is expected
+
+
+def test_a_recurrent_layer_s_dropout_counts_only_between_layers():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch: dropout with num_layers=1 does nothing
+        one_layer = [nn.GRU(4, 4, dropout=0.5), nn.LSTM(4, 4, dropout=0.5), nn.RNN(4, 4, dropout=0.5)]
+    assert not any(uses_dropout(m) for m in one_layer)
+    assert all(uses_dropout(m) for m in (nn.GRU(4, 4, num_layers=2, dropout=0.5), nn.RNN(4, 4, num_layers=3, dropout=0.1)))
+    assert uses_dropout(nn.Sequential(nn.GRU(4, 4, dropout=0.5), nn.Dropout(0.1)))  # a layer beside it still does

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from compute.jobs.cache import KEY_PREFIX, file_cache, redis_client, redis_cache
-from compute.jobs.errors import RedisUnavailable, ServiceError
+from compute.service_errors import RedisUnavailable, ServiceError
 from models.errors import BadInput
 
 KEY = "line-" + "0123456789abcdef" * 2 + "01234567"

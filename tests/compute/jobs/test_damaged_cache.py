@@ -11,7 +11,7 @@ import logging
 
 import pytest
 
-from compute.jobs.cache import KEY_PREFIX, file_cache, redis_client
+from compute.jobs.cache import KEY_PREFIX, default_cache, file_cache, redis_client
 from compute.jobs.backend import run_job
 from compute.kinds.line import LineQuery
 from compute.kinds import resolve
@@ -135,6 +135,7 @@ def test_celery_jobs_recompute_a_damaged_redis_entry(store, scalar_run, jobs_fac
 @pytest.mark.parametrize("backend", ["file", "redis"])
 def test_a_damaged_points_cache_of_adaptive_lines_is_a_miss(store, scalar_run, monkeypatch, tmp_path, caplog,
                                                              backend, request):
+    from compute.job_context import job_cache
     from compute.kinds.line import compute_adaptive_line
     from compute.kinds.line_points import points_key
 
@@ -144,7 +145,12 @@ def test_a_damaged_points_cache_of_adaptive_lines_is_a_miss(store, scalar_run, m
         monkeypatch.setenv("LANDSCAPE_HOME", str(tmp_path))
     query = resolve(LineQuery.from_args(f"init:{scalar_run.id}", f"final:{scalar_run.id}", "0:1", "auto"), store)
     key = points_key(query)
-    first = compute_adaptive_line(query, store)
+
+    def adaptive_line() -> dict:  # in a job's context, as run_chunk and execute compute it
+        with job_cache(default_cache()):
+            return compute_adaptive_line(query, store)
+
+    first = adaptive_line()
     assert first["meta"]["adaptive"]["reused"] == 0
 
     def write(raw: bytes) -> None:
@@ -163,12 +169,12 @@ def test_a_damaged_points_cache_of_adaptive_lines_is_a_miss(store, scalar_run, m
     with caplog.at_level(logging.WARNING, logger="compute.jobs.cache"):
         for raw in (whole[: len(whole) // 3], schema, b"[1, 2]"):
             write(raw)
-            again = compute_adaptive_line(query, store)
+            again = adaptive_line()
             assert again["meta"]["adaptive"]["reused"] == 0  # nothing reused from the damaged entry
             assert again["alpha"] == first["alpha"] and again["cost"] == first["cost"]
             assert json.loads(read())["points"]  # replaced by the points just evaluated
     assert len(_damage_warnings(caplog, key)) == 3  # once per damage: each new entry heals it
-    reused = compute_adaptive_line(query, store)  # the healed entry is reused whole
+    reused = adaptive_line()  # the healed entry is reused whole
     assert reused["meta"]["adaptive"]["reused"] == len(first["alpha"]) and reused["cost"] == first["cost"]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from compute.jobs.errors import RedisUnavailable
+from compute.service_errors import RedisUnavailable
 from compute.jobs.celery_app import CeleryJobs
 from compute.jobs.redis_board import PREFIX
 from compute.job_status import DONE

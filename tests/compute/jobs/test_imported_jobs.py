@@ -15,7 +15,7 @@ import torch
 from compute import resources
 from compute.importing import import_run
 from compute.jobs.backend import run_job
-from compute.jobs.errors import JobFailed
+from compute.service_errors import JobFailed
 from compute.kinds.line import LineQuery
 from compute.kinds.surface.query import SurfaceQuery
 from compute.kinds import resolve

@@ -11,7 +11,7 @@ from compute.jobs.celery_app import CeleryJobs
 from compute.job_status import CANCELLED, DONE, FAILED
 from compute.jobs.backend import run_job
 from compute.jobs.base import execute
-from compute.jobs.errors import JobFailed
+from compute.service_errors import JobFailed
 from compute.kinds.line import LineQuery
 from compute.kinds.trajectory import TrajectoryQuery
 from models.errors import BadInput

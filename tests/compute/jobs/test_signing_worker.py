@@ -11,7 +11,7 @@ import uuid
 from compute import signing
 from compute.jobs.backend import run_job
 from compute.jobs.base import CHUNK_POINTS
-from compute.jobs.errors import JobFailed
+from compute.service_errors import JobFailed
 from compute.kinds import kind_of, resolve
 from compute.kinds.line import LineQuery
 from tests.compute.test_signing import (  # noqa: F401  (fixtures)
