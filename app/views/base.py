@@ -63,6 +63,5 @@ def params_table(views: Iterable[View]) -> dict[str, Param]:
 def export_result(name: str, result_type: type) -> Callable[[State, dict[str, Outcome]], tuple[Any, str]]:
     """The `export` of a view that shows one result: its JSON, and its CSV by `result_type`."""
     def export(state: State, outcomes: dict[str, Outcome]) -> tuple[Any, str]:
-        result = outcomes[name].result
-        return result, result_type.from_json(result).to_csv()
+        return outcomes[name].result, outcomes[name].read(result_type).to_csv()
     return export

@@ -180,7 +180,7 @@ def _pending_text(outcome: Outcome, what: str) -> str:
 
 
 def export(state: dict, outcomes: dict[str, Outcome]) -> tuple[dict, str]:
-    shown = LineResult.from_json((outcomes["zoom"] if "zoom" in outcomes else outcomes["main"]).result)
+    shown = (outcomes["zoom"] if "zoom" in outcomes else outcomes["main"]).read(LineResult)
     return shown.to_json(), shown.to_csv()
 
 
