@@ -80,6 +80,7 @@ LINE_FIELDS = FieldTable(
     Field(("dtype",), "dtype", "--dtype"),
     Field(("derivatives",), "derivatives", "--derivatives"),
     Field(("sharpness",), "sharpness", "--sharpness-every"),
+    Field(("curve",), "curve", "--curve"),
 )
 
 SURFACE_FIELDS = FieldTable(

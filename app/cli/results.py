@@ -8,6 +8,7 @@ import click
 
 from compute.kinds import resolve
 from compute.kinds.control import CONTROL_PARAMS, ControlQuery, ControlResult
+from compute.kinds.curve import load_curve
 from compute.kinds.hessian import HessianQuery, HessianResult
 from compute.kinds.line import LineQuery
 from compute.kinds.line_result import LineResult
@@ -15,15 +16,16 @@ from compute.kinds.surface.query import SurfaceQuery
 from compute.kinds.surface.result import SurfaceResult
 from compute.kinds.trajectory import TrajectoryQuery, TrajectoryResult
 from compute.store import Store
+from models.errors import BadInput
 
 from ..fields import LINE_FIELDS, SURFACE_FIELDS
 from .options import bn_option, check_name, compute_result, emit, result_options
 
 
 @click.command("line")
-@click.option("--from", "start", required=True, callback=check_name,
-              help="init:RUN, final:RUN, step:RUN:T, random:SEED[:SCALE]")
-@click.option("--to", "end", required=True, callback=check_name)
+@click.option("--from", "start", callback=check_name,
+              help="init:RUN, final:RUN, step:RUN:T, random:SEED[:SCALE] (with --curve: the curve's own)")
+@click.option("--to", "end", callback=check_name)
 @click.option(LINE_FIELDS.cli("alpha_min"), "alpha", default="0:1", help="range A:B (default 0:1)")
 @click.option(LINE_FIELDS.cli("points"), "points", default="50",
               help="2 to 2001 (default 50), or auto: an adaptive grid (see --tolerance)")
@@ -42,14 +44,21 @@ from .options import bn_option, check_name, compute_result, emit, result_options
 @click.option(LINE_FIELDS.cli("dropout_samples"), "dropout_samples", default="0", metavar="N",
               help="0 (default): the cost with dropout off, weights scaled, as in the paper; N > 0: a "
                    "Monte-Carlo estimate with dropout on, the mean of N passes (models with dropout)")
+@click.option(LINE_FIELDS.cli("curve"), "curve", metavar="ID",
+              help="a curve `landscape curve` recorded: J along it at t in [0, 1] instead of the straight line")
 @bn_option
 @result_options
-def cmd_line(start: str, end: str, alpha: str, points: str, tolerance: str | None, derivatives: bool,
-             sharpness: bool, sharpness_every: str | None, splits: str, dtype: str, dropout_samples: str, bn: str, fmt: str,
+def cmd_line(start: str | None, end: str | None, alpha: str, points: str, tolerance: str | None, derivatives: bool,
+             sharpness: bool, sharpness_every: str | None, splits: str, dtype: str, dropout_samples: str, bn: str, curve: str | None, fmt: str,
              out: str | None, local: bool, plot: str | None) -> None:
     """exact cost along the line between two endpoints, with its metrics (barrier, monotonicity, minima)"""
+    if curve is not None and start is None and end is None:  # the two solutions the curve joins
+        manifest, _ = load_curve(Store(), curve)
+        start, end = f"final:{manifest['start']}", f"final:{manifest['end']}"
+    if start is None or end is None:
+        raise BadInput("give both --from and --to (or --curve ID)", field="from" if start is None else "to")
     query = resolve(LineQuery.from_args(start, end, alpha, points, splits, dtype, dropout_samples, bn, derivatives,
-                                        tolerance, sharpness_every or (1 if sharpness else 0)), Store())
+                                        tolerance, sharpness_every or (1 if sharpness else 0), curve), Store())
     emit(LineResult.from_json(compute_result(query, local, "line")), fmt, out, plot)
 
 

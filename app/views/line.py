@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 from dash import Input, Output, State, ctx as dash_ctx, html, no_update
 
 from models.errors import BadInput
+from compute.kinds.curve import recorded_curves
 from compute.kinds.line import LineQuery
 from compute.kinds.line_result import LineResult
 from compute.queries import Endpoint
+from compute.store import Store
 
 from compute import validate
 from compute.align import model_refusal
@@ -36,6 +39,25 @@ SHARPNESS = params.Param(
     lambda n: str(n) if n else "", lambda s, c: 0,
     help="1: λ_max of the Hessian at every point of the line, drawn under the cost; N: at every N-th point "
          "and the last; empty: none (each point costs tens of Hessian-vector products)")
+CURVE_ID = re.compile(r"curve-[a-z]+-[0-9a-f]{12}")
+
+
+def _parse_curve(text: str, state: dict, catalog: RunCatalog) -> str | None:
+    text = str(text or "").strip()
+    if text and not CURVE_ID.fullmatch(text):
+        raise BadInput(f"malformed curve id {text!r}", field=LINE_FIELDS.url("curve"))
+    return text or None
+
+
+def _curve_options(state: dict, catalog: RunCatalog) -> list[dict]:
+    found = recorded_curves(Store(), state.get("run") or "", state.get("other") or "")
+    return [{"label": "none: the straight line only", "value": ""}] + [{"label": c, "value": c} for c in found]
+
+
+CURVE = params.Param(
+    LINE_FIELDS.url("curve"), _parse_curve, lambda c: c or "", lambda s, c: None,
+    relevant=lambda s: s.get("pair") == "seeds", options=_curve_options,
+    help="a recorded curve between the two solutions (Garipov et al. 2018), drawn with the straight line")
 METRICS_HEIGHT = None  # the metrics table's height follows its rows (metrics_table)
 ZOOMS = {"zoom-start": (0.0, 0.01), "zoom-end": (0.99, 1.0)}  # Fig. 4's windows
 EMPTY = ("No runs yet.<br>Train one with <b>landscape train relu-mnist</b>,<br>"
@@ -105,6 +127,10 @@ def queries(state: dict, catalog: RunCatalog) -> dict[str, LineQuery]:
         aligned_end = dataclasses.replace(end, aligned_to=start.run)  # final:B~A: B's units matched to A's
         out.update({f"{name}-aligned": LineQuery(start, aligned_end, a, b, state["points"], state["splits"],
                                                  **options) for name, (a, b) in windows.items()})
+    if state.get("curve") and state["pair"] == "seeds":  # on t in [0, 1], whatever the α window
+        points = state["points"] if state["points"] != validate.AUTO_POINTS else 51
+        curve_options = dict(options, derivatives=False, sharpness=0, tolerance=None)
+        out["curve"] = LineQuery(start, end, 0.0, 1.0, points, state["splits"], curve=state["curve"], **curve_options)
     return out
 
 
@@ -132,7 +158,7 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
     if zoom is not None and zoom.ready:
         shown = zoom.read(LineResult)
         fig = line_figure(shown, window=state["zoom"], **common)
-        return _decorated(fig, state, catalog, shown, outcomes.get("zoom-aligned"))
+        return _decorated(fig, state, catalog, shown, outcomes.get("zoom-aligned"), outcomes.get("curve"))
     if main is not None and main.ready:
         shown = main.read(LineResult)
         fig = line_figure(shown, **common)
@@ -140,7 +166,7 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
             lo, hi = state["zoom"]
             banner(shade(fig, lo, hi),
                            _pending_text(zoom, f"zoom α ∈ [{validate.format_number(lo)}, {validate.format_number(hi)}]"))
-        return _decorated(fig, state, catalog, shown, outcomes.get("main-aligned"))
+        return _decorated(fig, state, catalog, shown, outcomes.get("main-aligned"), outcomes.get("curve"))
     return {"line": message_figure(_pending_text(main, "the line") if main else "", title),
             "metrics": metrics_table([], "Line metrics: computing…")}
 
@@ -152,8 +178,10 @@ def _barrier_text(label: str, metrics: dict) -> str:
     return f"{label}: barrier {shown}"
 
 
-def _decorated(fig: dict, state: dict, catalog: RunCatalog, shown: LineResult, aligned: Outcome | None) -> dict:
-    """The curve with its derivatives panel, the aligned line when asked for, and the metrics table."""
+def _decorated(fig: dict, state: dict, catalog: RunCatalog, shown: LineResult, aligned: Outcome | None,
+               curve: Outcome | None = None) -> dict:
+    """The curve with its derivatives panel, the aligned line and the connecting curve when asked
+    for, and the metrics table."""
     with_derivatives(fig, shown)
     with_sharpness(fig, shown)
     named = [("", shown.shown_metrics)]
@@ -167,7 +195,26 @@ def _decorated(fig: dict, state: dict, catalog: RunCatalog, shown: LineResult, a
                              [_barrier_text("as trained", named[0][1]), _barrier_text("aligned", named[1][1])])
     elif aligned is not None:
         banner(fig, _pending_text(aligned, "the aligned line"))
+    if curve is not None and curve.ready:
+        curve_line = curve.read(LineResult)
+        named = [("straight line" if not label else label, m) for label, m in named] + [
+            ("curve", curve_line.shown_metrics)]
+        _with_curve(fig, curve_line, state["metric"])
+    elif curve is not None:
+        banner(fig, _pending_text(curve, "the curve"))
     return {"line": fig, "metrics": metrics_table(named)}
+
+
+def _with_curve(fig: dict, curve: LineResult, metric: str) -> None:
+    """The connecting curve's J at t = α, on the straight line's axis, thick and dotted."""
+    for split, values in (getattr(curve, metric, None) or {}).items():
+        if values is None:
+            continue
+        name = f"{split}, curve {curve.query['curve']}"
+        fig["data"].append({"type": "scatter", "x": curve.alpha, "y": values, "name": name, "meta": f"{split}-curve",
+                            "mode": "lines", "line": {"color": "#7b3294" if split == "train" else "#c2a5cf",
+                                                      "width": 3, "dash": "dot"},
+                            "hovertemplate": f"%{{y:.6g}}<extra>{name}</extra>"})
 
 
 def _pending_text(outcome: Outcome, what: str) -> str:
@@ -208,6 +255,8 @@ def layout(state: dict, catalog: RunCatalog) -> html.Div:
                   hint="1: at every point (slow: a Lanczos run per point)"),
         form.radio(params.ALIGN, "Align the second solution to the first",
                    hint="permutes its hidden units to match (weight matching): is the barrier only a symmetry?"),
+        form.dropdown(CURVE, "Connect with a curve",
+                      hint="landscape curve --from final:A --to final:B trains one (then reload)"),
         form.radio(params.METRIC, "Metric", inline=True),
         form.radio(params.Y, "y axis", inline=True),
     ], className="controls")
@@ -293,6 +342,6 @@ def callbacks(app) -> None:
 
 VIEW = View(NAME, "Line", (params.RUN, params.PAIR, params.OTHER, params.STEP, params.RSEED, params.SCALE,
                            params.ALPHA, params.POINTS, params.TOLERANCE, params.SPLITS, params.DROPOUT, params.BN,
-                           params.DTYPE, params.DERIVATIVES, SHARPNESS, params.ALIGN, params.METRIC, params.Y, params.ZOOM),
+                           params.DTYPE, params.DERIVATIVES, SHARPNESS, params.ALIGN, CURVE, params.METRIC, params.Y, params.ZOOM),
             layout, queries, draw, export, callbacks,
             "J(θ) along the straight line between two points: init→final, two seeds, random, step→final")

@@ -27,7 +27,7 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -38,12 +38,13 @@ from models.errors import BadInput
 from ..chunks import single_chunk
 from ..computing import lend
 from ..curves import CURVE_KINDS, CurveTraining, coefficients, curve_basis, train_bend
-from ..evaluator import EvalOptions, Progress
+from ..evaluator import EvalOptions, Evaluator, Progress
 from ..metrics import line_metrics
 from ..queries import Endpoint, Query, resolve_endpoint
 from ..resources import buffer_basis, evaluator_for, theta_of
+from ..scoring import Evaluation
 from ..sources import source_of
-from ..store import Store, sha256_file
+from ..store import Run, Store, sha256_file
 from ..validate import parse_choice, parse_int, parse_seed, parse_splits
 
 MOST_EPOCHS = 1000
@@ -165,6 +166,39 @@ def load_curve(store: Store, curve_id: str) -> tuple[dict, torch.Tensor]:
     return manifest, load_file(str(path / "bend.safetensors"))["bend"]
 
 
+def recorded_curves(store: Store, start: str, end: str) -> list[str]:
+    """The ids of the recorded curves from run `start` to run `end` (full ids), sorted."""
+    found = []
+    for path in sorted((store.home / "curves").glob("curve-*/manifest.json")):
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, ValueError):  # a record being written or damaged: load_curve says which
+            continue
+        if (manifest.get("start"), manifest.get("end")) == (start, end):
+            found.append(path.parent.name)
+    return found
+
+
+# ------------------------------------------------------------------------------------------ J along a curve
+def curve_end_buffers(a: Run, b: Run) -> torch.Tensor | None:
+    """(2, B) the two solutions' own buffers (BatchNorm statistics) at their final steps; None without."""
+    start = buffer_basis(a, [a.final_step])
+    return None if start is None else torch.cat([start, buffer_basis(b, [b.final_step])])
+
+
+def evaluate_curve(evaluator: Evaluator, kind: str, theta_a: torch.Tensor, bend: torch.Tensor,
+                   theta_b: torch.Tensor, end_buffers: torch.Tensor | None, t: np.ndarray, splits: Sequence[str],
+                   progress: Progress | None = None, options: EvalOptions = EvalOptions()) -> Evaluation:
+    """J at θ(t) = c(t) · (θ_A, θ_b, θ_B) for every t, on each split: the one path by which both the
+    curve job and `line --curve` (compute/kinds/line.py) evaluate a curve. The bend's buffers are
+    the mean of the ends' (with bn=recompute they are re-estimated at every point anyway)."""
+    buffers = None
+    if end_buffers is not None:
+        buffers = torch.stack([end_buffers[0], 0.5 * (end_buffers[0] + end_buffers[1]), end_buffers[1]])
+    return evaluator.evaluate(curve_basis(theta_a, bend, theta_b), coefficients(kind, t), splits, progress,
+                              buffer_basis=buffers, options=options)
+
+
 # ------------------------------------------------------------------------------------------ the job
 def _training(query: CurveQuery, hyperparameters: dict) -> CurveTraining:
     """The first run's own SGD settings (its momentum at the end of training), the query's epochs and seed."""
@@ -202,16 +236,11 @@ def train_curve(query: CurveQuery, store: Store, progress: Progress | None = Non
                                   "training": vars(training)}, bend)
     t = np.linspace(0.0, 1.0, query.points)
     recompute = bool(a.manifest.get("batchnorm"))
-    buffers = buffer_basis(a, [a.final_step, None, None]) if recompute else None
-    if buffers is not None:  # the end's own statistics, re-estimated at every point anyway
-        end_buffers = buffer_basis(b, [b.final_step])[0]
-        buffers = torch.stack([buffers[0], 0.5 * (buffers[0] + end_buffers), end_buffers])
+    ends = curve_end_buffers(a, b)
     bn = "recompute" if recompute else "interpolate"
     options = EvalOptions(bn=bn)
-    on_curve = evaluator.evaluate(curve_basis(theta_a, bend, theta_b), coefficients(query.curve, t), query.splits,
-                                  buffer_basis=buffers, options=options)
-    line = evaluator.line(theta_a, theta_b, t, query.splits, buffer_basis=None if buffers is None else buffers[[0, 2]],
-                          options=options)
+    on_curve = evaluate_curve(evaluator, query.curve, theta_a, bend, theta_b, ends, t, query.splits, options=options)
+    line = evaluator.line(theta_a, theta_b, t, query.splits, buffer_basis=ends, options=options)
     cost = {s: m.cost.tolist() for s, m in on_curve.splits.items()}
     line_cost = {s: m.cost.tolist() for s, m in line.splits.items()}
     metrics = {"curve": {s: line_metrics(t, v) for s, v in cost.items()},

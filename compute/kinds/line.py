@@ -38,6 +38,7 @@ from ..store import Store
 from ..validate import (AUTO_POINTS, DEFAULT_BN, DEFAULT_TOLERANCE, MAX_POINTS, check_grid, parse_bn, parse_bounds,
                         parse_dropout_samples, parse_dtype, parse_flag, parse_int, parse_line_points, parse_range,
                         parse_splits, parse_tolerance)
+from .curve import evaluate_curve, load_curve
 from .line_points import point_parts, points_key, store_points, stored_points
 from .line_result import LineResult, line_metrics_by_split
 from .line_shards import compute_line_shards, data_chunks, join_shards
@@ -65,6 +66,8 @@ class LineQuery(Query):
     derivatives: bool = False  # also dJ/dalpha and d2J/dalpha2 at every point
     tolerance: float | None = None  # points="auto" only (DEFAULT_TOLERANCE when not given)
     sharpness: int = 0  # N > 0: lambda_max of the Hessian at every N-th grid point and the last (compute/hessian.py)
+    # a recorded curve's id (compute/kinds/curve.py): J at θ(alpha) on that curve from start to end, not on the line
+    curve: str | None = None
 
     def __post_init__(self):
         start, end = Endpoint.of(self.start, "from"), Endpoint.of(self.end, "to")
@@ -101,6 +104,19 @@ class LineQuery(Query):
             raise BadInput("sharpness is computed on a uniform grid of the eval-mode cost (no points=auto, no "
                            "dropout samples)", field="sharpness")
         object.__setattr__(self, "sharpness", sharpness)
+        if self.curve is not None:
+            self._check_curve()
+
+    def _check_curve(self) -> None:
+        if not isinstance(self.curve, str) or not self.curve:
+            raise BadInput(f"malformed curve id {self.curve!r}", field="curve")
+        if any(e.kind != "final" or e.aligned_to is not None for e in self.endpoints):
+            raise BadInput("a curve joins two solutions: both endpoints are final:RUN", field="curve")
+        if self.adaptive or (self.alpha_min, self.alpha_max) != (0.0, 1.0):
+            raise BadInput("a curve is evaluated on a uniform grid of t in [0, 1] (--alpha 0:1, a number of points)",
+                           field="curve")
+        if self.derivatives or self.sharpness:
+            raise BadInput("derivatives and sharpness are of the straight line: not asked with a curve", field="curve")
 
     @property
     def adaptive(self) -> bool:
@@ -110,7 +126,7 @@ class LineQuery(Query):
         out = super().to_json()
         if not self.dropout_samples:  # the plain line keeps the key it always had
             del out["dropout_samples"]
-        for name in ("derivatives", "tolerance", "sharpness"):  # in the key only when asked for
+        for name in ("derivatives", "tolerance", "sharpness", "curve"):  # in the key only when asked for
             if not out[name]:
                 del out[name]
         return default_bn_omitted(out)
@@ -119,10 +135,11 @@ class LineQuery(Query):
     def from_args(cls, start: Endpoint | str, end: Endpoint | str, alpha: str = "0:1", points: int | str = 50,
                   splits: str = "train,valid", dtype: str = "float32", dropout_samples: int | str = 0,
                   bn: str = DEFAULT_BN, derivatives: bool | str = False,
-                  tolerance: float | str | None = None, sharpness: int | str = 0) -> "LineQuery":
+                  tolerance: float | str | None = None, sharpness: int | str = 0,
+                  curve: str | None = None) -> "LineQuery":
         lo, hi = parse_range(alpha)
         return cls(start, end, lo, hi, parse_line_points(points), parse_splits(splits), dtype, dropout_samples, bn,
-                   derivatives, tolerance, sharpness)
+                   derivatives, tolerance, sharpness, curve)
 
     @classmethod
     def from_json(cls, obj: dict) -> "LineQuery":
@@ -131,7 +148,7 @@ class LineQuery(Query):
         return cls(obj["start"], obj["end"], obj["alpha_min"], obj["alpha_max"], obj["points"],
                    tuple(obj["splits"]), obj.get("dtype", "float32"), obj.get("dropout_samples", 0),
                    obj.get("bn", DEFAULT_BN), obj.get("derivatives", False), obj.get("tolerance"),
-                   obj.get("sharpness", 0))
+                   obj.get("sharpness", 0), obj.get("curve"))
 
     @property
     def endpoints(self) -> tuple[Endpoint, Endpoint]:
@@ -153,6 +170,11 @@ def resolve_line(query: LineQuery, store: Store) -> LineQuery:
     if query.dropout_samples:  # the run's source is loaded (its signature checked) only when it is asked
         check_dropout(query.dropout_samples, source_of(run.manifest).uses_dropout(), label)
     check_bn(query.bn, bool(run.manifest.get("batchnorm")), label)
+    if query.curve is not None:
+        manifest, _ = load_curve(store, query.curve)
+        if (manifest["start"], manifest["end"]) != (a.run, b.run):
+            raise BadInput(f"curve {query.curve} joins final:{manifest['start']} to final:{manifest['end']}, "
+                           f"not {a} to {b}", field="curve")
     return dataclasses.replace(query, start=a, end=b)
 
 
@@ -183,7 +205,8 @@ def line_data_cut(query: LineQuery, store: Store, points_per_chunk: int) -> tupl
     of it would be more than budget.CHUNK_WORK. None otherwise, and for lines not cut by data:
     adaptive lines, derivatives, recomputed BatchNorm statistics, other dtypes, an objective with
     summaries (functions of J that the assembling chunk would need)."""
-    if query.adaptive or query.derivatives or query.dtype != "float32" or query.bn == "recompute":
+    if (query.adaptive or query.derivatives or query.dtype != "float32" or query.bn == "recompute"
+            or query.curve is not None):
         return None
     try:
         found = line_work(query, store)
@@ -232,7 +255,13 @@ def compute_line(query: LineQuery, store: Store, progress: Progress | None = Non
                        "training) are not computed", field="derivatives")
     # with derivatives: in the cost's own pass where the line fast path applies (Evaluator.line)
     options = EvalOptions(dropout_samples=query.dropout_samples, bn=query.bn, derivatives=query.derivatives)
-    evaluation = evaluator.line(theta0, theta1, alphas, query.splits, progress, buffer_basis=buffers, options=options)
+    if query.curve is None:
+        evaluation = evaluator.line(theta0, theta1, alphas, query.splits, progress, buffer_basis=buffers,
+                                    options=options)
+    else:  # the curve's point at t = alpha, by the curve job's own path
+        manifest, bend = load_curve(store, query.curve)
+        evaluation = evaluate_curve(evaluator, manifest["query"]["curve"], theta0, bend.to(theta0), theta1, buffers,
+                                    alphas, query.splits, progress, options)
     derivatives = {s: (m.dcost, m.d2cost) for s, m in evaluation.splits.items()} if query.derivatives else {}
     sharpness = line_sharpness(query, evaluator, theta0, theta1, alphas, buffers, progress) if query.sharpness else {}
     return LineResult(

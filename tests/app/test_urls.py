@@ -65,6 +65,7 @@ def line_states(draw):
         # sharpness (every N-th point) on a uniform grid of the eval-mode cost
         "sharpness": draw(st.integers(0, MAX_POINTS)) if not dropout and points != "auto" else 0,
         "align": draw(st.booleans()),
+        "curve": draw(st.none() | st.just("curve-bezier-0123456789ab")),  # a recorded curve (final→final only)
         "metric": draw(st.sampled_from(list(METRIC_LABELS))), "y": draw(st.sampled_from(["linear", "log"])),
         "zoom": draw(st.none() | ranges()),
     }
