@@ -168,7 +168,7 @@ def test_the_line_view_asks_for_dropout_samples(dropout_run, capsys):
 # The command line's own errors (click's usage errors) are one line and exit 2 too, never a usage block.
 @pytest.mark.parametrize("argv, says", [
     (["line", "--from", "init:r", "--to", "final:r", "--no-such-flag"], "No such option"),
-    (["line", "--from", "init:r"], "Missing option '--to'"),
+    (["line", "--from", "init:r"], "give both --from and --to"),
     (["line", "--from", "init:r", "--to", "final:r", "--format", "xml"], "'xml' is not one of"),
     (["line", "--from", "init:r", "--to", "final:r", "--alpha"], "requires an argument"),
     (["trajectory"], "Missing argument"),
