@@ -22,9 +22,9 @@ import torch
 from models.errors import BadInput
 
 from .batchnorm import recomputed_buffers
-from .derivatives import hessian_vector_products
+from .derivatives import SplitHessian
 from .evaluator import Evaluator, Progress
-from .lanczos import Eigenpairs, extreme_eigenpairs
+from .lanczos import Eigenpairs, extreme_eigenpairs, rademacher
 from .resources import evaluator_for
 from .store import Run
 
@@ -53,20 +53,37 @@ def line_buffers(ev: Evaluator, theta: torch.Tensor, buffers: torch.Tensor | Non
     return recomputed_buffers(ev, point, torch.ones(1, 1, dtype=torch.float64))[0].cpu()
 
 
-def operator(ev: Evaluator, point: Point, split: str, counter: list):
-    """The matvec of compute/lanczos.py: (k, D) float64 -> H (k, D) float64 over one split."""
-    def matvec(vectors: torch.Tensor) -> torch.Tensor:
-        counter[0] += len(vectors)
-        with ev.lock:  # functional_call swaps the model's parameters: one evaluation at a time
-            return hessian_vector_products(ev, point.theta, vectors, [split], buffers=point.buffers)[split]
-    return matvec
+class Operator:
+    """The matvec of compute/lanczos.py, (k, D) float64 -> H (k, D) float64 over one split, counting
+    its products; the chunks' gradient graphs kept between products (derivatives.SplitHessian)."""
+
+    def __init__(self, ev: Evaluator, point: Point, split: str, counter: list | None = None):
+        self.products = SplitHessian(ev, point.theta, split, buffers=point.buffers)
+        self.counter = [0] if counter is None else counter
+        self.dim = ev.layout.numel
+
+    def __call__(self, vectors: torch.Tensor) -> torch.Tensor:
+        self.counter[0] += len(vectors)
+        return self.products(vectors)
+
+    def start(self, seed: int) -> torch.Tensor:
+        """The Lanczos start of the top eigenpairs: the unit gradient plus the seeded unit Rademacher
+        vector. The gradient lies mostly in the top eigenspace (Gur-Ari, Roberts & Dyer 2018), so
+        the top pairs converge in fewer products (resnet8: 3 instead of 4-5); the random half keeps
+        every eigenvector in the start. It costs no product: the graphs the products use give it."""
+        r = rademacher(1, self.dim, seed)[0]
+        r = r / torch.linalg.vector_norm(r)
+        g = self.products.gradient()
+        norm = torch.linalg.vector_norm(g)
+        return r if not torch.isfinite(norm) or norm == 0 else g / norm + r
 
 
 def top_eigenvalue(ev: Evaluator, point: Point, split: str, progress: Progress | None = None,
                    seed: int = 0) -> Eigenpairs:
     """lambda_max at a point (the sharpness of a line's points)."""
-    return extreme_eigenpairs(operator(ev, point, split, [0]), ev.layout.numel, top=1, tol=SHARPNESS_TOLERANCE,
-                              max_steps=SHARPNESS_ITERATIONS, seed=seed, progress=progress)
+    matvec = Operator(ev, point, split)
+    return extreme_eigenpairs(matvec, ev.layout.numel, top=1, tol=SHARPNESS_TOLERANCE,
+                              max_steps=SHARPNESS_ITERATIONS, seed=seed, progress=progress, start=matvec.start(seed))
 
 
 PLANE_TOLERANCE = 1e-4  # the Hessian plane's eigenpairs: their directions must be well resolved too
@@ -85,8 +102,9 @@ def hessian_plane(query, frame) -> tuple[torch.Tensor, dict]:
     buffers = buffer_basis(run, [run.final_step])
     point = Point(frame.theta_f, None if buffers is None else buffers[0], run)
     split = query.splits[0]
-    pairs = extreme_eigenpairs(operator(ev, point, split, [0]), ev.layout.numel, top=2, tol=PLANE_TOLERANCE,
-                               max_steps=150, seed=query.seed or 0)
+    matvec, seed = Operator(ev, point, split), query.seed or 0
+    pairs = extreme_eigenpairs(matvec, ev.layout.numel, top=2, tol=PLANE_TOLERANCE, max_steps=150, seed=seed,
+                               start=matvec.start(seed))
     v1, v2 = pairs.top_vectors[0], pairs.top_vectors[1]
     return torch.stack([frame.theta_f, v1, v2]), {
         "origin": "theta_f", "eigenvalues": [float(v) for v in pairs.top], "eigen_split": split,

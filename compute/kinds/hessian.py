@@ -29,7 +29,7 @@ from .. import budget
 from ..chunks import single_chunk
 from ..endpoints import endpoint_buffers, endpoint_runs, endpoint_theta
 from ..evaluator import Evaluator, Progress
-from ..hessian import Point, line_buffers, operator, refuse_perturbing
+from ..hessian import Operator, Point, line_buffers, refuse_perturbing
 from ..lanczos import TRACE_METHODS, Eigenpairs, extreme_eigenpairs, spectral_density, trace_estimate
 from ..queries import Endpoint, Query, check_bn, default_bn_omitted, resolve_endpoint
 from ..resources import evaluator_for
@@ -207,7 +207,7 @@ def spectrum(query: HessianQuery, ev: Evaluator, point: Point, split: str,
              progress: Progress | None = None) -> tuple[dict, Eigenpairs | None]:
     """The JSON of one split's curvature (and the eigenpairs, vectors included)."""
     dim, counter, out = ev.layout.numel, [0], {}
-    matvec = operator(ev, point, split, counter)
+    matvec = Operator(ev, point, split, counter)
     budget = query.products()
 
     def step(done_before: int):
@@ -215,8 +215,10 @@ def spectrum(query: HessianQuery, ev: Evaluator, point: Point, split: str,
 
     pairs = None
     if query.top or query.bottom:
+        # the gradient start for the top pairs only: it holds little of the most negative directions
+        start = matvec.start(query.seed) if not query.bottom else None
         pairs = extreme_eigenpairs(matvec, dim, query.top, query.bottom, tol=query.tolerance,
-                                   max_steps=query.iterations, seed=query.seed, progress=step(0))
+                                   max_steps=query.iterations, seed=query.seed, progress=step(0), start=start)
         out["eigen"] = {"top": _pairs_json(pairs.top, pairs.top_residuals, pairs.top_bounds),
                         "bottom": _pairs_json(pairs.bottom, pairs.bottom_residuals, pairs.bottom_bounds),
                         "iterations": pairs.iterations, "converged": pairs.converged,
