@@ -41,7 +41,8 @@ from ..validate import (AUTO_POINTS, DEFAULT_BN, DEFAULT_TOLERANCE, MAX_POINTS, 
 from .curve import evaluate_curve, load_curve
 from .line_points import point_parts, points_key, store_points, stored_points
 from .line_result import LineResult, line_metrics_by_split
-from .line_shards import compute_line_shards, data_chunks, join_shards
+from .line_shards import compute_line_shards, join_shards
+from .shards import data_chunks, shard_cut
 
 
 @dataclass(frozen=True)
@@ -215,17 +216,7 @@ def line_data_cut(query: LineQuery, store: Store, points_per_chunk: int) -> tupl
     ref = next((e.run for e in query.endpoints if e.run is not None), None)
     if ref is None:
         return None
-    run = store.load(ref)
-    tables = run.manifest.get("data_shards")
-    if not tables or any(s not in tables for s in query.splits):
-        return None
-    if source_of(run.manifest).objective().summaries:
-        return None
-    shards = sum(len(tables[s]["digests"]) for s in query.splits)
-    chunk_work = found.per_point * min(points_per_chunk, query.points)
-    if shards < 2 or chunk_work <= budget.CHUNK_WORK:
-        return None
-    return max(1, int(budget.CHUNK_WORK // (chunk_work / shards))), shards
+    return shard_cut(store.load(ref), query.splits, found.per_point * min(points_per_chunk, query.points))
 
 
 def line_sharpness(query: LineQuery, evaluator, theta0: torch.Tensor, theta1: torch.Tensor, alphas: np.ndarray,

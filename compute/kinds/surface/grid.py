@@ -13,6 +13,7 @@ from ...evaluator import EvalOptions, Evaluator, Progress, offset_progress
 from ...resources import buffer_basis, theta_of
 from ...results import clean_floats
 from ...store import Run
+from ..shards import joined_means, same_points_groups
 from ..trajectory import Frame
 from .query import SurfaceQuery
 
@@ -65,35 +66,68 @@ def rows_ending_in(span: list[int], width: int) -> list[int]:
 
 
 def evaluate_span(evaluator: Evaluator, span: list[int], width: int, row: Callable, query: SurfaceQuery,
-                  progress: Progress | None, buffers: torch.Tensor | None) -> tuple[dict[str, list[float]], float | None]:
+                  progress: Progress | None, buffers: torch.Tensor | None,
+                  shards: range | None = None) -> tuple[dict[str, list[float]] | list[dict], float | None]:
     """The costs at the grid points `span`, in grid order: one evaluator call per row's share of
     it, with `row(i)` = (row i's basis, coefficients of all its points); and, in a precision other
-    than float32, the largest difference from float32 the evaluator measured (else None)."""
+    than float32, the largest difference from float32 the evaluator measured (else None). With
+    `shards` (a chunk cut by data, compute/kinds/shards.py), instead of the costs the partial sums
+    of those shards, one PartialSums JSON per call."""
     pieces = _pieces(span, width)
     cost = {s: [] for s in query.splits}
-    precision = []
+    partials, precision = [], []
+    options = EvalOptions(bn=query.bn, shards=shards)
     for n, (i, c0, c1) in enumerate(pieces):
         basis, coeffs = row(i)
         evaluation = evaluator.evaluate(basis, coeffs[c0:c1], query.splits, offset_progress(progress, n, len(pieces)),
-                                        buffer_basis=buffers, options=EvalOptions(bn=query.bn))
+                                        buffer_basis=buffers, options=options)
+        if shards is not None:
+            partials.append(evaluation.partial.to_json())
+            continue
         for s, m in evaluation.splits.items():
             cost[s].extend(m.cost.tolist())
         if evaluation.precision_error is not None:
             precision.append(evaluation.precision_error)
-    return cost, (max(precision) if precision else None)
+    return (partials if shards is not None else cost), (max(precision) if precision else None)
 
 
-def part_json(span: list[int], betas: np.ndarray, cost: dict, rows: list[dict], trajectory: dict | None,
+def join_span_shards(parts: list[dict], splits: list[str]) -> list[dict]:
+    """One ordinary part per span of grid points, from the parts of its shards (a surface cut by
+    data): each evaluator call's sums added over the shards, then the means, in grid order; the
+    rows' path costs (`paper`) read from them; the trajectory from the part that carried it."""
+    out = []
+    for group in same_points_groups(parts, "span"):
+        cost = {s: [] for s in splits}
+        shards = 0
+        for calls in zip(*(part["partial"] for part in group)):
+            means, metrics, shards = joined_means(list(calls))
+            for i, s in enumerate(splits):
+                cost[s].extend(means[:, i, metrics.index("cost")].numpy().tolist())
+        first = dict(group[0], cost={s: clean_floats(v) for s, v in cost.items()})
+        del first["partial"]
+        for r in first["rows"]:
+            if "path_index" in r:
+                index = r.pop("path_index")
+                r["path_cost"] = {s: first["cost"][s][index] for s in splits}
+        first["trajectory"] = next((p["trajectory"] for p in group if p["trajectory"] is not None), None)
+        first["meta"] = dict(first["meta"], seconds=round(sum(p["meta"]["seconds"] for p in group), 4), shards=shards)
+        out.append(first)
+    return out
+
+
+def part_json(span: list[int], betas: np.ndarray, cost: dict | list, rows: list[dict], trajectory: dict | None,
               query: SurfaceQuery, meta: dict) -> dict:
-    """A chunk's part: its points' costs in grid order, the rows that end in it, and (first chunk
-    of a plane) the trajectory."""
+    """A chunk's part: its points' costs in grid order (or, cut by data, its shards' partial sums:
+    see `join_span_shards`), the rows that end in it, and (first chunk of a plane) the trajectory."""
     for r in rows:
         for name in ("alpha", "path_beta", "turn"):
             if name in r:
                 r[name] = clean_floats([r[name]])[0]
         if "path_cost" in r:
             r["path_cost"] = {s: clean_floats([c])[0] for s, c in r["path_cost"].items()}
-    return {"span": list(span), "beta": clean_floats(betas), "cost": {s: clean_floats(v) for s, v in cost.items()},
+    values = ({"partial": cost, "cost": None} if isinstance(cost, list)  # the sums of some shards
+              else {"cost": {s: clean_floats(v) for s, v in cost.items()}})
+    return {"span": list(span), "beta": clean_floats(betas), **values,
             "rows": rows, "trajectory": trajectory, "query": query.to_json(), "key": query.key(), "meta": meta}
 
 

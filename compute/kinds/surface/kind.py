@@ -1,5 +1,6 @@
 """The job kind "surface" (`SURFACE_KIND`, listed in compute/kinds/__init__.py): chunks of grid points,
-whole rows or parts of rows sized by the work estimate (see `split_surface`); the first chunk of a
+whole rows or parts of rows sized by the work estimate (see `split_surface`), and over streamed data
+too big for a chunk also ranges of the data's shards (`surface_data_cut`); the first chunk of a
 plane carries the trajectory.
 
     landscape surface RUN --kind paper --points 41x41 --splits train,valid
@@ -8,10 +9,13 @@ plane carries the trajectory.
 
 from __future__ import annotations
 
+from models.errors import BadInput
+
 from ...chunks import ChunkKind, check_carries_query, finite_or_null, index_ranges
 from ...evaluator import Progress
 from ...store import Store
-from .grid import row_width
+from ..shards import data_chunks, shard_cut
+from .grid import join_span_shards, row_width
 from .paper import paper_part
 from .plane import plane_part
 from .query import SurfaceQuery, resolve_surface, surface_work
@@ -24,11 +28,13 @@ def compute_surface(query: SurfaceQuery, store: Store, progress: Progress | None
     return SurfaceResult.from_json(assemble_surface(query, [part]))
 
 
-def surface_part(query: SurfaceQuery, store: Store, span: list[int], progress: Progress | None = None) -> dict:
-    """The part of the surface over the grid points `span` (see `split_surface`), as JSON."""
+def surface_part(query: SurfaceQuery, store: Store, span: list[int], progress: Progress | None = None,
+                 shards: range | None = None) -> dict:
+    """The part of the surface over the grid points `span` (see `split_surface`), as JSON; with
+    `shards`, over those shards of the data only (see `surface_data_cut`)."""
     if query.surface == "paper":
-        return paper_part(query, store, span, progress)
-    return plane_part(query, store, span, progress)
+        return paper_part(query, store, span, progress, shards)
+    return plane_part(query, store, span, progress, shards)
 
 
 # A row cut into parts keeps at least this many points per part: the evaluator's first-layer reuse
@@ -61,8 +67,36 @@ def split_surface(query: SurfaceQuery, points_per_chunk: int) -> list[list[int]]
     return [[r * width + lo, r * width + hi] for r in range(query.rows) for lo, hi in parts]
 
 
+def surface_data_cut(query: SurfaceQuery, store: Store, points_per_chunk: int) -> tuple[int, int] | None:
+    """(shards per chunk, shards) when a surface's chunks should be cut by data too (as a line's:
+    compute/kinds/shards.py): streamed data in shards, and one chunk of `points_per_chunk` points
+    over all of it more than a chunk's work. Not for other dtypes, recomputed BatchNorm statistics
+    (estimated over the whole training split at every point) or the Hessian plane (its products
+    need the whole split in memory)."""
+    if query.dtype != "float32" or query.bn == "recompute" or query.surface == "hessian":
+        return None
+    try:
+        found = surface_work(query, store)
+    except BadInput:  # a run that cannot be loaded: its job fails with that message
+        return None
+    return shard_cut(store.load(query.run), query.splits, found.per_point * _data_cut_points(query, points_per_chunk))
+
+
+def _data_cut_points(query: SurfaceQuery, points_per_chunk: int) -> int:
+    """Grid points a chunk of a surface cut by data spans: a row (or less), then cut by shards."""
+    return min(points_per_chunk, row_width(query))
+
+
+def split_surface_data(query: SurfaceQuery, points_per_chunk: int, shards_per_chunk: int,
+                       num_shards: int) -> list[list[int]]:
+    """[lo, hi, first shard, last shard + 1]: every row (or part of a row) times ranges of shards."""
+    return data_chunks(split_surface(query, _data_cut_points(query, points_per_chunk)), shards_per_chunk, num_shards)
+
+
 def assemble_surface(query: SurfaceQuery, parts: list[dict]) -> dict:
     """The result's JSON from the parts of all chunks, in chunk order."""
+    if "partial" in parts[0]:  # cut by data: each span's shards added up first
+        parts = join_span_shards(parts, list(query.splits))
     first, width = parts[0], row_width(query)
     splits = list(first["cost"])
     rows = [r for p in parts for r in p["rows"]]
@@ -116,10 +150,12 @@ def check_surface(query: SurfaceQuery, result: dict) -> None:
 
 
 def _compute_chunk(query: SurfaceQuery, store: Store, chunk: list[int], progress: Progress | None) -> dict:
+    if len(chunk) == 4:  # [lo, hi) grid points x [first, last) shards of the data
+        return surface_part(query, store, chunk[:2], progress, range(chunk[2], chunk[3]))
     return surface_part(query, store, chunk, progress)
 
 
 # The job kind "surface" (listed in compute/kinds/__init__.py): chunks of grid points (see `split_surface`).
 SURFACE_KIND = ChunkKind("surface", SurfaceQuery, SurfaceResult, split_surface, _compute_chunk, assemble_surface,
-                         check_surface, most_points=SURFACE_CHUNK_POINTS, estimate=surface_work,
-                         resolve=resolve_surface)
+                         check_surface, most_points=SURFACE_CHUNK_POINTS, data_split=split_surface_data,
+                         data_cut=surface_data_cut, estimate=surface_work, resolve=resolve_surface)

@@ -111,9 +111,12 @@ def _paper_grid(query: SurfaceQuery, frame: Frame) -> tuple[list[Row], np.ndarra
     return plan, np.linspace(0.0, 1.5 * top, query.columns)
 
 
-def paper_part(query: SurfaceQuery, store: Store, span: list[int], progress: Progress | None = None) -> dict:
+def paper_part(query: SurfaceQuery, store: Store, span: list[int], progress: Progress | None = None,
+               shards: range | None = None) -> dict:
     """The grid points `span` ([lo, hi) in grid order, see `split_surface`) of the `paper` surface:
-    a job's chunk. Points past the last row (a surface with fewer rows than asked) are empty."""
+    a job's chunk. Points past the last row (a surface with fewer rows than asked) are empty. With
+    `shards`, the sums of those shards of the data (a chunk cut by data): the rows' path costs are
+    read when the shards are joined, and the path mismatch is not measured."""
     started = time.perf_counter()
     run = store.load(query.run)
     frame = frame_of(run)
@@ -136,16 +139,18 @@ def paper_part(query: SurfaceQuery, store: Store, span: list[int], progress: Pro
 
     evaluator = evaluator_for(run, query.dtype)
     buffers = buffer_basis(run, [run.init_step, run.final_step, None])  # v(t) is a direction: no buffers
-    cost, precision_error = evaluate_span(evaluator, span, width, row, query, progress, buffers)
+    cost, precision_error = evaluate_span(evaluator, span, width, row, query, progress, buffers, shards)
     rows = []
     for i in rows_ending_in(span, width):  # a row's own values come with the chunk of its path point
         alpha, path_beta, v, borrowed = geometry_of(i)
+        path = (i + 1) * width - 1 - span[0]
         rows.append({"alpha": alpha, "path_beta": path_beta, "borrowed": borrowed,
                      "step": frame.steps[plan[i].k] if plan[i].s == 0.0 else None,
                      "turn": None if i == 0 else _degrees(v, geometry_of(i - 1)[2]),
-                     "path_cost": {s: cost[s][(i + 1) * width - 1 - span[0]] for s in query.splits}})
+                     **({"path_index": path} if shards is not None
+                        else {"path_cost": {s: cost[s][path] for s in query.splits}})})
     on_path = [r for r in rows if r["step"] is not None]
-    recorded = recorded_costs(run, [r["step"] for r in on_path], query.splits)
+    recorded = recorded_costs(run, [r["step"] for r in on_path], query.splits) if shards is None else {}
     # |J on the surface - J recorded while training| at the trajectory points (float rounding)
     mismatch = [abs(r["path_cost"][s] - c) for s in recorded for r, c in zip(on_path, recorded[s])]
     return part_json(span, betas, cost, rows, None, query,

@@ -131,8 +131,11 @@ def plane_grid(query: SurfaceQuery, frame: Frame) -> PlaneGrid:
     return _plane_grids.get(query.key(), make)
 
 
-def plane_part(query: SurfaceQuery, store: Store, span: list[int], progress: Progress | None = None) -> dict:
-    """The grid points `span` of a plane surface (a job's chunk: the trajectory comes with the first)."""
+def plane_part(query: SurfaceQuery, store: Store, span: list[int], progress: Progress | None = None,
+               shards: range | None = None) -> dict:
+    """The grid points `span` of a plane surface (a job's chunk: the trajectory comes with the first).
+    With `shards`, the sums of those shards of the data (a chunk cut by data); the trajectory, over
+    whole splits, comes with the first chunk of the first shards."""
     started = time.perf_counter()
     run = store.load(query.run)
     frame = frame_of(run)
@@ -146,9 +149,9 @@ def plane_part(query: SurfaceQuery, store: Store, span: list[int], progress: Pro
     def row(i: int) -> tuple[torch.Tensor, np.ndarray]:
         return basis, _coefficients(query.surface, np.full(len(betas), alphas[i]), betas)
 
-    cost, precision_error = evaluate_span(evaluator, span, query.columns, row, query, progress, buffers)
+    cost, precision_error = evaluate_span(evaluator, span, query.columns, row, query, progress, buffers, shards)
     trajectory = None
-    if span[0] == 0:  # the first chunk carries the trajectory
+    if span[0] == 0 and (shards is None or shards.start == 0):  # the first chunk carries the trajectory
         plane = evaluator.evaluate(basis, _coefficients(query.surface, ta, tb), query.splits, buffer_basis=buffers,
                                    options=EvalOptions(bn=query.bn))
         trajectory = clean_trajectory({

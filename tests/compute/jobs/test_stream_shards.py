@@ -1,6 +1,6 @@
-"""Issue 20 §5: a line over streamed data cut into chunks of (points) x (shards of the data),
-on the embedded default and on one and two real Celery workers: bit-identical to the line in
-one piece, whoever computed which shards."""
+"""Issue 20 §5: a line or a surface over streamed data cut into chunks of (points) x (shards of the
+data), on the embedded default and on one and two real Celery workers: bit-identical to the line
+(the surface) in one piece, whoever computed which shards."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from compute.jobs.backend import run_job
 from compute.jobs.base import split_chunks
 from compute.kinds import estimate, kind_of, resolve
 from compute.kinds.line import LineQuery
+from compute.kinds.surface.query import SurfaceQuery
 from models import batches
 
 TESTS = Path(__file__).resolve().parent.parent.parent
@@ -72,6 +73,31 @@ def test_one_and_two_worker_processes_give_the_same_bits(sharded_run, store, job
     redis_cache(redis_url).delete(query.key())
     two = run_job(query, jobs_factory("celery"))
     assert one["cost"] == whole["cost"] == two["cost"]
+
+
+@pytest.mark.parametrize("surface", ["paper", "random-plane"])
+def test_a_surface_cut_by_data_is_the_surface_in_one_piece_to_the_bit(surface, sharded_run, store, jobs_factory,
+                                                                       one_thread, monkeypatch, thread_worker):
+    query = resolve(SurfaceQuery.from_args(sharded_run.id, surface, points="3x4", splits="train,valid",
+                                           seed=None if surface == "paper" else 5), store)
+    whole = run_job(query, jobs_factory("local"))
+    assert "shards" not in whole["meta"]
+    monkeypatch.setattr(budget, "CHUNK_WORK", estimate(query, store).work / 8)  # a row is ~3 chunks' worth
+    chunks = split_chunks(kind_of("surface"), query, store)
+    spans = sorted({tuple(c[:2]) for c in chunks})
+    width = len(whole["beta"]) + (surface == "paper")  # a paper row ends in its path point
+    assert spans == [(r * width, (r + 1) * width) for r in range(3)]  # a row a chunk, times ranges of shards
+    for lo, hi in spans:
+        ranges = [c[2:] for c in chunks if tuple(c[:2]) == (lo, hi)]
+        assert len(ranges) >= 2 and ranges[0][0] == 0 and ranges[-1][1] == 14
+        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+    resources.clear()
+    local = run_job(query, jobs_factory("local").__class__(store, _fresh_cache(store)))
+    celery = run_job(query, jobs_factory("celery"))
+    for result in (local, celery):
+        assert result["cost"] == whole["cost"] and result["trajectory"] == whole["trajectory"]
+        assert result["path"] == whole["path"] and result["meta"]["shards"] == 14
+        assert result["meta"]["chunks"] == 3  # one part per row once its shards are joined
 
 
 def _fresh_cache(store):
