@@ -24,8 +24,9 @@ BadInput line, never a wrong number.
 The line fast path (compute/linefast.py) keeps its one-pass derivatives for piecewise-linear
 MLPs, exact there; `objective_derivatives` takes them through the objective.
 
-Data access: the evaluator's tensors (`Evaluator.tensors`), split after split, in chunks in a fixed order,
-totals in float64.
+Data access (`_Chunks`): the evaluator's tensors (`Evaluator.tensors`) or its streamed batches
+(`Evaluator.pieces`, any batch structure, keyword inputs and losses of (outputs, batch) as in the
+cost pass), split after split, in chunks in a fixed order, totals in float64.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import torch
 from torch.func import functional_call, jvp
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from models.batches import model_outputs
+from models.batches import Batch, batch_as_read, model_outputs
 from models.errors import BadInput
 
 from .batchnorm import batchnorm_modules
@@ -109,13 +110,13 @@ def _differentiable(ev) -> Iterator[None]:
                            f"in PyTorch ({message[:200]})", field="derivatives") from None
 
 
-def _chunk_derivatives(ev, point: torch.Tensor, vectors: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+def _chunk_derivatives(ev, point: torch.Tensor, vectors: torch.Tensor, batch: Batch,
                        fixed: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor, float]:
     """(g (D,), H v (k, D), n) of the summed cost over one chunk at `point` (parameters, or
     [parameters | buffers] as the evaluator lays them out), by double backward, and what J divides
     that sum by (the chunk's examples, or its counted tokens for a token-level objective); `fixed`:
     more tensors for functional_call, held constant (buffers of a Hessian in theta only)."""
-    graph = _ChunkGraph(ev, point, x, y, fixed, differentiable=len(vectors) > 0)
+    graph = _ChunkGraph(ev, point, batch, fixed, differentiable=len(vectors) > 0)
     return graph.g.detach(), graph.products(vectors, keep=False), graph.n
 
 
@@ -123,7 +124,7 @@ class _ChunkGraph:
     """One chunk's gradient g of its summed cost, kept differentiable (its double-backward graph),
     so that products H v = grad(g . v) can be taken from it one after another."""
 
-    def __init__(self, ev, point: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+    def __init__(self, ev, point: torch.Tensor, batch: Batch,
                  fixed: dict[str, torch.Tensor] | None, differentiable: bool = True):
         self.name = type(ev.model).__name__
         self.w = w = point.detach().requires_grad_(True)
@@ -132,10 +133,13 @@ class _ChunkGraph:
             params = {**dict(ev.model.named_buffers()), **params}
         if fixed:
             params = {**params, **fixed}
-        out = model_outputs(functional_call(module, params, (x,)))  # a ModelOutput's logits, as the cost pass reads them
-        total = ev.objective.per_example(out, y).sum()
+        # keyword inputs as the cost pass gives them; a ModelOutput's logits, as it reads them
+        out = model_outputs(functional_call(module, params, batch.args, batch.kwargs))
+        y = batch.targets
+        # a loss of (outputs, batch) takes the chunk as read, as in the cost pass (compute/scoring.py)
+        total = ev.objective.per_example(out, batch_as_read(batch, y) if ev.objective.takes_batch else y).sum()
         counts = ev.objective.counts
-        self.n = float(len(x) if counts is None else counts(out.detach(), y).sum())
+        self.n = float(batch.size if counts is None else counts(out.detach(), y).sum())
         if not total.requires_grad:
             raise BadInput(f"{self.name}: its cost does not depend differentiably on its parameters "
                            "(a detach, no_grad or integer step in the forward?)", field="derivatives")
@@ -186,15 +190,9 @@ def _written_out_batchnorm(self, x: torch.Tensor) -> torch.Tensor:
     return y * self.weight.reshape(shape) + self.bias.reshape(shape) if self.affine else y
 
 
-def _chunk_examples(ev, point: torch.Tensor, x: torch.Tensor, copies: int = 1) -> int:
-    """Examples per chunk so that the double backward's graphs fit the evaluator's memory budget."""
-    per_example = _activation_bytes(ev.model, ev.unflatten(point), x[:1]) * GRAPH_COPIES * max(copies, 1)
-    return int(max(1, min(len(x), ev.memory_budget // max(per_example, 1))))
-
-
-def _activation_bytes(model: torch.nn.Module, params: dict[str, torch.Tensor], x1: torch.Tensor) -> int:
+def _activation_bytes(model: torch.nn.Module, params: dict[str, torch.Tensor], one: Batch) -> int:
     """Bytes of all leaf modules' outputs for one example: what a backward graph saves, roughly."""
-    total = [x1.numel() * x1.element_size()]
+    total = [sum(t.numel() * t.element_size() for t in (*one.args, *one.kwargs.values()))]
 
     def hook(_module, _inputs, output):
         for t in output if isinstance(output, (tuple, list)) else (output,):
@@ -204,36 +202,47 @@ def _activation_bytes(model: torch.nn.Module, params: dict[str, torch.Tensor], x
     handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
     try:
         with torch.no_grad():
-            functional_call(model, params, (x1,))  # at the point: the evaluation dtype, whatever the model's
+            functional_call(model, params, one.args, one.kwargs)  # at the point: the evaluation dtype
     finally:
         for h in handles:
             h.remove()
     return total[0]
 
 
-def _split_pieces(ev, splits: Sequence[str], chunk: int) -> Iterator[tuple[int, slice]]:
-    """(split index, rows of the concatenated data) of every chunk, each inside one split, in order."""
-    bounds = ev.bounds(splits)
-    for i in range(len(splits)):
-        for lo in range(int(bounds[i]), int(bounds[i + 1]), chunk):
-            yield i, slice(lo, min(lo + chunk, int(bounds[i + 1])))
+class _Chunks:
+    """The examples of `splits` in chunks whose double-backward graphs (`copies` of them) fit the
+    evaluator's memory budget, each inside one split, in a fixed order: (split index, Batch).
+    In-memory tensors are cut as they always were; streamed data (any batch structure: tensors,
+    tuples, dicts) is read through the evaluator's one reader, its batches joined or cut to the
+    chunk size within a shard, so the same chunks on every pass."""
 
+    def __init__(self, ev, splits: Sequence[str], point: torch.Tensor, copies: int):
+        self.ev, self.splits = ev, list(splits)
+        self.bounds = ev.bounds(self.splits)
+        head = next(stream := ev.pieces(self.splits), None)
+        stream.close()
+        if head is None:
+            raise BadInput(f"the data of {', '.join(self.splits)} yields no batches", field="data")
+        self.example_bytes = _activation_bytes(ev.model, ev.unflatten(point), head.batch.rows(0, 1))
+        per_example = self.example_bytes * GRAPH_COPIES * max(copies, 1)
+        self.size = int(max(1, min(int(self.bounds[-1]), ev.memory_budget // max(per_example, 1))))
 
-def check_in_memory(ev, splits: Sequence[str]) -> None:
-    """The one refusal of derivatives on streamed data (read in batches, compute/streaming) or with a
-    loss of (outputs, batch): checked by the evaluator before its cost pass too, so a refused line
-    costs nothing."""
-    streamed = [s for s in splits if not ev.in_memory(s)]
-    if streamed:
-        raise BadInput(f"exact derivatives need the split in memory as tensors; {', '.join(streamed)} is streamed",
-                       field="derivatives")
-    if ev.objective.takes_batch:  # _chunk_derivatives scores (outputs, targets)
-        raise BadInput("exact derivatives: for losses of (outputs, targets) only", field="derivatives")
+    @property
+    def examples(self) -> int:
+        return int(self.bounds[-1])
 
-
-def _concatenated(ev, splits: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    check_in_memory(ev, splits)
-    return ev.tensors(splits)
+    def __iter__(self) -> Iterator[tuple[int, Batch]]:
+        if not self.ev.streamed:
+            x, y = self.ev.tensors(self.splits)
+            for i in range(len(self.splits)):
+                for lo in range(int(self.bounds[i]), int(self.bounds[i + 1]), self.size):
+                    hi = min(lo + self.size, int(self.bounds[i + 1]))
+                    yield i, Batch((x[lo:hi],), {}, y[lo:hi], hi - lo)
+            return
+        for piece in self.ev.pieces(self.splits, examples=self.size):
+            i = int(np.searchsorted(self.bounds, piece.start, side="right")) - 1
+            for lo in range(0, piece.batch.size, self.size):
+                yield i, piece.batch.rows(lo, lo + self.size)
 
 
 # ------------------------------------------------------------------------------ public: gradient, H v
@@ -270,19 +279,20 @@ def _split_totals(ev, theta, vectors, splits, buffers, progress):
     fixed = None
     if buffers is not None and ev.buffer_layout.names:
         fixed = ev.buffer_layout.unflatten(buffers.to(ev.device, ev.dtype))
-    x, y = _concatenated(ev, splits)
-    pieces = list(_split_pieces(ev, splits, _chunk_examples(ev, theta, x, 1 + len(vectors))))
+    chunks = _Chunks(ev, splits, theta, 1 + len(vectors))
     grads = torch.zeros(len(splits), len(theta), dtype=torch.float64)
     hvps = torch.zeros(len(splits), len(vectors), len(theta), dtype=torch.float64)
     sizes = [0.0] * len(splits)
+    done = 0
     with ev.lock, _differentiable(ev):  # functional_call swaps the module's tensors: one pass at a time
-        for done, (i, rows) in enumerate(pieces, 1):
-            g, hv, n = _chunk_derivatives(ev, theta, vectors, x[rows], y[rows], fixed)
+        for i, batch in chunks:
+            g, hv, n = _chunk_derivatives(ev, theta, vectors, batch, fixed)
             grads[i] += g.double().cpu()
             hvps[i] += hv.double().cpu()
             sizes[i] += n
+            done += batch.size
             if progress is not None:  # may raise to cancel
-                progress(done, len(pieces))
+                progress(done, chunks.examples)
     return ({s: grads[i] / sizes[i] for i, s in enumerate(splits)},
             {s: hvps[i] / sizes[i] for i, s in enumerate(splits)})
 
@@ -301,34 +311,41 @@ class SplitHessian:
         self.fixed = None
         if buffers is not None and ev.buffer_layout.names:
             self.fixed = ev.buffer_layout.unflatten(buffers.to(ev.device, ev.dtype))
-        self.x, self.y = _concatenated(ev, [split])
-        self.pieces = [rows for _, rows in _split_pieces(ev, [split], _chunk_examples(ev, self.theta, self.x, 2))]
-        self.example_bytes = _activation_bytes(ev.model, ev.unflatten(self.theta), self.x[:1]) * KEPT_COPIES
+        self.chunks = _Chunks(ev, [split], self.theta, 2)
+        self.example_bytes = self.chunks.example_bytes * KEPT_COPIES
         self.kept: dict[int, _ChunkGraph] = {}
         self.room = ev.memory_budget
         self._gradient: torch.Tensor | None = None
-        self.size = 0.0
+        self.size, self.count = 0.0, 0
 
-    def _graph(self, j: int, rows: slice) -> _ChunkGraph:
+    def _graph(self, j: int, batch: Batch) -> _ChunkGraph:
         graph = self.kept.get(j)
         if graph is None:
-            graph = _ChunkGraph(self.ev, self.theta, self.x[rows], self.y[rows], self.fixed)
-            cost = self.example_bytes * (rows.stop - rows.start)
+            graph = _ChunkGraph(self.ev, self.theta, batch, self.fixed)
+            cost = self.example_bytes * batch.size
             if cost <= self.room:
                 self.kept[j], self.room = graph, self.room - cost
         return graph
+
+    def _graphs(self) -> Iterator[_ChunkGraph]:
+        """Every chunk's graph in order: the kept ones as they are (with all kept, the data is not
+        read again), the others built afresh."""
+        if self.count and len(self.kept) == self.count:
+            yield from (self.kept[j] for j in range(self.count))
+            return
+        for j, (_, batch) in enumerate(self.chunks):
+            yield self._graph(j, batch)
 
     def gradient(self) -> torch.Tensor:
         """(D,) float64 dJ/dtheta over the split."""
         if self._gradient is None:
             total = torch.zeros(len(self.theta), dtype=torch.float64)
-            size = 0.0
+            size, count = 0.0, 0
             with self.ev.lock, _differentiable(self.ev):
-                for j, rows in enumerate(self.pieces):
-                    graph = self._graph(j, rows)
+                for graph in self._graphs():
                     total += graph.g.detach().double().cpu()
-                    size += graph.n
-            self._gradient, self.size = total / size, size
+                    size, count = size + graph.n, count + 1
+            self._gradient, self.size, self.count = total / size, size, count
         return self._gradient
 
     def __call__(self, vectors: torch.Tensor) -> torch.Tensor:
@@ -337,8 +354,8 @@ class SplitHessian:
         vectors = torch.as_tensor(vectors).to(self.ev.device, self.ev.dtype).reshape(-1, len(self.theta))
         out = torch.zeros(len(vectors), len(self.theta), dtype=torch.float64)
         with self.ev.lock, _differentiable(self.ev):
-            for j, rows in enumerate(self.pieces):
-                out += self._graph(j, rows).products(vectors, keep=j in self.kept).double().cpu()
+            for graph in self._graphs():
+                out += graph.products(vectors, keep=any(graph is k for k in self.kept.values())).double().cpu()
         return out / self.size
 
 
@@ -353,24 +370,23 @@ def line_derivatives(evaluator, start: torch.Tensor, direction: torch.Tensor, al
     drawn), on the evaluator's device and in its dtype.
     """
     ev = evaluator
-    x, y = _concatenated(ev, splits)
     a = np.asarray(alphas, dtype=np.float64)
     if not len(a):
         return {s: (np.zeros(0), np.zeros(0)) for s in splits}
     d = direction.to(ev.device, ev.dtype)
     d64 = d.double().cpu()
-    pieces = list(_split_pieces(ev, splits, _chunk_examples(ev, start.to(ev.device, ev.dtype), x, 2)))
+    chunks = _Chunks(ev, splits, start.to(ev.device, ev.dtype), 2)
     sums = torch.zeros(len(a), len(splits), 2, dtype=torch.float64)
     sizes = torch.zeros(len(splits), dtype=torch.float64)
-    done, total = 0, len(pieces) * len(a)
+    done, total = 0, chunks.examples * len(a)
     with _differentiable(ev):
-        for i, rows in pieces:
+        for i, batch in chunks:
             for p, alpha in enumerate(a):
                 point = start + float(alpha) * d
-                g, hd, n = _chunk_derivatives(ev, point, d[None], x[rows], y[rows])
+                g, hd, n = _chunk_derivatives(ev, point, d[None], batch)
                 sums[p, i, 0] += g.double().cpu() @ d64
                 sums[p, i, 1] += hd[0].double().cpu() @ d64
-                done += 1
+                done += batch.size
                 if progress is not None:  # may raise to cancel
                     progress(done, total)
             sizes[i] += n  # the same at every point: the chunk's examples or counted tokens

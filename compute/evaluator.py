@@ -42,7 +42,7 @@ from models.objectives import Objective, objective_cost
 
 from .batchnorm import BufferLayout, has_batchnorm, recomputed_buffers
 from .convfold import CHANNELS_LAST, FoldedForward
-from .derivatives import check_in_memory, line_derivatives
+from .derivatives import line_derivatives
 from .linefast import LinePath
 from .params import ParamLayout
 from .scoring import Evaluation, Metrics, PartialSums, chunk_sums, metric_names, metrics_by_split, outputs_costs
@@ -291,8 +291,6 @@ class Evaluator:
         one_pass = derivatives and line is not None
         if one_pass:
             metrics += ["dcost", "d2cost"]
-        elif derivatives:  # refused before the cost pass, not after it
-            check_in_memory(self, splits)
         cost_progress = offset_progress(progress, 0, 2) if derivatives and not one_pass else progress
         chunk = self.chunk_size(basis, head.batch if single is None else single, n_basis if reuse else 0,
                                 cap=not self.streamed)

@@ -44,11 +44,16 @@ def test_a_dict_batch_import_with_a_loss_of_outputs_and_batch(tmp_path):
     assert batch_loss.SEEN and all(keys == ["attention_mask", "input_ids", "labels"] for keys in batch_loss.SEEN)
     by_batch, by_targets = (r.manifest["steps"] for r in runs.values())
     assert [s["cost"] for s in by_batch] == [s["cost"] for s in by_targets]  # the mask is all ones: same bits
-    lines = [compute_line(LineQuery.from_args(f"init:{r.id}", f"final:{r.id}", "-0.5:1.5", 5, "train,valid"),
-                          store) for r in runs.values()]
+    lines = [compute_line(LineQuery.from_args(f"init:{r.id}", f"final:{r.id}", "-0.5:1.5", 5, "train,valid",
+                                              derivatives=True), store) for r in runs.values()]
     for split in ("train", "valid"):
         assert np.array_equal(lines[0].cost[split], lines[1].cost[split])
         assert np.all(np.isfinite(lines[0].cost[split])) and lines[0].cost[split][0] != lines[0].cost[split][-1]
+        # exact derivatives take the batch as read too (streamed dict batches, double backward)
+        for name in ("dcost", "d2cost"):
+            by_batch_d, by_targets_d = (np.asarray(getattr(line, name)[split]) for line in lines)
+            assert np.all(np.isfinite(by_batch_d)) and np.any(by_batch_d != 0)
+            np.testing.assert_allclose(by_batch_d, by_targets_d, rtol=1e-6, atol=1e-9)
 
 
 def test_tensor_data_gives_the_tuple_and_takes_the_general_path():
@@ -65,7 +70,12 @@ def test_tensor_data_gives_the_tuple_and_takes_the_general_path():
         costs[name] = ev.line(theta0, theta1, np.linspace(0, 1, 4), ["train"]).splits["train"].cost
     assert batch_loss.SEEN and all(seen == ("tuple", (flat["train"][0].shape[1],)) for seen in batch_loss.SEEN)
     np.testing.assert_allclose(costs["cross_entropy_of_tuple"], costs["cross_entropy_of_targets"], rtol=1e-6)
-    with pytest.raises(Exception, match="derivatives"):
-        objective = LossRef.parse("userpkg.batch_loss:cross_entropy_of_tuple", str(TESTS)).objective()
-        Evaluator(resnet.mlp(), objective, flat, device="cpu").line(theta0, theta1, [0.0, 1.0], ["train"],
-                                                                    options=EvalOptions(derivatives=True))
+    derivatives = {}
+    for name in ("cross_entropy_of_tuple", "cross_entropy_of_targets"):  # double backward takes the tuple too
+        objective = LossRef.parse(f"userpkg.batch_loss:{name}", str(TESTS)).objective()
+        derivatives[name] = Evaluator(resnet.mlp(), objective, flat, device="cpu").line(
+            theta0, theta1, [0.0, 1.0], ["train"], options=EvalOptions(derivatives=True)).splits["train"]
+    by_tuple, by_targets = derivatives.values()
+    assert np.all(by_tuple.d2cost != 0)
+    np.testing.assert_allclose(by_tuple.dcost, by_targets.dcost, rtol=1e-6)
+    np.testing.assert_allclose(by_tuple.d2cost, by_targets.d2cost, rtol=1e-6)

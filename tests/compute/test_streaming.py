@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
 
 from compute.evaluator import EvalOptions, Evaluator
 from compute.streaming import combine_shards
@@ -20,7 +21,7 @@ from compute.params import ParamLayout
 from compute.store import Store
 from models.batches import Batch, DATASET_BATCH, as_source, model_outputs, read_batch, stream_digest
 from models.errors import BadInput
-from models.objectives import OBJECTIVES, Objective
+from models.objectives import CAUSAL_LM, OBJECTIVES, Objective
 
 TESTS = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TESTS))
@@ -309,24 +310,36 @@ def test_a_hugging_face_dataset_of_dict_rows(tensor_line):
     np.testing.assert_allclose(got, expected.splits["valid"].cost, rtol=1e-6)
 
 
-def test_derivatives_on_streamed_data_are_refused_before_the_cost_pass():
-    """Off the line fast path, derivatives need the split in memory (compute/derivatives.py): one
-    refusal, and the cost pass is not run first only to be thrown away (the first batch alone is
-    read: what it holds decides the paths)."""
-    splits = {s: as_source(v, s) for s, v in streams.dict_token_splits().items()}
-    ev = Evaluator(streams.hf_style_lm(), CE, splits, device="cpu")
-    theta = ParamLayout.of(ev.model).flatten_model(ev.model)
-    read, pieces = [], ev.pieces
+@pytest.mark.parametrize("loader", ["dict batches", "tensor batches"])
+def test_derivatives_on_streamed_data_are_those_of_the_same_tensors(loader):
+    """Off the line fast path, exact derivatives (double backward, compute/derivatives.py) read
+    streamed data through the evaluator's one reader — dict batches passed as keywords, a
+    DataLoader's batches joined to its chunks — and give what the same data held as tensors gives;
+    so do the Hessian-vector products of the curvature."""
+    from compute.derivatives import SplitHessian, hessian_vector_products
 
-    def counted(*args, **kwargs):  # the evaluator's one way to read a split
-        for piece in pieces(*args, **kwargs):
-            read.append(piece)
-            yield piece
-
-    ev.pieces = counted
-    with pytest.raises(BadInput, match="exact derivatives need the split in memory as tensors; valid is streamed"):
-        ev.line(theta, theta * 0.5, np.array([0.0, 1.0]), ["valid"], options=EvalOptions(derivatives=True))
-    assert len(read) == 1
+    objective = CAUSAL_LM  # counts: J divides by the counted tokens
+    tensors = dict(zip(("train", "valid"), streams.dict_token_tensors()))
+    streamed = ({s: as_source(v, s) for s, v in streams.dict_token_splits().items()} if loader == "dict batches"
+                else {s: as_source(DataLoader(TensorDataset(*v), batch_size=5), s) for s, v in tensors.items()})
+    evs = [Evaluator(streams.hf_style_lm(), objective, data, device="cpu") for data in (tensors, streamed)]
+    assert not evs[0].streamed and evs[1].streamed
+    torch.manual_seed(3)
+    theta = ParamLayout.of(evs[0].model).flatten_model(streams.hf_style_lm())
+    other = theta + 0.05 * torch.randn_like(theta)
+    alphas = np.array([-0.5, 0.25, 1.0])
+    lines = [ev.line(theta, other, alphas, ["train", "valid"], options=EvalOptions(derivatives=True)) for ev in evs]
+    for s in ("train", "valid"):
+        held, read = lines[0].splits[s], lines[1].splits[s]
+        assert np.all(np.abs(np.diff(held.cost)) > 1e-4) and np.all(np.abs(held.d2cost) > 0)
+        for field in ("cost", "dcost", "d2cost"):
+            np.testing.assert_allclose(getattr(read, field), getattr(held, field), rtol=1e-5, atol=1e-7)
+    vectors = torch.randn(2, len(theta), dtype=torch.float64)
+    products = [hessian_vector_products(ev, theta, vectors, ["valid"])["valid"] for ev in evs]
+    np.testing.assert_allclose(products[1].numpy(), products[0].numpy(), rtol=1e-5, atol=1e-8)
+    kept = SplitHessian(evs[1], theta, "valid")
+    np.testing.assert_allclose(kept(vectors).numpy(), products[1].numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(kept(vectors).numpy(), products[1].numpy(), rtol=1e-12, atol=1e-14)  # kept graphs
 
 
 def test_consecutive_shards_of_an_iterable_are_one_pass():
