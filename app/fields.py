@@ -7,7 +7,7 @@ CLI kept a word of its own (`--kind`, `--points 41x41`), and both are in shared 
 scripts, while the JSON fields are in every key: none can change. So the names are written here,
 once per query type, and the views' parameters (app/views/) and the CLI's options (app/cli/) take
 theirs from this table; tests/app/test_fields.py checks that every view, command and query says
-what the table says, and the README's tables are printed by `markdown_table`.
+what the table says, and docs/cli.md's tables are printed by `markdown_table`.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class FieldTable:
         return name
 
     def markdown_table(self) -> str:
-        """The table as the README prints it: address, CLI option, JSON field(s)."""
+        """The table as docs/cli.md prints it: address, CLI option, JSON field(s)."""
         rows = ["| address | CLI | JSON field |", "| --- | --- | --- |"]
         for f in self.fields:
             rows.append(f"| {_code(f.url)} | {_code(f.cli)} | {', '.join(f'`{q}`' for q in f.query)} |")

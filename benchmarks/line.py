@@ -15,7 +15,7 @@ Methods, timed in one run, interleaved, median of --repeats:
                 Forward mode warms up once per process (~10 s): one untimed call of each goes
                 first. "max |d - d_gen|" compares the two ways' derivatives (relative to 1 + |d_gen|).
 
-Then models off the fast path (a LayerNorm MLP, the README's tiny transformer LM): a plain line
+Then models off the fast path (a LayerNorm MLP, docs/importing.md's tiny transformer LM): a plain line
 against one with derivatives, which there take the general path (compute/derivatives.py).
 
 loss-landscapes evaluates alpha = i/steps for i = 1..steps (never alpha = 0), walking the line
@@ -192,7 +192,7 @@ def print_table(rows: list[dict]) -> None:
 def bench_general(quick: bool, repeats: int) -> list[tuple[str, int, int, float, float]]:
     """(name, N, P, plain line s, line with derivatives s) of models off the line fast path."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from userpkg import data as user_data, transformer  # the README's tiny transformer LM
+    from userpkg import data as user_data, transformer  # docs/importing.md's tiny transformer LM
     from models.user import LossRef
 
     def layernorm_mlp(seed: int) -> torch.nn.Module:

@@ -1,5 +1,5 @@
 """Every setting Landscape reads from the environment: (name, default, help), read by `setting`
-and nowhere else. The README's "Settings" table lists them all (tests/test_settings.py checks).
+and nowhere else. docs/settings.md lists them all (tests/compute/test_settings.py checks).
 
 An unset or empty variable means its default; a default of None means "unset": for REDIS_URL,
 the embedded default (jobs run in this process, results cached under $LANDSCAPE_HOME/cache).

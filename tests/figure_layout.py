@@ -6,10 +6,17 @@ A 3-D scene draws its axis titles and tick labels into its WebGL canvas, not the
 figures the DOM texts (title, legend, colour bar, annotations) are checked, and the scene's box is
 projected with the scene's own camera matrices (gl-plot3d's cameraParams) and enlarged by the room
 its tick labels and axis titles take (SCENE_ROOM): its corners must lie inside the figure and not
-under a DOM text. A table's rows (Plotly's cell texts) must all be drawn inside its plot area.
+under a DOM text. What the scene drew is also read back from the rendered page (`scene_edges`: a
+screenshot of the figure through Chromium's DevTools): no pixel of its tick labels, axis titles,
+box or surface may lie on the edge of the scene's viewport, where WebGL cuts what does not fit
+(the "β (along v(t))" title and the front corner were cut there), DOM overlays (legend, colour bar,
+title, notes, the mode bar) set aside. A table's rows (Plotly's cell texts) must all be drawn inside
+its plot area.
 """
 
 from __future__ import annotations
+
+import base64
 
 # Returns [{kind, group, text, x0, y0, x1, y1}] for every visible text box of the graph, and the
 # figure's own box. A box's `group` says which boxes belong to one element (the legend's entries,
@@ -115,3 +122,74 @@ def problems(found: dict) -> list[str]:
 
 def text_boxes(driver, element) -> dict:
     return driver.execute_script(TEXT_BOXES_JS, element, SCENE_ROOM)
+
+
+# The scenes' viewports and the DOM overlays on them, in the figure's own pixels (origin at its top left).
+SCENE_VIEWPORTS_JS = r"""
+const gd = arguments[0].querySelector('.js-plotly-plot') || arguments[0];
+gd.scrollIntoView({block: 'start'});  // the capture is of the viewport: the figure inside it
+const f = gd.getBoundingClientRect();
+const rel = r => ({x0: r.left - f.left, y0: r.top - f.top, x1: r.right - f.left, y1: r.bottom - f.top});
+const scenes = Object.keys(gd._fullLayout || {}).filter(k => /^scene\d*$/.test(k))
+  .map(k => ({name: k, scene: gd._fullLayout[k]._scene})).filter(s => s.scene && s.scene.glplot)
+  .map(s => ({name: s.name, ...rel(s.scene.glplot.canvas.getBoundingClientRect())}));
+const overlays = [...gd.querySelectorAll('.legend, .colorbar, .annotation, .gtitle, .modebar')]
+  .map(e => rel(e.getBoundingClientRect())).filter(r => r.x1 > r.x0 && r.y1 > r.y0);
+return {figure: {x: f.left + window.scrollX, y: f.top + window.scrollY, width: f.width, height: f.height},
+        fits: f.top >= 0 && f.bottom <= window.innerHeight && f.left >= 0 && f.right <= window.innerWidth,
+        scenes, overlays};
+"""
+
+# Reads a PNG (base64) into pixels and, for each scene, the pixels on each edge of its viewport (a band
+# EDGE px deep, clipped to the figure) that differ from white by more than INK, outside the overlays.
+EDGE_PIXELS_JS = r"""
+const [png, scenes, overlays, band, ink, done] = arguments;
+const img = new Image();
+img.onload = () => {
+  const c = document.createElement('canvas');
+  c.width = img.width; c.height = img.height;
+  const ctx = c.getContext('2d');
+  ctx.drawImage(img, 0, 0);
+  const px = ctx.getImageData(0, 0, c.width, c.height).data;
+  const covered = (x, y) => overlays.some(o => x >= o.x0 - 1 && x <= o.x1 + 1 && y >= o.y0 - 1 && y <= o.y1 + 1);
+  const inked = (x, y) => {
+    const i = 4 * (y * c.width + x);
+    return Math.max(255 - px[i], 255 - px[i + 1], 255 - px[i + 2]) > ink && !covered(x, y);
+  };
+  done(scenes.map(s => {
+    const x0 = Math.max(0, Math.ceil(s.x0)), x1 = Math.min(c.width, Math.floor(s.x1));
+    const y0 = Math.max(0, Math.ceil(s.y0)), y1 = Math.min(c.height, Math.floor(s.y1));
+    const count = (xa, xb, ya, yb) => {
+      let n = 0;
+      for (let y = ya; y < yb; y++) for (let x = xa; x < xb; x++) n += inked(x, y) ? 1 : 0;
+      return n;
+    };
+    return {name: s.name, top: count(x0, x1, y0, y0 + band), bottom: count(x0, x1, y1 - band, y1),
+            left: count(x0, x0 + band, y0, y1), right: count(x1 - band, x1, y0, y1)};
+  }));
+};
+img.onerror = () => done(null);
+img.src = 'data:image/png;base64,' + png;
+"""
+
+EDGE = 3  # px: the band along a viewport's edge that must stay empty
+INK = 60  # how far from white a pixel must be to count as drawn (gridlines' anti-aliasing is fainter)
+
+
+def scene_edges(driver, element, save_to=None) -> list[str]:
+    """What a figure's 3-D scenes drew on the edges of their viewports: one line per scene and edge
+    with pixels drawn there (empty: nothing cut). The figure is scrolled into the window and captured
+    as rendered (WebGL included; not beyond the window, which would resize the page and redraw it),
+    and kept as a PNG at `save_to` when given."""
+    found = driver.execute_script(SCENE_VIEWPORTS_JS, element)
+    if not found["scenes"]:
+        return []
+    assert found["fits"], "the figure is larger than the window: its capture would be cut"
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "clip": {**{k: found["figure"][k] for k in ("x", "y", "width", "height")}, "scale": 1}})["data"]
+    if save_to is not None:
+        save_to.write_bytes(base64.b64decode(shot))
+    edges = driver.execute_async_script(EDGE_PIXELS_JS, shot, found["scenes"], found["overlays"], EDGE, INK)
+    assert edges is not None, "the figure's capture could not be read"
+    return [f"{e['name']}: {e[side]} px drawn on its {side} edge (cut off there)"
+            for e in edges for side in ("top", "bottom", "left", "right") if e[side]]

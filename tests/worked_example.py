@@ -1,6 +1,6 @@
-"""The README's worked example, run as written: the commands of the first code block under
-"### Worked example" are read from README.md and executed in order, in a fresh folder that holds
-only a `tests` link to this clone's tests (the README's commands run from the clone's root).
+"""The worked example of docs/importing.md, run as written: the commands of the first code block
+under "## Worked example" are read from that page and executed in order, in a fresh folder that
+holds only a `tests` link to this clone's tests (the page's commands run from the clone's root).
 
 `.venv/bin/python SCRIPT ARGS` runs the script in this process (as `__main__`), `.venv/bin/landscape
 ARGS` is `app.cli.main(ARGS)`, `export K=V` sets the variable. What each printed is kept, so the
@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTION = "### Worked example"
+PAGE = ROOT / "docs" / "importing.md"
+SECTION = "## Worked example"
 
 
 def readme_commands() -> list[list[str]]:
     """The argv of every command in the worked example's first code block, comments dropped."""
-    text = (ROOT / "README.md").read_text()
-    assert SECTION in text, f"README.md has no {SECTION!r} section"
+    text = PAGE.read_text()
+    assert SECTION in text, f"{PAGE.name} has no {SECTION!r} section"
     block = re.search(r"```\n(.*?)```", text[text.index(SECTION):], re.S)
     assert block, "the worked example has no code block"
     commands = [shlex.split(line, comments=True) for line in block.group(1).splitlines()]

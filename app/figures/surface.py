@@ -22,7 +22,13 @@ from ..labels import SPLIT_NAMES, THETA_F
 from .style import FONT, NOTE, TRAJECTORY_COLOR, top, wrap
 
 DEFAULT_CAMERA = {"eye": (1.25, 1.25, 1.25), "center": (0.0, 0.0, 0.0), "up": (0.0, 0.0, 1.0)}
-FIT_EYE = (1.55, 1.55, 1.1)  # the eye when the address sets no camera: the whole box in view
+# The box's size in the camera's units. Smaller than Plotly's 1 × 1 × 0.75 so that an eye from an
+# address at Plotly's own distance (|(1.25, 1.25, 1.25)| = 2.17) sees the whole box with its tick labels
+# and axis titles: at 1 × 1 × 0.75 the front corner and the β title fell off the scene's bottom edge.
+BOX = {"x": 0.85, "y": 0.85, "z": 0.6375}
+# The eye when the address sets no camera: (1.55, 1.55, 1.1) for a 1 × 1 × 0.75 box, scaled with the box,
+# so that the default view is the one it was (a perspective view of a scaled box from a scaled eye)
+FIT_EYE = (1.3175, 1.3175, 0.935)
 HEIGHT = 620
 NOTE_CHARACTERS = 84  # a line of the 12 px note that fits the narrowest graph
 TURN_NOTE = 30.0  # degrees between neighbouring rows' directions above which the note names the turn
@@ -204,7 +210,7 @@ def surface_figure(result: SurfaceResult, *, split: str, plot: str = "surface", 
                  # room under the scene: its front corner and the β title were clipped at the bottom edge
                  "domain": {"x": [0, 1], "y": [0.04, 1]},
                  # a lower box: the scene is wide and short, and a tall box lost its bottom corner
-                 "aspectmode": "manual", "aspectratio": {"x": 1, "y": 1, "z": 0.75},
+                 "aspectmode": "manual", "aspectratio": BOX,
                  # the default view a little further out, so that the box's corners and titles stay inside
                  "camera": {"eye": dict(zip("xyz", FIT_EYE))}}
         if camera is not None:

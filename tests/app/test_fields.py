@@ -1,4 +1,4 @@
-"""The alias table (app/fields.py) is what the views, the CLI, the queries and the README say: one
+"""The alias table (app/fields.py) is what the views, the CLI, the queries and docs/cli.md say: one
 parameter's address name, CLI option and JSON field, and the page and the CLI, given the same values
 under those names, ask for the very same query (the same key)."""
 
@@ -17,7 +17,7 @@ from app.fields import LINE_FIELDS, SURFACE_FIELDS
 from app.runs import RunCatalog, RunInfo
 from app.views import VIEWS
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+CLI_PAGE = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 RUN = RunInfo("relu-mnist-small-s0-0123456789", "relu-mnist", "small", 0, (0, 10, 20), (0.0, 0.5, 1.0), 20,
               family="relu-mnist/small", dropout=True)
 CATALOG = RunCatalog((RUN,))
@@ -37,8 +37,8 @@ def test_every_name_of_the_table_is_a_name_of_the_view_and_the_command(table, vi
 
 
 @pytest.mark.parametrize("table, view, command", TABLES)
-def test_the_readme_prints_the_table(table, view, command):
-    assert table.markdown_table() in README.read_text()
+def test_the_cli_page_prints_the_table(table, view, command):
+    assert table.markdown_table() in CLI_PAGE.read_text()
 
 
 def test_a_table_must_name_every_field_of_its_query():

@@ -1,5 +1,5 @@
 """Redis stopped in the middle of a line the page asked for, and started again: the page says so,
-polls on with back-off, and draws the result without a reload (README, "Several workers").
+polls on with back-off, and draws the result without a reload (docs/workers.md).
 A real redis-server whose queue survives the stop (append-only file), a real `landscape worker`
 process, the real app in headless Chromium."""
 

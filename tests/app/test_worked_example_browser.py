@@ -1,4 +1,4 @@
-"""Issue 20 §7 in the browser: the README's worked GPT-2 run (imported from save_pretrained folders,
+"""Issue 20 §7 in the browser: the worked GPT-2 run of docs/importing.md (imported from save_pretrained folders,
 tests/worked_example.py) opened on /line, /surface, /trajectory and /compare in headless Chromium,
 the curves drawn with the CLI's numbers. Screenshots at 1400x1000 in .test-artifacts/screenshots."""
 

@@ -2,7 +2,7 @@
 (the public path) on models off the line fast path, against float64 central differences of the line's own
 cost AND an independent double backward in alpha (never nested jvp, which PyTorch 2.13 gets wrong
 through layer_norm): LayerNorm, BatchNorm with interpolated statistics, GELU, softmax attention,
-tied weights, conv + BatchNorm (and the README's resnet8), LSTM, maxout, dropout in eval mode.
+tied weights, conv + BatchNorm (and docs/importing.md's resnet8), LSTM, maxout, dropout in eval mode.
 A model whose second derivative PyTorch cannot take is refused in one line."""
 
 from __future__ import annotations
@@ -206,7 +206,7 @@ def _lm_data():
 @pytest.mark.parametrize("factory,data,objective,folded", [
     # §2: the cost folds resnet8's BatchNorms into channels-last convolutions; the derivatives broke on it
     (_resnet8, _resnet8_data, "cross-entropy", True),
-    # the README's tiny transformer LM (pre-norm encoder layers, causal mask), an imported run's loss
+    # docs/importing.md's tiny transformer LM (pre-norm encoder layers, causal mask), an imported run's loss
     (lambda: _user("transformer").tiny_lm(), _lm_data, LossRef("cross-entropy").objective(), False),
 ])
 def test_the_readme_user_models(factory, data, objective, folded):

@@ -254,7 +254,7 @@ def test_a_model_without_batchnorm_refuses_another_policy(relu_run, store):
 
 
 def test_a_training_loop_recorded_with_the_recorder(empty_store):
-    """The README's four lines in a user's own loop (tests/userpkg/train.py)."""
+    """The four lines of docs/importing.md in a user's own loop (tests/userpkg/train.py)."""
     from compute.recorder import Recorder
 
     model = resnet.resnet8()

@@ -1,5 +1,5 @@
-"""Issue 18 §1-2 through the command line, as a user runs it: the README's "Your own model"
-commands on the BatchNorm resnet8, then `landscape line ... --derivatives` (it crashed inside a
+"""Issue 18 §1-2 through the command line, as a user runs it: the "Your own model"
+commands (docs/importing.md) on the BatchNorm resnet8, then `landscape line ... --derivatives` (it crashed inside a
 vmap), checked against an independent double backward of the user's module; a user model
 whose second derivative PyTorch cannot take is refused in one line, exit 2."""
 

@@ -1,5 +1,5 @@
-"""Issue 20 §7: the README's worked example, end to end, as a new user runs it. The commands are
-read from the README (tests/worked_example.py): a tiny GPT-2 trained by a plain Hugging Face loop on
+"""Issue 20 §7: the worked example of docs/importing.md, end to end, as a new user runs it. The commands are
+read from that page (tests/worked_example.py): a tiny GPT-2 trained by a plain Hugging Face loop on
 DataLoaders of dict batches, its checkpoints written by save_pretrained, torch.save(state_dict())
 and as a Lightning .ckpt, each folder imported with `--loss causal-lm`, then line, trajectory and
 surface on the CLI, and the JSON API on the same runs. Every number is checked against the model's

@@ -116,7 +116,7 @@ def train_lm(model, data, steps=4, lr=0.01, seed=0):
 
 
 def save_examples(folder):
-    """The README's example checkpoints: FOLDER/gpt2/checkpoint-N/ written by save_pretrained (as a
+    """The example checkpoints of docs/importing.md: FOLDER/gpt2/checkpoint-N/ written by save_pretrained (as a
     Trainer does) and FOLDER/lightning/*.ckpt, a LightningModule's dicts with its `model.` prefix."""
     from pathlib import Path
 

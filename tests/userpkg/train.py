@@ -1,5 +1,5 @@
 """Plain training loops, as users write them: one saves `.pt` state dicts, one uses Landscape's
-Recorder (the lines the README shows)."""
+Recorder (the lines docs/importing.md shows)."""
 
 from pathlib import Path
 
@@ -46,7 +46,7 @@ def train_with_recorder(model, data, recorder, steps=6, every=2, **sgd):
     return recorder.finish()
 
 
-if __name__ == "__main__":  # python tests/userpkg/train.py DIR: the README's example checkpoints
+if __name__ == "__main__":  # python tests/userpkg/train.py DIR: docs/importing.md's example checkpoints
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

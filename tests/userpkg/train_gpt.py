@@ -1,4 +1,4 @@
-"""The README's worked example: a small GPT-2 trained the Hugging Face way, then looked at.
+"""The worked example of docs/importing.md: a small GPT-2 trained the Hugging Face way, then looked at.
 
 A `GPT2LMHeadModel` from a tiny `GPT2Config` (nothing downloaded), a `DataLoader` of dict batches
 (`input_ids`, `attention_mask`, `labels`, padding labelled -100 as Hugging Face's collators do),
@@ -12,7 +12,7 @@ the model is saved three ways, as training code does:
 
 Run: python tests/userpkg/train_gpt.py DIR   (a few seconds on 2 cores)
 Then `landscape import DIR/hf --model userpkg.train_gpt:model --data userpkg.train_gpt:data
---loss causal-lm --path tests` (the README's "Worked example" has every command).
+--loss causal-lm --path tests` (docs/importing.md's "Worked example" has every command).
 """
 
 from __future__ import annotations

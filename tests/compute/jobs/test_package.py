@@ -1,5 +1,5 @@
-"""The job layer's public Python API is the package itself (`compute.jobs.run_job(query)`, as the
-README says), and the kinds know nothing of the job layer: what they need of a job (the cache a
+"""The job layer's public Python API is the package itself (`compute.jobs.run_job(query)`, as
+docs/cli.md says), and the kinds know nothing of the job layer: what they need of a job (the cache a
 chunk keeps its by-products in, the service's errors) lives below both packages."""
 
 from __future__ import annotations

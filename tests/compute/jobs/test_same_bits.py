@@ -5,7 +5,7 @@ Bit for bit where the line fast path computes (a ReLU MLP's lines, and its surfa
 are lines): its blocks of examples and each block's arithmetic do not depend on the number of
 threads. A general-path model (here the sigmoid MLP) is bit-identical between processes with the
 same number of torch threads, and within a bound otherwise: MKL's float32 GEMM cuts its sums
-differently by thread count (README, "Several workers")."""
+differently by thread count (docs/workers.md, "One key, one value")."""
 
 from __future__ import annotations
 

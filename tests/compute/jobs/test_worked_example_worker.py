@@ -1,4 +1,4 @@
-"""Issue 20 §7 on the workers: the README's worked GPT-2 runs (save_pretrained and Lightning
+"""Issue 20 §7 on the workers: the worked GPT-2 runs of docs/importing.md (save_pretrained and Lightning
 folders, tests/worked_example.py) computed by a real Celery worker against a real Redis give the
 embedded default's values, bit for bit."""
 
