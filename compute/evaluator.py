@@ -315,7 +315,7 @@ class Evaluator:
                         if cost_progress is not None:
                             cost_progress(done, total)
         if shards is not None:
-            return PartialSums(metrics, [int(b) for b in bounds], shard_sums)
+            return PartialSums(metrics, [int(b) for b in bounds], shard_sums, list(self.objective.summaries))
         sums = combine_shards(shard_sums)
         result = metrics_by_split(self.objective, sums, metrics, splits, bounds)
         if derivatives and not one_pass:

@@ -33,15 +33,17 @@ class PartialSums:
     metrics: list[str]
     bounds: list[int]
     shards: dict[int, torch.Tensor]
+    summaries: list[str] = field(default_factory=list)  # names in models.objectives.SUMMARIES: functions of J
 
     def to_json(self) -> dict:
-        return {"metrics": self.metrics, "bounds": self.bounds,
+        return {"metrics": self.metrics, "bounds": self.bounds, "summaries": self.summaries,
                 "shards": {str(k): v.tolist() for k, v in sorted(self.shards.items())}}
 
     @classmethod
     def from_json(cls, obj: dict) -> "PartialSums":
         return cls(list(obj["metrics"]), list(obj["bounds"]),
-                   {int(k): torch.tensor(v, dtype=torch.float64) for k, v in obj["shards"].items()})
+                   {int(k): torch.tensor(v, dtype=torch.float64) for k, v in obj["shards"].items()},
+                   list(obj.get("summaries", [])))
 
 
 @dataclass

@@ -115,6 +115,11 @@ def _squared_error(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return ((target - output) ** 2).reshape(output.shape[0], -1).sum(dim=-1)
 
 
+# The functions of J an objective may report (Objective.summaries), by name: a job cut by data
+# (compute/kinds/shards.py) applies them by name to the J its assembling chunk joins.
+SUMMARIES: dict[str, Callable[[np.ndarray], np.ndarray]] = {"perplexity": np.exp}
+
+
 OBJECTIVES: dict[str, Objective] = {
     "cross-entropy": Objective("cross-entropy", _cross_entropy, _misclassified,
                                "mean negative log-likelihood of the correct class", leading_dims=True),
@@ -167,7 +172,7 @@ OBJECTIVES.update({
     "token-nll": Objective(
         "token-nll", _token_nll, _token_errors,
         "mean negative log-likelihood per token (nats); perplexity = exp(J); error = next-token error rate",
-        summaries={"perplexity": np.exp}),
+        summaries={"perplexity": SUMMARIES["perplexity"]}),
 })
 
 
@@ -205,7 +210,7 @@ CAUSAL_LM = Objective(
     "causal-lm", _causal_lm_sum, _causal_lm_errors,
     "next-token cross-entropy (logits[:, :-1] against labels[:, 1:], labels -100 not counted), the mean over "
     "every counted token of the split as Hugging Face's loss; error = next-token error rate; perplexity = exp(J)",
-    summaries={"perplexity": np.exp}, counts=_causal_lm_counts)
+    summaries={"perplexity": SUMMARIES["perplexity"]}, counts=_causal_lm_counts)
 
 SEQ_CLASSIFICATION = Objective(
     "seq-classification", _cross_entropy, _misclassified,

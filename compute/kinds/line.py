@@ -204,8 +204,8 @@ def line_data_cut(query: LineQuery, store: Store, points_per_chunk: int) -> tupl
     """(shards per chunk, shards) when a line's chunks should be cut by data too: its run's data
     is streamed in shards (models/batches.py) and one chunk of `points_per_chunk` points over all
     of it would be more than budget.CHUNK_WORK. None otherwise, and for lines not cut by data:
-    adaptive lines, derivatives, recomputed BatchNorm statistics, other dtypes, an objective with
-    summaries (functions of J that the assembling chunk would need)."""
+    adaptive lines, derivatives, recomputed BatchNorm statistics, other dtypes, curves, and what
+    compute/kinds/shards.py `shard_cut` refuses."""
     if (query.adaptive or query.derivatives or query.dtype != "float32" or query.bn == "recompute"
             or query.curve is not None):
         return None

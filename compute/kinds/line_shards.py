@@ -20,7 +20,7 @@ from ..evaluator import EvalOptions, Progress
 from ..queries import Query
 from ..store import Store
 from .line_result import LineResult
-from .shards import joined_means, same_points_groups
+from .shards import joined_means, same_points_groups, summary
 
 
 def compute_line_shards(query: Query, store: Store, chunk: list[int], progress: Progress | None) -> dict:
@@ -45,12 +45,14 @@ def join_shards(parts: list[dict], splits: list[str]) -> list[dict]:
 
 
 def _joined(group: list[dict], splits: list[str]) -> dict:
-    means, metrics, shards = joined_means([part["partial"] for part in group])
+    means, metrics, shards, summaries = joined_means([part["partial"] for part in group])
     first = group[0]
     column = lambda name: {s: means[:, i, metrics.index(name)].numpy().tolist()  # noqa: E731
                            for i, s in enumerate(splits)}
-    extras = [m for m in metrics if m not in ("cost", "error", "count")]
+    extras = {k: column(k) for k in metrics if k not in ("cost", "error", "count")}
+    cost = {s: means[:, i, metrics.index("cost")].numpy() for i, s in enumerate(splits)}
+    extras.update({name: {s: summary(name, c).tolist() for s, c in cost.items()} for name in summaries})
     meta = dict(first["meta"], seconds=round(sum(p["meta"]["seconds"] for p in group), 4), shards=shards)
     return LineResult(first["alpha"], column("cost"),
                       column("error") if "error" in metrics else {s: None for s in splits},
-                      first["query"], first["key"], meta, {k: column(k) for k in extras}).to_json(metrics=False)
+                      first["query"], first["key"], meta, extras).to_json(metrics=False)

@@ -100,7 +100,7 @@ def join_span_shards(parts: list[dict], splits: list[str]) -> list[dict]:
         cost = {s: [] for s in splits}
         shards = 0
         for calls in zip(*(part["partial"] for part in group)):
-            means, metrics, shards = joined_means(list(calls))
+            means, metrics, shards, _summaries = joined_means(list(calls))  # a surface draws J alone
             for i, s in enumerate(splits):
                 cost[s].extend(means[:, i, metrics.index("cost")].numpy().tolist())
         first = dict(group[0], cost={s: clean_floats(v) for s, v in cost.items()})

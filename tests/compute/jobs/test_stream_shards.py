@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -98,6 +99,33 @@ def test_a_surface_cut_by_data_is_the_surface_in_one_piece_to_the_bit(surface, s
         assert result["cost"] == whole["cost"] and result["trajectory"] == whole["trajectory"]
         assert result["path"] == whole["path"] and result["meta"]["shards"] == 14
         assert result["meta"]["chunks"] == 3  # one part per row once its shards are joined
+
+
+def test_a_causal_lm_line_cut_by_data_keeps_its_perplexity(store, jobs_factory, one_thread, monkeypatch,
+                                                           tmp_path_factory):
+    """A language model's line (dict batches of a DataLoader, causal-lm: J per counted token, and
+    its perplexity exp(J)) is cut by data like any other, its perplexity applied to the joined J."""
+    folder = tmp_path_factory.mktemp("lm")
+    for step, seed in ((0, 0), (4, 1)):
+        torch.manual_seed(seed)
+        torch.save(streams.hf_style_lm().state_dict(), folder / f"step_{step}.pt")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(batches, "SHARD_EXAMPLES", 16)  # recorded in the run: 2 batches of 8 a shard
+        run = import_run(folder, "userpkg.streams:hf_style_lm", "userpkg.streams:dict_token_splits", loss="causal-lm",
+                         path=str(TESTS), name="lm_sharded", store=store, final_step=4)
+    shards = sum(len(t["digests"]) for t in run.manifest["data_shards"].values())
+    query = _line(run, store)
+    whole = run_job(query, jobs_factory("local"))
+    assert whole["meta"]["chunks"] == 1 and "shards" not in whole["meta"]
+    monkeypatch.setattr(budget, "CHUNK_WORK", estimate(query, store).work / 3)
+    chunks = split_chunks(kind_of("line"), query, store)
+    assert len(chunks) >= 2 and all(len(c) == 4 for c in chunks)
+    resources.clear()
+    cut = run_job(query, jobs_factory("local").__class__(store, _fresh_cache(store)))
+    assert cut["meta"]["shards"] == shards >= 3
+    assert cut["cost"] == whole["cost"] and cut["error"] == whole["error"]
+    assert cut["extra"]["perplexity"] == whole["extra"]["perplexity"]
+    assert cut["extra"]["perplexity"]["train"] == [float(np.exp(j)) for j in whole["cost"]["train"]]
 
 
 def _fresh_cache(store):
