@@ -232,7 +232,7 @@ class _Chunks:
         return int(self.bounds[-1])
 
     def __iter__(self) -> Iterator[tuple[int, Batch]]:
-        if not self.ev.streamed:
+        if all(self.ev.in_memory(s) for s in self.splits):  # cut as always: the same bits
             x, y = self.ev.tensors(self.splits)
             for i in range(len(self.splits)):
                 for lo in range(int(self.bounds[i]), int(self.bounds[i + 1]), self.size):
@@ -299,10 +299,10 @@ def _split_totals(ev, theta, vectors, splits, buffers, progress):
 
 class SplitHessian:
     """H v over one whole split at a fixed point, product after product (the Lanczos methods'
-    operator): the chunks and sums of hessian_vector_products, so the same bits, but each chunk's
-    gradient graph is built once and kept between products while the kept graphs fit the
-    evaluator's memory budget (KEPT_COPIES of a chunk's activations each); the chunks beyond it are
-    rebuilt for every product. So a product costs one double backward instead of a forward, a
+    operator): the chunks and sums of hessian_vector_products of one vector, so the same bits for
+    one vector at a time, but each chunk's gradient graph is built once and kept between products
+    while the kept graphs (KEPT_COPIES of a chunk's activations each) fit the evaluator's memory
+    budget less one rebuilt chunk's working set; the chunks beyond it are rebuilt for every product. So a product costs one double backward instead of a forward, a
     backward and a double backward, as PyHessian's keep their one batch's graph. `gradient()`: J's
     gradient at the point, from the same pass."""
 
@@ -314,7 +314,9 @@ class SplitHessian:
         self.chunks = _Chunks(ev, [split], self.theta, 2)
         self.example_bytes = self.chunks.example_bytes * KEPT_COPIES
         self.kept: dict[int, _ChunkGraph] = {}
-        self.room = ev.memory_budget
+        # what the kept graphs may hold: the budget less the working set of a chunk built afresh
+        # (its double backward, GRAPH_COPIES x 2 vectors' worth), which comes on top of them
+        self.room = max(0, ev.memory_budget - self.chunks.size * self.chunks.example_bytes * GRAPH_COPIES * 2)
         self._gradient: torch.Tensor | None = None
         self.size, self.count = 0.0, 0
 

@@ -24,7 +24,7 @@ from models.errors import BadInput
 from .batchnorm import recomputed_buffers
 from .derivatives import SplitHessian
 from .evaluator import Evaluator, Progress
-from .lanczos import Eigenpairs, extreme_eigenpairs, rademacher
+from .lanczos import Eigenpairs, extreme_eigenpairs
 from .resources import evaluator_for
 from .store import Run
 
@@ -60,22 +60,10 @@ class Operator:
     def __init__(self, ev: Evaluator, point: Point, split: str, counter: list | None = None):
         self.products = SplitHessian(ev, point.theta, split, buffers=point.buffers)
         self.counter = [0] if counter is None else counter
-        self.dim = ev.layout.numel
 
     def __call__(self, vectors: torch.Tensor) -> torch.Tensor:
         self.counter[0] += len(vectors)
         return self.products(vectors)
-
-    def start(self, seed: int) -> torch.Tensor:
-        """The Lanczos start of the top eigenpairs: the unit gradient plus the seeded unit Rademacher
-        vector. The gradient lies mostly in the top eigenspace (Gur-Ari, Roberts & Dyer 2018), so
-        the top pairs converge in fewer products (resnet8: 3 instead of 4-5); the random half keeps
-        every eigenvector in the start. It costs no product: the graphs the products use give it."""
-        r = rademacher(1, self.dim, seed)[0]
-        r = r / torch.linalg.vector_norm(r)
-        g = self.products.gradient()
-        norm = torch.linalg.vector_norm(g)
-        return r if not torch.isfinite(norm) or norm == 0 else g / norm + r
 
 
 def top_eigenvalue(ev: Evaluator, point: Point, split: str, progress: Progress | None = None,
@@ -83,7 +71,7 @@ def top_eigenvalue(ev: Evaluator, point: Point, split: str, progress: Progress |
     """lambda_max at a point (the sharpness of a line's points)."""
     matvec = Operator(ev, point, split)
     return extreme_eigenpairs(matvec, ev.layout.numel, top=1, tol=SHARPNESS_TOLERANCE,
-                              max_steps=SHARPNESS_ITERATIONS, seed=seed, progress=progress, start=matvec.start(seed))
+                              max_steps=SHARPNESS_ITERATIONS, seed=seed, progress=progress)
 
 
 PLANE_TOLERANCE = 1e-4  # the Hessian plane's eigenpairs: their directions must be well resolved too
@@ -103,8 +91,7 @@ def hessian_plane(query, frame) -> tuple[torch.Tensor, dict]:
     point = Point(frame.theta_f, None if buffers is None else buffers[0], run)
     split = query.splits[0]
     matvec, seed = Operator(ev, point, split), query.seed or 0
-    pairs = extreme_eigenpairs(matvec, ev.layout.numel, top=2, tol=PLANE_TOLERANCE, max_steps=150, seed=seed,
-                               start=matvec.start(seed))
+    pairs = extreme_eigenpairs(matvec, ev.layout.numel, top=2, tol=PLANE_TOLERANCE, max_steps=150, seed=seed)
     v1, v2 = pairs.top_vectors[0], pairs.top_vectors[1]
     return torch.stack([frame.theta_f, v1, v2]), {
         "origin": "theta_f", "eigenvalues": [float(v) for v in pairs.top], "eigen_split": split,

@@ -87,8 +87,15 @@ class Query:
     def canonical(self) -> str:
         return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
 
+    def key_salt(self) -> str:
+        """What, besides the engine and the query, decides its values: the version of a method a kind
+        of result depends on (curvature: compute/lanczos.py METHOD_VERSION); "" for most, whose keys
+        are as they always were."""
+        return ""
+
     def key(self) -> str:
-        payload = f"landscape/{ENGINE_VERSION}/{self.canonical()}".encode()
+        salt = self.key_salt()
+        payload = f"landscape/{ENGINE_VERSION}/{salt + '/' if salt else ''}{self.canonical()}".encode()
         return f"{self.kind}-{hashlib.sha256(payload).hexdigest()[:40]}"
 
 

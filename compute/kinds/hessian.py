@@ -30,7 +30,7 @@ from ..chunks import single_chunk
 from ..endpoints import endpoint_buffers, endpoint_runs, endpoint_theta
 from ..evaluator import Evaluator, Progress
 from ..hessian import Operator, Point, line_buffers, refuse_perturbing
-from ..lanczos import TRACE_METHODS, Eigenpairs, extreme_eigenpairs, spectral_density, trace_estimate
+from ..lanczos import METHOD_VERSION, TRACE_METHODS, Eigenpairs, extreme_eigenpairs, spectral_density, trace_estimate
 from ..queries import Endpoint, Query, check_bn, default_bn_omitted, resolve_endpoint
 from ..resources import evaluator_for
 from ..results import clean_floats, csv_table
@@ -145,6 +145,9 @@ class HessianQuery(Query):
         """The endpoint, or the line's two endpoints."""
         return (self.at,) if self.to is None else (self.at, self.to)
 
+    def key_salt(self) -> str:
+        return f"lanczos-{METHOD_VERSION}"
+
     def products(self) -> int:
         """Hessian-vector products per split, at most (the work estimate counts these)."""
         eig = self.iterations if (self.top or self.bottom) else 0
@@ -215,10 +218,8 @@ def spectrum(query: HessianQuery, ev: Evaluator, point: Point, split: str,
 
     pairs = None
     if query.top or query.bottom:
-        # the gradient start for the top pairs only: it holds little of the most negative directions
-        start = matvec.start(query.seed) if not query.bottom else None
         pairs = extreme_eigenpairs(matvec, dim, query.top, query.bottom, tol=query.tolerance,
-                                   max_steps=query.iterations, seed=query.seed, progress=step(0), start=start)
+                                   max_steps=query.iterations, seed=query.seed, progress=step(0))
         out["eigen"] = {"top": _pairs_json(pairs.top, pairs.top_residuals, pairs.top_bounds),
                         "bottom": _pairs_json(pairs.bottom, pairs.bottom_residuals, pairs.bottom_bounds),
                         "iterations": pairs.iterations, "converged": pairs.converged,

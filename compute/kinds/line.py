@@ -32,6 +32,7 @@ from ..chunks import ChunkKind, check_carries_query, finite_or_null, index_range
 from ..endpoints import line_inputs
 from ..evaluator import EvalOptions, Progress
 from ..hessian import SHARPNESS_ITERATIONS, Point, line_buffers, refuse_perturbing, top_eigenvalue
+from ..lanczos import METHOD_VERSION
 from ..queries import Endpoint, Query, check_bn, check_dropout, default_bn_omitted, resolve_endpoint
 from ..sources import source_of
 from ..store import Store
@@ -122,6 +123,9 @@ class LineQuery(Query):
     @property
     def adaptive(self) -> bool:
         return self.points == AUTO_POINTS
+
+    def key_salt(self) -> str:
+        return f"lanczos-{METHOD_VERSION}" if self.sharpness else ""  # lambda_max at every point
 
     def to_json(self) -> dict:
         out = super().to_json()

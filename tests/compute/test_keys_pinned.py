@@ -1,6 +1,9 @@
 """Today's keys, pinned: a query's key names its cache entry, its job and its Celery task, so moving
 a query class or re-typing a field must leave every key (and the canonical JSON it hashes) as it
-was. The literals were computed before the query classes moved (issue 19); never regenerate them."""
+was. The literals were computed before the query classes moved (issue 19); never regenerate them,
+except the curvature keys (Hessian queries, sharpness lines, the Hessian plane), changed on purpose
+when the Lanczos stop rule changed their values (compute/lanczos.py METHOD_VERSION "2", the
+keys' salt): their canonical JSON is unchanged."""
 
 import pytest
 
@@ -26,7 +29,7 @@ PINNED = {
     "line_dropout": ('{"alpha_max":1.0,"alpha_min":0.0,"dropout_samples":4,"dtype":"float32","end":"final:relu-mnist-small-s0-0123456789ab","kind":"line","points":9,"splits":["valid"],"start":"init:relu-mnist-small-s0-0123456789ab"}',
         "line-5d1f17a22968a2ee73955cda577a4a211b1639ad"),
     "line_sharpness_bn": ('{"alpha_max":1.0,"alpha_min":0.0,"bn":"recompute","dtype":"float32","end":"final:relu-mnist-small-s0-0123456789ab","kind":"line","points":9,"sharpness":4,"splits":["train"],"start":"init:relu-mnist-small-s0-0123456789ab"}',
-        "line-6eaf6ab073584545204e5ef57ef7cff46443247e"),
+        "line-2dc57f8f86b316211a2d07e40be0f209958648f9"),
     "surface_paper": ('{"alpha_max":null,"alpha_min":null,"beta_max":null,"beta_min":null,"columns":17,"dtype":"float32","kind":"surface","normalization":null,"rows":21,"run":"relu-mnist-small-s0-0123456789ab","scale":null,"seed":null,"splits":["train"],"surface":"paper"}',
         "surface-773b1964f6d697c09a7277d7cea1ff01c1e723aa"),
     "surface_random_plane": ('{"alpha_max":1.0,"alpha_min":-1.0,"beta_max":0.5,"beta_min":-0.5,"columns":11,"dtype":"float32","kind":"surface","normalization":"filter","rows":11,"run":"relu-mnist-small-s0-0123456789ab","scale":2.0,"seed":7,"splits":["train","valid"],"surface":"random-plane"}',
@@ -34,7 +37,7 @@ PINNED = {
     "surface_alpha_random": ('{"alpha_max":null,"alpha_min":null,"beta_max":null,"beta_min":null,"bn":"recompute","columns":9,"dtype":"float32","kind":"surface","normalization":null,"rows":9,"run":"relu-mnist-small-s0-0123456789ab","scale":null,"seed":0,"splits":["train"],"surface":"alpha-random"}',
         "surface-504772feab8ec212f5d64e8140d01db3cb3627bf"),
     "surface_hessian": ('{"alpha_max":null,"alpha_min":null,"beta_max":null,"beta_min":null,"columns":15,"dtype":"float32","kind":"surface","normalization":null,"rows":15,"run":"relu-mnist-small-s0-0123456789ab","scale":null,"seed":3,"splits":["train"],"surface":"hessian"}',
-        "surface-afbd1fde83d595d153c1141fa9fdcd8ff9e02b6f"),
+        "surface-811f8d5fc9f8d968720cd7768a60f8b73f16ed5c"),
     "trajectory": ('{"kind":"trajectory","run":"relu-mnist-small-s0-0123456789ab"}',
         "trajectory-36b713ba81654b23ce1f4fc1d178ea42c0169228"),
     "control_random_walk": ('{"experiment":"random-walk","kind":"control","params":{"dims":[2,10],"seeds":[0,1,2],"solution_step":900,"steps":1000},"run":null}',
@@ -42,9 +45,9 @@ PINNED = {
     "control_extremes": ('{"experiment":"extremes","kind":"control","params":{"splits":["train"]},"run":"relu-mnist-small-s0-0123456789ab"}',
         "control-59fc9c67f17b048ee893fe0dbd9b566a400725ce"),
     "hessian_point": ('{"at":"final:relu-mnist-small-s0-0123456789ab","bottom":0,"density":false,"dtype":"float32","iterations":100,"kind":"hessian","seed":0,"splits":["train"],"tolerance":0.001,"top":3,"trace":true,"trace_method":"hutchinson","trace_probes":30}',
-        "hessian-41e461c400dde6eafb55c33478e69effd9795ca6"),
+        "hessian-4a10a006e182e78bd3fefe71a34bd3d11f7e9fce"),
     "hessian_on_line": ('{"alpha":0.5,"at":"init:relu-mnist-small-s0-0123456789ab","bn":"recompute","bottom":0,"broadening":0.05,"density":true,"density_probes":4,"density_steps":40,"dtype":"float32","iterations":100,"kind":"hessian","seed":0,"splits":["train"],"to":"final:relu-mnist-small-s0-0123456789ab","tolerance":0.001,"top":1,"trace":false}',
-        "hessian-25e5899930b3d2ad312a3e60cf3fdc4e124e67be"),
+        "hessian-77e8d9c05175a92d51299771093026bd89df5b7b"),
     "train": ('{"kind":"train","model":"relu-mnist","preset":"small","seed":2}',
         "train-ded4b50e15126fed7a4a8fcc1c330172c692b70a"),
 }

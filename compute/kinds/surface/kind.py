@@ -71,8 +71,8 @@ def surface_data_cut(query: SurfaceQuery, store: Store, points_per_chunk: int) -
     """(shards per chunk, shards) when a surface's chunks should be cut by data too (as a line's:
     compute/kinds/shards.py): streamed data in shards, and one chunk of `points_per_chunk` points
     over all of it more than a chunk's work. Not for other dtypes, recomputed BatchNorm statistics
-    (estimated over the whole training split at every point) or the Hessian plane (its products
-    need the whole split in memory)."""
+    (estimated over the whole training split at every point) or the Hessian plane (its
+    eigenvectors need the whole split's Hessian in one chunk)."""
     if query.dtype != "float32" or query.bn == "recompute" or query.surface == "hessian":
         return None
     try:

@@ -10,6 +10,7 @@ from typing import ClassVar
 from models.errors import BadInput
 
 from ... import budget
+from ...lanczos import METHOD_VERSION
 from ...queries import Query, check_bn, check_run_id, default_bn_omitted
 from ...store import Store
 from ...validate import (DEFAULT_BN, check_grid, parse_bn, parse_bounds, parse_choice, parse_dtype, parse_finite,
@@ -77,6 +78,9 @@ class SurfaceQuery(Query):
                             ("dtype", parse_dtype(self.dtype)), ("seed", seed), ("scale", scale),
                             ("normalization", normalization), ("bn", parse_bn(self.bn))):
             object.__setattr__(self, name, value)
+
+    def key_salt(self) -> str:
+        return f"lanczos-{METHOD_VERSION}" if self.surface == "hessian" else ""  # the top eigenvectors
 
     def to_json(self) -> dict:
         return default_bn_omitted(super().to_json())
