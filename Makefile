@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/workers.py
 	$(PY) benchmarks/dashboard.py
 	$(PY) benchmarks/hessian.py
+	$(PY) benchmarks/curve.py
 
 clean:
 	rm -rf $(VENV) .test-artifacts

@@ -58,6 +58,21 @@ def scalar_run_seed1(store):
     return train("scalar-linear", "small", 1, store=store, progress=False)
 
 
+@pytest.fixture(scope="session")
+def curve_id(relu_run, relu_run_seed1) -> str:
+    """A curve between the relu runs of seeds 0 and 1 trained by `landscape curve` (1 epoch, 3 points)."""
+    from app.cli import main
+    from compute.kinds.curve import recorded_curves
+    from compute.store import Store
+
+    code = main(["curve", "--from", f"final:{relu_run.id}", "--to", f"final:{relu_run_seed1.id}", "--epochs", "1",
+                 "--points", "3", "--local"])
+    assert code == 0
+    found = recorded_curves(Store(), relu_run.id, relu_run_seed1.id)
+    assert found
+    return found[0]
+
+
 @pytest.fixture
 def evaluations(monkeypatch):
     """Counts calls of Evaluator.evaluate, the one place any cost is computed."""

@@ -5,27 +5,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from app import urls
 from app.cli import main
 from app.runs import load_catalog
 from app.views import VIEWS
 from compute.jobs.backend import run_job
 from app.jobclient import Outcome
-
-
-@pytest.fixture(scope="module")
-def curve_id(relu_run, relu_run_seed1):
-    code = main(["curve", "--from", f"final:{relu_run.id}", "--to", f"final:{relu_run_seed1.id}", "--epochs", "1",
-                 "--points", "3", "--local"])
-    assert code == 0
-    from compute.kinds.curve import recorded_curves
-    from compute.store import Store
-
-    found = recorded_curves(Store(), relu_run.id, relu_run_seed1.id)
-    assert found
-    return found[0]
 
 
 def test_line_curve_on_the_cli_takes_the_curves_own_endpoints(curve_id, relu_run, relu_run_seed1, capsys, tmp_path):
