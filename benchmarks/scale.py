@@ -199,7 +199,9 @@ def _roof(quick: bool) -> None:
           f" -> {r['line'][-1]:.3f}")
     print(f"roof    peak RSS {r['peak'] / 2**20:.0f} MiB; 4 x float32 model {4 * r['model_bytes'] / 2**20:.0f} MiB + "
           f"budget {r['budget'] / 2**20:.0f} MiB = {allowed / 2**20:.0f} MiB "
-          f"({'met' if r['peak'] <= allowed else 'NOT met'})")
+          f"({'met' if r['peak'] <= allowed else 'NOT met'})"
+          + (f"; the line's own peak {r['line_peak'] / 2**20:.0f} MiB (from {r['before_line'] / 2**20:.0f} MiB before it)"
+             if r.get("line_peak") else ""))
 
 
 def _shards(quick: bool) -> None:

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import resource
@@ -62,6 +63,7 @@ def roof_child(tokens: int, context: int, batch: int) -> None:
     model.zero_grad(set_to_none=True)  # the steps' gradients are no part of a line's memory
     model.eval()
     theta1 = layout.flatten_model(model)
+    _release_freed_heap()  # the steps' freed gradients and activations: glibc keeps ~0.7 GiB of them mapped
     model_bytes = theta0.numel() * 4
     source = as_source(DataLoader(rows, batch_size=batch), "train")
     source.expect(stream_digest(source))
@@ -69,9 +71,11 @@ def roof_child(tokens: int, context: int, batch: int) -> None:
     objective = LossRef("causal-lm").objective()
     ev = Evaluator(model, objective, {"train": source}, device="cpu")
     alphas = np.linspace(0.0, 1.0, 5)
+    before_line = _reset_peak()
     started = time.perf_counter()
     line = ev.line(theta0, theta1, alphas, ["train"]).splits["train"].cost
     per_point = (time.perf_counter() - started) / len(alphas)
+    line_peak = _status_bytes("VmHWM")  # the line's own peak (None where the peak cannot be reset)
     roof = []
     with torch.no_grad():
         for _ in range(1 if tokens < 8192 else 2):  # --quick: one forward (a loaded 2-core machine)
@@ -81,8 +85,38 @@ def roof_child(tokens: int, context: int, batch: int) -> None:
             roof.append(time.perf_counter() - started)
     print(json.dumps({"per_point": per_point, "roof": min(roof), "roofs": roof, "line": line.tolist(),
                       "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                      "line_peak": line_peak if before_line is not None else None, "before_line": before_line,
                       "model_bytes": model_bytes, "budget": ev.memory_budget, "params": theta0.numel(),
                       "points_per_call": ev.points_per_call}))
+
+
+def _release_freed_heap() -> None:
+    """Return freed heap memory to the system (glibc's malloc_trim), so that the peak RSS measured
+    is the line's, not the set-up's memory that the allocator kept after the SGD steps."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to hand back this way
+        pass
+
+
+def _status_bytes(field: str) -> int | None:
+    """A /proc/self/status memory field (VmRSS, VmHWM) in bytes; None off Linux."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> int | None:
+    """Reset this process's peak RSS (VmHWM; Linux >= 4.0) to its current RSS, which it returns."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return None
+    return _status_bytes("VmRSS")
 
 
 def roof(tokens: int, context: int, batch: int) -> dict:

@@ -27,7 +27,6 @@ points at once, blocks of examples in parallel threads, scored where they are co
 from __future__ import annotations
 
 import inspect
-import math
 import threading
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
@@ -47,7 +46,7 @@ from .derivatives import check_in_memory, line_derivatives
 from .linefast import LinePath
 from .params import Basis, ParamLayout, basis_as, build_points, stacked
 from .scoring import Evaluation, Metrics, PartialSums, chunk_sums, metric_names, metrics_by_split, outputs_costs
-from .sizing import largest_activation, shape_without_arithmetic
+from .sizing import largest_activation
 from .streaming import Piece, combine_shards, stream_pieces, to_device
 from .validate import BN_POLICIES  # the policies' names live with the other boundary values
 
@@ -109,6 +108,7 @@ class Evaluator:
         self.folded = FoldedForward.plan(self.model) if self.device.type == "cpu" else None
         self._own_buffers = dict(self.model.named_buffers())
         self._activation_bytes: dict[tuple, int] = {}  # input shape -> the largest activation's bytes
+        self._probed_bytes: dict[tuple, int] = {}  # input shape -> the outputs' bytes, one example
         self.objective = objective
         self.memory_budget = memory_budget
         self.points_per_call = points_per_call or (16 if self.device.type == "cuda" else 1)
@@ -435,20 +435,24 @@ class Evaluator:
     def chunk_size(self, basis: Basis, x: torch.Tensor | Batch, n_parts: int, cap: bool = True) -> int:
         """Examples per chunk so that the largest activations of a call fit the memory budget (at
         most len(x) with `cap`; streamed batches are cut by this, whatever their size)."""
-        kwargs = {"only_first_affine": True} if self.factored else {}
-        with torch.no_grad():
-            # a large model's outputs are sized on fake tensors: a real probe is a chunk's worth of work
-            shape = shape_without_arithmetic(lambda: self.forward(basis[0], x[:1], **kwargs)) if self.large else None
-            if shape is None:
-                probe = self.forward(basis[0], x[:1], **kwargs)
-                shape = probe.shape, probe.dtype
-        per_example = math.prod(shape[0]) * shape[1].itemsize * (n_parts + 4 * self.points_per_call)
+        per_example = self._output_bytes(basis, x[:1]) * (n_parts + 4 * self.points_per_call)
         chunk = min(len(x) if cap else 1 << 62, self.memory_budget // max(per_example, 1))
         if not self.factored and self.device.type == "cpu" and not self.large:
             # Activations that stay in the cache: a ResNet-20 on 1,000 CIFAR images ran 2x faster in
             # chunks of ~64 than in one batch, where every layer streams its maps through memory.
             chunk = min(chunk, CACHE_BYTES // max(self._largest_activation(x[:1]), 1))
         return int(max(1, chunk))
+
+    def _output_bytes(self, basis: Basis, x1: torch.Tensor | Batch) -> int:
+        """Bytes of the model's outputs (of its first affine map, where it exposes one) for one
+        example, measured once per input shape: a large model's probe costs a sequence's forward,
+        and every surface row asks."""
+        shape = tuple(x1.shape[1:]) if isinstance(x1, torch.Tensor) else x1.shapes()
+        if shape not in self._probed_bytes:
+            with torch.no_grad():
+                probe = self.forward(basis[0], x1, **({"only_first_affine": True} if self.factored else {}))
+            self._probed_bytes[shape] = probe.numel() * probe.element_size()
+        return self._probed_bytes[shape]
 
     def _largest_activation(self, x1: torch.Tensor) -> int:
         """Bytes of the largest output of any submodule of the model, for one example (measured once

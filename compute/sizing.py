@@ -32,20 +32,6 @@ def largest_activation(model: nn.Module, x1) -> int:
     return largest[0]
 
 
-def shape_without_arithmetic(fn: Callable[[], torch.Tensor]) -> tuple[torch.Size, torch.dtype] | None:
-    """The shape and dtype of what fn() returns, found on fake tensors (shapes propagated, no
-    arithmetic: a large model's probe of one example costs as much as a chunk of the line), or
-    None where fake tensors cannot run it (data-dependent shapes, ...): then run it for real."""
-    from torch._subclasses.fake_tensor import FakeTensorMode  # torch.compile's shape propagation
-
-    try:
-        with FakeTensorMode(allow_non_fake_inputs=True):
-            out = fn()
-        return out.shape, out.dtype
-    except Exception:  # noqa: BLE001  (any refusal means: probe for real)
-        return None
-
-
 def map_single_threaded(fn: Callable, items: list) -> list:
     """[fn(item) for item in items], the items spread over torch's threads, each on one thread.
 
