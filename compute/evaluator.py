@@ -22,6 +22,9 @@ to the model as keywords; `model_outputs` reads what the forward returns. On CUD
 CPU a plain loop over points is as fast (the GEMM is the roof) and uses less memory. A line
 through a ReLU or linear MLP on a CPU takes the exact fast path of compute/linefast.py: all its
 points at once, blocks of examples in parallel threads, scored where they are computed.
+A large model (LARGE_MODEL_BYTES: GPT-2 small) goes the other way round: one point (group) at a
+time over all the data, built once into one reused buffer from a basis that is the endpoints
+themselves, so that a line holds one parameter vector beside its endpoints and the model.
 """
 
 from __future__ import annotations
