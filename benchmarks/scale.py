@@ -194,12 +194,15 @@ def _roof(quick: bool) -> None:
     allowed = 4 * r["model_bytes"] + r["budget"]
     print(f"roof    GPT-2 small ({r['params'] / 1e6:.1f} M parameters), {tokens:,} tokens ({tokens // context} x "
           f"{context}, batches of {batch}): line {r['per_point']:.2f} s a point ({r['points_per_call']} points a "
-          f"call), plain no_grad forward {r['roof']:.2f} s ({', '.join(f'{t:.2f}' for t in r['roofs'])}): "
+          f"call; {', '.join(f'{t:.2f}' for t in r['seconds'])}), plain no_grad forward after each {r['roof']:.2f} s "
+          f"({', '.join(f'{t:.2f}' for t in r['roofs'])}): "
           f"{ratio:.2f}x the roof (target <= 1.25x: {'met' if ratio <= 1.25 else 'NOT met'}); J {r['line'][0]:.3f}"
           f" -> {r['line'][-1]:.3f}")
     print(f"roof    peak RSS {r['peak'] / 2**20:.0f} MiB; 4 x float32 model {4 * r['model_bytes'] / 2**20:.0f} MiB + "
           f"budget {r['budget'] / 2**20:.0f} MiB = {allowed / 2**20:.0f} MiB "
-          f"({'met' if r['peak'] <= allowed else 'NOT met'})")
+          f"({'met' if r['peak'] <= allowed else 'NOT met'})"
+          + (f"; the line's own peak {r['line_peak'] / 2**20:.0f} MiB (from {r['before_line'] / 2**20:.0f} MiB before it)"
+             if r.get("line_peak") else ""))
 
 
 def _shards(quick: bool) -> None:

@@ -3,9 +3,10 @@
   roof    a GPT-2-small-sized model (GPT2LMHeadModel(GPT2Config()), 124 M parameters, tied head):
           θ0 its random init, θ1 after a few SGD steps; the evaluator as an import builds it
           (the run's causal-lm objective, dict batches {input_ids, labels} streamed from a
-          DataLoader) computes a 5-point line over TOKENS tokens; the roof is a plain
-          torch.no_grad() forward of the same model on the same batches. In a fresh process,
-          whose peak RSS is compared with 4x the model's float32 bytes + the evaluator's budget.
+          DataLoader) computes a 5-point line over TOKENS tokens, a point a call; the roof is a
+          plain torch.no_grad() forward of the same model on the same batches, once after each
+          point (the same load for both). In a fresh process, whose peak RSS (the whole process,
+          and the line's calls alone) is compared with 4x the model's float32 bytes + the budget.
   shards  an imported 784-128-10 ReLU MLP over a map-style Dataset of N examples (streamed in
           shards); a 5-point line cut by data into chunks of shards, on 1 and on 2 real
           `landscape worker --threads 1` processes (a redis-server of its own on a free port),
@@ -14,6 +15,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import resource
@@ -62,6 +64,8 @@ def roof_child(tokens: int, context: int, batch: int) -> None:
     model.zero_grad(set_to_none=True)  # the steps' gradients are no part of a line's memory
     model.eval()
     theta1 = layout.flatten_model(model)
+    _release_freed_heap()  # the steps' freed gradients and activations: glibc keeps ~0.7 GiB of them mapped
+    before_line = _status_bytes("VmRSS")
     model_bytes = theta0.numel() * 4
     source = as_source(DataLoader(rows, batch_size=batch), "train")
     source.expect(stream_digest(source))
@@ -69,20 +73,58 @@ def roof_child(tokens: int, context: int, batch: int) -> None:
     objective = LossRef("causal-lm").objective()
     ev = Evaluator(model, objective, {"train": source}, device="cpu")
     alphas = np.linspace(0.0, 1.0, 5)
-    started = time.perf_counter()
-    line = ev.line(theta0, theta1, alphas, ["train"]).splits["train"].cost
-    per_point = (time.perf_counter() - started) / len(alphas)
-    roof = []
-    with torch.no_grad():
-        for _ in range(1 if tokens < 8192 else 2):  # --quick: one forward (a loaded 2-core machine)
-            started = time.perf_counter()
+    # The line's points one call each (a large model's line takes them one at a time anyway: the
+    # same work and values, the outputs probed in the first call), each followed by a roof pass,
+    # so that both see the same load on a shared machine.
+    seconds, roof, line, line_peak = [], [], [], 0
+    for alpha in alphas:
+        if _reset_peak() is None:
+            line_peak = None
+        started = time.perf_counter()
+        line.append(float(ev.line(theta0, theta1, np.array([alpha]), ["train"]).splits["train"].cost[0]))
+        seconds.append(time.perf_counter() - started)
+        if line_peak is not None:  # the line's own peak, without the roof's passes
+            line_peak = max(line_peak, _status_bytes("VmHWM"))
+        started = time.perf_counter()
+        with torch.no_grad():
             for b in DataLoader(rows, batch_size=batch):
                 model_outputs(model(input_ids=b["input_ids"]))
-            roof.append(time.perf_counter() - started)
-    print(json.dumps({"per_point": per_point, "roof": min(roof), "roofs": roof, "line": line.tolist(),
+        roof.append(time.perf_counter() - started)
+    per_point = sum(seconds) / len(alphas)
+    print(json.dumps({"per_point": per_point, "roof": sum(roof) / len(roof), "roofs": roof, "seconds": seconds, "line": line,
                       "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                      "line_peak": line_peak, "before_line": before_line,
                       "model_bytes": model_bytes, "budget": ev.memory_budget, "params": theta0.numel(),
                       "points_per_call": ev.points_per_call}))
+
+
+def _release_freed_heap() -> None:
+    """Return freed heap memory to the system (glibc's malloc_trim), so that the peak RSS measured
+    is the line's, not the set-up's memory that the allocator kept after the SGD steps."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to hand back this way
+        pass
+
+
+def _status_bytes(field: str) -> int | None:
+    """A /proc/self/status memory field (VmRSS, VmHWM) in bytes; None off Linux."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> int | None:
+    """Reset this process's peak RSS (VmHWM; Linux >= 4.0) to its current RSS, which it returns."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return None
+    return _status_bytes("VmRSS")
 
 
 def roof(tokens: int, context: int, batch: int) -> dict:

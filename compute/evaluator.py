@@ -22,6 +22,9 @@ to the model as keywords; `model_outputs` reads what the forward returns. On CUD
 CPU a plain loop over points is as fast (the GEMM is the roof) and uses less memory. A line
 through a ReLU or linear MLP on a CPU takes the exact fast path of compute/linefast.py: all its
 points at once, blocks of examples in parallel threads, scored where they are computed.
+A large model (LARGE_MODEL_BYTES: GPT-2 small) goes the other way round: one point (group) at a
+time over all the data, built once into one reused buffer from a basis that is the endpoints
+themselves, so that a line holds one parameter vector beside its endpoints and the model.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from .batchnorm import BufferLayout, has_batchnorm, recomputed_buffers
 from .convfold import CHANNELS_LAST, FoldedForward
 from .derivatives import line_derivatives
 from .linefast import LinePath
-from .params import ParamLayout
+from .params import Basis, ParamLayout, basis_as, build_points, stacked
 from .scoring import Evaluation, Metrics, PartialSums, chunk_sums, metric_names, metrics_by_split, outputs_costs
 from .sizing import largest_activation
 from .streaming import Piece, combine_shards, stream_pieces, to_device
@@ -61,6 +64,12 @@ def offset_progress(progress: Progress | None, index: int, count: int) -> Progre
 
 
 CACHE_BYTES = 4 << 20  # the largest activation of a chunk of examples, on a CPU
+# Parameters above this (float32 bytes; GPT-2 small is 475 MiB): a model whose forward dwarfs any
+# cache. Its points are built one group at a time into one reused buffer and evaluated on all the
+# data before the next (building 124 M floats per chunk of examples cost as much as the forward),
+# its chunks are sized by the memory budget alone, and a line's basis is its two endpoints
+# themselves (no stacked copy). Smaller models keep their chunking, hence their bits.
+LARGE_MODEL_BYTES = 256 << 20
 DROPOUT_SEED = 20150101  # Monte-Carlo dropout passes draw their masks from seeds offset from this
 
 
@@ -102,10 +111,12 @@ class Evaluator:
         self.folded = FoldedForward.plan(self.model) if self.device.type == "cpu" else None
         self._own_buffers = dict(self.model.named_buffers())
         self._activation_bytes: dict[tuple, int] = {}  # input shape -> the largest activation's bytes
+        self._probed_bytes: dict[tuple, int] = {}  # input shape -> the outputs' bytes, one example
         self.objective = objective
         self.memory_budget = memory_budget
         self.points_per_call = points_per_call or (16 if self.device.type == "cuda" else 1)
         self.factored = "first_affine_out" in inspect.signature(model.forward).parameters
+        self.large = self.layout.numel * 4 > LARGE_MODEL_BYTES  # see LARGE_MODEL_BYTES
         # functional_call swaps the module's parameters while it runs: one evaluation at a time.
         self.lock = threading.RLock()
         # Tensors go to the device once, in the evaluation dtype; other splits are streamed.
@@ -167,7 +178,7 @@ class Evaluator:
         yield from stream_pieces(sources, self.bounds(splits),
                                  lambda b: to_device(b, self.device, self.dtype, self._layout_input), shards, examples)
 
-    def evaluate(self, basis: torch.Tensor, coeffs: torch.Tensor | np.ndarray, splits: Sequence[str],
+    def evaluate(self, basis: Basis, coeffs: torch.Tensor | np.ndarray, splits: Sequence[str],
                  progress: Progress | None = None, *, buffer_basis: torch.Tensor | None = None,
                  options: EvalOptions = DEFAULT_OPTIONS) -> Evaluation:
         """J and error rate at theta_p = coeffs[p] @ basis for every p, on each split.
@@ -198,14 +209,15 @@ class Evaluator:
         """Shards of the requested splits' data (1 for in-memory tensors: it is not cut)."""
         return sum(self._source(s).num_shards for s in splits) if self.streamed else 1
 
-    def _checked_pass(self, basis: torch.Tensor, coeffs: torch.Tensor | np.ndarray, splits: Sequence[str],
+    def _checked_pass(self, basis: Basis, coeffs: torch.Tensor | np.ndarray, splits: Sequence[str],
                           progress: Progress | None, buffer_basis: torch.Tensor | None,
                           options: EvalOptions) -> Evaluation:
-        basis = basis.to(self.device, self.dtype)
+        # rows (a large model's line: its endpoints themselves) stay rows; else one (K, D) tensor
+        basis = basis_as(basis if self.large else stacked(basis), device=self.device, dtype=self.dtype)
         coeffs = torch.as_tensor(np.asarray(coeffs, dtype=np.float64))
         point_buffers = None
-        if buffer_basis is not None and self.buffer_layout.names:
-            basis = torch.cat([basis, buffer_basis.to(self.device, self.dtype)], dim=1)  # [theta | buffers]
+        if buffer_basis is not None and self.buffer_layout.names:  # [theta | buffers]
+            basis = torch.cat([stacked(basis), buffer_basis.to(self.device, self.dtype)], dim=1)
             if options.bn == "recompute" and self.batchnorm:
                 point_buffers = recomputed_buffers(self, basis, coeffs, progress)
         result = self._cost_pass(basis, coeffs, splits, progress, options, point_buffers)
@@ -216,7 +228,7 @@ class Evaluator:
             check = [0, len(coeffs) - 1] if len(coeffs) > 1 else [0]
             # the cost alone (no derivatives) at the first and last points; streamed data read in fp32
             exact = self.with_dtype(torch.float32)._cost_pass(
-                basis.float(), coeffs[check], splits, None, EvalOptions(dropout_samples=options.dropout_samples),
+                basis_as(basis, dtype=torch.float32), coeffs[check], splits, None, EvalOptions(dropout_samples=options.dropout_samples),
                 None if point_buffers is None else point_buffers[check].float())
             precision_error = max(float(np.max(np.abs(result[s].cost[check] - exact[s].cost))) for s in splits)
         return Evaluation(result, str(self.dtype).replace("torch.", ""), precision_error)
@@ -233,7 +245,8 @@ class Evaluator:
             raise ValueError("derivatives are defined for the deterministic cost of a clean objective, with "
                              "interpolated BatchNorm statistics")
         alphas = np.asarray(alphas, dtype=np.float64)
-        basis, coeffs = torch.stack([theta0, theta1]), np.stack([1.0 - alphas, alphas], axis=1)
+        basis = (theta0, theta1) if self.large else torch.stack([theta0, theta1])
+        coeffs = np.stack([1.0 - alphas, alphas], axis=1)
         return self.evaluate(basis, coeffs, splits, progress, buffer_basis=buffer_basis, options=options)
 
     def evaluate_points(self, thetas: torch.Tensor, splits: Sequence[str], progress: Progress | None = None,
@@ -266,7 +279,7 @@ class Evaluator:
         return {**self.layout.unflatten(points[..., :numel]), **self.buffer_layout.unflatten(points[..., numel:])}
 
     # ------------------------------------------------------------------ internals
-    def _cost_pass(self, basis: torch.Tensor, coeffs: torch.Tensor, splits: Sequence[str], progress: Progress | None,
+    def _cost_pass(self, basis: Basis, coeffs: torch.Tensor, splits: Sequence[str], progress: Progress | None,
                   options: EvalOptions, point_buffers: torch.Tensor | None = None) -> dict[str, Metrics] | PartialSums:
         """Metrics per split; with `derivatives` (of a line), dJ/dalpha and d2J/dalpha2; with `shards`, their sums."""
         dropout_samples, derivatives, shards = options.dropout_samples, options.derivatives, options.shards
@@ -275,7 +288,7 @@ class Evaluator:
         metrics = metric_names(self.objective)
         # An objective that perturbs the inputs needs grad_x, so the forward must start from x; so
         # does input dropout. The line fast path is for the deterministic eval-mode network.
-        exact = self.objective.perturb is None and not dropout_samples and basis.shape[1] == self.layout.numel
+        exact = self.objective.perturb is None and not dropout_samples and basis[0].shape[-1] == self.layout.numel
         c = coeffs.to(self.device, self.dtype)
         done, shard_sums = 0, {}  # shard -> float64 sums (P, S, metric) of its examples
         head = next(stream := self.pieces(splits, shards), None)  # what it holds decides the paths and chunks
@@ -298,22 +311,33 @@ class Evaluator:
             chunk = min(chunk, line.examples_within(self.memory_budget, derivatives))
         # progress in chunks x points (tensors, as before) or examples x points (streamed)
         total = (-(-head.batch.size // chunk) if not self.streamed else int(bounds[-1])) * n_points
+        # A large model: one group of points at a time over all the data, built once into `built`;
+        # else every point on each chunk in turn, built there (the order of each point's sums is
+        # the data's either way).
+        large = self.large and line is None
+        step = self.points_per_call if large else n_points
+        built = (torch.empty(min(step, n_points), basis[0].shape[-1], dtype=self.dtype, device=self.device)
+                 if large else None)
         with torch.no_grad():
-            for piece in (self.pieces(splits, shards, chunk) if self.streamed else [head]):
-                batch = piece.batch
-                x, y = (batch.single if batch.single is not None else batch), batch.targets
-                sums = shard_sums.setdefault(piece.shard, torch.zeros(n_points, len(splits), len(metrics),
-                                                                      dtype=torch.float64))
-                for lo in range(0, len(x), chunk):
-                    xc, yc, start = x[lo:lo + chunk], y[lo:lo + chunk], piece.start + lo
-                    parts = ([(0, line.chunk_sums(self.objective, xc, yc, start, bounds, one_pass))] if line is not None
-                             else self._general_chunk(basis, c, xc, yc, start, bounds, reuse, dropout_samples,
-                                                      point_buffers))
-                    for p0, part in parts:  # (first point, sums (g, S, metric) of g points)
-                        sums[p0:p0 + len(part)] += part
-                        done += len(part) * (len(xc) if self.streamed else 1)
-                        if cost_progress is not None:
-                            cost_progress(done, total)
+            for first_point in range(0, n_points, step):
+                group = slice(first_point, first_point + step)
+                points = None if built is None else build_points(c[group], basis, built[:len(c[group])])
+                for piece in (self.pieces(splits, shards, chunk) if self.streamed else [head]):
+                    batch = piece.batch
+                    x, y = (batch.single if batch.single is not None else batch), batch.targets
+                    sums = shard_sums.setdefault(piece.shard, torch.zeros(n_points, len(splits), len(metrics),
+                                                                          dtype=torch.float64))
+                    for lo in range(0, len(x), chunk):
+                        xc, yc, start = x[lo:lo + chunk], y[lo:lo + chunk], piece.start + lo
+                        parts = ([(0, line.chunk_sums(self.objective, xc, yc, start, bounds, one_pass))]
+                                 if line is not None
+                                 else self._general_chunk(basis, c[group], xc, yc, start, bounds, reuse,
+                                                          dropout_samples, point_buffers, first_point, points))
+                        for p0, part in parts:  # (first point, sums (g, S, metric) of g points)
+                            sums[p0:p0 + len(part)] += part
+                            done += len(part) * (len(xc) if self.streamed else 1)
+                            if cost_progress is not None:
+                                cost_progress(done, total)
         if shards is not None:
             return PartialSums(metrics, [int(b) for b in bounds], shard_sums, list(self.objective.summaries))
         sums = combine_shards(shard_sums)
@@ -325,16 +349,19 @@ class Evaluator:
                 result[s].dcost, result[s].d2cost = d1, d2
         return result
 
-    def _general_chunk(self, basis: torch.Tensor, c: torch.Tensor, x: torch.Tensor, y: torch.Tensor, start: int,
-               bounds: np.ndarray, reuse: bool, dropout_samples: int = 0,
-               point_buffers: torch.Tensor | None = None) -> Iterator[tuple[int, torch.Tensor]]:
-        """The general path on one chunk of examples: (first point, sums) per group of points."""
+    def _general_chunk(self, basis: Basis, c: torch.Tensor, x: torch.Tensor, y: torch.Tensor, start: int,
+                       bounds: np.ndarray, reuse: bool, dropout_samples: int = 0,
+                       point_buffers: torch.Tensor | None = None, first_point: int = 0,
+                       points: torch.Tensor | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+        """The general path on one chunk of examples: (first point, sums) per group of points, for
+        the points first_point, first_point + 1, ... of coefficients `c`; `points`: those already built
+        (one group: a large model's, see LARGE_MODEL_BYTES)."""
         parts = None
         if reuse:  # (K, B, H): the first affine map of every basis vector
             parts = torch.stack([self.forward(b, x, only_first_affine=True) for b in basis])
-        for p0 in range(0, len(c), self.points_per_call):
-            cp = c[p0:p0 + self.points_per_call]  # (g, K)
-            thetas = cp @ basis  # (g, D), fresh from the basis for every point
+        for p0 in range(first_point, first_point + len(c), self.points_per_call):
+            cp = c[p0 - first_point:p0 - first_point + self.points_per_call]  # (g, K)
+            thetas = points if points is not None else cp @ basis  # (g, D), fresh from the basis for every point
             if point_buffers is not None:  # bn=recompute: this point's own statistics
                 thetas = torch.cat([thetas[:, :self.layout.numel], point_buffers[p0:p0 + len(cp)]], dim=1)
             if dropout_samples:
@@ -406,19 +433,27 @@ class Evaluator:
             return vmap(lambda p: self.forward(p, x), randomness="same")(params)  # same dropout masks
         return vmap(lambda p, z: self.forward(p, x, first_affine_out=z))(params, first)
 
-    def chunk_size(self, basis: torch.Tensor, x: torch.Tensor | Batch, n_parts: int, cap: bool = True) -> int:
+    def chunk_size(self, basis: Basis, x: torch.Tensor | Batch, n_parts: int, cap: bool = True) -> int:
         """Examples per chunk so that the largest activations of a call fit the memory budget (at
         most len(x) with `cap`; streamed batches are cut by this, whatever their size)."""
-        with torch.no_grad():
-            probe = self.forward(basis[0], x[:1], **(
-                {"only_first_affine": True} if self.factored else {}))
-        per_example = probe.numel() * probe.element_size() * (n_parts + 4 * self.points_per_call)
+        per_example = self._output_bytes(basis, x[:1]) * (n_parts + 4 * self.points_per_call)
         chunk = min(len(x) if cap else 1 << 62, self.memory_budget // max(per_example, 1))
-        if not self.factored and self.device.type == "cpu":
+        if not self.factored and self.device.type == "cpu" and not self.large:
             # Activations that stay in the cache: a ResNet-20 on 1,000 CIFAR images ran 2x faster in
             # chunks of ~64 than in one batch, where every layer streams its maps through memory.
             chunk = min(chunk, CACHE_BYTES // max(self._largest_activation(x[:1]), 1))
         return int(max(1, chunk))
+
+    def _output_bytes(self, basis: Basis, x1: torch.Tensor | Batch) -> int:
+        """Bytes of the model's outputs (of its first affine map, where it exposes one) for one
+        example, measured once per input shape: a large model's probe costs a sequence's forward,
+        and every surface row asks."""
+        shape = tuple(x1.shape[1:]) if isinstance(x1, torch.Tensor) else x1.shapes()
+        if shape not in self._probed_bytes:
+            with torch.no_grad():
+                probe = self.forward(basis[0], x1, **({"only_first_affine": True} if self.factored else {}))
+            self._probed_bytes[shape] = probe.numel() * probe.element_size()
+        return self._probed_bytes[shape]
 
     def _largest_activation(self, x1: torch.Tensor) -> int:
         """Bytes of the largest output of any submodule of the model, for one example (measured once

@@ -67,7 +67,7 @@ from models.objectives import Objective
 
 from .derivatives import objective_derivatives
 from .linesweep import FlipEvents, flip_events, sweep
-from .params import ParamLayout
+from .params import Basis, ParamLayout, stacked
 from .scoring import add_segments, chunk_sums, outputs_costs, targets_for
 from .sizing import map_single_threaded
 
@@ -211,18 +211,19 @@ class LinePath:
             self.sweep_rates = np.ascontiguousarray(dw_t.T.numpy()), np.ascontiguousarray(db.numpy())
 
     @classmethod
-    def plan(cls, model: torch.nn.Module, layout: ParamLayout, basis: torch.Tensor,
+    def plan(cls, model: torch.nn.Module, layout: ParamLayout, basis: Basis,
              coeffs: torch.Tensor) -> "LinePath | None":
         """The fast path for theta_p = coeffs[p] @ basis, or None where it is not exact or pays not."""
         structure = piecewise_linear_mlp(model)
         if not (ENABLED and structure is not None and not model.training
-                and basis.dtype in (torch.float32, torch.float64)
-                and basis.device.type == "cpu" and len(coeffs) >= MIN_POINTS):
+                and basis[0].dtype in (torch.float32, torch.float64)
+                and basis[0].device.type == "cpu" and len(coeffs) >= MIN_POINTS):
             return None
         line = line_positions(coeffs)
         if line is None:
             return None
         lo, hi, u = line
+        basis = stacked(basis)  # a large model's line gives its endpoints as they are
         c = torch.as_tensor(np.asarray(coeffs, dtype=np.float64)).to(basis.dtype)
         # The segment between the extreme points, centred: theta(t) = (lo + hi)/2 + t (hi - lo).
         ends = layout.unflatten(c[lo] @ basis), layout.unflatten(c[hi] @ basis)
