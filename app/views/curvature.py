@@ -20,7 +20,7 @@ from ..labels import point_name
 from ..jobclient import Outcome
 from ..runs import RunCatalog
 from .base import View, export_result
-from .line import EMPTY
+from .line import empty_text, no_run
 
 NAME = "curvature"
 GRAPHS = ("spectrum", "convergence")
@@ -60,7 +60,7 @@ def _at(state: dict, catalog: RunCatalog) -> Endpoint:
     """The point, built from the state's parsed values (no text to parse again)."""
     run = catalog.get(state.get("run"))
     if run is None:
-        raise BadInput("no run chosen: train one with `landscape train relu-mnist`", field="run")
+        raise no_run()
     if state["point"] == "step":
         return Endpoint("step", run=run.id, step=state["t"])
     return Endpoint(state["point"], run=run.id)
@@ -87,7 +87,7 @@ def _summary(result: HessianResult) -> str:
 
 def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
     if not catalog.runs:
-        return {g: message_figure(EMPTY if g == "spectrum" else "", height=400) for g in GRAPHS}
+        return {g: message_figure(empty_text() if g == "spectrum" else "", height=400) for g in GRAPHS}
     out = outcomes.get("hessian")
     if out is None or not out.ready:
         text = "" if out is None else (f"the job failed<br>{out.error}" if out.state == "failed"
