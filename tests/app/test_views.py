@@ -112,3 +112,15 @@ def test_no_runs_while_the_demo_trains_says_it_waits_and_never_how_to_get_a_run(
     for page in (home, runs_page):
         text = str(page.layout("", RunCatalog()))
         assert "Waiting for the demo runs" in text and "No runs yet" not in text, page.__name__
+
+
+def test_a_surface_under_way_leaves_the_count_of_parts_to_the_progress_bar(scalar_run):
+    """Issue 23 §2: the bar said 'part 12 of 402' while the plot, drawn at the job's last change of
+    state, still said 'part 8 of 402'; the plot names no count now."""
+    catalog = load_catalog()
+    state = urls.parse("/surface", f"run={scalar_run.id}&grid=5x5", catalog).state
+    query = VIEWS["surface"].queries(state, catalog)["surface"]
+    drawn = VIEWS["surface"].draw(state, catalog, {"surface": Outcome(query.key(), "running", 8, 402)})["surface"]
+    texts = [a["text"] for a in drawn["layout"]["annotations"]]
+    assert any("computing the surface" in t and "the bar above" in t for t in texts), texts
+    assert not any("part" in t or "402" in t for t in texts), texts
