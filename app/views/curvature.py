@@ -15,7 +15,7 @@ from models.errors import BadInput
 
 from .. import params, widgets
 from ..figures.curvature import convergence_figure, density_figure
-from ..figures.style import message_figure
+from ..figures.style import NOTE_CHARACTERS, message_figure, note, wrap
 from ..labels import point_name
 from ..jobclient import Outcome
 from ..runs import RunCatalog
@@ -96,7 +96,9 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
     result = out.read(HessianResult)
     # a result is drawn only for a query made: its run and point are the state's
     title = f"{catalog.get(state['run']).label}: Hessian spectrum at {point_name(_at(state, catalog))}"
-    return {"spectrum": density_figure(result, title=f"{title}<br>{_summary(result)}"),
+    # the summary under the plot (a title's <br> left its first word on the title's line)
+    spectrum, summary = density_figure(result, title=title), _summary(result)
+    return {"spectrum": note(spectrum, wrap(summary, NOTE_CHARACTERS)) if summary else spectrum,
             "convergence": convergence_figure(result, title="Lanczos convergence")}
 
 
