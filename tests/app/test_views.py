@@ -78,7 +78,7 @@ def test_a_dragged_box_becomes_the_zoom_window():
     assert _window({"xaxis.range[0]": 1, "xaxis.range[1]": 1}) is False
 
 
-def test_no_runs_while_the_demo_trains_says_it_waits_and_never_how_to_get_a_run(monkeypatch):
+def test_no_runs_while_the_demo_trains_says_it_waits_and_never_how_to_get_a_run(monkeypatch, tmp_path):
     """Issue 23 §3: no page says 'No runs yet' or 'no run chosen: train one' under the banner that
     says the demo runs are training; the refusals carry no literal backticks either way."""
     from app import demo
@@ -104,6 +104,7 @@ def test_no_runs_while_the_demo_trains_says_it_waits_and_never_how_to_get_a_run(
     assert "no run chosen" in idle["curvature"][1] and "landscape train" in idle["curvature"][1]
 
     monkeypatch.setattr(demo, "demo_status", lambda present: {"training": [], "active": True})
+    monkeypatch.setenv("LANDSCAPE_HOME", str(tmp_path / "empty"))  # /runs reads the store: none in it
     for view in views:
         texts, refusal = said(view)
         assert any("Waiting for the demo runs" in t for t in texts), (view, texts)
