@@ -158,3 +158,12 @@ def demo_status(present: Iterable[tuple[str, str, int]]) -> dict:
         if status is not None:  # no job: the server was started without --demo
             entries.append(training_progress(query, status))
     return {"training": entries, "active": any(e["state"] in (PENDING, RUNNING) for e in entries)}
+
+
+def waiting_for_demo(present: Iterable[tuple[str, str, int]]) -> bool:
+    """Whether a page with no runs should say it waits for the demo runs (they are training) rather
+    than how to get a run. Redis unreachable: False (the banner says so)."""
+    try:
+        return demo_status(present)["active"]
+    except Exception:
+        return False

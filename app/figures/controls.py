@@ -62,7 +62,7 @@ def random_walk_figure(data: dict) -> go.Figure:
     fig.update_yaxes(nticks=5)
     _shared_x_title(fig, f"α (projection on x₀ → x<sub>{sol}</sub>)")
     fig.update_yaxes(title_text="β (residual norm)", col=1)
-    return _layout(fig, f"Random walks: α vs β, step {sol} of {data['steps']} taken as the solution (★); "
+    return _layout(fig, f"Random walks: α vs β, the solution ★ at step {sol} of {data['steps']}; "
                         "high dimension forces the same shape", height=620 if rows > 1 else 520, panels=True)
 
 

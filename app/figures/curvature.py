@@ -14,7 +14,7 @@ from compute.kinds.hessian import HessianResult
 from compute.kinds.line_result import LineResult
 
 from ..labels import SPLIT_NAMES
-from .style import SPLIT_COLORS, axis, base, message_figure
+from .style import NOTE_CHARACTERS, SPLIT_COLORS, axis, base, decade_ticks, message_figure, note, wrap
 
 
 def _u(x: float, c: float) -> float:
@@ -22,8 +22,9 @@ def _u(x: float, c: float) -> float:
 
 
 def _ticks(lo: float, hi: float, c: float) -> tuple[list[float], list[str]]:
-    """Tick positions on the u axis at 0 and at ±1, ±10, ±100 … × the nearest power of ten to c."""
-    base10 = 10.0 ** math.floor(math.log10(c)) if c > 0 else 1.0
+    """Tick positions on the u axis at 0 and at ±1, ±10, ±100 … × the first power of ten not under c
+    (the power under c lies within 0.1 of 0 on the u axis: its labels ran into 0's)."""
+    base10 = 10.0 ** math.ceil(math.log10(c)) if c > 0 else 1.0
     values, k = [0.0], 0
     while k < 40:
         v = base10 * 10.0 ** k
@@ -66,17 +67,19 @@ def density_figure(result: HessianResult, title: str = "") -> dict:
                                             "x1": _u(v, c), "y0": 0, "y1": 1,
                                             "line": {"color": SPLIT_COLORS.get(s, "#555"), "width": 1,
                                                      "dash": "dot"}})
-            fig["layout"]["annotations"].append({"text": f"λ{i + 1} = {v:.4g}", "x": _u(v, c), "y": 1 - 0.07 * i,
+            # a label a line under the previous one, in px: close eigenvalues' labels overlapped
+            fig["layout"]["annotations"].append({"text": f"λ{i + 1} = {v:.4g}", "x": _u(v, c), "y": 1,
+                                                 "yshift": -16 * i,
                                                  "xref": "x", "yref": "paper", "showarrow": False,
                                                  "xanchor": "right", "yanchor": "top", "font": {"size": 11}})
     tickvals, ticktext = _ticks(lo, hi, c)
     fig["layout"]["xaxis"].update(tickvals=tickvals, ticktext=ticktext, range=[lo, hi])
     first = next(iter(dens.values()))
-    fig["layout"]["xaxis"]["title"] = {"text": (
-        f"Hessian eigenvalue λ (symmetric-log axis, linear within ±{c:.2g})<br><sub>stochastic Lanczos "
-        f"quadrature: {first['probes']} probes × {first['steps']} steps, Gaussian broadening "
-        f"σ = {first['broadening']['sigma']:g} on the axis</sub>")}
-    fig["layout"]["margin"]["b"] = max(fig["layout"]["margin"].get("b", 0), 80)
+    fig["layout"]["xaxis"]["title"] = {"text": f"Hessian eigenvalue λ (symmetric-log axis, linear within ±{c:.2g})"}
+    # how the density was found goes into the note under the plot, with the view's summary: a second
+    # line of the axis title ran into that note
+    note(fig, wrap(f"density: stochastic Lanczos quadrature, {first['probes']} probes × {first['steps']} steps, "
+                   f"Gaussian broadening σ = {first['broadening']['sigma']:g} on the axis", NOTE_CHARACTERS))
     return fig
 
 
@@ -108,19 +111,28 @@ def convergence_figure(result: HessianResult, title: str = "") -> dict:
         history = eigen["history"]
         its = [h["iteration"] for h in history]
         width = max((len(h["top"]) for h in history), default=0)
+        name = SPLIT_NAMES.get(s, s)
+        # one legend entry for a split's Ritz values (λ1 the thick line): an entry each made two rows
+        # of legend at 1400 px, over the title
         for i in range(width):
             fig["data"].append({"type": "scatter", "x": its, "y": [h["top"][i] if i < len(h["top"]) else None
                                                                      for h in history],
-                                "mode": "lines", "name": f"{SPLIT_NAMES.get(s, s)} λ{i + 1}",
+                                "mode": "lines", "name": f"{name} λ1" + (f"…λ{width}" if width > 1 else ""),
+                                "legendgroup": s, "showlegend": i == 0,
+                                "hovertemplate": f"{name} λ{i + 1} = %{{y:.5g}}<extra></extra>",
                                 "line": {"color": SPLIT_COLORS.get(s), "width": 2 if i == 0 else 1}})
         fig["data"].append({"type": "scatter", "x": its, "y": [h["bound"] for h in history], "yaxis": "y2",
-                            "mode": "lines", "name": f"{SPLIT_NAMES.get(s, s)} error bound / |λ|",
+                            "mode": "lines", "name": f"{name} error bound",  # relative: the axis says so
                             "line": {"color": SPLIT_COLORS.get(s), "dash": "dot", "width": 1}})
     if not fig["data"]:
         return message_figure("no Lanczos run: eigenvalues were not asked for", title, height=360)
-    fig["layout"]["yaxis2"] = {"title": {"text": "relative error bound"}, "type": "log", "overlaying": "y",
-                               "side": "right", "showgrid": False}
-    fig["layout"]["margin"]["r"] = 70
+    # the house axis (powers of ten, room for its labels), a tick a decade: Plotly's own ticks of a
+    # log axis read "2 4 7" and a lone "0.00115809" over the axis title
+    fig["layout"]["yaxis2"] = axis("relative error bound", log=True, overlaying="y", side="right", showgrid=False,
+                                   mirror=False)
+    decade_ticks(fig, ("2",))
+    if sum(1 for t in fig["data"] if t.get("showlegend", True)) > 2:  # two rows of legend at 1024 px
+        fig["layout"]["margin"]["t"] += 20
     return fig
 
 

@@ -12,7 +12,7 @@ from compute.kinds.line_result import LineResult
 from compute.kinds.trajectory import TrajectoryResult
 
 from ..labels import METRIC_LABELS, SPLIT_NAMES, THETA_F
-from .style import RUN_COLORS, SPLIT_COLORS, SPLIT_DASH, axis, base, message_figure, note, vline
+from .style import RUN_COLORS, SPLIT_COLORS, SPLIT_DASH, axis, base, decade_ticks, message_figure, note, vline
 
 
 def _values(result: LineResult, metric: str, split: str) -> list | None:
@@ -104,22 +104,13 @@ def compare_figure(lines: list[tuple[str, LineResult]], *, metric: str = "cost",
         if not shown:
             missing.append(label)
     if log_y:
-        _decade_ticks(fig, panels.values())
+        decade_ticks(fig, panels.values())
     if lines and len(panels) == 1:
         alphas = [a for _, r in lines for a in r.alpha]
         _mark_endpoints(fig, ("θᵢ", "θ_f"), min(alphas), max(alphas))
     if missing:
         note(fig, f"no {METRIC_LABELS[metric]} for: {', '.join(missing)}")
     return fig
-
-
-def _decade_ticks(fig: dict, panels) -> None:
-    """A tick a decade on each log y axis that spans more than a decade and a half: Plotly's own
-    choice labelled 2 and 5 between the powers of ten, small and crowded."""
-    for n in panels:
-        values = [v for t in fig["data"] if t.get("yaxis", "y") == f"y{n}" for v in t["y"] if v is not None and v > 0]
-        if values and math.log10(max(values) / min(values)) > 1.5:
-            fig["layout"][f"yaxis{n}"]["dtick"] = 1
 
 
 def learning_curve_figure(traj: TrajectoryResult, *, metric: str = "cost", log_y: bool = False, title: str = "") -> dict:

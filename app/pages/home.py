@@ -78,13 +78,10 @@ def _card(fig: Figure, catalog: RunCatalog) -> dcc.Link:
 
 
 def layout(search: str | None, catalog: RunCatalog) -> html.Div:
-    from ..demo import demo_status  # the banner's own source of what trains
+    from ..demo import waiting_for_demo  # the banner's own source of what trains
 
     runs = sorted(catalog.runs, key=lambda r: (r.model, r.preset, r.seed))
-    try:
-        waiting = not runs and demo_status(catalog.trained())["active"]
-    except Exception:  # Redis unreachable: the banner says so
-        waiting = False
+    waiting = not runs and waiting_for_demo(catalog.trained())
     if runs:
         listing = html.Ul([html.Li([dcc.Link(r.label, href=f"/line?run={r.id}"), html.Span(f" · {r.id}",
                                                                                               className="run-id")])

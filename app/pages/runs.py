@@ -12,6 +12,7 @@ from dash import dash_table, html
 
 from compute.store import Store
 
+from ..demo import waiting_for_demo
 from ..runs import RunCatalog
 
 COLUMNS = (("id", "id"), ("name", "name"), ("model", "model"), ("source", "built-in / imported"),
@@ -77,7 +78,11 @@ def layout(search: str | None, catalog: RunCatalog) -> html.Div:
         style_cell={"fontFamily": FONT, "fontSize": "13px", "textAlign": "left", "padding": "4px 8px",
                     "whiteSpace": "normal", "height": "auto", "maxWidth": "260px"},
         style_header={"fontWeight": "600", "backgroundColor": "#f3f5f8"})
-    note = (f"{len(rows)} run{'s' if len(rows) != 1 else ''}; click a column's header to sort by it"
-            if rows else "No runs yet: train one with landscape train relu-mnist, or start landscape serve --demo.")
+    if rows:
+        note = f"{len(rows)} run{'s' if len(rows) != 1 else ''}; click a column's header to sort by it"
+    elif waiting_for_demo(catalog.trained()):
+        note = "Waiting for the demo runs: they appear here as each finishes training."
+    else:
+        note = "No runs yet: train one with landscape train relu-mnist, or start landscape serve --demo."
     return html.Div([html.H1("Runs"), html.P(note, className="muted", id="runs-note"), table],
                     className="page-text wide", id="runs-page")

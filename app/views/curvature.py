@@ -15,12 +15,12 @@ from models.errors import BadInput
 
 from .. import params, widgets
 from ..figures.curvature import convergence_figure, density_figure
-from ..figures.style import message_figure
+from ..figures.style import NOTE_CHARACTERS, message_figure, note, wrap
 from ..labels import point_name
 from ..jobclient import Outcome
 from ..runs import RunCatalog
 from .base import View, export_result
-from .line import EMPTY
+from .line import empty_text, no_run
 
 NAME = "curvature"
 GRAPHS = ("spectrum", "convergence")
@@ -60,7 +60,7 @@ def _at(state: dict, catalog: RunCatalog) -> Endpoint:
     """The point, built from the state's parsed values (no text to parse again)."""
     run = catalog.get(state.get("run"))
     if run is None:
-        raise BadInput("no run chosen: train one with `landscape train relu-mnist`", field="run")
+        raise no_run()
     if state["point"] == "step":
         return Endpoint("step", run=run.id, step=state["t"])
     return Endpoint(state["point"], run=run.id)
@@ -87,7 +87,7 @@ def _summary(result: HessianResult) -> str:
 
 def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict:
     if not catalog.runs:
-        return {g: message_figure(EMPTY if g == "spectrum" else "", height=400) for g in GRAPHS}
+        return {g: message_figure(empty_text() if g == "spectrum" else "", height=400) for g in GRAPHS}
     out = outcomes.get("hessian")
     if out is None or not out.ready:
         text = "" if out is None else (f"the job failed<br>{out.error}" if out.state == "failed"
@@ -96,7 +96,9 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
     result = out.read(HessianResult)
     # a result is drawn only for a query made: its run and point are the state's
     title = f"{catalog.get(state['run']).label}: Hessian spectrum at {point_name(_at(state, catalog))}"
-    return {"spectrum": density_figure(result, title=f"{title}<br>{_summary(result)}"),
+    # the summary under the plot (a title's <br> left its first word on the title's line)
+    spectrum, summary = density_figure(result, title=title), _summary(result)
+    return {"spectrum": note(spectrum, wrap(summary, NOTE_CHARACTERS)) if summary else spectrum,
             "convergence": convergence_figure(result, title="Lanczos convergence")}
 
 

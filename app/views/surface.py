@@ -137,7 +137,9 @@ def draw(state: dict, catalog: RunCatalog, outcomes: dict[str, Outcome]) -> dict
         elif out.state == "failed":
             text = f"the job failed<br>{out.error}"
         else:
-            text = "computing the surface…" + (f" (part {out.done} of {out.total})" if out.total > 1 else "")
+            # the count of parts is the progress bar's alone: this figure is redrawn only when a job's
+            # state changes, so a count here would lag the bar's
+            text = "computing the surface… (its progress: the bar above)"
         return {"surface": message_figure(text, height=620)}
     result = out.read(SurfaceResult)
     return {"surface": surface_figure(result, split=state["split"], plot=state["plot"],

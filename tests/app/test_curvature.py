@@ -134,3 +134,27 @@ def test_the_page_in_chromium(dashboard, scalar_run):
     convergence = traces(duo, "curvature", "convergence")
     assert len(convergence) == 3  # lambda_1, lambda_2 and the error bound
     screenshot(duo, "curvature-view")
+
+
+def test_the_spectrum_title_is_one_line_and_the_summary_lies_under_the_plot(scalar_run):
+    """Issue 23 §2: the title '…: Hessian spectrum at θf<br>train: λ = …' was cut after 'train' (its
+    first word on the title's line, 'λ = …' under the plot), and the axis title's second line ran into
+    the note; the error bound's log axis read '2 4 7' and '0.00115809'."""
+    from app import urls
+    from app.figures.style import NOTE
+    from app.runs import load_catalog
+    from app.views import VIEWS
+    from tests.app.test_views import outcomes
+
+    catalog = load_catalog()
+    state = urls.parse("/curvature", f"?run={scalar_run.id}&top=2&splits=train,valid", catalog).state
+    figs = VIEWS["curvature"].draw(state, catalog, outcomes(VIEWS["curvature"].queries(state, catalog)))
+    layout = figs["spectrum"]["layout"]
+    assert "<br>" not in layout["title"]["text"] and layout["title"]["text"].endswith("Hessian spectrum at θ<sub>f</sub>")
+    assert "<br>" not in layout["xaxis"]["title"]["text"]
+    notes = [a["text"].replace("\u00a0", " ") for a in layout["annotations"] if a.get("name") == NOTE]
+    assert len(notes) == 1 and "stochastic Lanczos quadrature" in notes[0]
+    assert "train: λ = " in notes[0] and "valid: λ = " in notes[0], notes
+    assert all(len(line) <= 84 for line in notes[0].split("<br>"))
+    bound = figs["convergence"]["layout"]["yaxis2"]
+    assert bound["type"] == "log" and bound["exponentformat"] == "power" and bound["side"] == "right"

@@ -30,7 +30,7 @@ PAGES = ("/line", "/line?y=log", "/line?derivatives=1", "/trajectory", "/compare
          "/surface?kind=alpha-random&plot=heatmap",
          "/surface?camera=1.25,1.25,1.25",  # Plotly's own default eye, as an address may hold it
          "/controls", "/controls?exp=convex", "/controls?exp=factored", "/controls?exp=scalar-lines",
-         "/controls?exp=extremes")
+         "/controls?exp=extremes", "/curvature")
 IMPORTED_PAGES = ("/surface?run={run}&kind=paper&grid=7x7", "/surface?run={run}&kind=random-plane&grid=9x9")
 
 DRAWN_JS = """

@@ -37,3 +37,16 @@ def test_a_solution_of_an_unknown_seed_is_named_by_its_run():
 def test_a_result_type_without_a_figure_is_refused():
     with pytest.raises(ValueError, match="no figure for a dict"):
         result_figure({}, CATALOG.seed_of)
+
+
+def test_the_random_walks_title_names_the_star_on_its_own_line():
+    """Issue 23 §2: the title was cut before '(★)', leaving '(★); high dimension forces the same shape'
+    under the plot; the star is explained in the title's line now, the rest under the plot."""
+    from app.figures.controls import random_walk_figure
+    from app.figures.style import NOTE
+
+    walks = [{"dim": d, "seed": 0, "alpha": [0.1 * i for i in range(11)], "beta": [0.0] * 11} for d in (2, 10)]
+    layout = random_walk_figure({"walks": walks, "steps": 10, "solution_step": 9}).to_plotly_json()["layout"]
+    assert layout["title"]["text"] == "Random walks: α vs β, the solution ★ at step 9 of 10"
+    notes = [a["text"] for a in layout["annotations"] if a.get("name") == NOTE]
+    assert notes == ["high dimension forces the same shape"]

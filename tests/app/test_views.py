@@ -76,3 +76,52 @@ def test_a_dragged_box_becomes_the_zoom_window():
     assert _window({"xaxis.autorange": True}) is None  # double-click: back to the whole line
     assert _window({"autosize": True}) is False  # not about α: nothing to do
     assert _window({"xaxis.range[0]": 1, "xaxis.range[1]": 1}) is False
+
+
+def test_no_runs_while_the_demo_trains_says_it_waits_and_never_how_to_get_a_run(monkeypatch, tmp_path):
+    """Issue 23 §3: no page says 'No runs yet' or 'no run chosen: train one' under the banner that
+    says the demo runs are training; the refusals carry no literal backticks either way."""
+    from app import demo
+    from app.pages import home, runs as runs_page
+    from models.errors import BadInput
+
+    def said(view: str) -> tuple[list[str], str]:
+        state = urls.parse(f"/{view}", "", RunCatalog()).state
+        figures = VIEWS[view].draw(state, RunCatalog(), {})
+        texts = [a["text"] for f in figures.values() for a in f["layout"].get("annotations", ())]
+        try:
+            VIEWS[view].queries(state, RunCatalog())
+            refusal = ""
+        except BadInput as refused:
+            refusal = str(refused)
+        return texts, refusal
+
+    views = ("line", "trajectory", "compare", "surface", "curvature")
+    idle = {v: said(v) for v in views}
+    for view, (texts, refusal) in idle.items():
+        assert any("No runs yet" in t for t in texts), view
+        assert "`" not in refusal and "`" not in "".join(texts), view
+    assert "no run chosen" in idle["curvature"][1] and "landscape train" in idle["curvature"][1]
+
+    monkeypatch.setattr(demo, "demo_status", lambda present: {"training": [], "active": True})
+    monkeypatch.setenv("LANDSCAPE_HOME", str(tmp_path / "empty"))  # /runs reads the store: none in it
+    for view in views:
+        texts, refusal = said(view)
+        assert any("Waiting for the demo runs" in t for t in texts), (view, texts)
+        assert not any("No runs yet" in t for t in texts) and "no run chosen" not in refusal, view
+    assert "waiting for the demo runs" in said("curvature")[1]
+    for page in (home, runs_page):
+        text = str(page.layout("", RunCatalog()))
+        assert "Waiting for the demo runs" in text and "No runs yet" not in text, page.__name__
+
+
+def test_a_surface_under_way_leaves_the_count_of_parts_to_the_progress_bar(scalar_run):
+    """Issue 23 §2: the bar said 'part 12 of 402' while the plot, drawn at the job's last change of
+    state, still said 'part 8 of 402'; the plot names no count now."""
+    catalog = load_catalog()
+    state = urls.parse("/surface", f"run={scalar_run.id}&grid=5x5", catalog).state
+    query = VIEWS["surface"].queries(state, catalog)["surface"]
+    drawn = VIEWS["surface"].draw(state, catalog, {"surface": Outcome(query.key(), "running", 8, 402)})["surface"]
+    texts = [a["text"] for a in drawn["layout"]["annotations"]]
+    assert any("computing the surface" in t and "the bar above" in t for t in texts), texts
+    assert not any("part" in t or "402" in t for t in texts), texts
