@@ -27,7 +27,7 @@ from ..fields import LINE_FIELDS
 from ..figures.line import line_figure, metrics_table, with_aligned, with_derivatives
 from ..figures.curvature import with_sharpness
 from ..figures.style import banner, message_figure, shade
-from ..labels import endpoint_names
+from ..labels import SPLIT_NAMES, endpoint_names
 from ..jobclient import Outcome
 from ..runs import RunCatalog
 from .base import View
@@ -210,11 +210,11 @@ def _with_curve(fig: dict, curve: LineResult, metric: str) -> None:
     for split, values in (getattr(curve, metric, None) or {}).items():
         if values is None:
             continue
-        name = f"{split}, curve {curve.query['curve']}"
+        name = f"{SPLIT_NAMES.get(split, split)} along the curve"
         fig["data"].append({"type": "scatter", "x": curve.alpha, "y": values, "name": name, "meta": f"{split}-curve",
-                            "mode": "lines", "line": {"color": "#7b3294" if split == "train" else "#c2a5cf",
-                                                      "width": 3, "dash": "dot"},
-                            "hovertemplate": f"%{{y:.6g}}<extra>{name}</extra>"})
+                            "mode": "lines+markers", "marker": {"size": 5},
+                            "line": {"color": "#7b3294" if split == "train" else "#c2a5cf", "width": 3, "dash": "dot"},
+                            "hovertemplate": f"t = %{{x:.4g}}, J = %{{y:.6g}}<extra>{name} {curve.query['curve']}</extra>"})
 
 
 def _pending_text(outcome: Outcome, what: str) -> str:
