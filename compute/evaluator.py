@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -51,17 +50,7 @@ from .params import Basis, ParamLayout, basis_as, build_points, stacked
 from .scoring import Evaluation, Metrics, PartialSums, chunk_sums, metric_names, metrics_by_split, outputs_costs
 from .sizing import largest_activation
 from .streaming import Piece, combine_shards, stream_pieces, to_device
-from .validate import BN_POLICIES  # the policies' names live with the other boundary values
-
-Progress = Callable[[int, int], None]  # (done, total); may raise to cancel
-
-
-def offset_progress(progress: Progress | None, index: int, count: int) -> Progress | None:
-    """The progress of part `index` of `count` equal parts, reported as progress of the whole."""
-    if progress is None:
-        return None
-    return lambda done, total: progress(index * total + done, count * total)
-
+from .eval_options import DEFAULT_OPTIONS, EvalOptions, Progress, default_device, offset_progress
 
 CACHE_BYTES = 4 << 20  # the largest activation of a chunk of examples, on a CPU
 # Parameters above this (float32 bytes; GPT-2 small is 475 MiB): a model whose forward dwarfs any
@@ -71,28 +60,6 @@ CACHE_BYTES = 4 << 20  # the largest activation of a chunk of examples, on a CPU
 # themselves (no stacked copy). Smaller models keep their chunking, hence their bits.
 LARGE_MODEL_BYTES = 256 << 20
 DROPOUT_SEED = 20150101  # Monte-Carlo dropout passes draw their masks from seeds offset from this
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-@dataclass(frozen=True)
-class EvalOptions:
-    """How one evaluation takes the cost, the same at every point (see `Evaluator.evaluate`)."""
-    dropout_samples: int = 0  # N > 0: the mean of N seeded passes with dropout on, not the eval-mode cost
-    bn: str = "interpolate"  # BatchNorm statistics: from the buffer basis, or "recompute"d at every point
-    derivatives: bool = False  # a line's dJ/dalpha and d2J/dalpha2 too (Evaluator.line)
-    shards: tuple[int, ...] | None = None  # streamed data: only these shards' float64 sums
-
-    def __post_init__(self):
-        if self.bn not in BN_POLICIES:
-            raise ValueError(f"bn must be one of {BN_POLICIES}, got {self.bn!r}")
-        if self.shards is not None:  # a range or a list: one value, and hashable
-            object.__setattr__(self, "shards", tuple(int(k) for k in self.shards))
-
-
-DEFAULT_OPTIONS = EvalOptions()
 
 
 class Evaluator:
