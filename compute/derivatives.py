@@ -245,6 +245,13 @@ class _Chunks:
                 yield i, piece.batch.rows(lo, lo + self.size)
 
 
+def _fixed_buffers(ev, buffers: torch.Tensor | None) -> dict[str, torch.Tensor] | None:
+    """The model's float buffers held fixed at the point (by name, for functional_call), or None."""
+    if buffers is None or not ev.buffer_layout.names:
+        return None
+    return ev.buffer_layout.unflatten(buffers.to(ev.device, ev.dtype))
+
+
 # ------------------------------------------------------------------------------ public: gradient, H v
 def hessian_vector_products(ev, theta: torch.Tensor, vectors: torch.Tensor, splits: Sequence[str], *,
                             buffers: torch.Tensor | None = None,
@@ -276,9 +283,7 @@ def gradient(ev, theta: torch.Tensor, splits: Sequence[str], *, buffers: torch.T
 def _split_totals(ev, theta, vectors, splits, buffers, progress):
     theta = theta.to(ev.device, ev.dtype)
     vectors = torch.as_tensor(vectors).to(ev.device, ev.dtype).reshape(-1, len(theta))
-    fixed = None
-    if buffers is not None and ev.buffer_layout.names:
-        fixed = ev.buffer_layout.unflatten(buffers.to(ev.device, ev.dtype))
+    fixed = _fixed_buffers(ev, buffers)
     chunks = _Chunks(ev, splits, theta, 1 + len(vectors))
     grads = torch.zeros(len(splits), len(theta), dtype=torch.float64)
     hvps = torch.zeros(len(splits), len(vectors), len(theta), dtype=torch.float64)
@@ -302,63 +307,50 @@ class SplitHessian:
     operator): the chunks and sums of hessian_vector_products of one vector, so the same bits for
     one vector at a time, but each chunk's gradient graph is built once and kept between products
     while the kept graphs (KEPT_COPIES of a chunk's activations each) fit the evaluator's memory
-    budget less one rebuilt chunk's working set; the chunks beyond it are rebuilt for every product. So a product costs one double backward instead of a forward, a
-    backward and a double backward, as PyHessian's keep their one batch's graph. `gradient()`: J's
-    gradient at the point, from the same pass."""
+    budget less one rebuilt chunk's working set; the others are rebuilt for every product. So a
+    product costs one double backward instead of a forward, a backward and a double backward, as
+    PyHessian's keep their one batch's graph."""
 
     def __init__(self, ev, theta: torch.Tensor, split: str, buffers: torch.Tensor | None = None):
         self.ev, self.theta = ev, theta.to(ev.device, ev.dtype)
-        self.fixed = None
-        if buffers is not None and ev.buffer_layout.names:
-            self.fixed = ev.buffer_layout.unflatten(buffers.to(ev.device, ev.dtype))
+        self.fixed = _fixed_buffers(ev, buffers)
         self.chunks = _Chunks(ev, [split], self.theta, 2)
-        self.example_bytes = self.chunks.example_bytes * KEPT_COPIES
-        self.kept: dict[int, _ChunkGraph] = {}
+        self.kept: list[_ChunkGraph] = []  # the first chunks' graphs, in order
         # what the kept graphs may hold: the budget less the working set of a chunk built afresh
         # (its double backward, GRAPH_COPIES x 2 vectors' worth), which comes on top of them
         self.room = max(0, ev.memory_budget - self.chunks.size * self.chunks.example_bytes * GRAPH_COPIES * 2)
-        self._gradient: torch.Tensor | None = None
-        self.size, self.count = 0.0, 0
+        self.size: float | None = None  # what J divides by: known after the first product
+        self.count = 0  # chunks, known after the first product
 
-    def _graph(self, j: int, batch: Batch) -> _ChunkGraph:
-        graph = self.kept.get(j)
-        if graph is None:
-            graph = _ChunkGraph(self.ev, self.theta, batch, self.fixed)
-            cost = self.example_bytes * batch.size
-            if cost <= self.room:
-                self.kept[j], self.room = graph, self.room - cost
-        return graph
-
-    def _graphs(self) -> Iterator[_ChunkGraph]:
-        """Every chunk's graph in order: the kept ones as they are (with all kept, the data is not
-        read again), the others built afresh."""
-        if self.count and len(self.kept) == self.count:
-            yield from (self.kept[j] for j in range(self.count))
+    def _graphs(self) -> Iterator[tuple[_ChunkGraph, bool]]:
+        """(graph, kept) of every chunk in order: the kept ones as they are (all kept: the data is
+        not read again), the others built afresh, kept while they fit."""
+        if self.size is not None and len(self.kept) == self.count:
+            yield from ((graph, True) for graph in self.kept)
             return
         for j, (_, batch) in enumerate(self.chunks):
-            yield self._graph(j, batch)
-
-    def gradient(self) -> torch.Tensor:
-        """(D,) float64 dJ/dtheta over the split."""
-        if self._gradient is None:
-            total = torch.zeros(len(self.theta), dtype=torch.float64)
-            size, count = 0.0, 0
-            with self.ev.lock, _differentiable(self.ev):
-                for graph in self._graphs():
-                    total += graph.g.detach().double().cpu()
-                    size, count = size + graph.n, count + 1
-            self._gradient, self.size, self.count = total / size, size, count
-        return self._gradient
+            if j < len(self.kept):
+                yield self.kept[j], True
+                continue
+            graph = _ChunkGraph(self.ev, self.theta, batch, self.fixed)
+            cost = self.chunks.example_bytes * KEPT_COPIES * batch.size
+            keep = self.size is None and len(self.kept) == j and cost <= self.room
+            if keep:
+                self.kept.append(graph)
+                self.room -= cost
+            yield graph, keep
 
     def __call__(self, vectors: torch.Tensor) -> torch.Tensor:
         """(k, D) float64 H v for each row v of `vectors` (k, D)."""
-        self.gradient()  # the split's size, and the graphs kept from the first pass
         vectors = torch.as_tensor(vectors).to(self.ev.device, self.ev.dtype).reshape(-1, len(self.theta))
         out = torch.zeros(len(vectors), len(self.theta), dtype=torch.float64)
+        size, count = 0.0, 0
         with self.ev.lock, _differentiable(self.ev):
-            for graph in self._graphs():
-                out += graph.products(vectors, keep=any(graph is k for k in self.kept.values())).double().cpu()
-        return out / self.size
+            for graph, kept in self._graphs():
+                out += graph.products(vectors, keep=kept).double().cpu()
+                size, count = size + graph.n, count + 1
+        self.size, self.count = size, count
+        return out / size
 
 
 # ------------------------------------------------------------------------------ along a line

@@ -69,8 +69,7 @@ class Operator:
 def top_eigenvalue(ev: Evaluator, point: Point, split: str, progress: Progress | None = None,
                    seed: int = 0) -> Eigenpairs:
     """lambda_max at a point (the sharpness of a line's points)."""
-    matvec = Operator(ev, point, split)
-    return extreme_eigenpairs(matvec, ev.layout.numel, top=1, tol=SHARPNESS_TOLERANCE,
+    return extreme_eigenpairs(Operator(ev, point, split), ev.layout.numel, top=1, tol=SHARPNESS_TOLERANCE,
                               max_steps=SHARPNESS_ITERATIONS, seed=seed, progress=progress)
 
 
@@ -90,8 +89,8 @@ def hessian_plane(query, frame) -> tuple[torch.Tensor, dict]:
     buffers = buffer_basis(run, [run.final_step])
     point = Point(frame.theta_f, None if buffers is None else buffers[0], run)
     split = query.splits[0]
-    matvec, seed = Operator(ev, point, split), query.seed or 0
-    pairs = extreme_eigenpairs(matvec, ev.layout.numel, top=2, tol=PLANE_TOLERANCE, max_steps=150, seed=seed)
+    pairs = extreme_eigenpairs(Operator(ev, point, split), ev.layout.numel, top=2, tol=PLANE_TOLERANCE,
+                               max_steps=150, seed=query.seed or 0)
     v1, v2 = pairs.top_vectors[0], pairs.top_vectors[1]
     return torch.stack([frame.theta_f, v1, v2]), {
         "origin": "theta_f", "eigenvalues": [float(v) for v in pairs.top], "eigen_split": split,
